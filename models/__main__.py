@@ -1,0 +1,50 @@
+"""Command dispatcher: /usr/bin/python3 -m models COMMAND [ARGS...].
+
+Each command lives in its own module exposing main(argv) -> int, imported lazily so
+that a command's heavy dependencies (torch) load only when it runs.
+"""
+import importlib
+import sys
+
+# command name -> module (relative to the models package) with a main(argv) function.
+COMMANDS = {
+    "import-sdesr": "cli_import_sdesr",
+    "import-srdg-classifiers": "cli_import_classifiers",
+    "convert-face-embedder": "cli_convert_embedder",
+    "package-blazeface": "cli_package_blazeface",
+    "train-score": "train.score",
+    "train-classifiers": "train.classifiers",
+    "train-lr-attrs": "train.lr_attrs",
+    "export": "train.export",
+    "build-default": "cli_build_default",
+}
+
+
+class UserError(Exception):
+    """An error the user can fix (bad file, bad flag): printed without a stack trace."""
+
+
+def main(argv):
+    if len(argv) < 1 or argv[0] in ("-h", "--help", "help"):
+        print("usage: /usr/bin/python3 -m models COMMAND [ARGS...]\n\ncommands:")
+        for name in sorted(COMMANDS):
+            print("  " + name)
+        return 0 if argv else 2
+    name = argv[0]
+    if name not in COMMANDS:
+        print(f"models: unknown command {name!r} (known: {', '.join(sorted(COMMANDS))})", file=sys.stderr)
+        return 2
+    try:
+        mod = importlib.import_module("models." + COMMANDS[name])
+    except ModuleNotFoundError as e:
+        print(f"models: command {name!r} is not available: {e}", file=sys.stderr)
+        return 2
+    try:
+        return int(mod.main(argv[1:]) or 0)
+    except UserError as e:
+        print(f"models {name}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
