@@ -54,8 +54,28 @@ def affine_score():
     return m
 
 
+def resample_vectors():
+    """Pillow's float resize of a synthetic image: the reference for internal/resample."""
+    from PIL import Image
+    rng = np.random.RandomState(7)
+    yy, xx = np.mgrid[0:128, 0:128] / 127.0
+    img = np.stack([0.5 + 0.4 * np.sin(6 * xx + 3 * yy), 0.5 + 0.3 * np.cos(9 * yy) * xx, xx * yy], 0).astype(np.float32)
+    img += (rng.rand(3, 128, 128).astype(np.float32) - 0.5) * 0.2
+
+    def rs(a, size, f):
+        return np.stack([np.asarray(Image.fromarray(c, mode="F").resize((size, size), f)) for c in a], 0).astype(np.float32)
+
+    lr16, lr8 = rs(img, 16, Image.BILINEAR), rs(img, 8, Image.BILINEAR)
+    d = os.path.join(ROOT, "internal", "resample", "testdata")
+    os.makedirs(d, exist_ok=True)
+    for name, a in [("hr", img), ("lr16", lr16), ("lr8", lr8), ("y16", rs(lr16, 128, Image.BICUBIC)), ("y8", rs(lr8, 128, Image.BICUBIC))]:
+        np.save(os.path.join(d, name + ".npy"), a)
+        print(os.path.join(d, name + ".npy"))
+
+
 def main():
     save(affine_score(), os.path.join(ROOT, "internal", "ort", "testdata", "affine_score.onnx"))
+    resample_vectors()
 
 
 if __name__ == "__main__":
