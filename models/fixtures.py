@@ -54,6 +54,85 @@ def affine_score():
     return m
 
 
+# Analytic fixtures for the srdg sampler tests (8x8 images keep them fast).
+FIX_HW = 8
+GAUSS_S = 0.1  # x_0 ~ N(y, GAUSS_S^2 I)
+
+
+def gaussian_score(s=GAUSS_S, hw=FIX_HW):
+    """score = -(x_t - y) / (s^2 + sigma^2): exact for x_0 ~ N(y, s^2 I)."""
+    x = helper.make_tensor_value_info("x_t", TensorProto.FLOAT, ["B", 3, hw, hw])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", 3, hw, hw])
+    sg = helper.make_tensor_value_info("sigma", TensorProto.FLOAT, ["B"])
+    out = helper.make_tensor_value_info("score", TensorProto.FLOAT, ["B", 3, hw, hw])
+    inits = [
+        numpy_helper.from_array(np.array([-1, 1, 1, 1], dtype=np.int64), "shape4"),
+        numpy_helper.from_array(np.array(s * s, dtype=np.float32), "s2"),
+    ]
+    nodes = [
+        helper.make_node("Sub", ["x_t", "y"], ["d"]),
+        helper.make_node("Mul", ["sigma", "sigma"], ["sig2"]),
+        helper.make_node("Add", ["sig2", "s2"], ["den"]),
+        helper.make_node("Reshape", ["den", "shape4"], ["den4"]),
+        helper.make_node("Div", ["d", "den4"], ["q"]),
+        helper.make_node("Neg", ["q"], ["score"]),
+    ]
+    g = helper.make_graph(nodes, "gaussian_score", [x, y, sg], [out], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnxmeta.set_metadata(m, "score", name="gaussian-test-score", scale=8, sigma_min=0.01, sigma_max=348,
+                          hr_size=hw, lr_size=1, crop={"ref": "none"}, **COMMON_META)
+    return m
+
+
+def linear_guidance_weights(hw=FIX_HW, attrs=3):
+    """Per attribute a, logit(1) - logit(0) = c_a . x + b_a, with b_a very negative so
+    that p(1) is tiny where the data lives and grad log p(1) ~ c_a (a constant)."""
+    rng = np.random.RandomState(11)
+    d = 3 * hw * hw
+    c = (rng.randn(d, attrs) / np.sqrt(d)).astype(np.float32)
+    b = np.full((attrs,), -40.0, dtype=np.float32)
+    return c, b
+
+
+def linear_guidance(hw=FIX_HW):
+    """grad = sum_a mask_a (label_a - sigmoid(c_a.x + b_a)) c_a, mask_a = (label_a >= 0)."""
+    c, b = linear_guidance_weights(hw)
+    d = c.shape[0]
+    x = helper.make_tensor_value_info("x_t", TensorProto.FLOAT, ["B", 3, hw, hw])
+    sg = helper.make_tensor_value_info("sigma", TensorProto.FLOAT, ["B"])
+    lab = helper.make_tensor_value_info("labels", TensorProto.FLOAT, ["B", 3])
+    out = helper.make_tensor_value_info("grad", TensorProto.FLOAT, ["B", 3, hw, hw])
+    inits = [
+        numpy_helper.from_array(c, "C"),
+        numpy_helper.from_array(np.ascontiguousarray(c.T), "CT"),
+        numpy_helper.from_array(b, "b"),
+        numpy_helper.from_array(np.array([-1, d], dtype=np.int64), "flat"),
+        numpy_helper.from_array(np.array([-1, 3, hw, hw], dtype=np.int64), "img"),
+        numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
+    ]
+    nodes = [
+        helper.make_node("Reshape", ["x_t", "flat"], ["xf"]),
+        helper.make_node("MatMul", ["xf", "C"], ["t0"]),
+        helper.make_node("Add", ["t0", "b"], ["t"]),
+        helper.make_node("Sigmoid", ["t"], ["p"]),
+        helper.make_node("Sub", ["labels", "p"], ["r"]),
+        helper.make_node("GreaterOrEqual", ["labels", "zero"], ["m"]),
+        helper.make_node("Cast", ["m"], ["mf"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["r", "mf"], ["coef"]),
+        helper.make_node("MatMul", ["coef", "CT"], ["gf"]),
+        helper.make_node("Reshape", ["gf", "img"], ["grad"]),
+    ]
+    g = helper.make_graph(nodes, "linear_guidance", [x, sg, lab], [out], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnxmeta.set_metadata(m, "guidance", name="linear-test-guidance", attributes="male,glasses,no_beard",
+                          attribute_labels=onnxmeta.ATTRIBUTE_LABELS, sigma_min=0.01, sigma_max=348,
+                          hr_size=hw, crop={"ref": "none"}, **COMMON_META)
+    np.save(os.path.join(ROOT, "srdg", "testdata", "linear_guidance_c.npy"), c)
+    return m
+
+
 def resample_vectors():
     """Pillow's float resize of a synthetic image: the reference for internal/resample."""
     from PIL import Image
@@ -76,6 +155,9 @@ def resample_vectors():
 def main():
     save(affine_score(), os.path.join(ROOT, "internal", "ort", "testdata", "affine_score.onnx"))
     resample_vectors()
+    os.makedirs(os.path.join(ROOT, "srdg", "testdata"), exist_ok=True)
+    save(gaussian_score(), os.path.join(ROOT, "srdg", "testdata", "gaussian_score.onnx"))
+    save(linear_guidance(), os.path.join(ROOT, "srdg", "testdata", "linear_guidance.onnx"))
 
 
 if __name__ == "__main__":
