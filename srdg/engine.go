@@ -2,6 +2,7 @@ package srdg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -48,13 +49,21 @@ type Options struct {
 	Attributes []string
 	// MaxBatch splits larger requests. Default 8.
 	MaxBatch int
+	// Schedule of the models (sigma range from their metadata); used when a
+	// request's Params leave it zero. Default DefaultSchedule.
+	Schedule Schedule
 	Logger   *slog.Logger
 }
 
 // Engine runs samplers over a score and a guidance network. It keeps one set
 // of buffers per batch size, reused across calls; calls are serialised.
 type Engine struct {
-	o      Options
+	// ScoreInfo and GuidanceInfo describe the loaded models (set by Open).
+	ScoreInfo    ModelInfo
+	GuidanceInfo *ModelInfo
+
+	o       Options
+	closers []func() error
 	mu     sync.Mutex
 	states map[int]*state
 	up     *resample.Resizer
@@ -74,11 +83,24 @@ func NewEngine(o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Schedule == (Schedule{}) {
+		o.Schedule = DefaultSchedule
+	}
 	up, err := resample.NewResizer(3, o.LR, o.LR, o.HR, o.HR, resample.Bicubic)
 	if err != nil {
 		return nil, err
 	}
 	return &Engine{o: o, states: map[int]*state{}, up: up}, nil
+}
+
+// Close releases the models the engine opened.
+func (e *Engine) Close() error {
+	var errs []error
+	for _, c := range e.closers {
+		errs = append(errs, c())
+	}
+	e.closers = nil
+	return errors.Join(errs...)
 }
 
 // Attributes lists the guidance attributes in label order (empty without a
@@ -103,6 +125,9 @@ func (e *Engine) Conditioning(dst, lr []float32) error {
 // randomness (NewSeededNoise for a reproducible run). It returns ctx's error
 // if ctx ends between steps or during a model call.
 func (e *Engine) SuperResolve(ctx context.Context, faces []Face, p Params, noise Noise) ([]Result, error) {
+	if p.Schedule == (Schedule{}) {
+		p.Schedule = e.o.Schedule
+	}
 	p, info, err := p.Resolve()
 	if err != nil {
 		return nil, err
