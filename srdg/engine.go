@@ -35,8 +35,9 @@ type Result struct {
 	Steps         int
 	ScoreEvals    int
 	GuidanceEvals int
-	// Elapsed is the wall time of the batch this face was in.
-	Elapsed time.Duration
+	// Elapsed is the wall time of the batch this face was in, NetTime the
+	// part of it spent inside the networks (the rest is sampler overhead).
+	Elapsed, NetTime time.Duration
 }
 
 // Options configure an Engine.
@@ -158,7 +159,7 @@ func (e *Engine) batch(ctx context.Context, faces []Face, p Params, info Sampler
 		e.states[B] = st
 	}
 	st.score, st.guide, st.noise = e.o.Score, e.o.Guidance, noise
-	st.nScore, st.nGuide, st.anyGuid = 0, 0, false
+	st.nScore, st.nGuide, st.anyGuid, st.netTime = 0, 0, false, 0
 	labels := make([][]int, B)
 	lrLen := 3 * e.o.LR * e.o.LR
 	for b, f := range faces {
@@ -200,7 +201,7 @@ func (e *Engine) batch(ctx context.Context, faces []Face, p Params, info Sampler
 		}
 		res[b] = Result{
 			SR: sr, Labels: labels[b], Guided: st.gw[b] > 0,
-			Sampler: p.Sampler, Steps: p.Steps, ScoreEvals: st.nScore, Elapsed: el,
+			Sampler: p.Sampler, Steps: p.Steps, ScoreEvals: st.nScore, Elapsed: el, NetTime: st.netTime,
 		}
 		if res[b].Guided {
 			res[b].GuidanceEvals = st.nGuide

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 )
 
 // ScoreNet evaluates the score model on a batch: x and y are B faces of D
@@ -166,6 +167,7 @@ type state struct {
 	sigma   []float32 // B, the same value for every face at a step
 	nScore  int
 	nGuide  int
+	netTime time.Duration // time spent inside the networks
 	anyGuid bool
 }
 
@@ -183,14 +185,20 @@ func (st *state) guided(ctx context.Context, sigma float64) error {
 	for b := range st.sigma {
 		st.sigma[b] = float32(sigma)
 	}
-	if err := st.score.Score(ctx, st.x, st.y, st.sigma, st.g); err != nil {
+	t0 := time.Now()
+	err := st.score.Score(ctx, st.x, st.y, st.sigma, st.g)
+	st.netTime += time.Since(t0)
+	if err != nil {
 		return err
 	}
 	st.nScore++
 	if !st.anyGuid || st.guide == nil {
 		return nil
 	}
-	if err := st.guide.Guidance(ctx, st.x, st.sigma, st.labels, st.gg); err != nil {
+	t0 = time.Now()
+	err = st.guide.Guidance(ctx, st.x, st.sigma, st.labels, st.gg)
+	st.netTime += time.Since(t0)
+	if err != nil {
 		return err
 	}
 	st.nGuide++
