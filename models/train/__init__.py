@@ -1,0 +1,1 @@
+"""Training and export commands for srdgd's own models (score, classifiers, LR attributes)."""
