@@ -148,7 +148,8 @@ type Camera struct {
 	// TLSFingerprint. Default: false.
 	TLSInsecure bool `yaml:"tls_insecure"`
 	// TLSFingerprint pins the rtsps:// server certificate by the SHA-256 of
-	// its DER bytes, 64 hex digits. Default: "" (verify with system roots).
+	// its DER bytes, 64 hex digits in either case (hex.DecodeString reads
+	// it). Default: "" (verify with system roots).
 	TLSFingerprint string `yaml:"tls_fingerprint"`
 	// ROI lists regions of interest in normalised frame coordinates; faces
 	// outside every region are ignored. Default: empty (the whole frame).

@@ -229,11 +229,13 @@ func (v checker) srdg(s *SRDG) {
 	if len(s.Providers) == 0 {
 		v.report("srdg.providers", "", fmt.Sprintf("must list at least one provider (allowed: %s)", strings.Join(providers, ", ")))
 	}
+	seen := map[string]bool{}
 	for i, p := range s.Providers {
 		pp := fmt.Sprintf("srdg.providers[%d]", i)
-		if v.enum(pp, p, providers) && slices.Index(s.Providers, p) < i {
+		if v.enum(pp, p, providers) && seen[p] {
 			v.report(pp, p, fmt.Sprintf("%s is listed twice", quote(p)))
 		}
+		seen[p] = true
 	}
 	v.intRange("srdg.intra_threads", int64(s.IntraThreads), 0, 1024)
 	v.intRange("srdg.inter_threads", int64(s.InterThreads), 0, 1024)
