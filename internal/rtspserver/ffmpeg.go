@@ -131,7 +131,8 @@ func ffmpegArgs(url string, o FFmpegOptions) ([]string, error) {
 			return nil, fmt.Errorf("rtspserver: ffmpeg codec %q: want %q or %q", o.Codec, CodecH264, CodecH265)
 		}
 	}
-	args = append(args, "-f", "rtsp", "-rtsp_transport", o.Transport, url)
+	// 1200-byte packets leave room for SRTP when the server forwards over RTSPS.
+	args = append(args, "-f", "rtsp", "-rtsp_transport", o.Transport, "-pkt_size", "1200", url)
 	return args, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -74,6 +75,8 @@ type Server struct {
 	srv    *gortsplib.Server
 	addr   string
 	scheme string
+
+	forwardErrors atomic.Uint64
 
 	mu      sync.Mutex
 	paths   map[string]*pathState
@@ -210,6 +213,10 @@ func (s *Server) Addr() string { return s.addr }
 func (s *Server) URL(path string) string {
 	return s.scheme + "://" + s.addr + "/" + strings.TrimPrefix(path, "/")
 }
+
+// ForwardErrors counts RTP packets from publishers that could not be handed to
+// the readers (the first one is logged).
+func (s *Server) ForwardErrors() uint64 { return s.forwardErrors.Load() }
 
 // WaitPublisher blocks until path has a publisher, ctx ends, or the server closes.
 func (s *Server) WaitPublisher(ctx context.Context, path string) error {
@@ -396,8 +403,13 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 	st := ps.stream
 	onPacket := s.opts.OnPacket
 	ctx.Session.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
-		// Errors here mean the stream was closed under us; the session ends next.
-		_ = st.WritePacketRTP(medi, pkt)
+		if err := st.WritePacketRTP(medi, pkt); err != nil {
+			// A closed stream, or a packet too large to forward: with TLS, SRTP
+			// needs 10 bytes of room below the 1472-byte limit.
+			if s.forwardErrors.Add(1) == 1 {
+				s.log.Warn("cannot forward rtp packet", "path", path, "size", pkt.MarshalSize(), "err", err)
+			}
+		}
 		if onPacket != nil {
 			onPacket(path, pkt, time.Now())
 		}

@@ -145,6 +145,9 @@ func TestPublishAndRead(t *testing.T) {
 			if forwarded.Load() < 20 {
 				t.Fatalf("OnPacket saw %d packets, want >= 20", forwarded.Load())
 			}
+			if n := s.ForwardErrors(); n != 0 {
+				t.Fatalf("%d packets could not be forwarded", n)
+			}
 		})
 	}
 }
@@ -242,8 +245,11 @@ func TestTLS(t *testing.T) {
 	}
 	publish(t, ctx, s, "cam", FFmpegOptions{})
 	if _, err := readPackets(ctx, s.URL("cam"), transportPtr(gortsplib.TransportTCP),
-		&tls.Config{InsecureSkipVerify: true}, 10); err != nil { //nolint:gosec // self-signed test server
+		&tls.Config{InsecureSkipVerify: true}, 50); err != nil { //nolint:gosec // self-signed test server
 		t.Fatalf("read over rtsps: %v", err)
+	}
+	if n := s.ForwardErrors(); n != 0 {
+		t.Fatalf("%d packets could not be forwarded over rtsps", n)
 	}
 	// Verifying against system roots must fail for a self-signed certificate.
 	if _, err := readPackets(ctx, s.URL("cam"), transportPtr(gortsplib.TransportTCP), &tls.Config{}, 1); err == nil {
