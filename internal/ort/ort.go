@@ -51,7 +51,8 @@ func LibraryCandidates(configured string) []string {
 	if configured != "" {
 		return []string{configured}
 	}
-	if p := os.Getenv("SRDGD_ORT_LIBRARY"); p != "" {
+	// the same variable the config accepts as an override of srdg.ort_library
+	if p := os.Getenv("SRDGD_SRDG_ORT_LIBRARY"); p != "" {
 		c = append(c, p)
 	}
 	// next to the binary (installed layout), then the repository layout
