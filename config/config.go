@@ -266,10 +266,14 @@ type SRDG struct {
 	// Steps is the number of sampler steps, >= 0; 0 uses the sampler's own
 	// default. Default: 0.
 	Steps int `yaml:"steps"`
-	// GuidanceWeight scales the classifier gradient, >= 0. Default: 500.
+	// GuidanceWeight scales the classifier gradient, >= 0; 0 uses the
+	// sampler's calibrated default (reference 500 as in the released code,
+	// fast 85, ode 29: the short samplers guide harder at equal weight). To
+	// turn guidance off set attributes.policy to off. Default: 0.
 	GuidanceWeight float64 `yaml:"guidance_weight"`
 	// CorrectorSteps is the number of Langevin corrector steps per predictor
-	// step, in [0, 100]. Default: 2.
+	// step, in [-1, 100]: 0 uses the sampler's default (reference 2, fast 1),
+	// -1 runs none. Default: 0.
 	CorrectorSteps int `yaml:"corrector_steps"`
 	// SNR is the corrector's signal-to-noise ratio, > 0. Default: 0.16.
 	SNR float64 `yaml:"snr"`
@@ -512,8 +516,8 @@ func Default() *Config {
 		SRDG: SRDG{
 			Scale:          8,
 			Sampler:        "fast",
-			GuidanceWeight: 500,
-			CorrectorSteps: 2,
+			GuidanceWeight: 0,
+			CorrectorSteps: 0,
 			SNR:            0.16,
 			Eps:            1e-5,
 			Attributes:     AttributePolicy{Policy: "predict", AbstainThreshold: 0.8},

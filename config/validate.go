@@ -221,7 +221,7 @@ func (v checker) srdg(s *SRDG) {
 	v.enum("srdg.sampler", s.Sampler, Samplers)
 	v.intRange("srdg.steps", int64(s.Steps), 0, 10000)
 	v.floatRange("srdg.guidance_weight", s.GuidanceWeight, 0, math.MaxFloat64, false, false)
-	v.intRange("srdg.corrector_steps", int64(s.CorrectorSteps), 0, 100)
+	v.intRange("srdg.corrector_steps", int64(s.CorrectorSteps), -1, 100)
 	v.floatRange("srdg.snr", s.SNR, 0, math.MaxFloat64, true, false)
 	v.floatRange("srdg.eps", s.Eps, 0, 1, true, true)
 	v.enum("srdg.attributes.policy", s.Attributes.Policy, policies)
