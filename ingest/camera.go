@@ -43,7 +43,7 @@ type Camera struct {
 	subDropped uint64
 
 	frames, decodeErrors, rtpErrors, packetsLost atomic.Uint64
-	reconnects, bytes, decodeDropped, seq         atomic.Uint64
+	reconnects, bytes, decodeDropped, seq        atomic.Uint64
 
 	stMu    sync.Mutex
 	st      Status // State, Connected, Codec, Transport, Width, Height, LastError*, ConnectedSince
