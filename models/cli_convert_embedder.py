@@ -79,7 +79,7 @@ def run(argv):
 
     import torch
 
-    from models import faceapi_tfjs, faceapi_torch
+    from models import faceapi_tfjs
 
     torch.set_num_threads(1)
     pkg = faceapi_tfjs.Package.open(tgz=a.tgz, directory=a.dir)
