@@ -58,11 +58,18 @@ def make_config(**overrides):
     return cfg
 
 
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm computed in float32 (under bf16 autocast its input arrives as bf16)."""
+
+    def forward(self, x):
+        return super().forward(x.float())
+
+
 def _gn(ch, groups):
     g = min(groups, ch)
     while ch % g:
         g -= 1
-    return nn.GroupNorm(g, ch, eps=1e-6)
+    return GroupNorm32(g, ch, eps=1e-6)
 
 
 class FourierEmbedding(nn.Module):

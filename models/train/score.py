@@ -72,6 +72,9 @@ def build_parser():
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
+    t.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
+                   help="mixed precision for the training forward/backward (weights, loss, EMA stay float32); "
+                        "auto: bfloat16 on CPUs with AMX/AVX512-BF16 and on CUDA GPUs that support it")
     t.add_argument("--log-steps", type=int, default=25)
     t.add_argument("--ckpt-steps", type=int, default=500)
     t.add_argument("--ckpt-minutes", type=float, default=10.0)
@@ -89,7 +92,7 @@ def sigma_of_t(t):
 
 def dsm_loss(model, x0, y, sigma, z):
     """Per-sample SRDG DSM loss 0.5 ||sigma s + z||^2, as a mean over pixels: [B]."""
-    s = model(x0 + sigma[:, None, None, None] * z, y, sigma)
+    s = model(x0 + sigma[:, None, None, None] * z, y, sigma).float()
     return 0.5 * ((sigma[:, None, None, None] * s + z) ** 2).mean(dim=(1, 2, 3))
 
 
@@ -179,6 +182,7 @@ def main(argv):
     args = build_parser().parse_args(argv)
     common.set_threads(args.threads)
     device = common.pick_device(args.device)
+    amp = common.amp_dtype(args.amp, device)
     out = args.out
     ck_path = os.path.join(out, "checkpoint.pt")
 
@@ -234,14 +238,16 @@ def main(argv):
         step, best, elapsed = ck["step"], ck["best_val"], ck.get("elapsed", 0.0)
         common.set_rng_state(ck["rng"], device)
         log.truncate_after(step)
-        log.write("resume", step=step, steps=targs["steps"], device=str(device), threads=torch.get_num_threads())
+        log.write("resume", step=step, steps=targs["steps"], device=str(device), threads=torch.get_num_threads(),
+                  amp=str(amp))
     else:
         cfg = {"model_config": mcfg, "train": targs, "params": unet.param_count(model),
                "sigma_min": SIGMA_MIN, "sigma_max": SIGMA_MAX, "eps": EPS}
         common.atomic_write_text(os.path.join(out, "config.json"), json.dumps(cfg, indent=1) + "\n")
         x0, y = val.batch(np.arange(len(val)), scale)
         base_psnr = float(np.mean(10 * np.log10(1.0 / np.maximum(((np.clip(y, 0, 1) - x0) ** 2).mean(axis=(1, 2, 3)), 1e-10))))
-        log.write("start", step=0, device=str(device), threads=torch.get_num_threads(), val_psnr_y=base_psnr, **cfg)
+        log.write("start", step=0, device=str(device), threads=torch.get_num_threads(), amp=str(amp),
+                  val_psnr_y=base_psnr, **cfg)
     del ck
 
     val_idx = np.random.default_rng(12345).permutation(len(val))[:max(1, min(targs["val_n"], len(val)))]
@@ -284,7 +290,8 @@ def main(argv):
             lr = lr_at(step, targs["lr"], targs["warmup"])
             for pg in opt.param_groups:
                 pg["lr"] = lr
-            loss = dsm_loss(model, x0, y, sigma, z).mean()
+            with common.autocast(device, amp):
+                loss = dsm_loss(model, x0, y, sigma, z).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), targs["grad_clip"]))
