@@ -110,7 +110,7 @@ def run(argv):
     onnxmeta.set_metadata(
         proto, "guidance",
         name=a.name or "srdg-guidance-" + "-".join(attrs),
-        input_range="[0,1]",
+        input_range="0,1",
         attributes=attrs,
         attribute_labels={x: onnxmeta.ATTRIBUTE_LABELS[x] for x in attrs},
         sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, hr_size=HR_SIZE,

@@ -334,7 +334,7 @@ def run(argv):
     onnxmeta.set_metadata(
         proto, "score",
         name=a.name or f"sdesr-ncsnpp-nf{cfg.nf}-x{a.scale}",
-        input_range="[0,1]",
+        input_range="0,1",
         scale=a.scale, hr_size=HR_SIZE, lr_size=HR_SIZE // a.scale,
         sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX,
         crop=crop,

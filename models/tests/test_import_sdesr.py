@@ -4,10 +4,9 @@ Reference vectors: /work/shared/reference/ncsnpp (produced by the original sr-sd
 see its README). Tests that need them are skipped when the folder is absent.
 """
 import collections
-import io
 import json
 import os
-import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,8 +26,46 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HAVE_REF = os.path.isfile(CKPT)
 
 
+_ORT = {}
+
+
 def setUpModule():
     torch.set_num_threads(1)
+
+
+def tearDownModule():
+    if "dir" in _ORT:
+        shutil.rmtree(_ORT.pop("dir"), ignore_errors=True)
+        _ORT.pop("bin", None)
+
+
+def onnxeval(model, inputs, out_name):
+    """Run an ONNX file through ONNX Runtime from Go (cmd/onnxeval, the daemon's runtime).
+
+    Returns the output array, or raises unittest.SkipTest where Go or the ORT library is missing.
+    """
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if os.path.exists("/usr/local/go/bin/go") else None)
+    lib = os.path.join(REPO, "third_party", "onnxruntime", "lib", "libonnxruntime.so.1")
+    if go is None or not (os.path.exists(lib) or os.environ.get("SRDGD_ORT_LIBRARY")):
+        raise unittest.SkipTest("no Go toolchain or ONNX Runtime library (scripts/fetch-ort.sh)")
+    if "bin" not in _ORT:
+        _ORT["dir"] = tempfile.mkdtemp(prefix="onnxeval-")
+        exe = os.path.join(_ORT["dir"], "onnxeval")
+        subprocess.run([go, "build", "-o", exe, "./cmd/onnxeval"], cwd=REPO, check=True, timeout=600,
+                       capture_output=True)
+        _ORT["bin"] = exe
+    with tempfile.TemporaryDirectory() as d:
+        args = [_ORT["bin"], "--model", model, "--threads", "1"]
+        for name, arr in inputs.items():
+            p = os.path.join(d, name + ".npy")
+            np.save(p, np.ascontiguousarray(arr, dtype=np.float32))
+            args += ["--in", f"{name}={p}"]
+        out = os.path.join(d, "out.npy")
+        args += ["--out", f"{out_name}={out}"]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise AssertionError(f"onnxeval failed: {r.stderr}")
+        return np.load(out)
 
 
 def rel_err_per_item(out, ref):
@@ -272,7 +309,15 @@ class CliTest(unittest.TestCase):
             self.assertEqual(json.loads(meta["srdgd.crop"])["box_xywh"], [29, 56, 120, 120])
             self.assertIn("EMA", meta["srdgd.provenance"])
             self.assertEqual(json.loads(meta["srdgd.architecture"])["nf"], 16)
+            self.assertEqual(meta["srdgd.input_range"], "0,1")
             self.assertLess(os.path.getsize(out), 10 << 20)
+            # the exported graph, run by ONNX Runtime, against the float64 reference (both batch sizes)
+            for prefix in ("b3", "b1"):
+                got = onnxeval(out, {n: load(f"{prefix}_{n}.npy") for n in ("x_t", "y", "sigma")}, "score")
+                ref = load(f"{prefix}_score.npy")
+                self.assertEqual(got.shape, ref.shape)
+                errs = rel_err_per_item(got.astype(np.float64), ref)
+                self.assertLessEqual(max(errs), 1e-5, f"{prefix}: ORT per-item max|diff|/max|ref| {errs}")
 
 
 if __name__ == "__main__":
