@@ -34,6 +34,7 @@ type Camera struct {
 	log       *slog.Logger
 
 	running atomic.Bool
+	pool    *bufPool
 
 	subMu      sync.Mutex
 	frameSubs  []*queue.Queue[*Frame]
@@ -153,6 +154,7 @@ func NewCamera(o CameraOptions) (*Camera, error) {
 		warnRTP:   newWarnLimiter(log, "rtp errors", o.WarnInterval),
 		warnQ:     newWarnLimiter(log, "subscriber queue full, dropped oldest", o.WarnInterval),
 		warnQD:    newWarnLimiter(log, "decoder behind, dropped access units until next key frame", o.WarnInterval),
+		pool:      newBufPool(framePoolSize),
 	}
 	c.st = Status{Camera: o.Name, State: StateStopped}
 	return c, nil
@@ -260,11 +262,16 @@ func (c *Camera) closeSubscribers() {
 func (c *Camera) publishFrame(f *Frame) {
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
+	// Count every reference before the first push: a subscriber may release
+	// the frame while it is still being handed to the others.
+	f.refs.Store(int32(len(c.frameSubs) + 1))
 	for _, q := range c.frameSubs {
-		if q.Push(f) {
+		if old, dropped := q.PushEvict(f); dropped {
+			old.Release() // the queue's reference
 			c.warnQ.warn("kind", "frame", "capacity", q.Cap())
 		}
 	}
+	f.Release() // ingest's own reference
 }
 
 func (c *Camera) publishAU(au *AccessUnit) {
@@ -654,7 +661,7 @@ func (c *Camera) decodeLoop(ctx context.Context, work *queue.Queue[decodeItem], 
 			needKey = false
 		}
 		recent[it.n%uint64(len(recent))] = it.au
-		pics, err := dec.Decode(it.au.NALUs, it.au.PTS)
+		pics, err := dec.Decode(it.au.NALUs, it.au.PTS, c.pool.get)
 		if err != nil {
 			c.decodeErrors.Add(1)
 			c.warnDec.warn("err", err.Error())
@@ -677,6 +684,7 @@ func (c *Camera) decodeLoop(ctx context.Context, work *queue.Queue[decodeItem], 
 				Width:   p.Width,
 				Height:  p.Height,
 				Pix:     p.Pix,
+				pool:    c.pool,
 			}
 			c.frames.Add(1)
 			c.stMu.Lock()

@@ -339,6 +339,7 @@ func garbagePublisher(ctx context.Context, url string) error {
 }
 
 func TestGarbageRTPIsCountedNotFatal(t *testing.T) {
+	requireDecoder(t)
 	leakCheck(t)
 	ctx := testCtx(t, 30*time.Second)
 	s := startServer(t, rtspserver.Options{})
@@ -609,5 +610,54 @@ func TestNewCameraValidation(t *testing.T) {
 	}
 	if st := c.Status(); st.State != StateStopped || st.Camera != "ok" {
 		t.Fatalf("status before Run %+v", st)
+	}
+}
+
+func TestReleasedFrameBuffersAreRecycled(t *testing.T) {
+	requireFFmpeg(t)
+	leakCheck(t)
+	ctx := testCtx(t, 30*time.Second)
+	s := startServer(t, rtspserver.Options{})
+	publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{})
+	var releasing, holding *queue.Queue[*Frame]
+	startCamera(t, fastReconnect(CameraOptions{Name: "pool", URL: s.URL("cam"), Transport: "tcp"}), func(c *Camera) {
+		releasing = c.SubscribeFrames(64)
+		holding = c.SubscribeFrames(64)
+	})
+
+	// One subscriber releases everything, the other holds its frames: no
+	// buffer may be reused while the holder still has it.
+	seen := map[*byte]uint64{}
+	var held []*Frame
+	for range 12 {
+		f := popN(t, ctx, releasing, 1)[0]
+		checkPicture(t, f, 320, 240)
+		if prev, ok := seen[&f.Pix[0]]; ok {
+			t.Fatalf("frame %d reuses the buffer of frame %d, which a subscriber still holds", f.Seq, prev)
+		}
+		seen[&f.Pix[0]] = f.Seq
+		f.Release()
+		held = append(held, popN(t, ctx, holding, 1)[0])
+	}
+	// Now both release: buffers come back and later frames reuse them.
+	for _, f := range held {
+		f.Release()
+	}
+	reused := false
+	for range 12 {
+		f := popN(t, ctx, releasing, 1)[0]
+		g := popN(t, ctx, holding, 1)[0]
+		if f != g {
+			t.Fatalf("subscribers got different frames %d and %d", f.Seq, g.Seq)
+		}
+		if _, ok := seen[&f.Pix[0]]; ok {
+			reused = true
+		}
+		checkPicture(t, f, 320, 240) // a recycled buffer holds the new picture
+		f.Release()
+		g.Release()
+	}
+	if !reused {
+		t.Fatal("no buffer was recycled after every subscriber released its frames")
 	}
 }

@@ -156,7 +156,7 @@ func avError(code C.int) string {
 }
 
 // Decode implements Decoder.
-func (a *avDecoder) Decode(au [][]byte, pts time.Duration) ([]Picture, error) {
+func (a *avDecoder) Decode(au [][]byte, pts time.Duration, alloc func(int) []byte) ([]Picture, error) {
 	if a.d == nil {
 		return nil, fmt.Errorf("ingest: %s decoder used after Close", a.codec)
 	}
@@ -191,7 +191,7 @@ func (a *avDecoder) Decode(au [][]byte, pts time.Duration) ([]Picture, error) {
 			}
 			break
 		}
-		pic, err := a.convert(pts)
+		pic, err := a.convert(pts, alloc)
 		corrupt := C.srd_corrupt(a.d) != 0
 		C.srd_unref(a.d)
 		if err != nil {
@@ -209,14 +209,20 @@ func (a *avDecoder) Decode(au [][]byte, pts time.Duration) ([]Picture, error) {
 	return pics, firstErr
 }
 
-// convert copies the current frame out as BGR24. fallbackPTS is used when the
-// decoder could not attach the packet's pts to the frame.
-func (a *avDecoder) convert(fallbackPTS time.Duration) (Picture, error) {
+// convert copies the current frame out as BGR24 into a buffer from alloc.
+// fallbackPTS is used when the decoder could not attach the packet's pts.
+func (a *avDecoder) convert(fallbackPTS time.Duration, alloc func(int) []byte) (Picture, error) {
 	w, h := int(C.srd_width(a.d)), int(C.srd_height(a.d))
 	if w <= 0 || h <= 0 || w > maxPictureSide || h > maxPictureSide {
 		return Picture{}, fmt.Errorf("ingest: %s decoded picture has invalid size %dx%d", a.codec, w, h)
 	}
-	pix := make([]byte, 3*w*h)
+	var pix []byte
+	if alloc != nil {
+		pix = alloc(3 * w * h)
+	}
+	if len(pix) != 3*w*h {
+		pix = make([]byte, 3*w*h)
+	}
 	if r := C.srd_to_bgr(a.d, (*C.uint8_t)(unsafe.Pointer(&pix[0]))); r <= 0 {
 		return Picture{}, fmt.Errorf("ingest: %s convert %dx%d to BGR24 failed (%d)", a.codec, w, h, int(r))
 	}

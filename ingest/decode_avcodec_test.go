@@ -37,7 +37,7 @@ func TestAVDecoderDecodesFiles(t *testing.T) {
 			var pics []Picture
 			for i, au := range aus {
 				pts := time.Duration(i) * 40 * time.Millisecond
-				got, err := dec.Decode(au, pts)
+				got, err := dec.Decode(au, pts, nil)
 				if err != nil {
 					t.Fatalf("access unit %d: %v", i, err)
 				}
@@ -67,7 +67,7 @@ func TestAVDecoderOutputsBGR(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dec.Close()
-	pics, err := dec.Decode(aus[0], 0)
+	pics, err := dec.Decode(aus[0], 0, nil)
 	if err != nil || len(pics) != 1 {
 		t.Fatalf("Decode = %d pictures, %v", len(pics), err)
 	}
@@ -106,7 +106,7 @@ func TestAVDecoderGarbageAndMisuse(t *testing.T) {
 						}
 					}
 				}
-				pics, err := dec.Decode(au, time.Duration(i))
+				pics, err := dec.Decode(au, time.Duration(i), nil)
 				if err != nil {
 					errs++
 				}
@@ -119,7 +119,7 @@ func TestAVDecoderGarbageAndMisuse(t *testing.T) {
 			if errs == 0 {
 				t.Fatal("200 random access units produced no decode error")
 			}
-			if pics, err := dec.Decode(nil, 0); err != nil || pics != nil {
+			if pics, err := dec.Decode(nil, 0, nil); err != nil || pics != nil {
 				t.Fatalf("empty access unit: %v %v", pics, err)
 			}
 			if err := dec.Close(); err != nil {
@@ -128,7 +128,7 @@ func TestAVDecoderGarbageAndMisuse(t *testing.T) {
 			if err := dec.Close(); err != nil {
 				t.Fatalf("second Close: %v", err)
 			}
-			if _, err := dec.Decode([][]byte{{0x65, 1}}, 0); err == nil {
+			if _, err := dec.Decode([][]byte{{0x65, 1}}, 0, nil); err == nil {
 				t.Fatal("Decode after Close succeeded")
 			}
 		})
@@ -145,7 +145,7 @@ func BenchmarkAVDecodeH264_64x48(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		// The file starts with an IDR, so looping over it stays a valid stream.
-		if _, err := dec.Decode(aus[i%len(aus)], time.Duration(i)); err != nil {
+		if _, err := dec.Decode(aus[i%len(aus)], time.Duration(i), nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -190,7 +190,7 @@ func TestCapturedSeedsDecode(t *testing.T) {
 					continue
 				}
 				started = true
-				got, err := dec.Decode(au, 0)
+				got, err := dec.Decode(au, 0, nil)
 				if err != nil {
 					t.Fatalf("decode: %v", err)
 				}

@@ -8,9 +8,9 @@ type Decoder interface {
 	// Decode consumes one access unit: NAL units without start codes, parameter
 	// sets included. It returns the pictures that became ready (usually zero or
 	// one) and an error when the input was (partly) undecodable; pictures
-	// returned together with an error are still usable. Pix of each picture is
-	// owned by the caller.
-	Decode(au [][]byte, pts time.Duration) ([]Picture, error)
+	// returned together with an error are still usable. Pix of each picture
+	// comes from alloc(size) (make when alloc is nil) and is owned by the caller.
+	Decode(au [][]byte, pts time.Duration, alloc func(size int) []byte) ([]Picture, error)
 	// Close releases the decoder. Decode must not be called afterwards.
 	Close() error
 }

@@ -170,7 +170,7 @@ func FuzzAssembleDecode(f *testing.F) {
 			if dec == nil {
 				continue
 			}
-			pics, _ := dec.Decode(au, time.Duration(i))
+			pics, _ := dec.Decode(au, time.Duration(i), nil)
 			for _, pic := range pics {
 				if pic.Width <= 0 || pic.Height <= 0 || len(pic.Pix) != 3*pic.Width*pic.Height {
 					t.Fatalf("malformed picture %dx%d with %d bytes", pic.Width, pic.Height, len(pic.Pix))

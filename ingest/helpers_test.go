@@ -15,16 +15,33 @@ import (
 	"github.com/srdgd/srdgd/internal/rtspserver"
 )
 
-// requireFFmpeg skips loudly when ffmpeg is missing; with SRDGD_REQUIRE_FFMPEG=1
-// (set by CI) it fails instead, so a broken CI image cannot pass silently.
+// requireFFmpeg skips loudly when the ffmpeg binary is missing, and
+// requireDecoder when the build has no decoder (no cgo). With
+// SRDGD_REQUIRE_FFMPEG=1 (set by CI) both fail instead, so a broken CI image
+// cannot pass silently.
 func requireFFmpeg(t testing.TB) {
 	t.Helper()
 	if _, err := rtspserver.FFmpegPath(); err != nil {
-		if os.Getenv("SRDGD_REQUIRE_FFMPEG") == "1" {
-			t.Fatalf("SRDGD_REQUIRE_FFMPEG=1 but %v", err)
-		}
-		t.Skipf("SKIPPING %s: %v -- real-peer ingest tests did NOT run", t.Name(), err)
+		skipOrFail(t, err)
 	}
+	requireDecoder(t)
+}
+
+func requireDecoder(t testing.TB) {
+	t.Helper()
+	dec, err := NewAVDecoder(CodecH264)
+	if err != nil {
+		skipOrFail(t, err)
+	}
+	dec.Close()
+}
+
+func skipOrFail(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv("SRDGD_REQUIRE_FFMPEG") == "1" {
+		t.Fatalf("SRDGD_REQUIRE_FFMPEG=1 but %v", err)
+	}
+	t.Skipf("SKIPPING %s: %v -- real-peer ingest tests did NOT run", t.Name(), err)
 }
 
 // leakCheck verifies, after every other cleanup of t has run, that no goroutine

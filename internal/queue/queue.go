@@ -45,14 +45,23 @@ func New[T any](capacity int) *Queue[T] {
 // reports dropped=true. Push never blocks. Pushing to a closed queue discards v,
 // counts it as dropped and reports dropped=true.
 func (q *Queue[T]) Push(v T) (dropped bool) {
+	_, dropped = q.PushEvict(v)
+	return dropped
+}
+
+// PushEvict is Push that also returns the discarded item, so the caller can
+// recycle it: the oldest item when the queue was full, or v itself when the
+// queue is closed.
+func (q *Queue[T]) PushEvict(v T) (evicted T, dropped bool) {
 	q.mu.Lock()
 	if q.closed {
 		q.dropped++
 		q.mu.Unlock()
-		return true
+		return v, true
 	}
 	if q.n == len(q.buf) {
 		var zero T
+		evicted = q.buf[q.head]
 		q.buf[q.head] = zero // release the reference for the garbage collector
 		q.head = (q.head + 1) % len(q.buf)
 		q.n--
@@ -63,7 +72,7 @@ func (q *Queue[T]) Push(v T) (dropped bool) {
 	q.n++
 	q.mu.Unlock()
 	q.wake()
-	return dropped
+	return evicted, dropped
 }
 
 func (q *Queue[T]) wake() {

@@ -190,3 +190,30 @@ func TestWriterNeverBlocksWithoutReader(t *testing.T) {
 		t.Fatalf("Len=%d Dropped=%d Cap=%d, want 3 997 3", q.Len(), q.Dropped(), q.Cap())
 	}
 }
+
+func TestPushEvictReturnsTheDiscardedItem(t *testing.T) {
+	tests := []struct {
+		name        string
+		close       bool
+		push        []string
+		wantEvicted []string // per push, "" when nothing was evicted
+	}{
+		{name: "room left", push: []string{"a", "b"}, wantEvicted: []string{"", ""}},
+		{name: "full evicts oldest", push: []string{"a", "b", "c", "d"}, wantEvicted: []string{"", "", "a", "b"}},
+		{name: "closed returns the pushed item", close: true, push: []string{"x"}, wantEvicted: []string{"x"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := New[string](2)
+			if tc.close {
+				q.Close()
+			}
+			for i, v := range tc.push {
+				ev, dropped := q.PushEvict(v)
+				if ev != tc.wantEvicted[i] || dropped != (tc.wantEvicted[i] != "") {
+					t.Fatalf("push %q: evicted (%q, %v), want %q", v, ev, dropped, tc.wantEvicted[i])
+				}
+			}
+		})
+	}
+}
