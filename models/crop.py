@@ -10,18 +10,22 @@ This is the framing under which the released SRDG classifiers work best
 (spec/SRDG.md section 2).
 
 Relative to the eyes (for the daemon, which does not see CelebA-aligned images):
-CelebA's aligned release places faces by similarity transform so that the eyes land near
-fixed points. The per-image landmark file (list_landmarks_align_celeba.txt) is NOT
-available on this machine, so the canonical eye positions below are APPROXIMATE values
-recalled from that file's typical rows (e.g. image 000001: left eye (69, 109), right eye
-(106, 113), integer pixel indices); treat them as unverified until measured. What is exact is
-the mapping: a point (u, v) in continuous aligned-image coordinates maps to
-    x128 = (u - 29) * 128 / 120,   y128 = (v - 56) * 128 / 120   (continuous, 128 crop).
-With eyes at ALIGNED_EYES the crop is: box side = 120 / EYE_DISTANCE_ALIGNED * d (d = measured
-inter-ocular distance), box centre = eye midpoint + the aligned offset (CENTRE - eye midpoint)
-scaled by d / EYE_DISTANCE_ALIGNED and rotated with the eye line; see crop_from_eyes().
-All coordinates here are continuous (pixel i covers [i, i+1); an integer landmark index
-k is the continuous point k + 0.5).
+CelebA's aligned release places faces by a similarity transform so that the eyes land near
+fixed points. CelebA's landmark file (list_landmarks_align_celeba.txt) is not on this
+machine, so the canonical eye centres ALIGNED_EYES were MEASURED here on the mean luminance
+image of all 6,000 images of shared/data/celeba-aligned: per eye region the darkest point
+after 5x5 box smoothing is pixel (69, 111) / (108, 111), the darkness-weighted centroid
+(pixels within 4 grey levels of the minimum) is (68.97, 110.53) / (108.52, 110.60) in pixel
+indices; we take continuous (69.25, 111.0) and (108.75, 111.0) (centroids + 0.5, made
+symmetric about the image centre x = 89). Check them against CelebA's landmark file when it
+is available (the mean face blurs pose variation). Inter-ocular distance 39.5 px, so
+the box side is 120 / 39.5 = 3.038 eye distances and its centre lies 5.0 px = 0.127 eye
+distances below the eye midpoint. The mapping from continuous aligned-image coordinates
+(u, v) to continuous 128-crop coordinates is exact:
+    x128 = (u - 29) * 128 / 120,   y128 = (v - 56) * 128 / 120
+which puts the eyes at EYES_128 = (42.93, 58.67) and (85.07, 58.67). crop_from_eyes() gives
+the (rotated) square for any image from two measured eye centres. All coordinates are
+continuous: pixel i covers [i, i+1), an integer pixel index k is the point k + 0.5.
 """
 import math
 
@@ -33,8 +37,9 @@ BOX_SIZE = 120
 OUT_SIZE = 128
 CENTRE = (89.0, 116.0)  # continuous coordinates of the box centre in the aligned image
 
-# APPROXIMATE canonical eye centres in the aligned 178x218 image (see module docstring).
-ALIGNED_EYES = ((69.5, 111.5), (108.5, 111.5))  # continuous (x, y): left-in-image, right-in-image
+# Canonical eye centres in the aligned 178x218 image, measured on the subset's mean face
+# (see module docstring). Continuous (x, y): left-in-image, right-in-image.
+ALIGNED_EYES = ((69.25, 111.0), (108.75, 111.0))
 EYE_DISTANCE_ALIGNED = ALIGNED_EYES[1][0] - ALIGNED_EYES[0][0]
 EYE_MID_ALIGNED = ((ALIGNED_EYES[0][0] + ALIGNED_EYES[1][0]) / 2, (ALIGNED_EYES[0][1] + ALIGNED_EYES[1][1]) / 2)
 CENTRE_BELOW_EYES_ALIGNED = CENTRE[1] - EYE_MID_ALIGNED[1]  # box centre offset below the eye midpoint
@@ -94,6 +99,11 @@ def crop_from_eyes(left_eye, right_eye):
     return cx, cy, BOX_SIZE * k, ang
 
 
+def geometry():
+    """The parts of the definition that change the pixels (cache keys compare these)."""
+    return {"box_ltrb_exclusive": list(BOX), "out_size": OUT_SIZE, "resize": "crop then PIL BICUBIC on uint8 RGB, /255"}
+
+
 def metadata():
     """The crop as a dict for ONNX metadata (srdgd.crop)."""
     return {
@@ -109,6 +119,6 @@ def metadata():
         "resize": "crop then PIL BICUBIC (a=-0.5) on uint8 RGB, then /255",
         "eyes_aligned_xy": [list(e) for e in ALIGNED_EYES],
         "eyes_128_xy": [list(e) for e in EYES_128],
-        "eyes_note": "approximate canonical eye centres (unverified, CelebA landmark file not available); box definition is primary",
+        "eyes_note": "eye centres measured on the mean face of the 6,000-image CelebA aligned subset; the box definition is primary",
         "box_side_over_eye_distance": round(BOX_SIZE / EYE_DISTANCE_ALIGNED, 6),
     }

@@ -104,6 +104,7 @@ def build_split(split, data_dir=DEFAULT_DATA, cache_dir=DEFAULT_CACHE, log=print
         "attributes": [name for _, name in ATTR_COLUMNS],
         "labels": [[1 if int(r[c]) > 0 else 0 for c, _ in ATTR_COLUMNS] for r in rows],
         "crop": crop.metadata(),
+        "geometry": crop.geometry(),
     }
     _atomic_save_npy(os.path.join(cache_dir, f"celeba128_{split}.npy"), u8)
     _atomic_save_json(os.path.join(cache_dir, f"celeba128_{split}.json"), meta)
@@ -118,6 +119,14 @@ def _build_lr(u8, scale, path):
     return lr
 
 
+def _geometry_ok(meta):
+    if "geometry" in meta:
+        return meta["geometry"] == crop.geometry()
+    # caches written before "geometry" was recorded carry the full crop metadata
+    old = meta.get("crop", {})
+    return old.get("box_ltrb_exclusive") == list(crop.BOX) and old.get("out_size") == crop.OUT_SIZE
+
+
 def load_split(split, scales=(8, 16), data_dir=DEFAULT_DATA, cache_dir=DEFAULT_CACHE, log=print):
     """Load a split from the cache, building missing cache files from the images."""
     if split not in SPLITS:
@@ -128,7 +137,7 @@ def load_split(split, scales=(8, 16), data_dir=DEFAULT_DATA, cache_dir=DEFAULT_C
     if os.path.exists(up) and os.path.exists(mp):
         with open(mp) as f:
             meta = json.load(f)
-        if meta.get("version") != CACHE_VERSION or meta.get("crop") != crop.metadata():
+        if meta.get("version") != CACHE_VERSION or not _geometry_ok(meta):
             log(f"data: cache {mp} is stale (version or crop changed), rebuilding")
             meta = None
     if meta is None:
@@ -162,7 +171,7 @@ def write_synthetic_cache(cache_dir, n_per_split=(8, 4, 4), seed=0, scales=(8, 1
         u8 = np.stack(imgs)
         meta = {"version": CACHE_VERSION, "images": [f"synthetic_{split}_{i}" for i in range(n)],
                 "identity": [int(i % 3) for i in range(n)], "attributes": [a for _, a in ATTR_COLUMNS],
-                "labels": rng.integers(0, 2, size=(n, 3)).tolist(), "crop": crop.metadata()}
+                "labels": rng.integers(0, 2, size=(n, 3)).tolist(), "crop": crop.metadata(), "geometry": crop.geometry()}
         _atomic_save_npy(os.path.join(cache_dir, f"celeba128_{split}.npy"), u8)
         _atomic_save_json(os.path.join(cache_dir, f"celeba128_{split}.json"), meta)
         for s in scales:
