@@ -105,20 +105,22 @@ def geometry():
 
 
 def metadata():
-    """The crop as a dict for ONNX metadata (srdgd.crop)."""
+    """The crop as a dict for ONNX metadata (srdgd.crop; models/README.md "Contracts").
+
+    ref, box_xywh, size and resize are the keys the contract requires; the rest is detail."""
     return {
-        "name": "celeba_aligned_box120_c89_116",
-        "source": "CelebA aligned 178x218",
-        "box_ltrb_exclusive": list(BOX),
+        "ref": "celeba_aligned_178x218",
+        "box_xywh": [BOX[0], BOX[1], BOX_SIZE, BOX_SIZE],
+        "size": OUT_SIZE,
+        "resize": "bicubic",
+        "resize_detail": "crop first, then PIL BICUBIC (a=-0.5) on uint8 RGB to 128x128, then /255",
         "box_cols": [BOX[0], BOX[2] - 1],
         "box_rows": [BOX[1], BOX[3] - 1],
         "centre_xy": list(CENTRE),
         "coordinates": "continuous: pixel i covers [i, i+1)",
-        "box_size": BOX_SIZE,
-        "out_size": OUT_SIZE,
-        "resize": "crop then PIL BICUBIC (a=-0.5) on uint8 RGB, then /255",
         "eyes_aligned_xy": [list(e) for e in ALIGNED_EYES],
         "eyes_128_xy": [list(e) for e in EYES_128],
         "eyes_note": "eye centres measured on the mean face of the 6,000-image CelebA aligned subset; the box definition is primary",
         "box_side_over_eye_distance": round(BOX_SIZE / EYE_DISTANCE_ALIGNED, 6),
+        "centre_below_eye_mid_over_eye_distance": round(CENTRE_BELOW_EYES_ALIGNED / EYE_DISTANCE_ALIGNED, 6),
     }

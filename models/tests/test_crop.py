@@ -76,9 +76,13 @@ class CropTest(unittest.TestCase):
     def test_metadata(self):
         m = crop.metadata()
         self.assertEqual(json.loads(json.dumps(m)), m)
+        # the keys models/README.md requires of srdgd.crop
+        self.assertEqual(m["ref"], "celeba_aligned_178x218")
+        self.assertEqual(m["box_xywh"], [29, 56, 120, 120])
+        self.assertEqual(m["size"], 128)
+        self.assertEqual(m["resize"], "bicubic")
         self.assertEqual(m["box_cols"], [29, 148])
         self.assertEqual(m["box_rows"], [56, 175])
-        self.assertEqual(m["out_size"], 128)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ Guidance (spec/SRDG.md section 4): grad = d/dx sum_a log_softmax(logits_a)[label
 by Guidance.forward with a hand-written backward pass (softmax-CE, linear, SiLU, GroupNorm,
 transposed convolutions, the input scaling) so that the ONNX graph contains only forward ops.
 Labels are floats: the log-probability is l * log p1 + (1 - l) * log p0, equal to
-log_softmax[label] for 0/1 labels. tests/test_train_classifiers.py checks it against
+log_softmax[label] for 0/1 labels; its logit gradient is written as l sigmoid(-d) -
+(1 - l) sigmoid(d), d = z1 - z0, so confident classifiers keep their tiny gradients in float32. tests/test_train_classifiers.py checks it against
 torch.autograd.grad.
 
 Training: x_t = x_0 + sigma z with sigma = 0.01 (348/0.01)^t, t ~ U(0, 1), horizontal flips,
@@ -175,8 +176,11 @@ class Guidance(nn.Module):
             h = v2 * torch.sigmoid(v2)
         a = len(c.cfg["attributes"])
         logits = c.head(h.flatten(1)).reshape(-1, a, 2)
-        onehot = torch.stack([1.0 - labels, labels], dim=2)
-        g_logits = onehot - torch.softmax(logits, dim=2)  # d sum_a log p_a[label_a] / d logits
+        # d/dz of l log p1 + (1 - l) log p0 for two classes, with d = z1 - z0:
+        # dz1 = l sigmoid(-d) - (1 - l) sigmoid(d), dz0 = -dz1 (no 1 - p cancellation in float32)
+        d = logits[:, :, 1] - logits[:, :, 0]
+        g1 = labels * torch.sigmoid(-d) - (1.0 - labels) * torch.sigmoid(d)
+        g_logits = torch.stack([-g1, g1], dim=2)
         side = 128 >> len(c.down)
         g = torch.matmul(g_logits.reshape(-1, 2 * a), c.head.weight).reshape(-1, c.cfg["widths"][-1], side, side)
         for l in reversed(range(len(c.down))):
