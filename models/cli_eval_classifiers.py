@@ -48,23 +48,71 @@ def load_images(data_dir, split, limit=None):
     return imgs, labels, [r["image"] for r in rows]
 
 
-def evaluate(classifiers, attrs, imgs, labels, sigmas, seed=0, batch=50, log=None):
+class Logits:
+    """The classifiers side by side: (x [B,3,128,128], sigma [B]) -> logits [B, A, 2]."""
+
+    def __init__(self, classifiers):
+        import torch
+
+        class M(torch.nn.Module):
+            def __init__(self, cl):
+                super().__init__()
+                self.cl = torch.nn.ModuleList(cl)
+
+            def forward(self, x, sigma):
+                return torch.stack([c(x, sigma) for c in self.cl], 1)
+
+        self.module = M(classifiers).eval()
+
+    def torch_runner(self):
+        import torch
+
+        def run(x, sigma):
+            with torch.no_grad():
+                return self.module(torch.from_numpy(x), torch.from_numpy(sigma)).numpy()
+        return run
+
+    def ort_runner(self, onnxeval, tmpdir):
+        """Run through ONNX Runtime with cmd/onnxeval (a built binary): about 2x faster on CPU."""
+        import subprocess
+
+        import numpy as np
+        import torch
+
+        model = os.path.join(tmpdir, "logits.onnx")
+        x = torch.rand(2, 3, 128, 128)
+        s = torch.full((2,), 0.5)
+        with torch.no_grad():
+            torch.onnx.export(self.module, (x, s), model, opset_version=17, input_names=["x_t", "sigma"],
+                              output_names=["logits"],
+                              dynamic_axes={"x_t": {0: "B"}, "sigma": {0: "B"}, "logits": {0: "B"}})
+
+        def run(x, sigma):
+            fx, fs, fo = (os.path.join(tmpdir, n) for n in ("x.npy", "s.npy", "o.npy"))
+            np.save(fx, x)
+            np.save(fs, sigma)
+            r = subprocess.run([onnxeval, "--model", model, "--in", f"x_t={fx}", "--in", f"sigma={fs}",
+                                "--out", f"logits={fo}", "--threads", "1"], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise UserError(f"onnxeval failed: {r.stderr.strip()}")
+            return np.load(fo)
+        return run
+
+
+def evaluate(run, attrs, imgs, labels, sigmas, seed=0, batch=50, log=None):
+    """run(x [b,3,128,128] float32, sigma [b] float32) -> logits [b, A, 2]."""
     import numpy as np
-    import torch
 
     rng = np.random.RandomState(seed)
     z = rng.standard_normal(imgs.shape).astype(np.float32)
     res = {}
     for s in sigmas:
-        x = torch.from_numpy(imgs + np.float32(s) * z)
-        sig = torch.full((x.shape[0],), float(s))
+        x = imgs + np.float32(s) * z
+        sig = np.full((x.shape[0],), s, dtype=np.float32)
         t0 = time.time()
-        for a, c in zip(attrs, classifiers):
-            preds = []
-            with torch.no_grad():
-                for i in range(0, x.shape[0], batch):
-                    preds.append(c(x[i:i + batch], sig[i:i + batch]).argmax(1).numpy() == 1)
-            pred = np.concatenate(preds)
+        logits = np.concatenate([run(x[i:i + batch], sig[i:i + batch]) for i in range(0, x.shape[0], batch)])
+        for ai, a in enumerate(attrs):
+            pred = logits[:, ai].argmax(1) == 1
             y = labels[a]
             acc = float((pred == y).mean())
             tpr = float(pred[y].mean()) if y.any() else float("nan")
@@ -107,6 +155,8 @@ def run(argv):
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--onnxeval", help="run through ONNX Runtime with this cmd/onnxeval binary "
+                    "(go build -o onnxeval ./cmd/onnxeval) instead of PyTorch")
     a = ap.parse_args(argv)
     try:
         sigmas = [float(s) for s in a.sigmas.split(",") if s.strip()]
@@ -124,8 +174,14 @@ def run(argv):
     imgs, labels, _ = load_images(a.data, a.split, a.limit)
     log = lambda m: print(m, file=sys.stderr, flush=True)
     log(f"{len(imgs)} {a.split} images; positives: " + ", ".join(f"{x} {int(labels[x].sum())}" for x in attrs))
-    res = evaluate(classifiers, attrs, imgs, labels, sigmas, seed=a.seed, batch=a.batch, log=log)
-    out = {"split": a.split, "n": len(imgs), "seed": a.seed, "crop_box_ltrb": list(BOX), "results": res}
+    import tempfile
+
+    lg = Logits(classifiers)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_fn = lg.ort_runner(a.onnxeval, tmp) if a.onnxeval else lg.torch_runner()
+        res = evaluate(run_fn, attrs, imgs, labels, sigmas, seed=a.seed, batch=a.batch, log=log)
+    out = {"split": a.split, "n": len(imgs), "seed": a.seed, "crop_box_ltrb": list(BOX),
+           "runtime": "onnxruntime" if a.onnxeval else "pytorch", "results": res}
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -200,6 +200,24 @@ class CliTest(unittest.TestCase):
         self.assertEqual(float(meta["srdgd.sigma_max"]), 348.0)
 
 
+CELEBA = os.environ.get("SRDGD_CELEBA", "/work/shared/data/celeba-aligned")
+
+
+@unittest.skipUnless(HAVE and os.path.isfile(os.path.join(CELEBA, "labels.csv")), "no CelebA data")
+class EvalTest(unittest.TestCase):
+    def test_eval_on_a_few_test_faces(self):
+        from models import cli_eval_classifiers as ev
+        imgs, labels, names = ev.load_images(CELEBA, "test", limit=6)
+        self.assertEqual(imgs.shape, (6, 3, 128, 128))
+        self.assertTrue(0 <= imgs.min() and imgs.max() <= 1)
+        cls32, _ = cli.load_classifiers(CKPT_DIR, ATTRS)
+        res = ev.evaluate(ev.Logits(cls32).torch_runner(), ATTRS, imgs, labels, [0.01, 50], batch=3)
+        # clean faces: the classifiers are right on (almost) all of them
+        self.assertGreaterEqual(res["0.01"]["male"]["acc"], 5 / 6)
+        self.assertGreaterEqual(res["0.01"]["glasses"]["acc"], 5 / 6)
+        self.assertEqual(res["50"]["male"]["n"], 6)
+
+
 class BadInputTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()

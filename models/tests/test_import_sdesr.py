@@ -229,6 +229,25 @@ class FullSizeLayoutTest(unittest.TestCase):
             imp.state_dict_from_checkpoint(ckpt)
 
 
+class InferConfigTest(unittest.TestCase):
+    def test_round_trip(self):
+        cases = [
+            ncsnpp.Config(nf=8, ch_mult=(1, 2, 2, 2), num_res_blocks=1, attn_resolutions=(32,)),
+            ncsnpp.Config(nf=4, ch_mult=(1, 1, 2), num_res_blocks=3, attn_resolutions=(32, 128)),
+            ncsnpp.Config(nf=4, ch_mult=(2, 1, 1, 2, 2), num_res_blocks=2, attn_resolutions=()),
+        ]
+        for cfg in cases:
+            with self.subTest(cfg=cfg.as_dict()):
+                sd = ncsnpp.NCSNpp(cfg).state_dict()
+                got = ncsnpp.infer_config(sd)
+                self.assertEqual(got.as_dict(), cfg.as_dict())
+                net, _ = imp.build_model(sd)
+                x = torch.rand(1, 3, 128, 128)
+                with torch.no_grad():
+                    out = ncsnpp.ScoreModel(net)(x, x, torch.tensor([0.5]))
+                self.assertEqual(tuple(out.shape), (1, 3, 128, 128))
+
+
 class _Evil:
     def __reduce__(self):
         return (os.system, ("echo pwned",))
