@@ -1,0 +1,622 @@
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"log/slog"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/srdgd/srdgd/internal/ort"
+	"github.com/srdgd/srdgd/internal/resample"
+)
+
+// BlazeFaceSlot is what the detector requires of its ONNX file (written by
+// `models package-blazeface`; models/README.md documents the keys).
+var blazeFaceSlot = ort.Slot{
+	Name:    "face detector",
+	Kind:    "face_detector",
+	Inputs:  []string{"input"},
+	Outputs: []string{"scores", "boxes"},
+	Meta: []string{"srdgd.detector", "srdgd.input_size", "srdgd.input_layout", "srdgd.input_range",
+		"srdgd.anchors", "srdgd.decoding", "srdgd.keypoints"},
+}
+
+// BlazeFaceOptions configures NewBlazeFace. Zero values take the defaults.
+type BlazeFaceOptions struct {
+	// Model is the ONNX file (models/dist/blazeface.onnx). Required.
+	Model string
+	// Threads for ONNX Runtime's intra-op pool; 0 leaves ORT's default (all
+	// cores), which competes with the rest of the daemon: set it on small boxes.
+	Threads int
+	// Providers in order of preference; default [cpu]. BlazeFace is small
+	// enough that a GPU round trip rarely pays.
+	Providers []string
+	// MaxBatch is how many windows go through the network in one Run (default
+	// 16). The input and output buffers are allocated once for this many.
+	MaxBatch int
+
+	Search
+
+	// NetMinFacePx and NetMaxFacePx are the face box heights, in network
+	// input pixels (of 128), that one pyramid level is responsible for
+	// (defaults 20 and 40). The model finds 98 % of sharp CelebA faces from 16
+	// to 112 px (TestNetworkSizeRange); a ratio of 2 between levels keeps the
+	// window overlap, and so the number of windows, low. The window pyramid is built so that
+	// every face between Search.MinFacePx and Search.MaxFacePx lands in this
+	// range at some level.
+	NetMinFacePx, NetMaxFacePx float64
+	// MaxUpscale caps how much a window is enlarged (default 4): faces below
+	// NetMinFacePx/MaxUpscale frame pixels are not searched for.
+	MaxUpscale float64
+	// Overlap is the overlap of neighbouring windows as a multiple of the
+	// level's largest face (default 1.1), so that each face lies whole in at
+	// least one window.
+	Overlap float64
+	// TilePx, when set, replaces the computed pyramid: one level per entry,
+	// each the side of a window in frame pixels (scaled to the 128 input).
+	TilePx []int
+
+	// Logger: default discard.
+	Logger *slog.Logger
+}
+
+func (o *BlazeFaceOptions) setDefaults() {
+	if len(o.Providers) == 0 {
+		o.Providers = []string{ort.CPU}
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = 16
+	}
+	o.Search.setDefaults()
+	if o.NetMinFacePx == 0 {
+		o.NetMinFacePx = 20
+	}
+	if o.NetMaxFacePx == 0 {
+		o.NetMaxFacePx = 40
+	}
+	if o.MaxUpscale == 0 {
+		o.MaxUpscale = 4
+	}
+	if o.Overlap == 0 {
+		o.Overlap = 1.1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (o *BlazeFaceOptions) validate() error {
+	var probs []string
+	if o.Model == "" {
+		probs = append(probs, "model: required (models/dist/blazeface.onnx)")
+	}
+	if o.MaxBatch < 1 || o.MaxBatch > 256 {
+		probs = append(probs, fmt.Sprintf("max batch %d: want 1..256", o.MaxBatch))
+	}
+	if err := o.Search.validate(); err != nil {
+		probs = append(probs, strings.TrimPrefix(err.Error(), "detect: "))
+	}
+	if o.NetMinFacePx < 4 || o.NetMaxFacePx <= o.NetMinFacePx || o.NetMaxFacePx > 128 {
+		probs = append(probs, fmt.Sprintf("network face range %g..%g px: want 4 <= min < max <= 128", o.NetMinFacePx, o.NetMaxFacePx))
+	}
+	if o.MaxUpscale < 1 || o.MaxUpscale > 16 {
+		probs = append(probs, fmt.Sprintf("max upscale %g: want 1..16", o.MaxUpscale))
+	}
+	if o.Overlap < 0 || o.Overlap > 4 {
+		probs = append(probs, fmt.Sprintf("overlap %g: want 0..4 (multiples of the largest face per level)", o.Overlap))
+	}
+	for _, t := range o.TilePx {
+		if t < 8 {
+			probs = append(probs, fmt.Sprintf("tile %d px: want at least 8", t))
+		}
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("blazeface: %s", joinProbs(probs))
+	}
+	return nil
+}
+
+// anchor is a BlazeFace anchor centre, normalised to the network input.
+type anchor struct{ x, y float32 }
+
+// BlazeFace is MediaPipe's short-range face detector (BlazeFace, Bazarevsky et
+// al. 2019) over a pyramid of overlapping windows. Not safe for concurrent
+// use.
+type BlazeFace struct {
+	o       BlazeFaceOptions
+	log     *slog.Logger
+	sess    *ort.Session
+	size    int     // network input side
+	scale   float32 // regressor scale (input size)
+	anchors []anchor
+	minLog  float32 // score logit threshold
+
+	in, scores, boxes []float32
+	tensors           []batchTensors // by batch size, created on first use
+
+	planar  []float32                 // one window, planar RGB, largest level
+	netPl   []float32                 // one window resized, planar 128x128
+	resize  map[int]*resample.Resizer // by window side
+	plans   map[planKey][]window      // window layout by frame size
+	cursors map[string]int            // per Source: first window of the next call
+	cands   []Face
+}
+
+type batchTensors struct {
+	in, scores, boxes ort.Value
+}
+
+// NewBlazeFace loads the model into rt and prepares buffers for MaxBatch windows.
+func NewBlazeFace(rt *ort.Runtime, o BlazeFaceOptions) (*BlazeFace, error) {
+	o.setDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	o.TilePx = append([]int(nil), o.TilePx...)
+	o.ROIs = append([]NormRect(nil), o.ROIs...)
+	sess, err := rt.NewSession(o.Model, blazeFaceSlot, ort.SessionOptions{Providers: o.Providers, IntraOpThreads: o.Threads})
+	if err != nil {
+		return nil, err
+	}
+	b := &BlazeFace{o: o, log: o.Logger.With("component", "detect", "detector", "blazeface"), sess: sess,
+		resize: map[int]*resample.Resizer{}, plans: map[planKey][]window{}, cursors: map[string]int{}}
+	if err := b.readMeta(sess.Meta); err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("face detector %s: %w", o.Model, err)
+	}
+	p := float64(o.MinScore)
+	b.minLog = float32(math.Log(p / (1 - p)))
+	n := b.size * b.size * 3
+	b.in = make([]float32, o.MaxBatch*n)
+	b.scores = make([]float32, o.MaxBatch*len(b.anchors))
+	b.boxes = make([]float32, o.MaxBatch*len(b.anchors)*16)
+	b.tensors = make([]batchTensors, o.MaxBatch+1)
+	b.netPl = make([]float32, n)
+	return b, nil
+}
+
+// readMeta takes the input geometry and the anchor layout from the model's
+// metadata, refusing what this decoder does not implement.
+func (b *BlazeFace) readMeta(meta map[string]string) error {
+	var probs []string
+	size, err := strconv.Atoi(meta["srdgd.input_size"])
+	if err != nil || size < 32 {
+		probs = append(probs, fmt.Sprintf("srdgd.input_size %q: want an integer >= 32", meta["srdgd.input_size"]))
+	}
+	if l := meta["srdgd.input_layout"]; l != "NHWC" {
+		probs = append(probs, fmt.Sprintf("srdgd.input_layout %q: this decoder needs NHWC", l))
+	}
+	if r := strings.ReplaceAll(meta["srdgd.input_range"], " ", ""); r != "[-1,1]" {
+		probs = append(probs, fmt.Sprintf("srdgd.input_range %q: this decoder feeds [-1, 1]", meta["srdgd.input_range"]))
+	}
+	var anc struct {
+		// each layer: {"stride": .., "grid": .., "per_cell": ..}
+		Layers []map[string]int `json:"layers"`
+		Count  int              `json:"count"`
+	}
+	if err := json.Unmarshal([]byte(meta["srdgd.anchors"]), &anc); err != nil {
+		probs = append(probs, fmt.Sprintf("srdgd.anchors: not JSON: %v", err))
+	}
+	var dec struct {
+		Scale float64 `json:"scale"`
+	}
+	if err := json.Unmarshal([]byte(meta["srdgd.decoding"]), &dec); err != nil {
+		probs = append(probs, fmt.Sprintf("srdgd.decoding: not JSON: %v", err))
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("%s", joinProbs(probs))
+	}
+	b.size, b.scale = size, float32(dec.Scale)
+	for _, l := range anc.Layers {
+		g, k := l["grid"], l["per_cell"]
+		if g <= 0 || k <= 0 {
+			return fmt.Errorf("srdgd.anchors: layer %v needs grid and per_cell", l)
+		}
+		for y := 0; y < g; y++ {
+			for x := 0; x < g; x++ {
+				for i := 0; i < k; i++ {
+					b.anchors = append(b.anchors, anchor{(float32(x) + 0.5) / float32(g), (float32(y) + 0.5) / float32(g)})
+				}
+			}
+		}
+	}
+	if len(b.anchors) != anc.Count || anc.Count == 0 {
+		return fmt.Errorf("srdgd.anchors: layers give %d anchors, metadata says %d", len(b.anchors), anc.Count)
+	}
+	for _, o := range b.sess.Outputs {
+		if d := o.Dimensions; len(d) == 3 && d[1] != int64(len(b.anchors)) {
+			return fmt.Errorf("output %s has %d anchors, metadata says %d", o.Name, d[1], len(b.anchors))
+		}
+	}
+	return nil
+}
+
+// Name implements Detector.
+func (b *BlazeFace) Name() string { return "blazeface" }
+
+// Calibration implements Detector.
+func (b *BlazeFace) Calibration() Calibration { return BlazeFaceCalibration }
+
+// Close releases the session and tensors.
+func (b *BlazeFace) Close() error {
+	for i := range b.tensors {
+		for _, v := range []ort.Value{b.tensors[i].in, b.tensors[i].scores, b.tensors[i].boxes} {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+		b.tensors[i] = batchTensors{}
+	}
+	if b.sess == nil {
+		return nil
+	}
+	err := b.sess.Close()
+	b.sess = nil
+	return err
+}
+
+func (b *BlazeFace) batch(n int) (batchTensors, error) {
+	if t := b.tensors[n]; t.in != nil {
+		return t, nil
+	}
+	s, a := int64(b.size), int64(len(b.anchors))
+	in, err := ort.NewTensor(b.in[:n*b.size*b.size*3], int64(n), s, s, 3)
+	if err != nil {
+		return batchTensors{}, fmt.Errorf("blazeface: input tensor: %w", err)
+	}
+	sc, err := ort.NewTensor(b.scores[:n*int(a)], int64(n), a, 1)
+	if err != nil {
+		in.Destroy()
+		return batchTensors{}, fmt.Errorf("blazeface: scores tensor: %w", err)
+	}
+	bx, err := ort.NewTensor(b.boxes[:n*int(a)*16], int64(n), a, 16)
+	if err != nil {
+		in.Destroy()
+		sc.Destroy()
+		return batchTensors{}, fmt.Errorf("blazeface: boxes tensor: %w", err)
+	}
+	b.tensors[n] = batchTensors{in, sc, bx}
+	return b.tensors[n], nil
+}
+
+// level is one scale of the window pyramid.
+type level struct {
+	tile             int     // window side in frame pixels
+	minFace, maxFace float64 // face box heights this level is responsible for
+}
+
+// window is one network input: a square of frame pixels (it may reach past
+// the frame edge; the missing pixels are edge-replicated).
+type window struct {
+	r     image.Rectangle
+	level int
+}
+
+type planKey struct{ w, h int }
+
+// Levels returns the pyramid for the options: window side in frame pixels and
+// the face heights each level covers, smallest faces first.
+func (b *BlazeFace) levels() []level {
+	o := &b.o
+	net := float64(b.size)
+	if len(o.TilePx) > 0 {
+		ls := make([]level, len(o.TilePx))
+		for i, t := range o.TilePx {
+			s := net / float64(t)
+			ls[i] = level{tile: t, minFace: o.NetMinFacePx / s, maxFace: o.NetMaxFacePx / s}
+		}
+		sort.Slice(ls, func(i, j int) bool { return ls[i].tile < ls[j].tile })
+		return ls
+	}
+	// scale (network px per frame px) that puts the smallest face at the
+	// bottom of the reliable range, capped by MaxUpscale
+	s := math.Min(o.NetMinFacePx/o.MinFacePx, o.MaxUpscale)
+	ratio := o.NetMaxFacePx / o.NetMinFacePx
+	var ls []level
+	for {
+		t := int(math.Round(net / s))
+		l := level{tile: t, minFace: o.NetMinFacePx / s, maxFace: o.NetMaxFacePx / s}
+		if len(ls) == 0 {
+			l.minFace = math.Min(l.minFace, o.MinFacePx)
+		}
+		ls = append(ls, l)
+		if l.maxFace >= o.MaxFacePx || len(ls) == 12 {
+			break
+		}
+		s /= ratio
+	}
+	return ls
+}
+
+// plan lays the windows over the search regions of a w x h frame, smallest
+// faces (most windows) last, so a time budget cuts the expensive levels.
+func (b *BlazeFace) plan(w, h int) []window {
+	key := planKey{w, h}
+	if p, ok := b.plans[key]; ok {
+		return p
+	}
+	ls := b.levels()
+	var out []window
+	for li := len(ls) - 1; li >= 0; li-- {
+		l := ls[li]
+		ov := int(math.Ceil(b.o.Overlap * l.maxFace))
+		if ov >= l.tile {
+			ov = l.tile - 1
+		}
+		for _, reg := range b.o.Search.regions(w, h) {
+			xs := spans(reg.Min.X, reg.Dx(), l.tile, ov)
+			ys := spans(reg.Min.Y, reg.Dy(), l.tile, ov)
+			for _, y := range ys {
+				for _, x := range xs {
+					out = append(out, window{r: image.Rect(x, y, x+l.tile, y+l.tile), level: li})
+				}
+			}
+		}
+	}
+	b.plans[key] = out
+	return out
+}
+
+// spans places windows of side t over [start, start+n) overlapping by at
+// least ov, evenly spread; a region smaller than a window gets one window
+// centred on it.
+func spans(start, n, t, ov int) []int {
+	if n <= t {
+		return []int{start + (n-t)/2}
+	}
+	stride := t - ov
+	k := int(math.Ceil(float64(n-t)/float64(stride))) + 1
+	out := make([]int, k)
+	for i := range out {
+		out[i] = start + int(math.Round(float64(i)*float64(n-t)/float64(k-1)))
+	}
+	return out
+}
+
+// Detect implements Detector.
+func (b *BlazeFace) Detect(ctx context.Context, img *Image) (Result, error) {
+	if err := img.check(); err != nil {
+		return Result{}, err
+	}
+	start := time.Now()
+	wins := b.plan(img.Width, img.Height)
+	levels := b.levels()
+	var res Result
+	b.cands = b.cands[:0]
+	// A budget-cut frame resumes where the last one of the same source
+	// stopped, so over a few frames every window runs.
+	first := b.cursors[img.Source] % max(len(wins), 1)
+	batch := make([]window, 0, b.o.MaxBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := b.run(ctx, img, batch, levels); err != nil {
+			return err
+		}
+		res.Tiles += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	done := 0
+	for done < len(wins) {
+		if b.o.Budget > 0 && time.Since(start) > b.o.Budget && len(batch) == 0 {
+			res.OverBudget = true
+			break
+		}
+		batch = append(batch, wins[(first+done)%len(wins)])
+		done++
+		if len(batch) == b.o.MaxBatch {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return res, err
+	}
+	res.Skipped = len(wins) - done
+	if res.OverBudget {
+		b.cursors[img.Source] = (first + done) % len(wins)
+	} else {
+		delete(b.cursors, img.Source)
+	}
+	res.Faces = weightedNMS(b.cands, b.o.NMSIoU)
+	kept := res.Faces[:0]
+	for _, f := range res.Faces {
+		if px := f.Px(); px >= b.o.MinFacePx && px <= b.o.MaxFacePx {
+			kept = append(kept, f)
+		}
+	}
+	res.Faces = kept
+	return res, nil
+}
+
+// run fills the input with the windows, runs the network once and decodes.
+func (b *BlazeFace) run(ctx context.Context, img *Image, wins []window, levels []level) error {
+	n := b.size * b.size * 3
+	for i, w := range wins {
+		if err := b.fill(b.in[i*n:(i+1)*n], img, w.r); err != nil {
+			return err
+		}
+	}
+	t, err := b.batch(len(wins))
+	if err != nil {
+		return err
+	}
+	if err := b.sess.Run(ctx, []ort.Value{t.in}, []ort.Value{t.scores, t.boxes}); err != nil {
+		return fmt.Errorf("blazeface: %w", err)
+	}
+	na := len(b.anchors)
+	for i, w := range wins {
+		b.decode(b.scores[i*na:(i+1)*na], b.boxes[i*na*16:(i+1)*na*16], w, levels[w.level], img)
+	}
+	return nil
+}
+
+// fill writes one window as NHWC RGB in [-1, 1]: crop (edge-replicated past
+// the frame) and resize to the network size with Pillow-style antialiased
+// bilinear.
+func (b *BlazeFace) fill(dst []float32, img *Image, r image.Rectangle) error {
+	side := r.Dx()
+	rz, ok := b.resize[side]
+	if !ok {
+		var err error
+		if rz, err = resample.NewResizer(3, side, side, b.size, b.size, resample.Bilinear); err != nil {
+			return fmt.Errorf("blazeface: %w", err)
+		}
+		b.resize[side] = rz
+	}
+	if cap(b.planar) < 3*side*side {
+		b.planar = make([]float32, 3*side*side)
+	}
+	pl := b.planar[:3*side*side]
+	cropPlanar(pl, img, r)
+	if err := rz.Resize(b.netPl, pl); err != nil {
+		return err
+	}
+	m := b.size * b.size
+	for i := 0; i < m; i++ {
+		dst[3*i] = b.netPl[i]*2 - 1
+		dst[3*i+1] = b.netPl[m+i]*2 - 1
+		dst[3*i+2] = b.netPl[2*m+i]*2 - 1
+	}
+	return nil
+}
+
+// decode turns one window's raw outputs into candidate faces in frame
+// coordinates (MediaPipe's TensorsToDetections with fixed-size anchors).
+func (b *BlazeFace) decode(scores, boxes []float32, w window, l level, img *Image) {
+	side := float64(w.r.Dx())
+	ox, oy := float64(w.r.Min.X), float64(w.r.Min.Y)
+	inv := 1 / b.scale
+	for a, logit := range scores {
+		if logit < b.minLog {
+			continue
+		}
+		r := boxes[a*16 : a*16+16]
+		an := b.anchors[a]
+		cx, cy := float64(an.x+r[0]*inv), float64(an.y+r[1]*inv)
+		bw, bh := float64(r[2]*inv), float64(r[3]*inv)
+		// a face centred in the replicated border is an echo of one inside
+		fx, fy := ox+cx*side, oy+cy*side
+		if fx < 0 || fy < 0 || fx >= float64(img.Width) || fy >= float64(img.Height) {
+			continue
+		}
+		// leave faces outside this level's size range to the other levels; a
+		// window also cannot judge a face it does not contain whole
+		px := bh * side
+		if px < l.minFace*0.7 || px > l.maxFace*1.5 {
+			continue
+		}
+		box := Rect{fx - bw*side/2, fy - px/2, fx + bw*side/2, fy + px/2}
+		if cut(box, w.r, img) {
+			continue
+		}
+		f := Face{
+			Box:          box,
+			Score:        1 / (1 + math.Exp(-float64(clamp32(logit, -100, 100)))),
+			HasLandmarks: true,
+			Detector:     "blazeface",
+		}
+		for k := 0; k < NumLandmarks; k++ {
+			f.Landmarks[k] = Point{ox + float64(an.x+r[4+2*k]*inv)*side, oy + float64(an.y+r[5+2*k]*inv)*side}
+		}
+		b.cands = append(b.cands, f)
+	}
+}
+
+// cut reports a face box that reaches more than a quarter of its size past
+// an inner edge of its window: the neighbouring window, which overlaps by more
+// than a face, sees it whole and judges it better.
+func cut(box Rect, r image.Rectangle, img *Image) bool {
+	m := 0.25 * box.H()
+	return (box.X0 < float64(r.Min.X)-m && r.Min.X > 0) ||
+		(box.Y0 < float64(r.Min.Y)-m && r.Min.Y > 0) ||
+		(box.X1 > float64(r.Max.X)+m && r.Max.X < img.Width) ||
+		(box.Y1 > float64(r.Max.Y)+m && r.Max.Y < img.Height)
+}
+
+func clamp32(v, lo, hi float32) float32 {
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
+}
+
+// cropPlanar copies the square r of img into dst as planar RGB in [0, 1],
+// replicating the edge pixels where r reaches past the frame.
+func cropPlanar(dst []float32, img *Image, r image.Rectangle) {
+	w, h := r.Dx(), r.Dy()
+	n := w * h
+	for y := 0; y < h; y++ {
+		sy := min(max(r.Min.Y+y, 0), img.Height-1)
+		row := img.Pix[sy*3*img.Width:]
+		for x := 0; x < w; x++ {
+			sx := min(max(r.Min.X+x, 0), img.Width-1)
+			i := y*w + x
+			p := row[3*sx:]
+			dst[i] = float32(p[2]) / 255
+			dst[n+i] = float32(p[1]) / 255
+			dst[2*n+i] = float32(p[0]) / 255
+		}
+	}
+}
+
+// weightedNMS merges overlapping detections the way MediaPipe's
+// NonMaxSuppressionCalculator does with overlap_type WEIGHTED: the strongest
+// remaining detection collects every other one whose IoU with it exceeds iou;
+// box and landmarks become the score-weighted mean and the score the maximum.
+// The result is sorted by score, highest first.
+func weightedNMS(c []Face, iou float64) []Face {
+	sort.SliceStable(c, func(i, j int) bool { return c[i].Score > c[j].Score })
+	used := make([]bool, len(c))
+	var out []Face
+	for i := range c {
+		if used[i] {
+			continue
+		}
+		used[i] = true
+		top := c[i]
+		var acc Face
+		var sw float64
+		add := func(f Face) {
+			s := f.Score
+			acc.Box = Rect{acc.Box.X0 + s*f.Box.X0, acc.Box.Y0 + s*f.Box.Y0, acc.Box.X1 + s*f.Box.X1, acc.Box.Y1 + s*f.Box.Y1}
+			for k := range acc.Landmarks {
+				acc.Landmarks[k].X += s * f.Landmarks[k].X
+				acc.Landmarks[k].Y += s * f.Landmarks[k].Y
+			}
+			sw += s
+		}
+		add(top)
+		for j := i + 1; j < len(c); j++ {
+			if !used[j] && IoU(top.Box, c[j].Box) > iou {
+				used[j] = true
+				add(c[j])
+			}
+		}
+		if sw > 0 {
+			m := top
+			m.Box = Rect{acc.Box.X0 / sw, acc.Box.Y0 / sw, acc.Box.X1 / sw, acc.Box.Y1 / sw}
+			if top.HasLandmarks {
+				for k := range acc.Landmarks {
+					m.Landmarks[k] = Point{acc.Landmarks[k].X / sw, acc.Landmarks[k].Y / sw}
+				}
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+var _ Detector = (*BlazeFace)(nil)

@@ -1,0 +1,296 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/internal/queue"
+)
+
+// Probe is one best shot of a tracked face, ready for the SR engine.
+type Probe struct {
+	Camera  string
+	TrackID uint64
+	// Seq and FrameTime identify the frame (ingest.Frame.Seq and Wall).
+	Seq       uint64
+	FrameTime time.Time
+	Detector  string
+	// Box is the face box in frame pixels; FacePx its height, rounded.
+	Box    Rect
+	FacePx int
+	Score  float64
+	// Landmarks are BlazeFace's six keypoints (RightEye ... LeftEar); nil for
+	// Haar.
+	Landmarks []Point
+	Quality   Quality
+	// Framing is the square cut from the frame (the SR framing).
+	Framing Framing
+	// LR is the probe, LRSize x LRSize planar RGB float32 in [0, 1].
+	LR     *faceimg.Planar
+	LRSize int
+	// Upscaled is true when the framing square had fewer pixels than LR.
+	Upscaled bool
+	// Preview is the framed face at 128x128 (planar RGB) for the UI.
+	Preview *faceimg.Planar
+	// First is true for the track's first probe; later ones are clearly
+	// better shots of the same track.
+	First bool
+}
+
+// PipelineOptions configures NewPipeline.
+type PipelineOptions struct {
+	// In delivers frames (any number of cameras); Out receives probes. Both
+	// required. Out drops its oldest probe when full, and the drop is counted.
+	In  *queue.Queue[*ingest.Frame]
+	Out *queue.Queue[*Probe]
+	// Detector is used by Run's goroutine only; the caller closes it.
+	Detector Detector
+	// FPS is the most frames per second analysed per camera (default 5);
+	// frames arriving faster are skipped and counted. Negative: no limit.
+	FPS     float64
+	Tracker TrackerOptions
+	Gate    GateOptions
+	Probe   ProbeOptions
+	// WarnInterval aggregates recurring warnings (default 10 s).
+	WarnInterval time.Duration
+	// Logger gets component=detect. Default: discard.
+	Logger *slog.Logger
+}
+
+// Stats are the pipeline's counters since it started.
+type Stats struct {
+	// Frames analysed; RateSkipped frames skipped to hold FPS.
+	Frames, RateSkipped uint64
+	// Faces detected, windows run and skipped by the time budget, frames whose
+	// budget ran out.
+	Faces, Windows, WindowsSkipped, OverBudget uint64
+	TracksStarted, TracksEnded                 uint64
+	// Probes emitted; ProbesDropped by the full output queue.
+	Probes, ProbesDropped uint64
+	// Errors: failed detections and crops.
+	Errors uint64
+	// DetectTime is the total time spent in Detect.
+	DetectTime time.Duration
+	// Gate sums the quality-gate counters over the cameras.
+	Gate GateStats
+}
+
+type camState struct {
+	tracker *Tracker
+	gate    *Gate
+	last    time.Time
+}
+
+// Pipeline runs detection, tracking, quality gates and probe cropping over
+// the frames of any number of cameras.
+type Pipeline struct {
+	o      PipelineOptions
+	log    *slog.Logger
+	prober *Prober
+	cams   map[string]*camState
+
+	mu    sync.Mutex
+	stats Stats
+
+	lastWarn time.Time
+	warnN    int
+	warnErr  error
+}
+
+// NewPipeline validates the options.
+func NewPipeline(o PipelineOptions) (*Pipeline, error) {
+	var probs []string
+	if o.In == nil || o.Out == nil {
+		probs = append(probs, "input and output queues are required")
+	}
+	if o.Detector == nil {
+		probs = append(probs, "a detector is required")
+	}
+	if o.FPS == 0 {
+		o.FPS = 5
+	}
+	if o.WarnInterval == 0 {
+		o.WarnInterval = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	// check the per-camera options once, up front
+	if _, err := NewTracker(o.Tracker); err != nil {
+		probs = append(probs, err.Error())
+	}
+	if _, err := NewGate(o.Gate); err != nil {
+		probs = append(probs, err.Error())
+	}
+	pr, err := NewProber(o.Probe)
+	if err != nil {
+		probs = append(probs, err.Error())
+	}
+	if len(probs) > 0 {
+		return nil, fmt.Errorf("detect: pipeline: %s", joinProbs(probs))
+	}
+	return &Pipeline{o: o, log: o.Logger.With("component", "detect"), prober: pr, cams: map[string]*camState{}}, nil
+}
+
+// Run analyses frames until ctx ends or the input queue is closed and
+// drained; it returns nil then.
+func (p *Pipeline) Run(ctx context.Context) error {
+	for {
+		f, err := p.o.In.Pop(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("detect: input queue: %w", err)
+		}
+		if err := p.process(ctx, f); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.warn(err)
+		}
+	}
+}
+
+func (p *Pipeline) cam(name string) *camState {
+	c, ok := p.cams[name]
+	if !ok {
+		// options were validated in NewPipeline
+		tr, _ := NewTracker(p.o.Tracker)
+		g, _ := NewGate(p.o.Gate)
+		c = &camState{tracker: tr, gate: g}
+		p.cams[name] = c
+	}
+	return c
+}
+
+func (p *Pipeline) process(ctx context.Context, f *ingest.Frame) error {
+	c := p.cam(f.Camera)
+	t := f.Wall
+	if t.IsZero() {
+		t = time.Now()
+	}
+	if p.o.FPS > 0 && !c.last.IsZero() && t.Sub(c.last) < time.Duration(float64(time.Second)/p.o.FPS) && !t.Before(c.last) {
+		p.count(func(s *Stats) { s.RateSkipped++ })
+		return nil
+	}
+	c.last = t
+	img := &Image{Width: f.Width, Height: f.Height, Pix: f.Pix, Source: f.Camera}
+	start := time.Now()
+	res, err := p.o.Detector.Detect(ctx, img)
+	el := time.Since(start)
+	p.count(func(s *Stats) {
+		s.Frames++
+		s.DetectTime += el
+		s.Windows += uint64(res.Tiles)
+		s.WindowsSkipped += uint64(res.Skipped)
+		if res.OverBudget {
+			s.OverBudget++
+		}
+	})
+	if err != nil {
+		p.count(func(s *Stats) { s.Errors++ })
+		return fmt.Errorf("camera %q frame %d: detect: %w", f.Camera, f.Seq, err)
+	}
+	tracks, ended := c.tracker.Update(t, res.Faces)
+	var started int
+	for _, tr := range tracks {
+		if tr.Hits == 1 {
+			started++
+		}
+	}
+	for _, tr := range ended {
+		c.gate.Forget(tr.ID)
+	}
+	p.count(func(s *Stats) {
+		s.Faces += uint64(len(res.Faces))
+		s.TracksStarted += uint64(started)
+		s.TracksEnded += uint64(len(ended))
+	})
+	var firstErr error
+	for i, face := range res.Faces {
+		q := c.gate.Measure(img, face)
+		before := c.gate.stats.First
+		ok, _ := c.gate.Check(tracks[i].ID, q)
+		if !ok {
+			continue
+		}
+		crop, err := p.prober.Cut(img, face, p.o.Detector.Calibration())
+		if err != nil {
+			p.count(func(s *Stats) { s.Errors++ })
+			if firstErr == nil {
+				firstErr = fmt.Errorf("camera %q frame %d: %w", f.Camera, f.Seq, err)
+			}
+			continue
+		}
+		pr := &Probe{
+			Camera: f.Camera, TrackID: tracks[i].ID, Seq: f.Seq, FrameTime: t, Detector: face.Detector,
+			Box: face.Box, FacePx: int(face.Px() + 0.5), Score: face.Score, Quality: q,
+			Framing: crop.Framing, LR: crop.LR, LRSize: p.prober.LRSize(), Upscaled: crop.Upscaled,
+			Preview: crop.Preview, First: c.gate.stats.First > before,
+		}
+		if face.HasLandmarks {
+			pr.Landmarks = append([]Point(nil), face.Landmarks[:]...)
+		}
+		dropped := p.o.Out.Push(pr)
+		p.count(func(s *Stats) {
+			s.Probes++
+			if dropped {
+				s.ProbesDropped++
+			}
+		})
+	}
+	p.mu.Lock()
+	p.stats.Gate = sumGates(p.cams)
+	p.mu.Unlock()
+	return firstErr
+}
+
+func sumGates(cams map[string]*camState) GateStats {
+	g := GateStats{Rejected: map[string]uint64{}}
+	for _, c := range cams {
+		s := c.gate.stats
+		g.Checked += s.Checked
+		g.Accepted += s.Accepted
+		g.First += s.First
+		for k, v := range s.Rejected {
+			g.Rejected[k] += v
+		}
+	}
+	return g
+}
+
+func (p *Pipeline) count(f func(*Stats)) {
+	p.mu.Lock()
+	f(&p.stats)
+	p.mu.Unlock()
+}
+
+// warn logs recurring errors at most once per WarnInterval, with the count.
+func (p *Pipeline) warn(err error) {
+	p.warnN++
+	p.warnErr = err
+	if time.Since(p.lastWarn) < p.o.WarnInterval {
+		return
+	}
+	p.log.Warn("detection failed", "count", p.warnN, "last_error", p.warnErr.Error())
+	p.lastWarn, p.warnN = time.Now(), 0
+}
+
+// Stats returns a snapshot of the counters; safe to call while Run runs.
+func (p *Pipeline) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.Gate.Rejected = make(map[string]uint64, len(p.stats.Gate.Rejected))
+	for k, v := range p.stats.Gate.Rejected {
+		s.Gate.Rejected[k] = v
+	}
+	return s
+}
