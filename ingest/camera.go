@@ -57,6 +57,7 @@ type Camera struct {
 	warnRTP *warnLimiter
 	warnQ   *warnLimiter
 	warnQD  *warnLimiter
+	warnPL  *warnLimiter
 }
 
 // NewCamera validates o and returns a Camera that is not yet running.
@@ -154,6 +155,7 @@ func NewCamera(o CameraOptions) (*Camera, error) {
 		warnRTP:   newWarnLimiter(log, "rtp errors", o.WarnInterval),
 		warnQ:     newWarnLimiter(log, "subscriber queue full, dropped oldest", o.WarnInterval),
 		warnQD:    newWarnLimiter(log, "decoder behind, dropped access units until next key frame", o.WarnInterval),
+		warnPL:    newWarnLimiter(log, "rtp packets lost", o.WarnInterval),
 		pool:      newBufPool(framePoolSize),
 	}
 	c.st = Status{Camera: o.Name, State: StateStopped}
@@ -496,6 +498,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		},
 		OnPacketsLost: func(n uint64) {
 			c.packetsLost.Add(n)
+			c.warnPL.warn("lost", n)
 		},
 		OnDecodeError: func(err error) {
 			c.rtpErrors.Add(1)

@@ -52,20 +52,22 @@ func TestDecodesStreamFromServer(t *testing.T) {
 		name          string
 		codec         string
 		transport     string
+		tcpOnlyServer bool
 		wantCodec     string
 		wantTransport string
 	}{
-		{"h264 tcp", rtspserver.CodecH264, "tcp", CodecH264, "TCP"},
-		{"h264 udp", rtspserver.CodecH264, "udp", CodecH264, "UDP"},
-		{"h264 auto", rtspserver.CodecH264, "auto", CodecH264, "UDP"},
-		{"h265 tcp", rtspserver.CodecH265, "tcp", CodecH265, "TCP"},
-		{"h265 udp", rtspserver.CodecH265, "udp", CodecH265, "UDP"},
+		{"h264 tcp", rtspserver.CodecH264, "tcp", false, CodecH264, "TCP"},
+		{"h264 udp", rtspserver.CodecH264, "udp", false, CodecH264, "UDP"},
+		{"h264 auto", rtspserver.CodecH264, "auto", false, CodecH264, "UDP"},
+		{"h264 auto falls back to tcp", rtspserver.CodecH264, "auto", true, CodecH264, "TCP"},
+		{"h265 tcp", rtspserver.CodecH265, "tcp", false, CodecH265, "TCP"},
+		{"h265 udp", rtspserver.CodecH265, "udp", false, CodecH265, "UDP"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			leakCheck(t)
 			ctx := testCtx(t, 30*time.Second)
-			s := startServer(t, rtspserver.Options{})
+			s := startServer(t, rtspserver.Options{DisableUDP: tc.tcpOnlyServer})
 			publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{Codec: tc.codec, GOP: 10})
 			var frames *queue.Queue[*Frame]
 			var aus *queue.Queue[*AccessUnit]

@@ -59,9 +59,10 @@ type Options struct {
 	// ReadTimeout and WriteTimeout bound network operations. Default 10 s each.
 	ReadTimeout, WriteTimeout time.Duration
 	// OnPacket, when set, is called for every RTP packet a publisher sends, right
-	// after it was handed to the readers, with the time of that hand-off. It runs
-	// on the publisher's read goroutine and must return quickly. Benchmarks use it
-	// to measure latency from the server to a decoded frame.
+	// before it is handed to the readers, with the time of that hand-off. It runs
+	// on the publisher's read goroutine, must return quickly and must not keep or
+	// modify pkt. Benchmarks use it to measure latency from the server to a
+	// decoded frame.
 	OnPacket func(path string, pkt *rtp.Packet, at time.Time)
 	// Logger receives connection and session events at debug level and problems
 	// at warn level. Default: discard.
@@ -403,15 +404,17 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 	st := ps.stream
 	onPacket := s.opts.OnPacket
 	ctx.Session.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
+		if onPacket != nil {
+			// Before the hand-off, so that a reader never sees a packet the hook
+			// has not; the write only queues it, microseconds later.
+			onPacket(path, pkt, time.Now())
+		}
 		if err := st.WritePacketRTP(medi, pkt); err != nil {
 			// A closed stream, or a packet too large to forward: with TLS, SRTP
 			// needs 10 bytes of room below the 1472-byte limit.
 			if s.forwardErrors.Add(1) == 1 {
 				s.log.Warn("cannot forward rtp packet", "path", path, "size", pkt.MarshalSize(), "err", err)
 			}
-		}
-		if onPacket != nil {
-			onPacket(path, pkt, time.Now())
 		}
 	})
 	return &base.Response{StatusCode: base.StatusOK}, nil

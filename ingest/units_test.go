@@ -1,0 +1,102 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBackoff(t *testing.T) {
+	b := backoff{initial: 100 * time.Millisecond, max: time.Second}
+	// Steps double from initial and stop at max; each delay is jittered into
+	// [step/2, step].
+	steps := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for round := range 2 {
+		for i, step := range steps {
+			step *= time.Millisecond
+			d := b.next()
+			if d < step/2 || d > step {
+				t.Fatalf("round %d attempt %d: delay %v outside [%v, %v]", round, i, d, step/2, step)
+			}
+		}
+		b.reset()
+	}
+	// Jitter really varies (1000 draws from a range of 500 ms).
+	seen := map[time.Duration]bool{}
+	for range 1000 {
+		seen[b.next()] = true
+	}
+	if len(seen) < 10 {
+		t.Fatalf("only %d distinct delays at the cap: no jitter", len(seen))
+	}
+}
+
+func TestWarnLimiterAggregates(t *testing.T) {
+	var logs logBuffer
+	w := newWarnLimiter(logs.logger(), "decode errors", time.Hour)
+	for i := range 50 {
+		w.warn("err", fmt.Sprint("e", i))
+	}
+	out := logs.String()
+	if n := strings.Count(out, "decode errors"); n != 1 {
+		t.Fatalf("%d log lines for 50 warnings within one interval, want 1:\n%s", n, out)
+	}
+	// Once the interval has passed the next line reports what was suppressed.
+	w.mu.Lock()
+	w.last = time.Now().Add(-2 * time.Hour)
+	w.mu.Unlock()
+	w.warn("err", "last")
+	if !strings.Contains(logs.String(), "count=50") || !strings.Contains(logs.String(), "err=last") {
+		t.Fatalf("second line does not aggregate the 49 suppressed and the new one:\n%s", logs.String())
+	}
+}
+
+func TestRedaction(t *testing.T) {
+	tests := []struct {
+		name   string
+		rawURL string
+		pass   string
+		text   string
+		want   string
+	}{
+		{"plain password", "rtsp://cam/x", "hunter2", "auth hunter2 failed", "auth xxxxx failed"},
+		{"escaped password", "rtsp://cam/x", "a/b?c", "url rtsp://u:a%2Fb%3Fc@cam", "url rtsp://u:xxxxx@cam"},
+		{"userinfo in url", "rtsp://admin:pw0rd@cam:554/x", "", `parse "rtsp://admin:pw0rd@cam:554/x"`, `parse "rtsp://xxxxx@cam:554/x"`},
+		{"password alone from url", "rtsp://admin:pw0rd@cam/x", "", "got pw0rd", "got xxxxx"},
+		{"url without userinfo", "rtsp://cam/x@y", "", "rtsp://cam/x@y", "rtsp://cam/x@y"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRedactorFromURL(tc.rawURL, newRedactor(tc.pass))
+			if got := r.string(tc.text); got != tc.want {
+				t.Fatalf("redacted %q, want %q", got, tc.want)
+			}
+			base := errors.New(tc.text)
+			err := r.err(fmt.Errorf("wrap: %w", base))
+			if !errors.Is(err, base) || err.Error() != "wrap: "+tc.want {
+				t.Fatalf("err = %q (Is=%v), want %q wrapping the original", err, errors.Is(err, base), "wrap: "+tc.want)
+			}
+		})
+	}
+}
+
+func TestPTSConversion(t *testing.T) {
+	tests := []struct {
+		ticks int64
+		rate  int
+		want  time.Duration
+	}{
+		{90000, 90000, time.Second},
+		{3600, 90000, 40 * time.Millisecond},
+		{90000 * 3600 * 24 * 365 * 100, 90000, 100 * 365 * 24 * time.Hour}, // ticks*1e9 would overflow
+		{90000*7 + 45000, 90000, 7500 * time.Millisecond},
+		{5, 0, 0},
+	}
+	for _, tc := range tests {
+		if got := ptsToDuration(tc.ticks, tc.rate); got != tc.want {
+			t.Fatalf("ptsToDuration(%d, %d) = %v, want %v", tc.ticks, tc.rate, got, tc.want)
+		}
+	}
+}
