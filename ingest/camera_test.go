@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -661,5 +662,89 @@ func TestReleasedFrameBuffersAreRecycled(t *testing.T) {
 	}
 	if !reused {
 		t.Fatal("no buffer was recycled after every subscriber released its frames")
+	}
+}
+
+// gatedDecoder wraps the real decoder: its first Decode blocks until gate is
+// closed, and it records which access units reached it.
+type gatedDecoder struct {
+	Decoder
+	codec string
+	gate  chan struct{}
+	once  bool
+	mu    sync.Mutex
+	keys  []bool
+}
+
+func (g *gatedDecoder) Decode(au [][]byte, pts time.Duration, alloc func(int) []byte) ([]Picture, error) {
+	if !g.once {
+		g.once = true
+		<-g.gate
+	}
+	g.mu.Lock()
+	g.keys = append(g.keys, isKeyUnit(g.codec, au))
+	g.mu.Unlock()
+	return g.Decoder.Decode(au, pts, alloc)
+}
+
+func TestDecoderBehindDropsAndResumesAtKeyFrame(t *testing.T) {
+	requireFFmpeg(t)
+	leakCheck(t)
+	ctx := testCtx(t, 30*time.Second)
+	s := startServer(t, rtspserver.Options{})
+	publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{GOP: 10})
+	gd := &gatedDecoder{gate: make(chan struct{})}
+	var frames *queue.Queue[*Frame]
+	r := startCamera(t, fastReconnect(CameraOptions{
+		Name: "behind", URL: s.URL("cam"), Transport: "tcp", DecodeQueue: 3,
+		NewDecoder: func(codec string) (Decoder, error) {
+			d, err := NewAVDecoder(codec)
+			gd.Decoder, gd.codec = d, codec
+			return gd, err
+		},
+	}), func(c *Camera) { frames = c.SubscribeFrames(64) })
+	waitFor(t, ctx, "the decode queue to overflow", func() bool { return r.cam.Status().Dropped >= 15 })
+	close(gd.gate)
+	popN(t, ctx, frames, 15)
+	st := r.cam.Status()
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	gd.mu.Lock()
+	defer gd.mu.Unlock()
+	// The first unit was stuck in the decoder; after the gap the decoder must
+	// have skipped to a key frame rather than decode P-frames without references.
+	if len(gd.keys) < 2 || !gd.keys[0] || !gd.keys[1] {
+		t.Fatalf("decoder saw keys %v, want a key frame first and right after the gap", gd.keys)
+	}
+	if st.DecodeErrors != 0 {
+		t.Fatalf("%d decode errors after resuming at a key frame", st.DecodeErrors)
+	}
+}
+
+func TestDecoderConstructionFailureIsPermanent(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t, 30*time.Second)
+	s := startServer(t, rtspserver.Options{})
+	pubCtx, stopPub := context.WithCancel(ctx)
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- garbagePublisher(pubCtx, s.URL("cam")) }()
+	defer func() {
+		stopPub()
+		<-pubErr
+	}()
+	if err := s.WaitPublisher(ctx, "cam"); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("no hardware decoder")
+	var asked string
+	r := startCamera(t, fastReconnect(CameraOptions{Name: "nodec", URL: s.URL("cam"), Transport: "tcp",
+		NewDecoder: func(codec string) (Decoder, error) { asked = codec; return nil, boom }}), nil)
+	err, ok := r.wait(ctx)
+	if !ok || !errors.Is(err, boom) || asked != CodecH264 {
+		t.Fatalf("Run = %v (decoder asked for %q), want the constructor's error for H264", err, asked)
+	}
+	if st := r.cam.Status(); st.Reconnects != 0 || st.State != StateStopped {
+		t.Fatalf("status %+v, want no retries", st)
 	}
 }
