@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/srdgd/srdgd/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes, documented in the README.
+const (
+	exitOK           = 0 // success, or a clean shutdown after SIGINT/SIGTERM
+	exitFailure      = 1 // a component failed at run time
+	exitUsage        = 2 // bad command line
+	exitConfig       = 3 // the configuration file is invalid or missing
+	exitDrainTimeout = 4 // components did not stop within daemon.shutdown_timeout
+)
+
+const usage = `usage: srdgd COMMAND [FLAGS]
+
+commands:
+  run            run the daemon with a config file (--config FILE)
+  demo           run the daemon on a built-in demo camera with an embedded broker
+  config check   check a config file and print every problem (config check FILE)
+  config example print the commented example config
+  sr             super-resolve one LR face image (--in lr.png --attrs male=1,glasses=0,nobeard=1)
+  version        print the version
+
+exit codes: 0 ok, 1 run-time failure, 2 usage, 3 invalid config, 4 shutdown drain timeout
+`
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	// SIGINT/SIGTERM cancel ctx; a second signal exits at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // restore default handling: a second signal kills the process
+	}()
+	return dispatch(ctx, args, stdout, stderr)
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "sr":
+		return cmdSR(ctx, args[1:], stdout, stderr)
+	case "config":
+		return cmdConfig(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "srdgd %s %s %s/%s\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "srdgd: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return version
+}
+
+func cmdConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "usage: srdgd config check FILE | srdgd config example\n")
+		return exitUsage
+	}
+	switch args[0] {
+	case "example":
+		stdout.Write(config.Example)
+		return exitOK
+	case "check":
+		if len(args) != 2 {
+			fmt.Fprint(stderr, "usage: srdgd config check FILE\n")
+			return exitUsage
+		}
+		cfg, err := config.Load(args[1])
+		if err != nil {
+			printConfigError(stderr, err)
+			return exitConfig
+		}
+		fmt.Fprintf(stdout, "%s: ok (%d cameras)\n", args[1], len(cfg.Cameras))
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "srdgd config: unknown subcommand %q (check, example)\n", args[0])
+		return exitUsage
+	}
+}
+
+func printConfigError(w io.Writer, err error) {
+	var ce *config.Errors
+	if errors.As(err, &ce) {
+		fmt.Fprintf(w, "config: %d problem(s):\n%s\n", len(ce.Problems), ce.Error())
+		return
+	}
+	fmt.Fprintf(w, "config: %v\n", err)
+}
+
+// newFlagSet returns a flag set that reports errors to stderr without exiting.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("srdgd "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}

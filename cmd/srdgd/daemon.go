@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/ingest"
+)
+
+// component is anything the daemon supervises: Run blocks until ctx ends and
+// returns nil then, or returns early with an error that stops the daemon.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// daemon is the composition root: it turns a validated config into components
+// built from plain option structs, runs them in one errgroup and drains them on
+// shutdown within the configured timeout.
+type daemon struct {
+	log        *slog.Logger
+	cfg        *config.Config
+	cameras    []*ingest.Camera
+	components []component
+	// statusEvery is how often camera status is logged (first after a tenth).
+	statusEvery time.Duration
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
+	d := &daemon{log: log, cfg: cfg, statusEvery: time.Minute}
+	for _, cc := range cfg.Cameras {
+		if !cc.Enabled {
+			log.Info("camera disabled in config", "camera", cc.Name)
+			continue
+		}
+		cam, err := ingest.NewCamera(ingest.CameraOptions{
+			Name:                cc.Name,
+			URL:                 cc.URL,
+			Username:            cc.Username,
+			Password:            cc.Password.Reveal(),
+			Transport:           cc.Transport,
+			TLSInsecure:         cc.TLSInsecure,
+			TLSFingerprint:      cc.TLSFingerprint,
+			ReconnectInitial:    cc.Reconnect.Initial,
+			ReconnectMax:        cc.Reconnect.Max,
+			ReconnectResetAfter: cc.Reconnect.ResetAfter,
+			Logger:              log, // ingest adds component and camera
+		})
+		if err != nil {
+			return nil, fmt.Errorf("camera %q: %w", cc.Name, err)
+		}
+		d.cameras = append(d.cameras, cam)
+		d.components = append(d.components, component{name: "ingest/" + cc.Name, run: cam.Run})
+		// Until the detect stage consumes frames, a sink counts them so the
+		// queue and drop accounting are exercised end to end.
+		frames := cam.SubscribeFrames(cfg.Detect.QueueSize)
+		d.components = append(d.components, component{name: "frames/" + cc.Name, run: func(ctx context.Context) error {
+			for {
+				f, err := frames.Pop(ctx)
+				if err != nil {
+					return nil
+				}
+				f.Release()
+			}
+		}})
+	}
+	if len(d.cameras) == 0 {
+		log.Warn("no enabled cameras in the config: nothing to ingest")
+	}
+	d.components = append(d.components, component{name: "status", run: d.reportStatus})
+	return d, nil
+}
+
+// reportStatus logs every camera's status once a minute (and once shortly
+// after start), so an installer tailing the journal sees fps and errors.
+func (d *daemon) reportStatus(ctx context.Context) error {
+	t := time.NewTimer(d.statusEvery / 10)
+	defer t.Stop()
+	for _, c := range d.cameras {
+		c.Status() // starts the fps/bitrate measurement window
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			for _, c := range d.cameras {
+				s := c.Status()
+				d.log.Info("camera status", "camera", s.Camera, "state", s.State, "codec", s.Codec,
+					"size", fmt.Sprintf("%dx%d", s.Width, s.Height), "fps", round1(s.FPS),
+					"kbps", round1(s.BitrateKbps), "frames", s.Frames, "dropped", s.Dropped,
+					"decode_errors", s.DecodeErrors, "reconnects", s.Reconnects, "last_error", s.LastError)
+			}
+			t.Reset(d.statusEvery)
+		}
+	}
+}
+
+func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
+
+// run starts every component and blocks until ctx ends or one fails, then
+// waits for all of them, at most shutdownTimeout after the stop began.
+func (d *daemon) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range d.components {
+		g.Go(func() error {
+			err := c.run(gctx)
+			if err != nil {
+				d.log.Error("component failed", "component", c.name, "err", err)
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			return nil
+		})
+	}
+	d.log.Info("srdgd running", "version", buildVersion(), "cameras", len(d.cameras))
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-gctx.Done():
+	}
+	d.log.Info("shutting down", "timeout", d.cfg.Daemon.ShutdownTimeout)
+	t := time.NewTimer(d.cfg.Daemon.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		d.log.Info("stopped")
+		return err
+	case <-t.C:
+		return errDrainTimeout
+	}
+}
+
+var errDrainTimeout = errors.New("components did not stop within daemon.shutdown_timeout")
+
+func exitCodeFor(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errDrainTimeout):
+		return exitDrainTimeout
+	default:
+		return exitFailure
+	}
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", stderr)
+	def := "/etc/srdgd/srdgd.yaml"
+	if p := os.Getenv("SRDGD_CONFIG"); p != "" {
+		def = p
+	}
+	path := fs.String("config", def, "config file (default $SRDGD_CONFIG, else /etc/srdgd/srdgd.yaml)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitConfig
+	}
+	return runDaemon(ctx, cfg, stderr)
+}
+
+func runDaemon(ctx context.Context, cfg *config.Config, logw io.Writer) int {
+	return runDaemonWith(ctx, cfg, newLogger(cfg.Log, logw), nil)
+}
+
+// runDaemonWith builds and runs the daemon; tweak, when set, adjusts it before
+// it starts (tests use it to shorten intervals or add components).
+func runDaemonWith(ctx context.Context, cfg *config.Config, log *slog.Logger, tweak func(*daemon)) int {
+	d, err := newDaemon(cfg, log)
+	if err != nil {
+		log.Error("startup failed", "err", err)
+		return exitFailure
+	}
+	if tweak != nil {
+		tweak(d)
+	}
+	err = d.run(ctx)
+	if err != nil {
+		log.Error("srdgd stopped with an error", "err", err)
+	}
+	return exitCodeFor(err)
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/internal/rtspserver"
+)
+
+func runCLI(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := dispatch(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("version: 1\ncameras:\n  - name: Front Door\n    url: http://x\n    transprt: tcp\nlog:\n  level: loud\n"), 0o644)
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("version: 1\n"), 0o644)
+	t.Setenv("CAM_FRONT_DOOR_PASSWORD", "s3cret-value")
+	example := filepath.Join(dir, "example.yaml")
+	os.WriteFile(example, config.Example, 0o644)
+
+	cases := []struct {
+		name     string
+		args     []string
+		code     int
+		out, err []string
+	}{
+		{"no args is usage", []string{"bogus"}, exitUsage, nil, []string{`unknown command "bogus"`, "usage:"}},
+		{"help", []string{"help"}, exitOK, []string{"config check"}, nil},
+		{"version", []string{"version"}, exitOK, []string{"srdgd "}, nil},
+		{"config check good", []string{"config", "check", good}, exitOK, []string{"ok (0 cameras)"}, nil},
+		{"config check example", []string{"config", "check", example}, exitOK, []string{"ok (1 cameras)"}, nil},
+		{"config check bad lists every problem", []string{"config", "check", bad}, exitConfig, nil,
+			[]string{"cameras[0].name", "cameras[0].url", "cameras[0].transprt", "log.level", "bad.yaml:"}},
+		{"config check missing file", []string{"config", "check", filepath.Join(dir, "nope.yaml")}, exitConfig, nil, []string{"nope.yaml"}},
+		{"config check no file", []string{"config", "check"}, exitUsage, nil, []string{"usage"}},
+		{"config example", []string{"config", "example"}, exitOK, []string{"version: 1"}, nil},
+		{"run bad config", []string{"run", "--config", bad}, exitConfig, nil, []string{"problem"}},
+		{"run bad flag", []string{"run", "--nope"}, exitUsage, nil, []string{"flag provided but not defined"}},
+		{"sr without input", []string{"sr"}, exitUsage, nil, []string{"--in is required"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, context.Background(), c.args...)
+			if code != c.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, c.code, out, errs)
+			}
+			for _, w := range c.out {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range c.err {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errs)
+				}
+			}
+			if strings.Contains(out+errs, "s3cret-value") {
+				t.Error("a secret was printed")
+			}
+		})
+	}
+}
+
+func TestParseAttrs(t *testing.T) {
+	names := []string{"male", "glasses", "no_beard"}
+	cases := []struct {
+		in   string
+		want []int
+		err  string
+	}{
+		{"", []int{-1, -1, -1}, ""},
+		{"male=1,glasses=0,nobeard=1", []int{1, 0, 1}, ""},
+		{"gender=0, no_beard=?", []int{0, -1, -1}, ""},
+		{"hat=1", nil, `unknown attribute "hat"`},
+		{"male=2", nil, "want 0, 1 or ?"},
+		{"male", nil, "want NAME=0|1|?"},
+	}
+	for _, c := range cases {
+		got, err := parseAttrs(c.in, names)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: error %v, want %q", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || len(got) != 3 || got[0] != c.want[0] || got[1] != c.want[1] || got[2] != c.want[2] {
+			t.Errorf("%q: got %v %v, want %v", c.in, got, err, c.want)
+		}
+	}
+}
+
+// TestRunIngestsAndDrains runs the daemon against a real RTSP server fed by
+// ffmpeg, waits until frames were decoded, then stops it like SIGTERM does.
+func TestRunIngestsAndDrains(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	srv, err := rtspserver.Start(rtspserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub, err := rtspserver.PublishFFmpeg(ctx, srv.URL("cam"), rtspserver.FFmpegOptions{})
+	if err != nil {
+		requireFFmpeg(t, err)
+	}
+	defer pub.Stop()
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	if err := srv.WaitPublisher(wctx, "cam"); err != nil {
+		t.Fatalf("publisher: %v\n%s", err, pub.Stderr())
+	}
+	wcancel()
+
+	cfg := config.Default()
+	cam := config.DefaultCamera()
+	cam.Name, cam.URL, cam.Transport = "cam", srv.URL("cam"), "tcp"
+	cfg.Cameras = []config.Camera{cam}
+	cfg.Daemon.ShutdownTimeout = 10 * time.Second
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	rctx, rcancel := context.WithCancel(ctx)
+	done := make(chan int, 1)
+	var d *daemon
+	go func() {
+		done <- runDaemonWith(rctx, cfg, log, func(dd *daemon) { d = dd; dd.statusEvery = 500 * time.Millisecond })
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	decoded := regexp.MustCompile(`frames=[1-9]`)
+	for !decoded.MatchString(logs.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no frames decoded:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rcancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit %d after a clean stop:\n%s", code, logs.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("daemon did not stop")
+	}
+	_ = d
+	if !strings.Contains(logs.String(), "msg=stopped") {
+		t.Errorf("no stop log:\n%s", logs.String())
+	}
+	pub.Stop()
+	<-pub.Done()
+	srv.Close()
+}
+
+// TestDrainTimeout: a component that ignores cancellation makes the daemon exit
+// with exitDrainTimeout once daemon.shutdown_timeout has passed.
+func TestDrainTimeout(t *testing.T) {
+	cfg := config.Default()
+	cfg.Daemon.ShutdownTimeout = 200 * time.Millisecond
+	release := make(chan struct{})
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var logs syncBuffer
+	go func() {
+		done <- runDaemonWith(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), func(d *daemon) {
+			d.components = append(d.components, component{name: "stuck", run: func(context.Context) error {
+				<-release
+				return nil
+			}})
+		})
+	}()
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitDrainTimeout {
+			t.Errorf("exit %d, want %d:\n%s", code, exitDrainTimeout, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("drain timeout not enforced")
+	}
+}
+
+// TestComponentFailureStopsDaemon: one failing component stops the others and
+// the process exits with exitFailure.
+func TestComponentFailureStopsDaemon(t *testing.T) {
+	cfg := config.Default()
+	var logs syncBuffer
+	code := runDaemonWith(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), func(d *daemon) {
+		d.components = append(d.components, component{name: "broken", run: func(context.Context) error {
+			return os.ErrPermission
+		}})
+	})
+	if code != exitFailure || !strings.Contains(logs.String(), "component=broken") {
+		t.Errorf("exit %d:\n%s", code, logs.String())
+	}
+}
+
+func TestDemoRuns(t *testing.T) {
+	if _, err := rtspserver.FFmpegPath(); err != nil {
+		requireFFmpeg(t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	code, out, errs := runCLI(t, ctx, "demo", "--duration", "6s", "--width", "320", "--height", "240", "--state-dir", t.TempDir())
+	if code != exitOK {
+		t.Fatalf("demo exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, "rtsp://127.0.0.1:") || !strings.Contains(errs, "msg=connected") {
+		t.Errorf("demo did not connect to its camera:\n%s\n%s", out, errs)
+	}
+}
+
+func requireFFmpeg(t *testing.T, err error) {
+	t.Helper()
+	if os.Getenv("SRDGD_REQUIRE_FFMPEG") != "" {
+		t.Fatalf("ffmpeg required: %v", err)
+	}
+	t.Skipf("SKIPPING: ffmpeg not available (install Debian ffmpeg): %v", err)
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/internal/ort"
+	"github.com/srdgd/srdgd/internal/resample"
+	"github.com/srdgd/srdgd/srdg"
+)
+
+// attrAliases maps what an operator may type to the models' attribute names.
+var attrAliases = map[string]string{
+	"male": "male", "gender": "male",
+	"glasses": "glasses", "eyeglasses": "glasses",
+	"no_beard": "no_beard", "nobeard": "no_beard",
+}
+
+// parseAttrs parses "male=1,glasses=0,nobeard=1" into labels in the order of
+// names (-1 where not given or given as "?").
+func parseAttrs(s string, names []string) ([]int, error) {
+	labels := make([]int, len(names))
+	for i := range labels {
+		labels[i] = -1
+	}
+	if strings.TrimSpace(s) == "" {
+		return labels, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return nil, fmt.Errorf("--attrs: %q: want NAME=0|1|? (names: male, glasses, nobeard)", kv)
+		}
+		name, known := attrAliases[strings.ToLower(strings.TrimSpace(k))]
+		if !known {
+			return nil, fmt.Errorf("--attrs: unknown attribute %q (known: male, glasses, nobeard)", k)
+		}
+		idx := -1
+		for i, n := range names {
+			if n == name {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			return nil, fmt.Errorf("--attrs: the guidance model has no %q attribute (it has %s)", name, strings.Join(names, ", "))
+		}
+		switch strings.TrimSpace(v) {
+		case "1":
+			labels[idx] = 1
+		case "0":
+			labels[idx] = 0
+		case "?", "-":
+			labels[idx] = -1
+		default:
+			return nil, fmt.Errorf("--attrs: %s=%q: want 0, 1 or ?", k, v)
+		}
+	}
+	return labels, nil
+}
+
+// modelsDir picks the default models folder: the installed one, else the
+// repository's built set.
+func modelsDir(configured string) string {
+	for _, d := range []string{configured, "/usr/share/srdgd/models", filepath.Join("models", "dist")} {
+		if d == "" {
+			continue
+		}
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			return d
+		}
+	}
+	return filepath.Join("models", "dist")
+}
+
+func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("sr", stderr)
+	in := fs.String("in", "", "LR face image (PNG/JPEG); larger images are downscaled to the model's LR size")
+	out := fs.String("out", "sr.png", "output image (PNG/JPEG)")
+	attrs := fs.String("attrs", "", "guidance labels, e.g. male=1,glasses=0,nobeard=1 (empty: unguided)")
+	sampler := fs.String("sampler", "fast", "sampler: "+strings.Join(srdg.SamplerNames(), ", "))
+	steps := fs.Int("steps", 0, "predictor steps (0 = sampler default)")
+	weight := fs.Float64("weight", 0, "guidance weight (0 = sampler default)")
+	seed := fs.Uint64("seed", 1, "noise seed")
+	scale := fs.Int("scale", 8, "8 (16x16 input) or 16 (8x8 input)")
+	dir := fs.String("models", "", "models folder (default: /usr/share/srdgd/models, else ./models/dist)")
+	score := fs.String("score", "", "score model (default: <models>/score_x<scale>.onnx)")
+	guidance := fs.String("guidance", "", "guidance model (default: <models>/guidance.onnx; 'none' = off)")
+	lib := fs.String("ort-library", "", "libonnxruntime path (default: search)")
+	threads := fs.Int("threads", 0, "ORT intra-op threads (0 = default)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *in == "" {
+		fmt.Fprintln(stderr, "srdgd sr: --in is required")
+		return exitUsage
+	}
+	md := modelsDir(*dir)
+	if *score == "" {
+		*score = filepath.Join(md, fmt.Sprintf("score_x%d.onnx", *scale))
+	}
+	if *guidance == "" {
+		*guidance = filepath.Join(md, "guidance.onnx")
+	}
+	if *guidance == "none" {
+		*guidance = ""
+	}
+	rt, err := ort.Open(*lib, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "srdgd sr:", err)
+		return exitFailure
+	}
+	defer rt.Close()
+	eng, err := srdg.Open(srdg.ModelOptions{
+		Runtime: rt, ScorePath: *score, GuidancePath: *guidance, WantScale: *scale,
+		Session: ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: *threads},
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "srdgd sr:", err)
+		return exitFailure
+	}
+	defer eng.Close()
+	labels, err := parseAttrs(*attrs, eng.Attributes())
+	if err != nil {
+		fmt.Fprintln(stderr, "srdgd sr:", err)
+		return exitUsage
+	}
+	img, err := faceimg.Load(*in)
+	if err != nil {
+		fmt.Fprintln(stderr, "srdgd sr:", err)
+		return exitFailure
+	}
+	hr, lr := eng.Sizes()
+	p := faceimg.FromImage(img)
+	if p.W != p.H {
+		fmt.Fprintf(stderr, "srdgd sr: %s is %dx%d; a square face crop is needed\n", *in, p.W, p.H)
+		return exitFailure
+	}
+	if p.W != lr {
+		if p.W < lr {
+			fmt.Fprintf(stderr, "srdgd sr: %s is %dx%d, smaller than the model's %dx%d input\n", *in, p.W, p.H, lr, lr)
+			return exitFailure
+		}
+		small, err := resample.Resize(p.Pix, 3, p.H, p.W, lr, lr, resample.Bilinear)
+		if err != nil {
+			fmt.Fprintln(stderr, "srdgd sr:", err)
+			return exitFailure
+		}
+		fmt.Fprintf(stdout, "input %dx%d downscaled to %dx%d (antialiased bilinear, as in training)\n", p.W, p.H, lr, lr)
+		p = &faceimg.Planar{W: lr, H: lr, Pix: small}
+	}
+	t0 := time.Now()
+	res, err := eng.SuperResolve(ctx, []srdg.Face{{LR: p.Pix, Labels: labels}},
+		srdg.Params{Sampler: *sampler, Steps: *steps, W: *weight}, srdg.NewSeededNoise(*seed))
+	if err != nil {
+		fmt.Fprintln(stderr, "srdgd sr:", err)
+		return exitFailure
+	}
+	r := res[0]
+	if err := faceimg.Save(*out, (&faceimg.Planar{W: hr, H: hr, Pix: r.SR}).Image()); err != nil {
+		fmt.Fprintln(stderr, "srdgd sr:", err)
+		return exitFailure
+	}
+	var used []string
+	for i, n := range eng.Attributes() {
+		used = append(used, n+"="+labelString(r.Labels[i]))
+	}
+	fmt.Fprintf(stdout, "wrote %s (%dx%d) in %s: sampler %s, %d steps, %d score + %d guidance evaluations, guided=%v [%s], seed %d\n",
+		*out, hr, hr, time.Since(t0).Round(time.Millisecond), r.Sampler, r.Steps, r.ScoreEvals, r.GuidanceEvals, r.Guided, strings.Join(used, ","), *seed)
+	return exitOK
+}
+
+func labelString(l int) string {
+	if l < 0 {
+		return "?"
+	}
+	return strconv.Itoa(l)
+}
