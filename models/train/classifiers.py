@@ -40,6 +40,7 @@ import torch.nn.functional as Fn
 from .. import crop as cropmod
 from .. import data as datamod
 from ..onnxmeta import ATTRIBUTES
+from ..unet import GroupNorm32
 from . import common
 from .common import UserError
 from .score import batch_indices, step_generator
@@ -93,9 +94,9 @@ class Classifier(nn.Module):
         for c in w:
             self.down.append(nn.Conv2d(cin, c, 3, stride=2, padding=1))
             self.temb.append(nn.Linear(e, c))
-            self.gn_a.append(nn.GroupNorm(_groups(c, self.cfg["groups"]), c, eps=GN_EPS))
+            self.gn_a.append(GroupNorm32(_groups(c, self.cfg["groups"]), c, eps=GN_EPS))
             self.conv.append(nn.Conv2d(c, c, 3, padding=1))
-            self.gn_b.append(nn.GroupNorm(_groups(c, self.cfg["groups"]), c, eps=GN_EPS))
+            self.gn_b.append(GroupNorm32(_groups(c, self.cfg["groups"]), c, eps=GN_EPS))
             cin = c
         self.side = 128 >> len(w)
         self.head = nn.Linear(cin * self.side * self.side, 2 * len(self.cfg["attributes"]))
@@ -218,6 +219,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="auto")
+    p.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
+                   help="bfloat16 autocast for the training forward/backward (see train-score --help)")
     p.add_argument("--log-steps", type=int, default=25)
     p.add_argument("--ckpt-steps", type=int, default=500)
     p.add_argument("--ckpt-minutes", type=float, default=10.0)
@@ -275,6 +278,7 @@ def main(argv):
     args = build_parser().parse_args(argv)
     common.set_threads(args.threads)
     device = common.pick_device(args.device)
+    amp = common.amp_dtype(args.amp, device)
     out = args.out
     ck_path = os.path.join(out, "checkpoint.pt")
     if args.eval:
@@ -315,12 +319,12 @@ def main(argv):
         step, best, elapsed = ck["step"], ck["best_val"], ck.get("elapsed", 0.0)
         common.set_rng_state(ck["rng"], device)
         log.truncate_after(step)
-        log.write("resume", step=step, steps=targs["steps"])
+        log.write("resume", step=step, steps=targs["steps"], amp=str(amp))
     else:
         nparams = sum(p.numel() for p in model.parameters())
         cfg = {"model_config": mcfg, "train": targs, "params": nparams}
         common.atomic_write_text(os.path.join(out, "config.json"), json.dumps(cfg, indent=1) + "\n")
-        log.write("start", step=0, device=str(device), threads=torch.get_num_threads(), **cfg)
+        log.write("start", step=0, device=str(device), threads=torch.get_num_threads(), amp=str(amp), **cfg)
     del ck
     val_idx = np.random.default_rng(12345).permutation(len(val))[:max(1, min(targs["val_n"], len(val)))]
 
@@ -361,7 +365,8 @@ def main(argv):
             lr = targs["lr"] * min(1.0, (step + 1) / max(1, targs["warmup"]))
             for pg in opt.param_groups:
                 pg["lr"] = lr
-            logits = model(x0 + sigma[:, None, None, None] * z, sigma)
+            with common.autocast(device, amp):
+                logits = model(x0 + sigma[:, None, None, None] * z, sigma).float()
             loss = Fn.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1)) * logits.shape[1]
             opt.zero_grad(set_to_none=True)
             loss.backward()
