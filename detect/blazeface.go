@@ -61,6 +61,11 @@ type BlazeFaceOptions struct {
 	// TilePx, when set, replaces the computed pyramid: one level per entry,
 	// each the side of a window in frame pixels (scaled to the 128 input).
 	TilePx []int
+	// NoRefine skips the second look at each face (one more window per
+	// face, centred on it, for steadier keypoints and so a better SR framing).
+	NoRefine bool
+	// RefineScale is the refinement window's side in face heights (default 2).
+	RefineScale float64
 
 	// Logger: default discard.
 	Logger *slog.Logger
@@ -86,6 +91,9 @@ func (o *BlazeFaceOptions) setDefaults() {
 	if o.Overlap == 0 {
 		o.Overlap = 1.1
 	}
+	if o.RefineScale == 0 {
+		o.RefineScale = 2
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -110,6 +118,9 @@ func (o *BlazeFaceOptions) validate() error {
 	}
 	if o.Overlap < 0 || o.Overlap > 4 {
 		probs = append(probs, fmt.Sprintf("overlap %g: want 0..4 (multiples of the largest face per level)", o.Overlap))
+	}
+	if o.RefineScale < 1.2 || o.RefineScale > 8 {
+		probs = append(probs, fmt.Sprintf("refine scale %g: want 1.2..8 face heights", o.RefineScale))
 	}
 	for _, t := range o.TilePx {
 		if t < 8 {
@@ -140,12 +151,13 @@ type BlazeFace struct {
 	in, scores, boxes []float32
 	tensors           []batchTensors // by batch size, created on first use
 
-	planar  []float32                 // one window, planar RGB, largest level
+	planar  []float32                 // one window or search region, planar RGB
 	netPl   []float32                 // one window resized, planar 128x128
 	resize  map[int]*resample.Resizer // by window side
-	plans   map[planKey][]window      // window layout by frame size
+	plans   map[planKey]*plan         // window layout by frame size
 	cursors map[string]int            // per Source: first window of the next call
 	cands   []Face
+	seq     uint64 // Detect calls, to refill level images once per call
 }
 
 type batchTensors struct {
@@ -165,7 +177,7 @@ func NewBlazeFace(rt *ort.Runtime, o BlazeFaceOptions) (*BlazeFace, error) {
 		return nil, err
 	}
 	b := &BlazeFace{o: o, log: o.Logger.With("component", "detect", "detector", "blazeface"), sess: sess,
-		resize: map[int]*resample.Resizer{}, plans: map[planKey][]window{}, cursors: map[string]int{}}
+		resize: map[int]*resample.Resizer{}, plans: map[planKey]*plan{}, cursors: map[string]int{}}
 	if err := b.readMeta(sess.Meta); err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("face detector %s: %w", o.Model, err)
@@ -291,11 +303,35 @@ type level struct {
 	minFace, maxFace float64 // face box heights this level is responsible for
 }
 
-// window is one network input: a square of frame pixels (it may reach past
-// the frame edge; the missing pixels are edge-replicated).
+// window is one network input. Upscaling levels (tile <= input size) cut
+// their square straight from the frame and resize it; downscaling levels cut
+// an input-sized square from a level image, the search region resized once
+// per frame, which avoids resampling big overlapping tiles one by one. The
+// square may reach past the picture; the missing pixels are edge-replicated.
 type window struct {
-	r     image.Rectangle
 	level int
+	// src is the level image index, or -1 to cut r from the frame.
+	src int
+	// r is the square in frame pixels (src -1) or in level-image pixels.
+	r image.Rectangle
+	// frame is where the window lies in frame coordinates.
+	frame Rect
+	// minFace, maxFace: the face heights (frame px) this window reports.
+	minFace, maxFace float64
+}
+
+// levelImg is a search region resized by a level's scale.
+type levelImg struct {
+	reg  image.Rectangle // in the frame
+	w, h int
+	rz   *resample.Resizer
+	pix  []float32 // planar RGB, filled once per Detect call when needed
+	seq  uint64    // Detect call that filled pix
+}
+
+type plan struct {
+	wins []window
+	imgs []*levelImg
 }
 
 type planKey struct{ w, h int }
@@ -336,31 +372,50 @@ func (b *BlazeFace) levels() []level {
 
 // plan lays the windows over the search regions of a w x h frame, smallest
 // faces (most windows) last, so a time budget cuts the expensive levels.
-func (b *BlazeFace) plan(w, h int) []window {
+func (b *BlazeFace) plan(w, h int) (*plan, error) {
 	key := planKey{w, h}
 	if p, ok := b.plans[key]; ok {
-		return p
+		return p, nil
 	}
 	ls := b.levels()
-	var out []window
+	p := &plan{}
 	for li := len(ls) - 1; li >= 0; li-- {
 		l := ls[li]
-		ov := int(math.Ceil(b.o.Overlap * l.maxFace))
-		if ov >= l.tile {
-			ov = l.tile - 1
-		}
 		for _, reg := range b.o.Search.regions(w, h) {
-			xs := spans(reg.Min.X, reg.Dx(), l.tile, ov)
-			ys := spans(reg.Min.Y, reg.Dy(), l.tile, ov)
-			for _, y := range ys {
-				for _, x := range xs {
-					out = append(out, window{r: image.Rect(x, y, x+l.tile, y+l.tile), level: li})
+			if l.tile <= b.size {
+				ov := min(int(math.Ceil(b.o.Overlap*l.maxFace)), l.tile-1)
+				for _, y := range spans(reg.Min.Y, reg.Dy(), l.tile, ov) {
+					for _, x := range spans(reg.Min.X, reg.Dx(), l.tile, ov) {
+						r := image.Rect(x, y, x+l.tile, y+l.tile)
+						p.wins = append(p.wins, window{level: li, src: -1, r: r,
+							frame:   Rect{float64(x), float64(y), float64(x + l.tile), float64(y + l.tile)},
+							minFace: l.minFace * 0.7, maxFace: l.maxFace * 1.5})
+					}
+				}
+				continue
+			}
+			s := float64(b.size) / float64(l.tile)
+			lw, lh := max(1, int(math.Round(float64(reg.Dx())*s))), max(1, int(math.Round(float64(reg.Dy())*s)))
+			rz, err := resample.NewResizer(3, reg.Dy(), reg.Dx(), lh, lw, resample.Bilinear)
+			if err != nil {
+				return nil, fmt.Errorf("blazeface: level %d: %w", li, err)
+			}
+			p.imgs = append(p.imgs, &levelImg{reg: reg, w: lw, h: lh, rz: rz})
+			sx, sy := float64(lw)/float64(reg.Dx()), float64(lh)/float64(reg.Dy())
+			ov := min(int(math.Ceil(b.o.Overlap*l.maxFace*s)), b.size-1)
+			for _, y := range spans(0, lh, b.size, ov) {
+				for _, x := range spans(0, lw, b.size, ov) {
+					r := image.Rect(x, y, x+b.size, y+b.size)
+					p.wins = append(p.wins, window{level: li, src: len(p.imgs) - 1, r: r, frame: Rect{
+						float64(reg.Min.X) + float64(x)/sx, float64(reg.Min.Y) + float64(y)/sy,
+						float64(reg.Min.X) + float64(x+b.size)/sx, float64(reg.Min.Y) + float64(y+b.size)/sy},
+						minFace: l.minFace * 0.7, maxFace: l.maxFace * 1.5})
 				}
 			}
 		}
 	}
-	b.plans[key] = out
-	return out
+	b.plans[key] = p
+	return p, nil
 }
 
 // spans places windows of side t over [start, start+n) overlapping by at
@@ -385,8 +440,12 @@ func (b *BlazeFace) Detect(ctx context.Context, img *Image) (Result, error) {
 		return Result{}, err
 	}
 	start := time.Now()
-	wins := b.plan(img.Width, img.Height)
-	levels := b.levels()
+	p, err := b.plan(img.Width, img.Height)
+	if err != nil {
+		return Result{}, err
+	}
+	b.seq++
+	wins := p.wins
 	var res Result
 	b.cands = b.cands[:0]
 	// A budget-cut frame resumes where the last one of the same source
@@ -397,7 +456,7 @@ func (b *BlazeFace) Detect(ctx context.Context, img *Image) (Result, error) {
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := b.run(ctx, img, batch, levels); err != nil {
+		if _, err := b.run(ctx, img, p, batch); err != nil {
 			return err
 		}
 		res.Tiles += len(batch)
@@ -406,7 +465,8 @@ func (b *BlazeFace) Detect(ctx context.Context, img *Image) (Result, error) {
 	}
 	done := 0
 	for done < len(wins) {
-		if b.o.Budget > 0 && time.Since(start) > b.o.Budget && len(batch) == 0 {
+		// at least one batch runs per call, so a tight budget still progresses
+		if b.o.Budget > 0 && res.Tiles > 0 && len(batch) == 0 && time.Since(start) > b.o.Budget {
 			res.OverBudget = true
 			break
 		}
@@ -428,6 +488,12 @@ func (b *BlazeFace) Detect(ctx context.Context, img *Image) (Result, error) {
 		delete(b.cursors, img.Source)
 	}
 	res.Faces = weightedNMS(b.cands, b.o.NMSIoU)
+	if !b.o.NoRefine {
+		if err := b.refine(ctx, img, res.Faces); err != nil {
+			return res, err
+		}
+		res.Tiles += len(res.Faces)
+	}
 	kept := res.Faces[:0]
 	for _, f := range res.Faces {
 		if px := f.Px(); px >= b.o.MinFacePx && px <= b.o.MaxFacePx {
@@ -438,26 +504,118 @@ func (b *BlazeFace) Detect(ctx context.Context, img *Image) (Result, error) {
 	return res, nil
 }
 
-// run fills the input with the windows, runs the network once and decodes.
-func (b *BlazeFace) run(ctx context.Context, img *Image, wins []window, levels []level) error {
+// run fills the input with the windows, runs the network once and decodes
+// into b.cands; got[i] is the range of b.cands that window i added.
+func (b *BlazeFace) run(ctx context.Context, img *Image, p *plan, wins []window) (got [][2]int, err error) {
 	n := b.size * b.size * 3
 	for i, w := range wins {
-		if err := b.fill(b.in[i*n:(i+1)*n], img, w.r); err != nil {
-			return err
+		dst := b.in[i*n : (i+1)*n]
+		if w.src < 0 {
+			if err := b.fill(dst, img, w.r); err != nil {
+				return nil, err
+			}
+			continue
 		}
+		li := p.imgs[w.src]
+		if li.seq != b.seq {
+			if err := b.fillLevel(li, img); err != nil {
+				return nil, err
+			}
+			li.seq = b.seq
+		}
+		cutNHWC(dst, li.pix, li.w, li.h, w.r)
 	}
 	t, err := b.batch(len(wins))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := b.sess.Run(ctx, []ort.Value{t.in}, []ort.Value{t.scores, t.boxes}); err != nil {
-		return fmt.Errorf("blazeface: %w", err)
+		return nil, fmt.Errorf("blazeface: %w", err)
 	}
 	na := len(b.anchors)
+	got = make([][2]int, len(wins))
 	for i, w := range wins {
-		b.decode(b.scores[i*na:(i+1)*na], b.boxes[i*na*16:(i+1)*na*16], w, levels[w.level], img)
+		got[i][0] = len(b.cands)
+		b.decode(b.scores[i*na:(i+1)*na], b.boxes[i*na*16:(i+1)*na*16], w, img)
+		got[i][1] = len(b.cands)
+	}
+	return got, nil
+}
+
+// refine looks at each face once more through a window centred on it, the
+// face filling 1/RefineScale of the input, where BlazeFace places its
+// keypoints most consistently: the pyramid window that found a face may have
+// seen it at the edge of its size range. The refined box and keypoints
+// replace the first ones; the score is the higher of the two. A face the
+// second look misses keeps its first detection.
+func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Face) error {
+	for start := 0; start < len(faces); start += b.o.MaxBatch {
+		chunk := faces[start:min(len(faces), start+b.o.MaxBatch)]
+		wins := make([]window, len(chunk))
+		for i, f := range chunk {
+			side := max(8, int(math.Ceil(b.o.RefineScale*f.Px())))
+			c := f.Box.Centre()
+			x, y := int(math.Round(c.X-float64(side)/2)), int(math.Round(c.Y-float64(side)/2))
+			wins[i] = window{src: -1, r: rectXYWH(x, y, side, side),
+				frame:   Rect{float64(x), float64(y), float64(x + side), float64(y + side)},
+				minFace: f.Px() / 2, maxFace: f.Px() * 2}
+		}
+		mark := len(b.cands)
+		got, err := b.run(ctx, img, nil, wins)
+		if err != nil {
+			return err
+		}
+		for i := range chunk {
+			f := &chunk[i]
+			near := b.cands[got[i][0]:got[i][1]:got[i][1]]
+			var best Face
+			bestIoU := 0.3
+			for _, g := range weightedNMS(near, b.o.NMSIoU) {
+				if v := IoU(f.Box, g.Box); v > bestIoU {
+					best, bestIoU = g, v
+				}
+			}
+			if bestIoU > 0.3 {
+				f.Box, f.Landmarks = best.Box, best.Landmarks
+				f.Score = math.Max(f.Score, best.Score)
+			}
+		}
+		b.cands = b.cands[:mark]
 	}
 	return nil
+}
+
+// fillLevel resizes a search region of the frame into its level image.
+func (b *BlazeFace) fillLevel(li *levelImg, img *Image) error {
+	n := 3 * li.reg.Dx() * li.reg.Dy()
+	if cap(b.planar) < n {
+		b.planar = make([]float32, n)
+	}
+	cropPlanar(b.planar[:n], img, li.reg)
+	if li.pix == nil {
+		li.pix = make([]float32, 3*li.w*li.h)
+	}
+	if err := li.rz.Resize(li.pix, b.planar[:n]); err != nil {
+		return fmt.Errorf("blazeface: %w", err)
+	}
+	return nil
+}
+
+// cutNHWC copies the square r of a planar w x h image into dst as NHWC in
+// [-1, 1], replicating edge pixels past the border.
+func cutNHWC(dst, pl []float32, w, h int, r image.Rectangle) {
+	m := w * h
+	i := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		row := min(max(y, 0), h-1) * w
+		for x := r.Min.X; x < r.Max.X; x++ {
+			k := row + min(max(x, 0), w-1)
+			dst[i] = pl[k]*2 - 1
+			dst[i+1] = pl[m+k]*2 - 1
+			dst[i+2] = pl[2*m+k]*2 - 1
+			i += 3
+		}
+	}
 }
 
 // fill writes one window as NHWC RGB in [-1, 1]: crop (edge-replicated past
@@ -471,6 +629,9 @@ func (b *BlazeFace) fill(dst []float32, img *Image, r image.Rectangle) error {
 		if rz, err = resample.NewResizer(3, side, side, b.size, b.size, resample.Bilinear); err != nil {
 			return fmt.Errorf("blazeface: %w", err)
 		}
+		if len(b.resize) >= 128 { // refinement windows come in many sizes
+			clear(b.resize)
+		}
 		b.resize[side] = rz
 	}
 	if cap(b.planar) < 3*side*side {
@@ -481,20 +642,15 @@ func (b *BlazeFace) fill(dst []float32, img *Image, r image.Rectangle) error {
 	if err := rz.Resize(b.netPl, pl); err != nil {
 		return err
 	}
-	m := b.size * b.size
-	for i := 0; i < m; i++ {
-		dst[3*i] = b.netPl[i]*2 - 1
-		dst[3*i+1] = b.netPl[m+i]*2 - 1
-		dst[3*i+2] = b.netPl[2*m+i]*2 - 1
-	}
+	cutNHWC(dst, b.netPl, b.size, b.size, image.Rect(0, 0, b.size, b.size))
 	return nil
 }
 
 // decode turns one window's raw outputs into candidate faces in frame
 // coordinates (MediaPipe's TensorsToDetections with fixed-size anchors).
-func (b *BlazeFace) decode(scores, boxes []float32, w window, l level, img *Image) {
-	side := float64(w.r.Dx())
-	ox, oy := float64(w.r.Min.X), float64(w.r.Min.Y)
+func (b *BlazeFace) decode(scores, boxes []float32, w window, img *Image) {
+	sideX, sideY := w.frame.W(), w.frame.H()
+	ox, oy := w.frame.X0, w.frame.Y0
 	inv := 1 / b.scale
 	for a, logit := range scores {
 		if logit < b.minLog {
@@ -505,18 +661,18 @@ func (b *BlazeFace) decode(scores, boxes []float32, w window, l level, img *Imag
 		cx, cy := float64(an.x+r[0]*inv), float64(an.y+r[1]*inv)
 		bw, bh := float64(r[2]*inv), float64(r[3]*inv)
 		// a face centred in the replicated border is an echo of one inside
-		fx, fy := ox+cx*side, oy+cy*side
+		fx, fy := ox+cx*sideX, oy+cy*sideY
 		if fx < 0 || fy < 0 || fx >= float64(img.Width) || fy >= float64(img.Height) {
 			continue
 		}
 		// leave faces outside this level's size range to the other levels; a
 		// window also cannot judge a face it does not contain whole
-		px := bh * side
-		if px < l.minFace*0.7 || px > l.maxFace*1.5 {
+		px := bh * sideY
+		if px < w.minFace || px > w.maxFace {
 			continue
 		}
-		box := Rect{fx - bw*side/2, fy - px/2, fx + bw*side/2, fy + px/2}
-		if cut(box, w.r, img) {
+		box := Rect{fx - bw*sideX/2, fy - px/2, fx + bw*sideX/2, fy + px/2}
+		if cut(box, w.frame, img) {
 			continue
 		}
 		f := Face{
@@ -526,7 +682,7 @@ func (b *BlazeFace) decode(scores, boxes []float32, w window, l level, img *Imag
 			Detector:     "blazeface",
 		}
 		for k := 0; k < NumLandmarks; k++ {
-			f.Landmarks[k] = Point{ox + float64(an.x+r[4+2*k]*inv)*side, oy + float64(an.y+r[5+2*k]*inv)*side}
+			f.Landmarks[k] = Point{ox + float64(an.x+r[4+2*k]*inv)*sideX, oy + float64(an.y+r[5+2*k]*inv)*sideY}
 		}
 		b.cands = append(b.cands, f)
 	}
@@ -535,12 +691,12 @@ func (b *BlazeFace) decode(scores, boxes []float32, w window, l level, img *Imag
 // cut reports a face box that reaches more than a quarter of its size past
 // an inner edge of its window: the neighbouring window, which overlaps by more
 // than a face, sees it whole and judges it better.
-func cut(box Rect, r image.Rectangle, img *Image) bool {
+func cut(box Rect, r Rect, img *Image) bool {
 	m := 0.25 * box.H()
-	return (box.X0 < float64(r.Min.X)-m && r.Min.X > 0) ||
-		(box.Y0 < float64(r.Min.Y)-m && r.Min.Y > 0) ||
-		(box.X1 > float64(r.Max.X)+m && r.Max.X < img.Width) ||
-		(box.Y1 > float64(r.Max.Y)+m && r.Max.Y < img.Height)
+	return (box.X0 < r.X0-m && r.X0 > 0) ||
+		(box.Y0 < r.Y0-m && r.Y0 > 0) ||
+		(box.X1 > r.X1+m && r.X1 < float64(img.Width)) ||
+		(box.Y1 > r.Y1+m && r.Y1 < float64(img.Height))
 }
 
 func clamp32(v, lo, hi float32) float32 {

@@ -33,8 +33,8 @@ type Calibration struct {
 // (the nose moves with the head's yaw, the ears are often hidden), which
 // frames the face closest to CelebA's own alignment (TestProbeMatchesTrainingCrop).
 var BlazeFaceCalibration = Calibration{
-	BoxSide: 1.234, BoxOffX: -0.006, BoxOffY: -0.189,
-	Landmarks: [NumLandmarks]Point{{68.56, 113.65}, {107.73, 113.53}, {87.24, 137.73}, {87.92, 156.28}, {47.90, 120.91}, {132.17, 120.66}},
+	BoxSide: 1.251, BoxOffX: -0.012, BoxOffY: -0.185,
+	Landmarks: [NumLandmarks]Point{{69.84, 113.23}, {108.90, 113.71}, {88.47, 137.41}, {88.73, 156.37}, {50.07, 120.27}, {131.23, 121.15}},
 	Weights:   [NumLandmarks]float64{1, 1, 0, 1, 0, 0},
 }
 
@@ -45,10 +45,10 @@ var HaarCalibration = Calibration{
 }
 
 // haarToFace maps a haarcascade_frontalface_default box to BlazeFace's box
-// convention (so Face.Box means the same for both detectors): measured on 285
-// of the first 300 CelebA aligned images, Haar's box is 103.37 px high centred
-// at (88.89, 123.78) where BlazeFace's is 97.48 px at (89.35, 133.65).
-var haarToFace = struct{ scale, offX, offY float64 }{scale: 0.943, offX: 0.004, offY: 0.095}
+// convention (so Face.Box means the same for both detectors): on 285 of the
+// first 300 CelebA aligned images Haar's box is 103.37 px high centred at
+// (88.89, 123.78); BlazeFace's (refined) is 95.96 px at (90.18, 133.74).
+var haarToFace = struct{ scale, offX, offY float64 }{scale: 0.928, offX: 0.0125, offY: 0.0964}
 
 // Framing is the square (possibly rotated) in frame coordinates that maps to
 // the SR crop.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"os"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -34,6 +35,9 @@ func NewHaar(o HaarOptions) (*Haar, error) {
 		return nil, err
 	}
 	o.ROIs = append([]NormRect(nil), o.ROIs...)
+	if _, err := os.Stat(o.Cascade); err != nil {
+		return nil, fmt.Errorf("haar: cascade: %w (apt-get install opencv-data)", err)
+	}
 	c := gocv.NewCascadeClassifier()
 	if !c.Load(o.Cascade) {
 		c.Close()

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/srdgd/srdgd/internal/faceimg"
@@ -83,3 +84,5 @@ func newBlazeFace(tb testing.TB, o BlazeFaceOptions) *BlazeFace {
 	tb.Cleanup(func() { b.Close() })
 	return b
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -197,3 +197,33 @@ func gaussianBlur(im *Image, sigma float64) *Image {
 	}
 	return out
 }
+
+// scene pastes one CelebA face per entry of sizes (face box heights) into a
+// synthetic w x h background, spread over a grid, identities taken from
+// names in order.
+func scene(tb testing.TB, w, h int, sizes []float64, seed uint64, names []string) (*Image, []truth) {
+	tb.Helper()
+	bg := background(w, h, seed)
+	cols := int(math.Ceil(math.Sqrt(float64(len(sizes)) * float64(w) / float64(h))))
+	rows := (len(sizes) + cols - 1) / cols
+	cw, ch := float64(w)/float64(cols), float64(h)/float64(rows)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var ts []truth
+	for i, s := range sizes {
+		side := s * BlazeFaceCalibration.BoxSide
+		// jitter inside the cell, keeping the framing square inside it
+		jx := (cw - side) * (rng.Float64() - 0.5) * 0.8
+		jy := (ch - side) * (rng.Float64() - 0.5) * 0.8
+		cx := cw*(float64(i%cols)+0.5) + math.Max(0, jx)*sign(jx)
+		cy := ch*(float64(i/cols)+0.5) + math.Max(0, jy)*sign(jy)
+		ts = append(ts, pasteFace(tb, bg, loadCeleba(tb, names[i%len(names)]), cx, cy, side))
+	}
+	return bg, ts
+}
+
+func sign(v float64) float64 {
+	if v < 0 {
+		return -1
+	}
+	return 1
+}

@@ -196,7 +196,9 @@ type Search struct {
 	// NMSIoU merges detections that overlap more than this (default 0.3).
 	NMSIoU float64
 	// Budget bounds the time of one Detect call; 0 means no bound. When it
-	// runs out the remaining windows are skipped and counted.
+	// runs out the remaining windows are skipped and counted (BlazeFace runs
+	// at least one batch per call and resumes with the skipped windows on
+	// the next frame of the same Source).
 	Budget time.Duration
 }
 

@@ -1,0 +1,123 @@
+package detect
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/internal/queue"
+)
+
+func frameOf(img *Image, cam string, seq uint64, wall time.Time) *ingest.Frame {
+	return &ingest.Frame{Camera: cam, Seq: seq, Wall: wall, Width: img.Width, Height: img.Height, Pix: img.Pix}
+}
+
+// Frames of a walking face go in; probes come out for one track, the first
+// marked First, each with a 16x16 LR and a 128x128 preview; frames faster
+// than FPS are skipped and counted; Run returns nil once the closed input is
+// drained.
+func TestPipeline(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	defer goleak.VerifyNone(t, ignore)
+	name := celebaNames(t, 3500, 1)[0]
+	b := newBlazeFace(t, BlazeFaceOptions{Search: Search{MinFacePx: 14, MaxFacePx: 96}})
+	in, out := queue.New[*ingest.Frame](16), queue.New[*Probe](16)
+	p, err := NewPipeline(PipelineOptions{In: in, Out: out, Detector: b, FPS: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(5000, 0)
+	src := loadCeleba(t, name)
+	for i := 0; i < 4; i++ {
+		img := background(320, 180, 31)
+		// the face walks closer: later shots are bigger, some clearly better
+		pasteFace(t, img, src, 100+12*float64(i), 90, []float64{20, 25, 30, 36}[i]*BlazeFaceCalibration.BoxSide)
+		in.Push(frameOf(img, "door", uint64(2*i+1), t0.Add(time.Duration(i)*250*time.Millisecond)))
+		// 50 ms later: above 5 fps, skipped
+		in.Push(frameOf(img, "door", uint64(2*i+2), t0.Add(time.Duration(i)*250*time.Millisecond+50*time.Millisecond)))
+	}
+	in.Close()
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v, want nil after the input closed", err)
+	}
+	var probes []*Probe
+	for {
+		pr, ok, _ := out.TryPop()
+		if !ok {
+			break
+		}
+		probes = append(probes, pr)
+	}
+	if len(probes) < 2 {
+		t.Fatalf("%d probes, want the first and at least one better shot", len(probes))
+	}
+	first := probes[0]
+	if !first.First || first.Camera != "door" || first.Seq != 1 || first.LRSize != 16 || first.LR.W != 16 || first.Preview.W != 128 ||
+		len(first.Landmarks) != NumLandmarks || first.FacePx < 17 || first.FacePx > 23 || first.Upscaled || !first.Framing.FromEyes {
+		t.Errorf("first probe: %+v", first)
+	}
+	for _, pr := range probes[1:] {
+		if pr.First || pr.TrackID != first.TrackID || pr.Quality.Value <= first.Quality.Value*1.25 {
+			t.Errorf("later probe (seq %d) first=%v track %d value %.3f; want a better shot of track %d (value > %.3f)",
+				pr.Seq, pr.First, pr.TrackID, pr.Quality.Value, first.TrackID, first.Quality.Value*1.25)
+		}
+	}
+	st := p.Stats()
+	if st.Frames != 4 || st.RateSkipped != 4 || st.TracksStarted != 1 || st.Probes != uint64(len(probes)) || st.Gate.First != 1 || st.Errors != 0 {
+		t.Errorf("stats %+v: want 4 frames, 4 rate-skipped, 1 track, %d probes, no errors", st, len(probes))
+	}
+}
+
+// Cancelling the context ends Run with nil while it waits for frames.
+func TestPipelineStopsOnCancel(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	defer goleak.VerifyNone(t, ignore)
+	b := newBlazeFace(t, BlazeFaceOptions{Search: Search{MinFacePx: 32}})
+	in, out := queue.New[*ingest.Frame](4), queue.New[*Probe](4)
+	p, err := NewPipeline(PipelineOptions{In: in, Out: out, Detector: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	in.Push(frameOf(background(64, 48, 1), "c", 1, time.Time{}))
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v, want nil", err)
+	}
+}
+
+func TestPipelineStopsWhenInputCloses(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	defer goleak.VerifyNone(t, ignore)
+	b := newBlazeFace(t, BlazeFaceOptions{Search: Search{MinFacePx: 32}})
+	in, out := queue.New[*ingest.Frame](4), queue.New[*Probe](4)
+	p, err := NewPipeline(PipelineOptions{In: in, Out: out, Detector: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Push(frameOf(background(64, 48, 1), "c", 1, time.Time{}))
+	in.Close()
+	if err := p.Run(context.Background()); err != nil {
+		t.Errorf("Run: %v, want nil", err)
+	}
+	if st := p.Stats(); st.Frames != 1 {
+		t.Errorf("frames %d, want 1", st.Frames)
+	}
+}
+
+func TestPipelineOptionErrors(t *testing.T) {
+	_, err := NewPipeline(PipelineOptions{Tracker: TrackerOptions{MinIoU: 3}, Probe: ProbeOptions{LRSize: 12}})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range []string{"queues are required", "detector is required", "min iou 3", "lr size 12"} {
+		if !contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+}
