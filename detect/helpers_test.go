@@ -1,60 +1,21 @@
 package detect
 
 import (
-	"os"
+	"image"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
+	"github.com/srdgd/srdgd/detect/detecttest"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/ort"
 )
 
-// CelebA aligned images are read in place from the shared data folder (they
-// are research-only and never copied into the repository).
-func celebaDir(tb testing.TB) string {
-	tb.Helper()
-	d := os.Getenv("SRDGD_CELEBA_ALIGNED")
-	if d == "" {
-		d = filepath.Join("..", "..", "shared", "data", "celeba-aligned", "img_align_celeba")
-	}
-	if st, err := os.Stat(d); err != nil || !st.IsDir() {
-		tb.Skipf("SKIPPING: CelebA aligned images not found at %s (set SRDGD_CELEBA_ALIGNED): "+
-			"the detection tests on real faces did not run", d)
-	}
-	return d
-}
+func celebaDir(tb testing.TB) string { return detecttest.CelebADir(tb) }
 
-// celebaNames returns the first n image names, sorted, from skip on.
-func celebaNames(tb testing.TB, skip, n int) []string {
-	tb.Helper()
-	d := celebaDir(tb)
-	ents, err := os.ReadDir(d)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		if filepath.Ext(e.Name()) == ".jpg" {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	if skip+n > len(names) {
-		tb.Fatalf("want images %d..%d, the folder has %d", skip, skip+n, len(names))
-	}
-	return names[skip : skip+n]
-}
+func celebaNames(tb testing.TB, skip, n int) []string { return detecttest.CelebANames(tb, skip, n) }
 
-func loadCeleba(tb testing.TB, name string) *Image {
-	tb.Helper()
-	img, err := faceimg.Load(filepath.Join(celebaDir(tb), name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return ImageFromGo(img)
-}
+func loadCeleba(tb testing.TB, name string) *Image { return toImage(detecttest.LoadCelebA(tb, name)) }
 
 const modelPath = "../models/dist/blazeface.onnx"
 
@@ -86,3 +47,21 @@ func newBlazeFace(tb testing.TB, o BlazeFaceOptions) *BlazeFace {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestImageFromGo(t *testing.T) {
+	src := loadCeleba(t, celebaNames(t, 0, 1)[0])
+	rgba := src.RGBA()
+	back := ImageFromGo(rgba)
+	if string(back.Pix) != string(src.Pix) {
+		t.Error("RGBA round trip differs")
+	}
+	// the generic path agrees with the YCbCr fast path
+	img, err := faceimg.Load(filepath.Join(celebaDir(t), celebaNames(t, 0, 1)[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := ImageFromGo(struct{ image.Image }{img})
+	if string(slow.Pix) != string(src.Pix) {
+		t.Error("YCbCr fast path differs from image.At")
+	}
+}

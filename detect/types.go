@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"image/color"
 	"math"
 	"strings"
 	"time"
@@ -41,16 +42,38 @@ func (im *Image) check() error {
 	return nil
 }
 
-// ImageFromGo converts any Go image to BGR24.
+// ImageFromGo converts any Go image to BGR24 (JPEG's YCbCr and RGBA
+// without the per-pixel interface calls).
 func ImageFromGo(img image.Image) *Image {
 	b := img.Bounds()
-	out := &Image{Width: b.Dx(), Height: b.Dy(), Pix: make([]byte, 3*b.Dx()*b.Dy())}
+	w, h := b.Dx(), b.Dy()
+	out := &Image{Width: w, Height: h, Pix: make([]byte, 3*w*h)}
 	i := 0
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bb, _ := img.At(x, y).RGBA()
-			out.Pix[i], out.Pix[i+1], out.Pix[i+2] = uint8(bb>>8), uint8(g>>8), uint8(r>>8)
-			i += 3
+	switch m := img.(type) {
+	case *image.YCbCr:
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				yi, ci := m.YOffset(x, y), m.COffset(x, y)
+				r, g, bb := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+				out.Pix[i], out.Pix[i+1], out.Pix[i+2] = bb, g, r
+				i += 3
+			}
+		}
+	case *image.RGBA:
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			row := m.Pix[m.PixOffset(b.Min.X, y):]
+			for x := 0; x < w; x++ {
+				out.Pix[i], out.Pix[i+1], out.Pix[i+2] = row[4*x+2], row[4*x+1], row[4*x]
+				i += 3
+			}
+		}
+	default:
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				r, g, bb, _ := img.At(x, y).RGBA()
+				out.Pix[i], out.Pix[i+1], out.Pix[i+2] = uint8(bb>>8), uint8(g>>8), uint8(r>>8)
+				i += 3
+			}
 		}
 	}
 	return out
