@@ -204,7 +204,7 @@ func (b *BlazeFace) readMeta(meta map[string]string) error {
 	if l := meta["srdgd.input_layout"]; l != "NHWC" {
 		probs = append(probs, fmt.Sprintf("srdgd.input_layout %q: this decoder needs NHWC", l))
 	}
-	if r := strings.ReplaceAll(meta["srdgd.input_range"], " ", ""); r != "[-1,1]" {
+	if r := strings.Trim(strings.ReplaceAll(meta["srdgd.input_range"], " ", ""), "[]"); r != "-1,1" {
 		probs = append(probs, fmt.Sprintf("srdgd.input_range %q: this decoder feeds [-1, 1]", meta["srdgd.input_range"]))
 	}
 	var anc struct {

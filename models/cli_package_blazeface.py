@@ -10,6 +10,7 @@ made Barracuda-compatible by Keijiro Takahashi: input "input:0" [1,128,128,3] (N
 outputs split by anchor layer (scores and regressors of the stride-8 and stride-16 layers).
 
 This command rewrites the graph into the daemon's contract, numerically unchanged:
+- opset 12 -> 17 (the contract's opset);
 - input `input` [B,128,128,3], batch dimension dynamic, so one Run covers every tile of a frame;
   the converter's zero channel padding (ConstantOfShape [1,C,H,W] + Concat) becomes Pad, and
   the final Reshapes take -1 for the batch;
@@ -35,6 +36,7 @@ LICENSE_MEMBER = "package/LICENSE"
 PKG_JSON = "package/package.json"
 INPUT_SIZE = 128
 NUM_ANCHORS = 896
+OPSET = 17
 
 # MediaPipe face_detection_short_range anchors (SsdAnchorsCalculator with num_layers 4,
 # strides [8, 16, 16, 16], fixed_anchor_size, anchor_offset 0.5): the three stride-16 layers
@@ -173,6 +175,11 @@ def convert(onnx_bytes):
         helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["batch", NUM_ANCHORS, 16]),
     ])
     del g.value_info[:]
+    # the daemon's contract is opset 17 (models/README.md, common rules)
+    from onnx import version_converter
+
+    m = version_converter.convert_version(m, OPSET)
+    g = m.graph
     onnx.checker.check_model(m)
     inferred = onnx.shape_inference.infer_shapes(m)
     for o in inferred.graph.output:
@@ -191,7 +198,7 @@ def package(onnx_bytes, license_text, version, license_id, source_name):
     onnxmeta.set_metadata(
         m, "face_detector",
         name="blazeface_short_range_128",
-        input_range="[-1, 1]",
+        input_range="-1,1",
         provenance=f"npm {PACKAGE} {version}, MediaPipe BlazeFace short-range",
         weights_source=(f"{MEMBER} from {source_name} (sha256 of the ONNX {hashlib.sha256(onnx_bytes).hexdigest()}): "
                         "Google MediaPipe face_detection_front.tflite, converted to ONNX by PINTO0309 "
