@@ -141,7 +141,7 @@ func AUC(genuine, impostor []float64) (float64, error) {
 	slices.Sort(imp)
 	var u float64
 	for _, s := range genuine {
-		lo := sort.SearchFloat64s(imp, s)                            // impostors < s
+		lo := sort.SearchFloat64s(imp, s)                                   // impostors < s
 		hi := sort.Search(len(imp), func(i int) bool { return imp[i] > s }) // impostors <= s
 		u += float64(lo) + 0.5*float64(hi-lo)
 	}

@@ -1,0 +1,231 @@
+package match
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+
+	_ "image/gif" // photo decoders
+	_ "image/png"
+)
+
+// FaceFinder finds the faces in a photo (the detect package's detector, wired
+// by the daemon). Boxes are in the image's coordinates.
+type FaceFinder interface {
+	Find(ctx context.Context, img image.Image) ([]image.Rectangle, error)
+}
+
+// FixedBox is a FaceFinder for photos whose framing is known: it returns the
+// box (clipped to the image), or the whole image when the box is empty. Use it
+// for pre-cropped face images (SR outputs, CelebA aligned images with the box
+// columns 29..148, rows 56..175).
+type FixedBox image.Rectangle
+
+var _ FaceFinder = FixedBox{}
+
+// Find implements FaceFinder.
+func (f FixedBox) Find(_ context.Context, img image.Image) ([]image.Rectangle, error) {
+	r := image.Rectangle(f)
+	if r.Empty() {
+		return []image.Rectangle{img.Bounds()}, nil
+	}
+	r = r.Intersect(img.Bounds())
+	if r.Empty() {
+		return nil, nil
+	}
+	return []image.Rectangle{r}, nil
+}
+
+// Photo is one enrolment photo: encoded bytes (JPEG, PNG or GIF) and where it
+// came from (a file name; stored with the photo and used in results).
+type Photo struct {
+	Source string
+	Data   []byte
+}
+
+// PhotosFromFiles reads photo files.
+func PhotosFromFiles(paths []string) ([]Photo, error) {
+	out := make([]Photo, 0, len(paths))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("photo %w", err)
+		}
+		out = append(out, Photo{Source: filepath.Base(p), Data: b})
+	}
+	return out, nil
+}
+
+// PhotoResult is the outcome for one photo of Add.
+type PhotoResult struct {
+	Source   string
+	Enrolled bool
+	// PersonID and ImageID of the stored rows (when enrolled).
+	PersonID, ImageID int64
+	// Box is the face found in the photo.
+	Box image.Rectangle
+	// Err says why the photo was rejected; it wraps ErrUnreadable,
+	// ErrTooLarge, ErrNoFace or ErrSeveralFaces (or the finder's or
+	// embedder's error for this photo).
+	Err error
+}
+
+// decodePhoto decodes a photo after checking its size, returning the JPEG
+// bytes to store: the original file when it is a JPEG, else a re-encoding.
+func decodePhoto(data []byte, maxPixels int) (image.Image, []byte, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (JPEG, PNG or GIF): %w", ErrUnreadable, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxPixels {
+		return nil, nil, fmt.Errorf("%w: %dx%d pixels, the limit is %d", ErrTooLarge, cfg.Width, cfg.Height, maxPixels)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (%s): %w", ErrUnreadable, format, err)
+	}
+	if format == "jpeg" {
+		return img, data, nil
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
+		return nil, nil, fmt.Errorf("re-encoding as JPEG: %w", err)
+	}
+	// decode what will be stored, so the descriptor is of the stored pixels
+	img, err = jpeg.Decode(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("re-encoding as JPEG: %w", err)
+	}
+	return img, buf.Bytes(), nil
+}
+
+// oneFace asks the finder for the faces and insists on exactly one.
+func oneFace(ctx context.Context, f FaceFinder, img image.Image) (image.Rectangle, error) {
+	boxes, err := f.Find(ctx, img)
+	if err != nil {
+		return image.Rectangle{}, fmt.Errorf("face finder: %w", err)
+	}
+	switch len(boxes) {
+	case 0:
+		return image.Rectangle{}, ErrNoFace
+	case 1:
+		return boxes[0], nil
+	}
+	return image.Rectangle{}, fmt.Errorf("%w: %d (enrolment and search need a photo of one person)", ErrSeveralFaces, len(boxes))
+}
+
+// CheckName validates a person's name: 1-200 characters after trimming
+// spaces, no control characters.
+func CheckName(name string) error {
+	if strings.TrimSpace(name) != name || name == "" {
+		return fmt.Errorf("person name %q: must be non-empty without leading or trailing spaces", name)
+	}
+	if n := len([]rune(name)); n > 200 {
+		return fmt.Errorf("person name %q: %d characters, at most 200", name[:40]+"...", n)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("person name %q: contains control character %U", name, r)
+		}
+	}
+	return nil
+}
+
+// Add enrols photos of the person called name, creating the person if new.
+// Each photo must show exactly one face (FaceFinder); each accepted photo is
+// stored with its descriptor in its own transaction. Rejected photos are
+// reported per photo; the error is for failures of the gallery itself
+// (database, embedder, cancellation), after which the photos enrolled so far
+// stay enrolled.
+func (g *Gallery) Add(ctx context.Context, name string, photos []Photo) ([]PhotoResult, error) {
+	if err := CheckName(name); err != nil {
+		return nil, fmt.Errorf("gallery %s: add: %w", g.path, err)
+	}
+	if g.emb == nil {
+		return nil, fmt.Errorf("gallery %s: add: %w", g.path, ErrNoEmbedder)
+	}
+	if g.find == nil {
+		return nil, fmt.Errorf("gallery %s: add: %w", g.path, ErrNoFinder)
+	}
+	res := make([]PhotoResult, len(photos))
+	var faces []Face
+	var which []int
+	jpegs := make([][]byte, len(photos))
+	for i, p := range photos {
+		res[i].Source = p.Source
+		img, stored, err := decodePhoto(p.Data, g.maxP)
+		if err != nil {
+			res[i].Err = err
+			continue
+		}
+		box, err := oneFace(ctx, g.find, img)
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			res[i].Err = err
+			continue
+		}
+		res[i].Box, jpegs[i] = box, stored
+		faces = append(faces, Face{Image: img, Box: box})
+		which = append(which, i)
+	}
+	embs, err := g.embedEach(ctx, faces)
+	if err != nil {
+		return res, fmt.Errorf("gallery %s: add %q: %w", g.path, name, err)
+	}
+	for k, i := range which {
+		if embs[k].err != nil {
+			res[i].Err = embs[k].err
+			continue
+		}
+		pid, iid, err := g.enrolOne(ctx, name, enrolment{source: photos[i].Source, jpeg: jpegs[i], box: res[i].Box, emb: embs[k].Embedding})
+		if err != nil {
+			return res, fmt.Errorf("gallery %s: add %q, photo %s: %w", g.path, name, photos[i].Source, err)
+		}
+		res[i].Enrolled, res[i].PersonID, res[i].ImageID = true, pid, iid
+	}
+	return res, nil
+}
+
+type embedResult struct {
+	Embedding
+	err error
+}
+
+// embedEach embeds the faces in one batch; if the batch fails, face by face,
+// so that one bad face rejects only its photo. Cancellation fails the call.
+func (g *Gallery) embedEach(ctx context.Context, faces []Face) ([]embedResult, error) {
+	out := make([]embedResult, len(faces))
+	if len(faces) == 0 {
+		return out, nil
+	}
+	embs, err := g.emb.Embed(ctx, faces)
+	if err == nil {
+		for i := range embs {
+			out[i].Embedding = embs[i]
+		}
+		return out, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	for i := range faces {
+		e, err := g.emb.Embed(ctx, faces[i:i+1])
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			out[i].err = fmt.Errorf("face embedder: %w", err)
+			continue
+		}
+		out[i].Embedding = e[0]
+	}
+	return out, nil
+}

@@ -1,0 +1,857 @@
+package match
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go
+)
+
+// Options configure Open.
+type Options struct {
+	// Path is the SQLite file; created (mode 0600) if missing.
+	Path string
+	// KeyFile holds the AES-256 key (32 raw bytes or 64 hex characters, see
+	// GenerateKey). Required unless Plaintext.
+	KeyFile string
+	// Plaintext stores images and embeddings unencrypted. Off by default; a
+	// gallery's mode is fixed when it is created.
+	Plaintext bool
+	// Embedder makes descriptors for Add, Import, Search and Verify; nil
+	// opens the gallery for listing, removal and export only.
+	Embedder FaceEmbedder
+	// Finder finds the face in enrolment and search photos; nil limits Add and
+	// Search to photos with a known box (Import with boxes, SearchFace).
+	Finder FaceFinder
+	// Thresholds for Search and Verify; zero fields take the defaults
+	// (DefaultThresholds).
+	Thresholds Thresholds
+	// MaxImagePixels refuses larger photos before decoding them; default
+	// 40,000,000.
+	MaxImagePixels int
+	// Log receives warnings (stale embeddings, loose key file permissions);
+	// default discards.
+	Log *slog.Logger
+}
+
+// Gallery is the enrolled people, their photos and descriptors in one SQLite
+// file (WAL mode), with photos and descriptors encrypted at rest
+// (AES-256-GCM). Every enrolment of one photo is one transaction. Safe for
+// concurrent use.
+type Gallery struct {
+	db   *sql.DB
+	seal *sealer
+	path string
+	emb  FaceEmbedder
+	find FaceFinder
+	th   Thresholds
+	maxP int
+	log  *slog.Logger
+
+	mu    sync.RWMutex
+	index map[int64]*indexed // person id -> descriptors for emb's model
+}
+
+type indexed struct {
+	name      string
+	watchlist bool
+	images    []int64
+	vecs      [][]float32
+}
+
+// migration is one step of the schema; versions are consecutive from 1.
+type migration struct {
+	version int
+	name    string
+	sql     []string
+}
+
+// migrations is the explicit, append-only schema history. Never edit an
+// applied step: add a new one.
+var migrations = []migration{
+	{1, "initial: people, images, embeddings, meta", []string{
+		`CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)`,
+		`CREATE TABLE people (
+			id INTEGER PRIMARY KEY,
+			name TEXT NOT NULL UNIQUE,
+			watchlist INTEGER NOT NULL DEFAULT 0,
+			created TEXT NOT NULL)`,
+		`CREATE TABLE images (
+			id INTEGER PRIMARY KEY,
+			person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+			jpeg BLOB NOT NULL,
+			source TEXT NOT NULL,
+			created TEXT NOT NULL)`,
+		`CREATE TABLE embeddings (
+			image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+			model TEXT NOT NULL,
+			vec BLOB NOT NULL,
+			created TEXT NOT NULL,
+			PRIMARY KEY (image_id, model))`,
+	}},
+	{2, "forced attributes, face boxes, indexes", []string{
+		`ALTER TABLE people ADD COLUMN male INTEGER CHECK (male IN (0, 1))`,
+		`ALTER TABLE people ADD COLUMN glasses INTEGER CHECK (glasses IN (0, 1))`,
+		`ALTER TABLE people ADD COLUMN no_beard INTEGER CHECK (no_beard IN (0, 1))`,
+		// the face box in the stored photo, "x0,y0,x1,y1"; NULL for photos
+		// enrolled before version 2 (Reembed then asks the FaceFinder)
+		`ALTER TABLE images ADD COLUMN box TEXT`,
+		`CREATE INDEX images_person ON images(person_id)`,
+		`CREATE INDEX embeddings_model ON embeddings(model)`,
+	}},
+}
+
+// SchemaVersion is the schema this package writes.
+func SchemaVersion() int { return migrations[len(migrations)-1].version }
+
+const (
+	encAES       = "aes-256-gcm"
+	encNone      = "none"
+	keyCheckText = "srdgd gallery key check v1"
+	keyCheckAD   = "srdgd/meta/key_check"
+	timeLayout   = time.RFC3339Nano
+)
+
+// Open opens or creates the gallery at o.Path, migrating its schema to the
+// current version and checking the key.
+func Open(ctx context.Context, o Options) (*Gallery, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Path == "" {
+		return nil, fmt.Errorf("gallery: no database path configured")
+	}
+	if strings.ContainsAny(o.Path, "?#") || strings.HasPrefix(o.Path, "file:") {
+		return nil, fmt.Errorf("gallery %s: the path must not contain '?' or '#' or start with 'file:'", o.Path)
+	}
+	if o.MaxImagePixels == 0 {
+		o.MaxImagePixels = 40_000_000
+	}
+	th, err := o.Thresholds.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
+	}
+	var seal *sealer
+	if !o.Plaintext {
+		key, err := LoadKey(o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
+		}
+		if st, err := os.Stat(o.KeyFile); err == nil && st.Mode().Perm()&0o077 != 0 {
+			o.Log.Warn("gallery key file is readable by group or others", "key_file", o.KeyFile, "mode", st.Mode().Perm().String())
+		}
+		if seal, err = newSealer(key); err != nil {
+			return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
+	}
+	// create the file ourselves so that it is 0600 (SQLite would use 0644)
+	if f, err := os.OpenFile(o.Path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
+	} else {
+		f.Close()
+	}
+	// synchronous FULL: a commit is on disk when Add returns, not only in the
+	// WAL page cache (enrolments are rare, their cost does not matter).
+	dsn := o.Path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(FULL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
+	}
+	// One connection: writes are serialised in Go rather than by SQLITE_BUSY
+	// retries, and reads are small (search runs on the in-memory index).
+	db.SetMaxOpenConns(1)
+	g := &Gallery{db: db, seal: seal, path: o.Path, emb: o.Embedder, find: o.Finder, th: th, maxP: o.MaxImagePixels, log: o.Log}
+	if err := g.init(ctx, o.Plaintext); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
+	}
+	if err := g.loadIndex(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
+	}
+	return g, nil
+}
+
+// Close closes the database.
+func (g *Gallery) Close() error { return g.db.Close() }
+
+// Path is the database file.
+func (g *Gallery) Path() string { return g.path }
+
+// Thresholds in force.
+func (g *Gallery) Thresholds() Thresholds { return g.th }
+
+func (g *Gallery) version(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("reading the schema: %w (is it an SQLite file?)", err)
+	}
+	if n == 0 {
+		var tables int
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&tables); err != nil {
+			return 0, err
+		}
+		if tables > 0 {
+			return 0, fmt.Errorf("%w: the file has tables but no schema_version: not an srdgd gallery", ErrSchema)
+		}
+		return 0, nil
+	}
+	var v sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT max(version) FROM schema_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("%w: schema_version: %w", ErrSchema, err)
+	}
+	return int(v.Int64), nil
+}
+
+// init applies the pending migrations and, for a new gallery, records the
+// encryption mode and key check value, all in one transaction; then checks the
+// key.
+func (g *Gallery) init(ctx context.Context, plaintext bool) error {
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	cur, err := g.version(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if latest := SchemaVersion(); cur > latest {
+		return fmt.Errorf("%w: version %d is newer than this program's %d: upgrade srdgd", ErrSchema, cur, latest)
+	}
+	if cur == 0 {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)`); err != nil {
+			return fmt.Errorf("schema_version: %w", err)
+		}
+	}
+	for _, m := range migrations {
+		if m.version <= cur {
+			continue
+		}
+		for _, s := range m.sql {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("%w: migration %d (%s): %w", ErrSchema, m.version, m.name, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied) VALUES (?, ?, ?)`,
+			m.version, m.name, time.Now().UTC().Format(timeLayout)); err != nil {
+			return fmt.Errorf("%w: migration %d: %w", ErrSchema, m.version, err)
+		}
+		if cur > 0 {
+			g.log.Info("gallery schema migrated", "path", g.path, "version", m.version, "migration", m.name)
+		}
+	}
+	var mode string
+	switch err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'encryption'`).Scan(&mode); {
+	case errors.Is(err, sql.ErrNoRows):
+		mode = encAES
+		if plaintext {
+			mode = encNone
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('encryption', ?)`, mode); err != nil {
+			return err
+		}
+		if g.seal != nil {
+			kc, err := g.seal.seal([]byte(keyCheckText), keyCheckAD)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('key_check', ?)`, kc); err != nil {
+				return err
+			}
+		}
+	case err != nil:
+		return fmt.Errorf("meta: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit schema: %w", err)
+	}
+	switch {
+	case mode == encAES && g.seal == nil:
+		return fmt.Errorf("%w: the gallery is encrypted (%s) and no key file was given", ErrEncryptionMode, encAES)
+	case mode == encNone && g.seal != nil:
+		return fmt.Errorf("%w: the gallery was created unencrypted; refusing to mix in a key (export and import into a new encrypted gallery)", ErrEncryptionMode)
+	case mode != encAES && mode != encNone:
+		return fmt.Errorf("%w: unknown encryption mode %q", ErrSchema, mode)
+	}
+	if g.seal != nil {
+		var kc []byte
+		if err := g.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'key_check'`).Scan(&kc); err != nil {
+			return fmt.Errorf("%w: no key check value: %w", ErrSchema, err)
+		}
+		p, err := g.seal.open(kc, keyCheckAD)
+		if err != nil || string(p) != keyCheckText {
+			return fmt.Errorf("%w: the key file does not decrypt this gallery's key check value", ErrWrongKey)
+		}
+	}
+	return nil
+}
+
+func imageAD(personID int64) string { return "srdgd/image/person/" + strconv.FormatInt(personID, 10) }
+
+func embeddingAD(imageID int64, model string) string {
+	return "srdgd/embedding/image/" + strconv.FormatInt(imageID, 10) + "/model/" + model
+}
+
+func vecBytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+func bytesVec(b []byte) ([]float32, error) {
+	if len(b)%4 != 0 || len(b) == 0 {
+		return nil, fmt.Errorf("descriptor of %d bytes", len(b))
+	}
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v, nil
+}
+
+func boxString(r image.Rectangle) sql.NullString {
+	if r.Empty() {
+		return sql.NullString{}
+	}
+	return sql.NullString{Valid: true, String: fmt.Sprintf("%d,%d,%d,%d", r.Min.X, r.Min.Y, r.Max.X, r.Max.Y)}
+}
+
+func parseBox(s sql.NullString) (image.Rectangle, error) {
+	if !s.Valid {
+		return image.Rectangle{}, nil
+	}
+	var r image.Rectangle
+	if _, err := fmt.Sscanf(s.String, "%d,%d,%d,%d", &r.Min.X, &r.Min.Y, &r.Max.X, &r.Max.Y); err != nil {
+		return image.Rectangle{}, fmt.Errorf("face box %q: %w", s.String, err)
+	}
+	return r, nil
+}
+
+// loadIndex decrypts every descriptor of the current embedder's model into
+// memory and warns about those of other models.
+func (g *Gallery) loadIndex(ctx context.Context) error {
+	idx := map[int64]*indexed{}
+	if g.emb == nil {
+		g.mu.Lock()
+		g.index = idx
+		g.mu.Unlock()
+		return nil
+	}
+	model := g.emb.ModelID()
+	rows, err := g.db.QueryContext(ctx, `
+		SELECT p.id, p.name, p.watchlist, i.id, e.vec
+		FROM embeddings e JOIN images i ON i.id = e.image_id JOIN people p ON p.id = i.person_id
+		WHERE e.model = ? ORDER BY p.id, i.id`, model)
+	if err != nil {
+		return fmt.Errorf("loading descriptors: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid, iid int64
+		var name string
+		var wl bool
+		var blob []byte
+		if err := rows.Scan(&pid, &name, &wl, &iid, &blob); err != nil {
+			return fmt.Errorf("loading descriptors: %w", err)
+		}
+		plain, err := g.seal.open(blob, embeddingAD(iid, model))
+		if err != nil {
+			return fmt.Errorf("descriptor of image %d (person %q): %w", iid, name, err)
+		}
+		v, err := bytesVec(plain)
+		if err != nil {
+			return fmt.Errorf("descriptor of image %d (person %q): %w", iid, name, err)
+		}
+		e := idx[pid]
+		if e == nil {
+			e = &indexed{name: name, watchlist: wl}
+			idx[pid] = e
+		}
+		e.images = append(e.images, iid)
+		e.vecs = append(e.vecs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("loading descriptors: %w", err)
+	}
+	rows.Close()
+	var stale int
+	if err := g.db.QueryRowContext(ctx, `
+		SELECT count(*) FROM images i WHERE NOT EXISTS
+		(SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model = ?)`, model).Scan(&stale); err != nil {
+		return fmt.Errorf("counting stale descriptors: %w", err)
+	}
+	if stale > 0 {
+		g.log.Warn("gallery photos without a descriptor of the current model: not searchable until re-embedded (srdgd gallery reembed)",
+			"path", g.path, "photos", stale, "model", model)
+	}
+	g.mu.Lock()
+	g.index = idx
+	g.mu.Unlock()
+	return nil
+}
+
+// Attributes are the operator-forced attributes of a person (nil = not
+// forced: the LR predictor decides). They override what the pipeline predicts
+// from the probe when a watchlisted person is searched for.
+type Attributes struct {
+	Male, Glasses, NoBeard *bool
+}
+
+// Person is one enrolled identity as List returns it.
+type Person struct {
+	ID         int64
+	Name       string
+	Watchlist  bool
+	Attributes Attributes
+	Created    time.Time
+	// Images is the number of enrolled photos, Searchable those with a
+	// descriptor of the current embedder's model.
+	Images, Searchable int
+}
+
+func nullBool(n sql.NullInt64) *bool {
+	if !n.Valid {
+		return nil
+	}
+	b := n.Int64 != 0
+	return &b
+}
+
+func toNull(b *bool) sql.NullInt64 {
+	if b == nil {
+		return sql.NullInt64{}
+	}
+	if *b {
+		return sql.NullInt64{Valid: true, Int64: 1}
+	}
+	return sql.NullInt64{Valid: true}
+}
+
+// List returns everyone, by name.
+func (g *Gallery) List(ctx context.Context) ([]Person, error) {
+	model := ""
+	if g.emb != nil {
+		model = g.emb.ModelID()
+	}
+	rows, err := g.db.QueryContext(ctx, `
+		SELECT p.id, p.name, p.watchlist, p.male, p.glasses, p.no_beard, p.created,
+			(SELECT count(*) FROM images i WHERE i.person_id = p.id),
+			(SELECT count(*) FROM images i WHERE i.person_id = p.id AND EXISTS
+				(SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model = ?))
+		FROM people p ORDER BY p.name`, model)
+	if err != nil {
+		return nil, fmt.Errorf("gallery %s: list: %w", g.path, err)
+	}
+	defer rows.Close()
+	var out []Person
+	for rows.Next() {
+		var p Person
+		var m, gl, nb sql.NullInt64
+		var created string
+		if err := rows.Scan(&p.ID, &p.Name, &p.Watchlist, &m, &gl, &nb, &created, &p.Images, &p.Searchable); err != nil {
+			return nil, fmt.Errorf("gallery %s: list: %w", g.path, err)
+		}
+		p.Attributes = Attributes{nullBool(m), nullBool(gl), nullBool(nb)}
+		p.Created, _ = time.Parse(timeLayout, created)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (g *Gallery) personID(ctx context.Context, name string) (int64, error) {
+	var id int64
+	err := g.db.QueryRowContext(ctx, `SELECT id FROM people WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("person %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("gallery %s: person %q: %w", g.path, name, err)
+	}
+	return id, nil
+}
+
+// Remove deletes a person with all photos and descriptors (one transaction).
+func (g *Gallery) Remove(ctx context.Context, name string) error {
+	res, err := g.db.ExecContext(ctx, `DELETE FROM people WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("gallery %s: remove %q: %w", g.path, name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("gallery %s: remove: person %q: %w", g.path, name, ErrNotFound)
+	}
+	g.mu.Lock()
+	for id, e := range g.index {
+		if e.name == name {
+			delete(g.index, id)
+		}
+	}
+	g.mu.Unlock()
+	return nil
+}
+
+// SetWatchlist marks or unmarks a person as watchlisted.
+func (g *Gallery) SetWatchlist(ctx context.Context, name string, on bool) error {
+	res, err := g.db.ExecContext(ctx, `UPDATE people SET watchlist = ? WHERE name = ?`, on, name)
+	if err != nil {
+		return fmt.Errorf("gallery %s: watchlist %q: %w", g.path, name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("gallery %s: watchlist: person %q: %w", g.path, name, ErrNotFound)
+	}
+	g.mu.Lock()
+	for _, e := range g.index {
+		if e.name == name {
+			e.watchlist = on
+		}
+	}
+	g.mu.Unlock()
+	return nil
+}
+
+// SetAttributes replaces a person's forced attributes (nil fields unforce).
+func (g *Gallery) SetAttributes(ctx context.Context, name string, a Attributes) error {
+	res, err := g.db.ExecContext(ctx, `UPDATE people SET male = ?, glasses = ?, no_beard = ? WHERE name = ?`,
+		toNull(a.Male), toNull(a.Glasses), toNull(a.NoBeard), name)
+	if err != nil {
+		return fmt.Errorf("gallery %s: attributes of %q: %w", g.path, name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("gallery %s: attributes: person %q: %w", g.path, name, ErrNotFound)
+	}
+	return nil
+}
+
+// enrolment is one accepted photo ready to be written.
+type enrolment struct {
+	source string
+	jpeg   []byte
+	box    image.Rectangle
+	emb    Embedding
+}
+
+// enrolOne writes one photo and its descriptor, creating the person if new,
+// in one transaction: after a crash either all of it is there or none.
+func (g *Gallery) enrolOne(ctx context.Context, name string, e enrolment) (personID, imageID int64, err error) {
+	now := time.Now().UTC().Format(timeLayout)
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback()
+	switch err := tx.QueryRowContext(ctx, `SELECT id FROM people WHERE name = ?`, name).Scan(&personID); {
+	case errors.Is(err, sql.ErrNoRows):
+		res, err := tx.ExecContext(ctx, `INSERT INTO people (name, watchlist, created) VALUES (?, 0, ?)`, name, now)
+		if err != nil {
+			return 0, 0, fmt.Errorf("insert person: %w", err)
+		}
+		if personID, err = res.LastInsertId(); err != nil {
+			return 0, 0, err
+		}
+	case err != nil:
+		return 0, 0, fmt.Errorf("find person: %w", err)
+	}
+	img, err := g.seal.seal(e.jpeg, imageAD(personID))
+	if err != nil {
+		return 0, 0, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO images (person_id, jpeg, source, created, box) VALUES (?, ?, ?, ?, ?)`,
+		personID, img, e.source, now, boxString(e.box))
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert image: %w", err)
+	}
+	if imageID, err = res.LastInsertId(); err != nil {
+		return 0, 0, err
+	}
+	vec, err := g.seal.seal(vecBytes(e.emb.Vector), embeddingAD(imageID, e.emb.Model))
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO embeddings (image_id, model, vec, created) VALUES (?, ?, ?, ?)`,
+		imageID, e.emb.Model, vec, now); err != nil {
+		return 0, 0, fmt.Errorf("insert descriptor: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("commit: %w", err)
+	}
+	if g.emb != nil && e.emb.Model == g.emb.ModelID() {
+		g.mu.Lock()
+		ix := g.index[personID]
+		if ix == nil {
+			var wl bool
+			// the person may exist with the watchlist flag set
+			_ = g.db.QueryRowContext(ctx, `SELECT watchlist FROM people WHERE id = ?`, personID).Scan(&wl)
+			ix = &indexed{name: name, watchlist: wl}
+			g.index[personID] = ix
+		}
+		ix.images = append(ix.images, imageID)
+		ix.vecs = append(ix.vecs, e.emb.Vector)
+		g.mu.Unlock()
+	}
+	return personID, imageID, nil
+}
+
+// storedImage is one enrolled photo, decrypted.
+type storedImage struct {
+	id, personID int64
+	person       string
+	jpeg         []byte
+	source       string
+	created      string
+	box          image.Rectangle
+}
+
+// images streams every photo (decrypted) to fn, in id order, person by person.
+// It reads the ids first so that fn may write to the database.
+func (g *Gallery) images(ctx context.Context, where string, args []any, fn func(storedImage) error) error {
+	rows, err := g.db.QueryContext(ctx, `SELECT i.id FROM images i JOIN people p ON p.id = i.person_id `+where+` ORDER BY p.name, i.id`, args...)
+	if err != nil {
+		return fmt.Errorf("gallery %s: images: %w", g.path, err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var s storedImage
+		var blob []byte
+		var box sql.NullString
+		err := g.db.QueryRowContext(ctx, `SELECT i.id, i.person_id, p.name, i.jpeg, i.source, i.created, i.box
+			FROM images i JOIN people p ON p.id = i.person_id WHERE i.id = ?`, id).
+			Scan(&s.id, &s.personID, &s.person, &blob, &s.source, &s.created, &box)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("gallery %s: image %d: %w", g.path, id, err)
+		}
+		if s.jpeg, err = g.seal.open(blob, imageAD(s.personID)); err != nil {
+			return fmt.Errorf("gallery %s: image %d of %q: %w", g.path, id, s.person, err)
+		}
+		if s.box, err = parseBox(box); err != nil {
+			return fmt.Errorf("gallery %s: image %d of %q: %w", g.path, id, s.person, err)
+		}
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReembedReport says what Reembed did.
+type ReembedReport struct {
+	Model      string
+	Stale      int     // photos without a descriptor of Model before the call
+	Reembedded int     // of those, now with one
+	Failed     []error // per photo, for the others
+}
+
+// Reembed computes descriptors of e's model for every photo that lacks one
+// (after an embedder upgrade) and deletes their descriptors of other models,
+// one transaction per photo. Photos enrolled before schema version 2 have no
+// stored face box; the gallery's FaceFinder finds it again. If e is not the
+// gallery's embedder, the in-memory index is not affected.
+func (g *Gallery) Reembed(ctx context.Context, e FaceEmbedder) (*ReembedReport, error) {
+	if e == nil {
+		return nil, fmt.Errorf("gallery %s: reembed: %w", g.path, ErrNoEmbedder)
+	}
+	model := e.ModelID()
+	rep := &ReembedReport{Model: model}
+	where := `WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model = ?)`
+	err := g.images(ctx, where, []any{model}, func(s storedImage) error {
+		rep.Stale++
+		fail := func(err error) error {
+			rep.Failed = append(rep.Failed, fmt.Errorf("image %d (%s) of %q: %w", s.id, s.source, s.person, err))
+			return nil
+		}
+		img, _, err := decodePhoto(s.jpeg, g.maxP)
+		if err != nil {
+			return fail(err)
+		}
+		box := s.box
+		if box.Empty() {
+			if g.find == nil {
+				return fail(fmt.Errorf("no stored face box and %w", ErrNoFinder))
+			}
+			if box, err = oneFace(ctx, g.find, img); err != nil {
+				return fail(err)
+			}
+		}
+		embs, err := e.Embed(ctx, []Face{{Image: img, Box: box}})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fail(err)
+		}
+		if err := g.replaceEmbedding(ctx, s.id, box, embs[0]); err != nil {
+			return err
+		}
+		rep.Reembedded++
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	if g.emb != nil && g.emb.ModelID() == model {
+		if err := g.loadIndex(ctx); err != nil {
+			return rep, fmt.Errorf("gallery %s: %w", g.path, err)
+		}
+	}
+	return rep, nil
+}
+
+func (g *Gallery) replaceEmbedding(ctx context.Context, imageID int64, box image.Rectangle, e Embedding) error {
+	vec, err := g.seal.seal(vecBytes(e.Vector), embeddingAD(imageID, e.Model))
+	if err != nil {
+		return err
+	}
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("gallery %s: %w", g.path, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM embeddings WHERE image_id = ?`, imageID); err != nil {
+		return fmt.Errorf("gallery %s: image %d: %w", g.path, imageID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO embeddings (image_id, model, vec, created) VALUES (?, ?, ?, ?)`,
+		imageID, e.Model, vec, time.Now().UTC().Format(timeLayout)); err != nil {
+		return fmt.Errorf("gallery %s: image %d: %w", g.path, imageID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE images SET box = ? WHERE id = ? AND box IS NULL`, boxString(box), imageID); err != nil {
+		return fmt.Errorf("gallery %s: image %d: %w", g.path, imageID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("gallery %s: image %d: commit: %w", g.path, imageID, err)
+	}
+	return nil
+}
+
+// CheckReport is what Check found; OK when Problems is empty.
+type CheckReport struct {
+	People, Images, Embeddings int
+	Problems                   []string
+}
+
+// OK says whether the gallery passed every check.
+func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
+
+// Check verifies the file (PRAGMA integrity_check and foreign_key_check) and
+// the gallery's own invariants: every person has at least one photo, every
+// photo at least one descriptor, and every photo and descriptor decrypts with
+// the key and parses.
+func (g *Gallery) Check(ctx context.Context) (*CheckReport, error) {
+	rep := &CheckReport{}
+	rows, err := g.db.QueryContext(ctx, `PRAGMA integrity_check`)
+	if err != nil {
+		return nil, fmt.Errorf("gallery %s: integrity_check: %w", g.path, err)
+	}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if s != "ok" {
+			rep.Problems = append(rep.Problems, "integrity_check: "+s)
+		}
+	}
+	rows.Close()
+	rows, err = g.db.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return nil, fmt.Errorf("gallery %s: foreign_key_check: %w", g.path, err)
+	}
+	for rows.Next() {
+		var table, parent string
+		var rowid, fkid sql.NullInt64
+		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		rep.Problems = append(rep.Problems, fmt.Sprintf("foreign key: %s row %d points to a missing %s", table, rowid.Int64, parent))
+	}
+	rows.Close()
+	counts := []struct {
+		q    string
+		what string
+	}{
+		{`SELECT count(*) FROM people p WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.person_id = p.id)`, "people without photos"},
+		{`SELECT count(*) FROM images i WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.image_id = i.id)`, "photos without descriptors"},
+	}
+	for _, c := range counts {
+		var n int
+		if err := g.db.QueryRowContext(ctx, c.q).Scan(&n); err != nil {
+			return nil, fmt.Errorf("gallery %s: check: %w", g.path, err)
+		}
+		if n > 0 {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("%d %s", n, c.what))
+		}
+	}
+	if err := g.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM people), (SELECT count(*) FROM images), (SELECT count(*) FROM embeddings)`).
+		Scan(&rep.People, &rep.Images, &rep.Embeddings); err != nil {
+		return nil, fmt.Errorf("gallery %s: check: %w", g.path, err)
+	}
+	err = g.images(ctx, "", nil, func(s storedImage) error {
+		if _, _, err := decodePhoto(s.jpeg, g.maxP); err != nil {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("image %d of %q: %v", s.id, s.person, err))
+		}
+		return nil
+	})
+	if err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
+	}
+	erows, err := g.db.QueryContext(ctx, `SELECT image_id, model, vec FROM embeddings`)
+	if err != nil {
+		return nil, fmt.Errorf("gallery %s: check: %w", g.path, err)
+	}
+	defer erows.Close()
+	for erows.Next() {
+		var iid int64
+		var model string
+		var blob []byte
+		if err := erows.Scan(&iid, &model, &blob); err != nil {
+			return nil, err
+		}
+		p, err := g.seal.open(blob, embeddingAD(iid, model))
+		if err == nil {
+			_, err = bytesVec(p)
+		}
+		if err != nil {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("descriptor of image %d (%s): %v", iid, model, err))
+		}
+	}
+	return rep, erows.Err()
+}
