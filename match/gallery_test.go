@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/draw"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,7 +82,7 @@ func TestGalleryRoundTrip(t *testing.T) {
 	// explicit thresholds (about pair FMR 1e-3 and the default margin), so that
 	// the test does not move with the defaults
 	th := Thresholds{Identify: 0.93, Margin: 0.02, Verify: 0.93}
-	opts := Options{Path: filepath.Join(dir, "gallery.db"), KeyFile: newKey(t, dir), Embedder: emb, Finder: celebaTiles{}, Thresholds: th}
+	opts := Options{Path: filepath.Join(dir, "gallery.db"), KeyFile: newKey(t, dir), Embedder: emb, Finder: celebaTiles{}, Thresholds: &th}
 	g, err := Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +279,7 @@ func TestGalleryRoundTrip(t *testing.T) {
 		t.Run("import "+c.name, func(t *testing.T) {
 			d := t.TempDir()
 			// no finder: the manifest's boxes are used
-			g2, err := Open(ctx, Options{Path: filepath.Join(d, "g.db"), KeyFile: newKey(t, d), Embedder: emb, Thresholds: th})
+			g2, err := Open(ctx, Options{Path: filepath.Join(d, "g.db"), KeyFile: newKey(t, d), Embedder: emb, Thresholds: &th})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -479,9 +480,15 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []Thresholds{{Identify: 1.5}, {Margin: -0.1}, {Verify: 2}} {
-		if _, err := bad.withDefaults(); err == nil {
+	for _, bad := range []Thresholds{{Identify: 1.5}, {Margin: -0.1}, {Verify: 2}, {Identify: math.NaN()}} {
+		if err := bad.Check(); err == nil {
 			t.Errorf("thresholds %+v accepted", bad)
 		}
+		if _, err := Open(context.Background(), Options{Path: filepath.Join(t.TempDir(), "g.db"), Plaintext: true, Thresholds: &bad}); err == nil {
+			t.Errorf("Open with thresholds %+v succeeded", bad)
+		}
+	}
+	if err := DefaultThresholds().Check(); err != nil {
+		t.Error(err)
 	}
 }

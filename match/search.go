@@ -23,28 +23,22 @@ type Thresholds struct {
 // DefaultThresholds were chosen on a measured ROC (see the package
 // documentation): Verify at a false match rate of 1e-3 per pair, Identify at
 // 1e-4 per pair with a margin of 0.02, on CelebA train-split identities.
-var DefaultThresholds = Thresholds{Identify: defaultIdentify, Margin: defaultMargin, Verify: defaultVerify}
+func DefaultThresholds() Thresholds {
+	return Thresholds{Identify: defaultIdentify, Margin: defaultMargin, Verify: defaultVerify}
+}
 
-func (t Thresholds) withDefaults() (Thresholds, error) {
-	if t.Identify == 0 {
-		t.Identify = DefaultThresholds.Identify
-	}
-	if t.Margin == 0 {
-		t.Margin = DefaultThresholds.Margin
-	}
-	if t.Verify == 0 {
-		t.Verify = DefaultThresholds.Verify
-	}
+// Check validates the values: similarities in [-1, 1], margin in [0, 1].
+func (t Thresholds) Check() error {
 	for _, c := range []struct {
 		name string
 		v    float64
 		lo   float64
 	}{{"identify", t.Identify, -1}, {"margin", t.Margin, 0}, {"verify", t.Verify, -1}} {
 		if math.IsNaN(c.v) || c.v < c.lo || c.v > 1 {
-			return t, fmt.Errorf("%s threshold %v: want a cosine similarity in [%v, 1]", c.name, c.v, c.lo)
+			return fmt.Errorf("%s threshold %v: want a cosine similarity in [%v, 1]", c.name, c.v, c.lo)
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // Candidate is one gallery person ranked by a search: the best similarity

@@ -35,9 +35,8 @@ type Options struct {
 	// Finder finds the face in enrolment and search photos; nil limits Add and
 	// Search to photos with a known box (Import with boxes, SearchFace).
 	Finder FaceFinder
-	// Thresholds for Search and Verify; zero fields take the defaults
-	// (DefaultThresholds).
-	Thresholds Thresholds
+	// Thresholds for Search and Verify; nil takes DefaultThresholds().
+	Thresholds *Thresholds
 	// MaxImagePixels refuses larger photos before decoding them; default
 	// 40,000,000.
 	MaxImagePixels int
@@ -139,8 +138,11 @@ func Open(ctx context.Context, o Options) (*Gallery, error) {
 	if o.MaxImagePixels == 0 {
 		o.MaxImagePixels = 40_000_000
 	}
-	th, err := o.Thresholds.withDefaults()
-	if err != nil {
+	th := DefaultThresholds()
+	if o.Thresholds != nil {
+		th = *o.Thresholds
+	}
+	if err := th.Check(); err != nil {
 		return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
 	}
 	var seal *sealer

@@ -1,0 +1,58 @@
+package match
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzLoadKey: any key file content gives a 32-byte key or an ErrKey error,
+// and a key is only accepted from 32 raw bytes or 64 hex characters.
+func FuzzLoadKey(f *testing.F) {
+	f.Add([]byte(strings.Repeat("ab", 32) + "\n"))
+	f.Add(bytes.Repeat([]byte{0}, 32))
+	f.Add([]byte("short"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "k")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		k, err := LoadKey(p)
+		if err != nil {
+			if !errors.Is(err, ErrKey) {
+				t.Fatalf("error %v does not wrap ErrKey", err)
+			}
+			return
+		}
+		if len(k) != KeySize {
+			t.Fatalf("key of %d bytes", len(k))
+		}
+		if len(data) != KeySize && len(bytes.TrimRight(data, "\r\n")) != 2*KeySize {
+			t.Fatalf("accepted a %d-byte key file", len(data))
+		}
+	})
+}
+
+// FuzzOpenBlob: arbitrary stored bytes never decrypt (nor panic) unless they
+// are a blob sealed under this key with the same associated data (the only
+// plaintext ever sealed here is "descriptor" with "ad"; fuzz workers seal
+// their own copy with another nonce).
+func FuzzOpenBlob(f *testing.F) {
+	s, err := newSealer(bytes.Repeat([]byte{1}, KeySize))
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _ := s.seal([]byte("descriptor"), "ad")
+	f.Add(good, "ad")
+	f.Add(good, "other")
+	f.Add([]byte{1, 2, 3}, "ad")
+	f.Fuzz(func(t *testing.T, blob []byte, ad string) {
+		p, err := s.open(blob, ad)
+		if err == nil && (ad != "ad" || string(p) != "descriptor") {
+			t.Fatalf("forged blob %x with ad %q decrypted to %q", blob, ad, p)
+		}
+	})
+}
