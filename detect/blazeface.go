@@ -45,9 +45,10 @@ type BlazeFaceOptions struct {
 
 	// NetMinFacePx and NetMaxFacePx are the face box heights, in network
 	// input pixels (of 128), that one pyramid level is responsible for
-	// (defaults 20 and 40). The model finds 98 % of sharp CelebA faces from 16
-	// to 112 px (TestNetworkSizeRange); a ratio of 2 between levels keeps the
-	// window overlap, and so the number of windows, low. The window pyramid is built so that
+	// (defaults 24 and 48). The model finds 98 % of sharp CelebA faces from 16
+	// to 112 px, but small faces enlarged to 20 px are found only half the
+	// time (bench/RESULTS.md); a ratio of 2 between levels keeps the window
+	// overlap, and so the number of windows, low. The window pyramid is built so that
 	// every face between Search.MinFacePx and Search.MaxFacePx lands in this
 	// range at some level.
 	NetMinFacePx, NetMaxFacePx float64
@@ -80,10 +81,10 @@ func (o *BlazeFaceOptions) setDefaults() {
 	}
 	o.Search.setDefaults()
 	if o.NetMinFacePx == 0 {
-		o.NetMinFacePx = 20
+		o.NetMinFacePx = 24
 	}
 	if o.NetMaxFacePx == 0 {
-		o.NetMaxFacePx = 40
+		o.NetMaxFacePx = 48
 	}
 	if o.MaxUpscale == 0 {
 		o.MaxUpscale = 4
@@ -318,6 +319,8 @@ type window struct {
 	frame Rect
 	// minFace, maxFace: the face heights (frame px) this window reports.
 	minFace, maxFace float64
+	// mirror: the input is flipped left-right (refinement's second look).
+	mirror bool
 }
 
 // levelImg is a search region resized by a level's scale.
@@ -492,15 +495,9 @@ func (b *BlazeFace) Detect(ctx context.Context, img *Image) (Result, error) {
 		if err := b.refine(ctx, img, res.Faces); err != nil {
 			return res, err
 		}
-		res.Tiles += len(res.Faces)
+		res.Tiles += 2 * len(res.Faces)
 	}
-	kept := res.Faces[:0]
-	for _, f := range res.Faces {
-		if px := f.Px(); px >= b.o.MinFacePx && px <= b.o.MaxFacePx {
-			kept = append(kept, f)
-		}
-	}
-	res.Faces = kept
+	res.Faces = sizeFilter(res.Faces, b.o.Search)
 	return res, nil
 }
 
@@ -513,6 +510,9 @@ func (b *BlazeFace) run(ctx context.Context, img *Image, p *plan, wins []window)
 		if w.src < 0 {
 			if err := b.fill(dst, img, w.r); err != nil {
 				return nil, err
+			}
+			if w.mirror {
+				mirrorNHWC(dst, b.size)
 			}
 			continue
 		}
@@ -544,45 +544,86 @@ func (b *BlazeFace) run(ctx context.Context, img *Image, p *plan, wins []window)
 
 // refine looks at each face once more through a window centred on it, the
 // face filling 1/RefineScale of the input, where BlazeFace places its
-// keypoints most consistently: the pyramid window that found a face may have
-// seen it at the edge of its size range. The refined box and keypoints
-// replace the first ones; the score is the higher of the two. A face the
-// second look misses keeps its first detection.
+// keypoints most consistently (the pyramid window that found a face may have
+// seen it at the edge of its size range), and once through the same window
+// mirrored. The mean of the two looks replaces the first box and keypoints;
+// the score is the highest of all. A face both looks miss keeps its first
+// detection.
 func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Face) error {
-	for start := 0; start < len(faces); start += b.o.MaxBatch {
-		chunk := faces[start:min(len(faces), start+b.o.MaxBatch)]
-		wins := make([]window, len(chunk))
-		for i, f := range chunk {
+	per := max(1, b.o.MaxBatch/2) // faces per round, two windows each
+	for start := 0; start < len(faces); start += per {
+		chunk := faces[start:min(len(faces), start+per)]
+		wins := make([]window, 0, 2*len(chunk))
+		for _, f := range chunk {
 			side := max(8, int(math.Ceil(b.o.RefineScale*f.Px())))
 			c := f.Box.Centre()
 			x, y := int(math.Round(c.X-float64(side)/2)), int(math.Round(c.Y-float64(side)/2))
-			wins[i] = window{src: -1, r: rectXYWH(x, y, side, side),
+			w := window{src: -1, r: rectXYWH(x, y, side, side),
 				frame:   Rect{float64(x), float64(y), float64(x + side), float64(y + side)},
 				minFace: f.Px() / 2, maxFace: f.Px() * 2}
+			wins = append(wins, w)
+			w.mirror = true
+			wins = append(wins, w)
 		}
 		mark := len(b.cands)
-		got, err := b.run(ctx, img, nil, wins)
-		if err != nil {
-			return err
+		var got [][2]int
+		for j := 0; j < len(wins); j += b.o.MaxBatch {
+			g, err := b.run(ctx, img, nil, wins[j:min(len(wins), j+b.o.MaxBatch)])
+			if err != nil {
+				return err
+			}
+			got = append(got, g...)
 		}
+		k := 0
 		for i := range chunk {
 			f := &chunk[i]
-			near := b.cands[got[i][0]:got[i][1]:got[i][1]]
-			var best Face
-			bestIoU := 0.3
-			for _, g := range weightedNMS(near, b.o.NMSIoU) {
-				if v := IoU(f.Box, g.Box); v > bestIoU {
-					best, bestIoU = g, v
+			var looks []Face
+			for n := 0; n < 2; n++ {
+				near := b.cands[got[k][0]:got[k][1]:got[k][1]]
+				k++
+				var best Face
+				bestIoU := 0.3
+				for _, g := range weightedNMS(near, b.o.NMSIoU) {
+					if v := IoU(f.Box, g.Box); v > bestIoU {
+						best, bestIoU = g, v
+					}
+				}
+				if bestIoU > 0.3 {
+					looks = append(looks, best)
 				}
 			}
-			if bestIoU > 0.3 {
-				f.Box, f.Landmarks = best.Box, best.Landmarks
-				f.Score = math.Max(f.Score, best.Score)
+			if len(looks) == 0 {
+				continue
 			}
+			// the mean of the plain and the mirrored look cancels the
+			// model's left-right bias in the keypoints
+			var m Face
+			for _, g := range looks {
+				w := 1 / float64(len(looks))
+				m.Box = Rect{m.Box.X0 + w*g.Box.X0, m.Box.Y0 + w*g.Box.Y0, m.Box.X1 + w*g.Box.X1, m.Box.Y1 + w*g.Box.Y1}
+				for j := range m.Landmarks {
+					m.Landmarks[j].X += w * g.Landmarks[j].X
+					m.Landmarks[j].Y += w * g.Landmarks[j].Y
+				}
+				f.Score = math.Max(f.Score, g.Score)
+			}
+			f.Box, f.Landmarks = m.Box, m.Landmarks
 		}
 		b.cands = b.cands[:mark]
 	}
 	return nil
+}
+
+// mirrorNHWC flips a size x size NHWC image left-right in place.
+func mirrorNHWC(p []float32, size int) {
+	for y := 0; y < size; y++ {
+		row := p[3*size*y : 3*size*(y+1)]
+		for a, z := 0, size-1; a < z; a, z = a+1, z-1 {
+			row[3*a], row[3*z] = row[3*z], row[3*a]
+			row[3*a+1], row[3*z+1] = row[3*z+1], row[3*a+1]
+			row[3*a+2], row[3*z+2] = row[3*z+2], row[3*a+2]
+		}
+	}
 }
 
 // fillLevel resizes a search region of the frame into its level image.
@@ -659,6 +700,9 @@ func (b *BlazeFace) decode(scores, boxes []float32, w window, img *Image) {
 		r := boxes[a*16 : a*16+16]
 		an := b.anchors[a]
 		cx, cy := float64(an.x+r[0]*inv), float64(an.y+r[1]*inv)
+		if w.mirror {
+			cx = 1 - cx
+		}
 		bw, bh := float64(r[2]*inv), float64(r[3]*inv)
 		// a face centred in the replicated border is an echo of one inside
 		fx, fy := ox+cx*sideX, oy+cy*sideY
@@ -682,11 +726,20 @@ func (b *BlazeFace) decode(scores, boxes []float32, w window, img *Image) {
 			Detector:     "blazeface",
 		}
 		for k := 0; k < NumLandmarks; k++ {
-			f.Landmarks[k] = Point{ox + float64(an.x+r[4+2*k]*inv)*sideX, oy + float64(an.y+r[5+2*k]*inv)*sideY}
+			x := float64(an.x + r[4+2*k]*inv)
+			to := k
+			if w.mirror {
+				// in the mirror the subject's right eye is its left one
+				x, to = 1-x, mirrorLandmark[k]
+			}
+			f.Landmarks[to] = Point{ox + x*sideX, oy + float64(an.y+r[5+2*k]*inv)*sideY}
 		}
 		b.cands = append(b.cands, f)
 	}
 }
+
+// mirrorLandmark maps a keypoint index to its mirror image's.
+var mirrorLandmark = [NumLandmarks]int{LeftEye, RightEye, NoseTip, Mouth, LeftEar, RightEar}
 
 // cut reports a face box that reaches more than a quarter of its size past
 // an inner edge of its window: the neighbouring window, which overlaps by more

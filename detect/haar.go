@@ -83,13 +83,7 @@ func (h *Haar) Detect(ctx context.Context, img *Image) (Result, error) {
 		res.Tiles++
 	}
 	res.Faces = weightedNMS(cands, h.o.NMSIoU)
-	kept := res.Faces[:0]
-	for _, f := range res.Faces {
-		if px := f.Px(); px >= h.o.MinFacePx && px <= h.o.MaxFacePx {
-			kept = append(kept, f)
-		}
-	}
-	res.Faces = kept
+	res.Faces = sizeFilter(res.Faces, h.o.Search)
 	return res, nil
 }
 

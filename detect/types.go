@@ -207,7 +207,9 @@ type Detector interface {
 // shared by both detectors. Zero values take the documented defaults.
 type Search struct {
 	// MinFacePx and MaxFacePx bound the face box height in frame pixels
-	// (defaults 12 and 256). Detections outside are dropped.
+	// (defaults 12 and 256): the search is laid out for this range, and
+	// detections more than 20 % outside it are dropped (a detector's box of a
+	// face at the limit scatters around it by about 10 %).
 	MinFacePx, MaxFacePx float64
 	// ROIs restrict the search to regions (normalised coordinates); empty
 	// searches the whole frame.
@@ -285,3 +287,14 @@ func (s *Search) regions(w, h int) []image.Rectangle {
 func joinProbs(p []string) string { return strings.Join(p, "; ") }
 
 func rectXYWH(x, y, w, h int) image.Rectangle { return image.Rect(x, y, x+w, y+h) }
+
+// sizeFilter keeps faces within 20 % of the search's size range.
+func sizeFilter(faces []Face, s Search) []Face {
+	kept := faces[:0]
+	for _, f := range faces {
+		if px := f.Px(); px >= s.MinFacePx/1.2 && px <= s.MaxFacePx*1.2 {
+			kept = append(kept, f)
+		}
+	}
+	return kept
+}

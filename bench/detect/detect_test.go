@@ -6,6 +6,9 @@
 //
 //	SRDGD_BENCH_SWEEP=1 go test -run TestSweep -v -timeout 60m ./bench/detect   # the table in bench/RESULTS.md
 //	go test -run '^$' -bench . -benchtime 3x ./bench/detect                       # time per 720p frame
+//
+// SRDGD_BENCH_FRAMES sets the number of scenes (default 4), SRDGD_BENCH_ONLY
+// keeps the settings whose name contains it, SRDGD_BENCH_OUT writes the table.
 package detectbench
 
 import (
@@ -57,7 +60,7 @@ func haar(name string, o detect.HaarOptions) setting {
 
 func settings() []setting {
 	return []setting{
-		blaze("blazeface min 8 px (upscale 2.5)", detect.BlazeFaceOptions{Search: detect.Search{MinFacePx: 8}}),
+		blaze("blazeface min 8 px", detect.BlazeFaceOptions{Search: detect.Search{MinFacePx: 8}}),
 		blaze("blazeface min 12 px (default)", detect.BlazeFaceOptions{}),
 		blaze("blazeface min 12 px, 2 threads", detect.BlazeFaceOptions{Threads: 2}),
 		blaze("blazeface min 16 px", detect.BlazeFaceOptions{Search: detect.Search{MinFacePx: 16}}),
@@ -151,7 +154,11 @@ func TestSweep(t *testing.T) {
 		fmt.Fprintf(&b, "---:|")
 	}
 	fmt.Fprintf(&b, "---:|\n")
+	only := os.Getenv("SRDGD_BENCH_ONLY")
 	for _, st := range settings() {
+		if only != "" && !strings.Contains(st.name, only) {
+			continue
+		}
 		d := st.make(t, rt)
 		hits, tot := map[float64]int{}, map[float64]int{}
 		fp, windows := 0, 0
