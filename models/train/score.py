@@ -286,6 +286,9 @@ def main(argv):
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
         step, best, elapsed = ck["step"], ck["best_val"], ck.get("elapsed", 0.0)
+        bp = os.path.join(out, "best.pt")
+        if os.path.exists(bp):  # best.pt may be newer than the checkpoint (killed in between)
+            best = min(best, torch.load(bp, map_location="cpu").get("val", {}).get("dsm", math.inf))
         common.set_rng_state(ck["rng"], device)
         log.truncate_after(step)
         log.write("resume", step=step, steps=targs["steps"], device=str(device), threads=torch.get_num_threads(),
