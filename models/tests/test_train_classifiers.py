@@ -57,6 +57,23 @@ class GuidanceGradientTest(unittest.TestCase):
 
 
 class TrainAndExportTest(unittest.TestCase):
+    def test_resume_is_exact(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = os.path.join(tmp, "cache")
+            data.write_synthetic_cache(cache, n_per_split=(5, 2, 2), scales=(8,))
+            base = ["--cache", cache, "--widths", "8,8,8,8", "--emb", "16", "--batch", "2", "--threads", "1",
+                    "--val-steps", "2", "--warmup", "2"]
+            a, b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
+            self.assertEqual(classifiers.main(base + ["--out", a, "--steps", "3"]), 0)
+            self.assertEqual(classifiers.main(base + ["--out", b, "--steps", "1"]), 0)
+            self.assertEqual(classifiers.main(["--out", b, "--resume", "--steps", "3", "--cache", cache]), 0)
+            ca, cb = torch.load(os.path.join(a, "checkpoint.pt")), torch.load(os.path.join(b, "checkpoint.pt"))
+            self.assertEqual(ca["step"], 3)
+            for part in ("model", "ema"):
+                for k, v in ca[part].items():
+                    self.assertTrue(torch.equal(v, cb[part][k]), f"{part}.{k} differs")
+
+
     def test_tiny_run_and_guidance_export(self):
         with tempfile.TemporaryDirectory() as tmp:
             cache, run = os.path.join(tmp, "cache"), os.path.join(tmp, "run")
