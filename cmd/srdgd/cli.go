@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/detect"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -34,6 +35,8 @@ commands:
   demo           run the daemon on a built-in demo camera with an embedded broker
   config check   check a config file and print every problem (config check FILE)
   config example print the commented example config
+  detect         find faces in an image (--in IMAGE [--json] [--probes DIR])
+  gallery        manage the gallery: keygen, add, list, remove, export, import, search, verify, check
   sr             super-resolve one LR face image (--in lr.png --attrs male=1,glasses=0,nobeard=1)
   version        print the version
 
@@ -62,6 +65,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "gallery":
+		return cmdGallery(ctx, args[1:], stdout, stderr)
+	case "detect":
+		return detect.CLI(args[1:], stdout, stderr)
 	case "sr":
 		return cmdSR(ctx, args[1:], stdout, stderr)
 	case "config":
