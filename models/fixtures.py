@@ -126,7 +126,7 @@ def linear_guidance(hw=FIX_HW):
     g = helper.make_graph(nodes, "linear_guidance", [x, sg, lab], [out], inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
-    onnxmeta.set_metadata(m, "guidance", name="linear-test-guidance", attributes="male,glasses,no_beard",
+    onnxmeta.set_metadata(m, "guidance", name="linear-test-guidance", attributes=list(onnxmeta.ATTRIBUTES), label_abstain=-1,
                           attribute_labels=onnxmeta.ATTRIBUTE_LABELS, sigma_min=0.01, sigma_max=348,
                           hr_size=hw, crop={"ref": "none"}, **COMMON_META)
     np.save(os.path.join(ROOT, "srdg", "testdata", "linear_guidance_c.npy"), c)

@@ -48,6 +48,9 @@ type Options struct {
 	HR, LR int
 	// Attributes of the guidance model, in label order.
 	Attributes []string
+	// AbstainLabel says the guidance model masks attributes labelled -1; when
+	// false, a face that labels only some attributes is sampled unguided.
+	AbstainLabel bool
 	// MaxBatch splits larger requests. Default 8.
 	MaxBatch int
 	// Schedule of the models (sigma range from their metadata); used when a
@@ -170,7 +173,7 @@ func (e *Engine) batch(ctx context.Context, faces []Face, p Params, info Sampler
 			return nil, err
 		}
 		labels[b] = make([]int, A)
-		active := false
+		active, complete := false, true
 		for a := 0; a < A; a++ {
 			l := -1
 			if a < len(f.Labels) {
@@ -182,9 +185,10 @@ func (e *Engine) batch(ctx context.Context, faces []Face, p Params, info Sampler
 			labels[b][a] = l
 			st.labels[b*A+a] = float32(l)
 			active = active || l >= 0
+			complete = complete && l >= 0
 		}
 		st.gw[b] = 0
-		if active && e.o.Guidance != nil && p.W > 0 {
+		if active && (complete || e.o.AbstainLabel) && e.o.Guidance != nil && p.W > 0 {
 			st.gw[b] = p.W
 			st.anyGuid = true
 		}

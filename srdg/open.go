@@ -64,7 +64,7 @@ func Open(o ModelOptions) (*Engine, error) {
 		Schedule: Schedule{SigmaMin: sc.Info.SigmaMin, SigmaMax: sc.Info.SigmaMax, Eps: DefaultSchedule.Eps},
 	}
 	if g != nil {
-		eo.Guidance, eo.Attributes = g, g.Info.Attributes
+		eo.Guidance, eo.Attributes, eo.AbstainLabel = g, g.Info.Attributes, g.Info.AbstainLabel
 	}
 	e, err := NewEngine(eo)
 	if err != nil {

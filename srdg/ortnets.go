@@ -70,6 +70,10 @@ type ModelInfo struct {
 	SigmaMin   float64
 	SigmaMax   float64
 	Attributes []string // guidance
+	// AbstainLabel: the guidance graph masks attributes labelled -1
+	// (srdgd.label_abstain = "-1"). Without it a face must label every
+	// attribute or none.
+	AbstainLabel bool
 	Meta       map[string]string
 }
 
@@ -89,7 +93,8 @@ func parseInfo(s *ort.Session, kind string) (ModelInfo, error) {
 		mi.Scale = int(num("srdgd.scale"))
 		mi.LR = int(num("srdgd.lr_size"))
 	} else {
-		mi.Attributes = strings.Split(s.Meta["srdgd.attributes"], ",")
+		mi.Attributes = parseAttributes(s.Meta["srdgd.attributes"])
+		mi.AbstainLabel = s.Meta["srdgd.label_abstain"] == "-1"
 	}
 	if len(probs) > 0 {
 		return mi, fmt.Errorf("%s %s: %s", kind, s.Path, strings.Join(probs, "; "))

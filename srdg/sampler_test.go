@@ -197,7 +197,10 @@ func sampleStats(t *testing.T, e *Engine, p Params, labels []int, B int, seed ui
 func fixtureEngine(t *testing.T) *Engine {
 	sc, g := openFixtures(t)
 	// LR 1x1 -> HR 8x8: a flat LR colour upsamples to the same flat colour.
-	e, err := NewEngine(Options{Score: sc, Guidance: g, HR: fixHW, LR: 1, Attributes: g.Info.Attributes, MaxBatch: 16})
+	if !g.Info.AbstainLabel {
+		t.Fatal("the linear guidance fixture masks -1 labels but its metadata does not say so")
+	}
+	e, err := NewEngine(Options{Score: sc, Guidance: g, HR: fixHW, LR: 1, Attributes: g.Info.Attributes, AbstainLabel: true, MaxBatch: 16})
 	if err != nil {
 		t.Fatal(err)
 	}

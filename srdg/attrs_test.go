@@ -1,0 +1,54 @@
+package srdg
+
+import (
+	"context"
+	"reflect"
+	"testing"
+)
+
+func TestChooseLabels(t *testing.T) {
+	cases := []struct {
+		probs []float64
+		th    float64
+		want  []int
+	}{
+		{[]float64{0.95, 0.05, 0.5}, 0.8, []int{1, 0, -1}},
+		{[]float64{0.8, 0.2, 0.79}, 0.8, []int{1, 0, -1}},
+		{[]float64{0.99, 0.01}, 1, []int{-1, -1}},
+	}
+	for _, c := range cases {
+		if got := ChooseLabels(c.probs, c.th); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%v at %g: got %v want %v", c.probs, c.th, got, c.want)
+		}
+	}
+}
+
+func TestParseAttributes(t *testing.T) {
+	for _, in := range []string{`["male","glasses","no_beard"]`, "male,glasses,no_beard", " male, glasses ,no_beard"} {
+		if got := parseAttributes(in); !reflect.DeepEqual(got, []string{"male", "glasses", "no_beard"}) {
+			t.Errorf("%q: %v", in, got)
+		}
+	}
+}
+
+// A guidance model that cannot mask single attributes must not be fed -1:
+// faces with partial labels go unguided, complete ones stay guided.
+func TestPartialLabelsWithoutAbstainSupport(t *testing.T) {
+	sc, g := openFixtures(t)
+	e, err := NewEngine(Options{Score: sc, Guidance: g, HR: fixHW, LR: 1, Attributes: g.Info.Attributes, AbstainLabel: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr := []float32{0.5, 0.5, 0.5}
+	res, err := e.SuperResolve(context.Background(), []Face{{LR: lr, Labels: []int{1, -1, 0}}, {LR: lr, Labels: []int{1, 1, 0}}, {LR: lr}},
+		Params{Sampler: "ode"}, NewSeededNoise(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Guided || !res[1].Guided || res[2].Guided {
+		t.Errorf("guided = %v %v %v, want false true false", res[0].Guided, res[1].Guided, res[2].Guided)
+	}
+	if !reflect.DeepEqual(res[0].Labels, []int{1, -1, 0}) {
+		t.Errorf("labels used %v", res[0].Labels)
+	}
+}
