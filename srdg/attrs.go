@@ -104,7 +104,7 @@ func (p *AttrPredictor) Close() error {
 }
 
 // ChooseLabels turns probabilities into guidance labels: 1 when p >=
-// threshold, 0 when p <= 1 - threshold, otherwise -1 (abstain: the paper warns
+// threshold, 0 when 1 - p >= threshold, otherwise -1 (abstain: the paper warns
 // that wrong attributes produce wrong faces).
 func ChooseLabels(probs []float64, threshold float64) []int {
 	out := make([]int, len(probs))
@@ -112,7 +112,7 @@ func ChooseLabels(probs []float64, threshold float64) []int {
 		switch {
 		case p >= threshold:
 			out[i] = 1
-		case p <= 1-threshold:
+		case 1-p >= threshold:
 			out[i] = 0
 		default:
 			out[i] = -1
