@@ -238,10 +238,14 @@ type Detect struct {
 
 // Quality gates for the best shot of a track.
 type Quality struct {
-	// MinSharpness is the variance of the Laplacian, >= 0, below which a
-	// crop is too blurred. Default: 20.
+	// MinSharpness, >= 0: the face's Laplacian variance divided by its gray
+	// variance and scaled by face size/32 (detect.Quality.Sharpness), below
+	// which a crop is too blurred. Sharp CelebA faces pasted at 8-64 px score
+	// 0.5-0.65 (median); a 1 px Gaussian blur brings 90 % below 0.2.
+	// Default: 0.22.
 	MinSharpness float64 `yaml:"min_sharpness"`
-	// MinFrontalness in [0, 1]; 1 is a frontal face. Default: 0.5.
+	// MinFrontalness in [0, 1]; 1 is a frontal face (from the landmarks;
+	// 7 % of CelebA's aligned faces are below 0.3). Default: 0.3.
 	MinFrontalness float64 `yaml:"min_frontalness"`
 	// MinFacePx is the smallest face height in pixels, >= 1. Default: 8.
 	MinFacePx int `yaml:"min_face_px"`
@@ -512,7 +516,7 @@ func Default() *Config {
 			FrameBudget:  150 * time.Millisecond,
 			TrackTimeout: 2 * time.Second,
 			IOUThreshold: 0.3,
-			Quality:      Quality{MinSharpness: 20, MinFrontalness: 0.5, MinFacePx: 8},
+			Quality:      Quality{MinSharpness: 0.22, MinFrontalness: 0.3, MinFacePx: 8},
 			QueueSize:    4,
 		},
 		SRDG: SRDG{
