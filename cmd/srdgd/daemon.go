@@ -32,6 +32,8 @@ type daemon struct {
 	components []component
 	// statusEvery is how often camera status is logged (first after a tenth).
 	statusEvery time.Duration
+	// onStop runs after every component has returned (releases C memory).
+	onStop []func()
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -67,21 +69,11 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 		}
 		d.cameras = append(d.cameras, cam)
 		d.components = append(d.components, component{name: "ingest/" + cc.Name, run: cam.Run})
-		// Until the detect stage consumes frames, a sink counts them so the
-		// queue and drop accounting are exercised end to end.
-		frames := cam.SubscribeFrames(cfg.Detect.QueueSize)
-		d.components = append(d.components, component{name: "frames/" + cc.Name, run: func(ctx context.Context) error {
-			for {
-				f, err := frames.Pop(ctx)
-				if err != nil {
-					return nil
-				}
-				f.Release()
-			}
-		}})
 	}
 	if len(d.cameras) == 0 {
 		log.Warn("no enabled cameras in the config: nothing to ingest")
+	} else if _, err := newPipeline(d); err != nil {
+		return nil, err
 	}
 	d.components = append(d.components, component{name: "status", run: d.reportStatus})
 	return d, nil
@@ -135,6 +127,7 @@ func (d *daemon) run(ctx context.Context) error {
 	go func() { done <- g.Wait() }()
 	select {
 	case err := <-done:
+		d.stopped()
 		return err
 	case <-gctx.Done():
 	}
@@ -143,11 +136,20 @@ func (d *daemon) run(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case err := <-done:
+		d.stopped()
 		d.log.Info("stopped")
 		return err
 	case <-t.C:
+		// components still hold their C resources: leave them to the exit
 		return errDrainTimeout
 	}
+}
+
+func (d *daemon) stopped() {
+	for _, f := range d.onStop {
+		f()
+	}
+	d.onStop = nil
 }
 
 var errDrainTimeout = errors.New("components did not stop within daemon.shutdown_timeout")

@@ -68,7 +68,17 @@ func parseAttrs(s string, names []string) ([]int, error) {
 // modelsDir picks the default models folder: the installed one, else the
 // repository's built set.
 func modelsDir(configured string) string {
-	for _, d := range []string{configured, "/usr/share/srdgd/models", filepath.Join("models", "dist")} {
+	cands := []string{configured, "/usr/share/srdgd/models"}
+	// the repository's models/dist, from the working directory upwards
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			cands = append(cands, filepath.Join(d, "models", "dist"))
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	for _, d := range cands {
 		if d == "" {
 			continue
 		}

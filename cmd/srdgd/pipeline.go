@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/detect"
+	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/internal/ort"
+	"github.com/srdgd/srdgd/internal/queue"
+	"github.com/srdgd/srdgd/match"
+	"github.com/srdgd/srdgd/srdg"
+)
+
+// pipeline is the face path of the daemon: per camera a detect pipeline with
+// its own detector, one shared SR stage, and the match step.
+type pipeline struct {
+	rt       *ort.Runtime
+	engine   *srdg.Engine
+	attrs    *srdg.AttrPredictor
+	gallery  *match.Gallery
+	embedder *match.Embedder
+	closers  []func() error
+	probes   *queue.Queue[*detect.Probe]
+	srFaces  *queue.Queue[*srdg.SRFace]
+}
+
+func (p *pipeline) close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		_ = p.closers[i]()
+	}
+}
+
+func sessionOptions(c config.SRDG, cacheDir string) ort.SessionOptions {
+	return ort.SessionOptions{Providers: c.Providers, IntraOpThreads: c.IntraThreads, InterOpThreads: c.InterThreads,
+		TRTCacheDir: cacheDir, TRTFP16: c.TRTFP16}
+}
+
+// requireFile names the config key when a model file is missing.
+func requireFile(key, path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("%s: model file %s: %w (build the default set with `make models`, or set %s)", key, path, err, key)
+	}
+	return nil
+}
+
+// newPipeline loads the models and wires the stages; it adds its components
+// to d. Cameras are already in d.cameras.
+func newPipeline(d *daemon) (*pipeline, error) {
+	cfg, log := d.cfg, d.log
+	paths := cfg.Paths()
+	p := &pipeline{
+		probes:  queue.New[*detect.Probe](max(cfg.Detect.QueueSize, 1)),
+		srFaces: queue.New[*srdg.SRFace](64),
+	}
+	fail := func(err error) (*pipeline, error) { p.close(); return nil, err }
+	rt, err := ort.Open(cfg.SRDG.ORTLibrary, log.With("component", "ort"))
+	if err != nil {
+		return fail(err)
+	}
+	p.rt = rt
+	p.closers = append(p.closers, rt.Close)
+	so := sessionOptions(cfg.SRDG, paths.TRTCache)
+
+	// SR engine
+	score := modelPath(cfg, paths.ScoreModel)
+	guid := modelPath(cfg, paths.GuidanceModel)
+	if err := requireFile("srdg.score_model", score); err != nil {
+		return fail(err)
+	}
+	if cfg.SRDG.Attributes.Policy == "off" {
+		guid = ""
+	} else if err := requireFile("srdg.guidance_model", guid); err != nil {
+		return fail(err)
+	}
+	eng, err := srdg.Open(srdg.ModelOptions{Runtime: rt, ScorePath: score, GuidancePath: guid, WantScale: cfg.SRDG.Scale,
+		Session: so, MaxBatch: cfg.SRDG.BatchSize, Logger: log})
+	if err != nil {
+		return fail(err)
+	}
+	p.engine = eng
+	p.closers = append(p.closers, eng.Close)
+	if cfg.SRDG.Attributes.Policy == "predict" {
+		ap := modelPath(cfg, paths.AttrModel)
+		if err := requireFile("srdg.attr_model", ap); err != nil {
+			return fail(err)
+		}
+		attrs, err := srdg.OpenAttrPredictor(rt, ap, so)
+		if err != nil {
+			return fail(err)
+		}
+		p.attrs = attrs
+		p.closers = append(p.closers, attrs.Close)
+	}
+	_, lr := eng.Sizes()
+
+	// gallery (optional: without a key file the daemon runs and reports every
+	// face as unknown, saying why once)
+	if err := p.openGallery(cfg, paths, log); err != nil {
+		return fail(err)
+	}
+
+	// detect, one pipeline per camera
+	forced := map[string]map[string]int{}
+	for _, cc := range cfg.Cameras {
+		if !cc.Enabled {
+			continue
+		}
+		if len(cc.Attributes) > 0 {
+			forced[cc.Name] = cc.Attributes
+		}
+	}
+	for _, cam := range d.cameras {
+		cc := cameraConfig(cfg, cam.Name())
+		det, err := newDetector(cfg, paths, cc, rt)
+		if err != nil {
+			return fail(fmt.Errorf("camera %q: %w", cc.Name, err))
+		}
+		p.closers = append(p.closers, det.Close)
+		dp, err := detect.NewPipeline(detect.PipelineOptions{
+			In: cam.SubscribeFrames(2), Out: p.probes, Detector: det, FPS: cc.DetectFPS,
+			Tracker: detect.TrackerOptions{MinIoU: cfg.Detect.IOUThreshold, Timeout: cfg.Detect.TrackTimeout},
+			Gate: detect.GateOptions{MinFacePx: float64(max(cfg.Detect.Quality.MinFacePx, cc.FaceMinPx)),
+				MinSharpness: cfg.Detect.Quality.MinSharpness, MinFrontal: cfg.Detect.Quality.MinFrontalness,
+				MinScore: cfg.Detect.MinScore},
+			Probe:  detect.ProbeOptions{LRSize: lr},
+			Logger: log.With("camera", cc.Name),
+		})
+		if err != nil {
+			return fail(fmt.Errorf("camera %q: %w", cc.Name, err))
+		}
+		d.components = append(d.components, component{name: "detect/" + cc.Name, run: dp.Run})
+	}
+
+	stage, err := srdg.NewStage(srdg.StageOptions{In: p.probes, Out: p.srFaces, Engine: eng, Attr: p.attrs,
+		Policy: cfg.SRDG.Attributes.Policy, AbstainThreshold: cfg.SRDG.Attributes.AbstainThreshold, Forced: forced,
+		Params: srdg.Params{Sampler: cfg.SRDG.Sampler, Steps: cfg.SRDG.Steps, W: cfg.SRDG.GuidanceWeight,
+			CorrectorSteps: cfg.SRDG.CorrectorSteps, SNR: cfg.SRDG.SNR,
+			Schedule: srdg.Schedule{SigmaMin: eng.ScoreInfo.SigmaMin, SigmaMax: eng.ScoreInfo.SigmaMax, Eps: cfg.SRDG.Eps}},
+		MaxBatch: cfg.SRDG.BatchSize, Seed: uint64(cfg.SRDG.Seed), Logger: log})
+	if err != nil {
+		return fail(err)
+	}
+	d.components = append(d.components, component{name: "srdg", run: stage.Run})
+	d.components = append(d.components, component{name: "match", run: p.matchLoop(cfg, log)})
+	d.onStop = append(d.onStop, func() { p.close() })
+	log.Info("face pipeline ready", "score_model", score, "provider", eng.ScoreInfo.Provider, "guidance", guid != "",
+		"attributes", strings.Join(eng.Attributes(), ","), "sampler", cfg.SRDG.Sampler, "lr", lr, "gallery", p.gallery != nil)
+	return p, nil
+}
+
+func cameraConfig(cfg *config.Config, name string) config.Camera {
+	for _, c := range cfg.Cameras {
+		if c.Name == name {
+			return c
+		}
+	}
+	return config.DefaultCamera()
+}
+
+func newDetector(cfg *config.Config, paths config.Paths, cc config.Camera, rt *ort.Runtime) (detect.Detector, error) {
+	search := detect.Search{MinFacePx: float64(cc.FaceMinPx), MaxFacePx: float64(cc.FaceMaxPx),
+		MinScore: cfg.Detect.MinScore, Budget: cfg.Detect.FrameBudget}
+	for _, r := range cc.ROI {
+		search.ROIs = append(search.ROIs, detect.NormRect{X0: r.X, Y0: r.Y, X1: r.X + r.W, Y1: r.Y + r.H})
+	}
+	switch cfg.Detect.Detector {
+	case "haar":
+		return detect.NewHaar(detect.HaarOptions{Cascade: cfg.Detect.HaarCascade, Search: search})
+	default:
+		m := modelPath(cfg, paths.BlazefaceModel)
+		if err := requireFile("detect.blazeface_model", m); err != nil {
+			return nil, err
+		}
+		return detect.NewBlazeFace(rt, detect.BlazeFaceOptions{Model: m, Threads: cfg.SRDG.IntraThreads, Search: search})
+	}
+}
+
+func (p *pipeline) openGallery(cfg *config.Config, paths config.Paths, log *slog.Logger) error {
+	if cfg.Match.Encrypt {
+		if _, err := os.Stat(cfg.Match.KeyFile); errors.Is(err, os.ErrNotExist) {
+			log.Warn("no gallery key file: faces will not be matched (create one with: srdgd gallery keygen)", "key_file", cfg.Match.KeyFile)
+			return nil
+		}
+	}
+	emb := modelPath(cfg, paths.EmbedderModel)
+	if err := requireFile("match.embedder_model", emb); err != nil {
+		return err
+	}
+	e, err := match.NewEmbedder(match.EmbedderOptions{Runtime: p.rt, EmbedderPath: emb,
+		LandmarksPath: filepath.Join(filepath.Dir(emb), "face_landmarks68.onnx"), Log: log})
+	if err != nil {
+		return err
+	}
+	p.embedder = e
+	p.closers = append(p.closers, e.Close)
+	if err := os.MkdirAll(filepath.Dir(paths.Gallery), 0o750); err != nil {
+		return err
+	}
+	g, err := match.Open(context.Background(), match.Options{Path: paths.Gallery, KeyFile: cfg.Match.KeyFile,
+		Plaintext: !cfg.Match.Encrypt, Embedder: e, Log: log,
+		Thresholds: &match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}})
+	if err != nil {
+		return fmt.Errorf("gallery %s: %w", paths.Gallery, err)
+	}
+	p.gallery = g
+	p.closers = append(p.closers, g.Close)
+	return nil
+}
+
+// matchLoop searches the gallery for each SR face and reports the outcome.
+// (Publishing over MQTT/WebRTC is the publish stage's job; until it exists the
+// outcome goes to the log.)
+func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		hr, _ := p.engine.Sizes()
+		for {
+			f, err := p.srFaces.Pop(ctx)
+			if err != nil {
+				return nil
+			}
+			attrs := []any{"camera", f.Probe.Camera, "track", f.Probe.TrackID, "face_px", f.Probe.FacePx,
+				"labels", labelList(p.engine.Attributes(), f.Result.Labels), "labels_from", f.LabelSource,
+				"sampler", f.Result.Sampler, "evals", f.Result.ScoreEvals + f.Result.GuidanceEvals,
+				"sr_ms", f.Result.Elapsed.Milliseconds(), "upscaled", f.Probe.Upscaled}
+			if p.gallery == nil {
+				log.Info("face", append(attrs, "match", "unknown", "reason", "no gallery")...)
+				continue
+			}
+			r, err := p.gallery.SearchFace(ctx, match.Face{Planar: &faceimg.Planar{W: hr, H: hr, Pix: f.Result.SR}}, cfg.Match.TopK)
+			if err != nil {
+				log.Warn("match failed", append(attrs, "err", err)...)
+				continue
+			}
+			if r.Match != nil {
+				log.Info("face", append(attrs, "match", r.Match.Name, "similarity", fmt.Sprintf("%.4f", r.Match.Similarity))...)
+			} else {
+				log.Info("face", append(attrs, "match", "unknown", "reason", r.Reason)...)
+			}
+		}
+	}
+}
+
+func labelList(names []string, labels []int) string {
+	var parts []string
+	for i, n := range names {
+		if i < len(labels) {
+			parts = append(parts, n+"="+labelString(labels[i]))
+		}
+	}
+	return strings.Join(parts, ",")
+}
