@@ -38,7 +38,10 @@ type BlazeFaceOptions struct {
 	// enough that a GPU round trip rarely pays.
 	Providers []string
 	// MaxBatch is how many windows go through the network in one Run (default
-	// 16). The input and output buffers are allocated once for this many.
+	// 1). The input and output buffers are allocated once for this many. On
+	// the CPU provider batching does not pay: one window takes 1.4 ms, a batch
+	// of 16 3.5 ms per window (the activations no longer fit the cache);
+	// raise it for GPU providers.
 	MaxBatch int
 
 	Search
@@ -67,6 +70,13 @@ type BlazeFaceOptions struct {
 	NoRefine bool
 	// RefineScale is the refinement window's side in face heights (default 2).
 	RefineScale float64
+	// KeepUnverified keeps the pyramid's score for faces the refinement looks
+	// do not confirm. By default a face's score becomes the mean score of the
+	// two looks (0 for a look that misses it) and faces below MinScore are
+	// dropped: on pasted scenes this costs 12 px faces 11 % of recall and
+	// removes all false positives (0.67 per 720p frame before); on real
+	// photos it removes most detections on hair, skin and fabric.
+	KeepUnverified bool
 
 	// Logger: default discard.
 	Logger *slog.Logger
@@ -77,7 +87,7 @@ func (o *BlazeFaceOptions) setDefaults() {
 		o.Providers = []string{ort.CPU}
 	}
 	if o.MaxBatch == 0 {
-		o.MaxBatch = 16
+		o.MaxBatch = 1
 	}
 	o.Search.setDefaults()
 	if o.NetMinFacePx == 0 {
@@ -497,7 +507,13 @@ func (b *BlazeFace) Detect(ctx context.Context, img *Image) (Result, error) {
 		}
 		res.Tiles += 2 * len(res.Faces)
 	}
-	res.Faces = sizeFilter(res.Faces, b.o.Search)
+	kept := res.Faces[:0]
+	for _, f := range res.Faces {
+		if f.Score >= b.o.MinScore {
+			kept = append(kept, f)
+		}
+	}
+	res.Faces = sizeFilter(kept, b.o.Search)
 	return res, nil
 }
 
@@ -544,11 +560,11 @@ func (b *BlazeFace) run(ctx context.Context, img *Image, p *plan, wins []window)
 
 // refine looks at each face once more through a window centred on it, the
 // face filling 1/RefineScale of the input, where BlazeFace places its
-// keypoints most consistently (the pyramid window that found a face may have
-// seen it at the edge of its size range), and once through the same window
-// mirrored. The mean of the two looks replaces the first box and keypoints;
-// the score is the highest of all. A face both looks miss keeps its first
-// detection.
+// keypoints most consistently and scores real faces highest (the pyramid
+// window that found a face may have seen it at the edge of its size range),
+// and once through the same window mirrored. The mean of the two looks
+// replaces the first box and keypoints, and their mean score (a missed look
+// counting 0) the first score, unless KeepUnverified.
 func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Face) error {
 	per := max(1, b.o.MaxBatch/2) // faces per round, two windows each
 	for start := 0; start < len(faces); start += per {
@@ -593,11 +609,15 @@ func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Face) error 
 				}
 			}
 			if len(looks) == 0 {
+				if !b.o.KeepUnverified {
+					f.Score = 0
+				}
 				continue
 			}
 			// the mean of the plain and the mirrored look cancels the
 			// model's left-right bias in the keypoints
 			var m Face
+			var sum float64
 			for _, g := range looks {
 				w := 1 / float64(len(looks))
 				m.Box = Rect{m.Box.X0 + w*g.Box.X0, m.Box.Y0 + w*g.Box.Y0, m.Box.X1 + w*g.Box.X1, m.Box.Y1 + w*g.Box.Y1}
@@ -605,7 +625,14 @@ func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Face) error 
 					m.Landmarks[j].X += w * g.Landmarks[j].X
 					m.Landmarks[j].Y += w * g.Landmarks[j].Y
 				}
-				f.Score = math.Max(f.Score, g.Score)
+				sum += g.Score
+			}
+			if !b.o.KeepUnverified {
+				f.Score = sum / 2
+			} else {
+				for _, g := range looks {
+					f.Score = math.Max(f.Score, g.Score)
+				}
 			}
 			f.Box, f.Landmarks = m.Box, m.Landmarks
 		}

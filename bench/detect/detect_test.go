@@ -63,6 +63,7 @@ func settings() []setting {
 		blaze("blazeface min 8 px", detect.BlazeFaceOptions{Search: detect.Search{MinFacePx: 8}}),
 		blaze("blazeface min 12 px (default)", detect.BlazeFaceOptions{}),
 		blaze("blazeface min 12 px, 2 threads", detect.BlazeFaceOptions{Threads: 2}),
+		blaze("blazeface min 12 px, batch 16", detect.BlazeFaceOptions{MaxBatch: 16}),
 		blaze("blazeface min 16 px", detect.BlazeFaceOptions{Search: detect.Search{MinFacePx: 16}}),
 		blaze("blazeface min 24 px", detect.BlazeFaceOptions{Search: detect.Search{MinFacePx: 24}}),
 		blaze("blazeface min 12 px, score 0.5", detect.BlazeFaceOptions{Search: detect.Search{MinScore: 0.5}}),
