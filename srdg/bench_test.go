@@ -24,7 +24,7 @@ func benchEngine(b *testing.B) *Engine {
 	if _, err := os.Stat(score); err != nil {
 		b.Skipf("no score model at %s (make models): %v", score, err)
 	}
-	if _, err := os.Stat(guid); err != nil {
+	if _, err := os.Stat(guid); err != nil || os.Getenv("SRDGD_BENCH_GUIDANCE") == "none" {
 		guid = ""
 	}
 	rt, err := ort.Open("", nil)
@@ -41,7 +41,7 @@ func benchEngine(b *testing.B) *Engine {
 	return e
 }
 
-// BenchmarkSamplers reports per-face latency, evaluations per face and the
+// BenchmarkSamplers (SRDGD_BENCH_GUIDANCE=none for unguided) reports per-face latency, evaluations per face and the
 // fraction of time spent outside the networks (sampler overhead).
 func BenchmarkSamplers(b *testing.B) {
 	for _, name := range []string{"fast", "ode"} {
