@@ -428,6 +428,12 @@ func (b *BlazeFace) plan(w, h int) (*plan, error) {
 		}
 	}
 	b.plans[key] = p
+	tiles := make([]int, len(ls))
+	for i, l := range ls {
+		tiles[i] = l.tile
+	}
+	b.log.Debug("window pyramid", "width", w, "height", h, "windows", len(p.wins), "tiles_px", tiles,
+		"min_face_px", ls[0].minFace, "max_face_px", ls[len(ls)-1].maxFace)
 	return p, nil
 }
 
