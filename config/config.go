@@ -238,9 +238,9 @@ type Detect struct {
 
 // Quality gates for the best shot of a track.
 type Quality struct {
-	// MinSharpness, >= 0: the face's Laplacian variance divided by its gray
-	// variance and scaled by face size/32 (detect.Quality.Sharpness), below
-	// which a crop is too blurred. Sharp CelebA faces pasted at 8-64 px score
+	// MinSharpness, >= 0: detect.Quality.Sharpness (the Laplacian variance of
+	// the face divided by its gray variance, size-normalised; see the detect
+	// package), below which a crop is too blurred. Sharp CelebA faces pasted at 8-64 px score
 	// 0.5-0.65 (median); a 1 px Gaussian blur brings 90 % below 0.2.
 	// Default: 0.22.
 	MinSharpness float64 `yaml:"min_sharpness"`

@@ -178,7 +178,8 @@ func newDetector(cfg *config.Config, paths config.Paths, cc config.Camera, rt *o
 		if err := requireFile("detect.blazeface_model", m); err != nil {
 			return nil, err
 		}
-		return detect.NewBlazeFace(rt, detect.BlazeFaceOptions{Model: m, Threads: cfg.SRDG.IntraThreads, Search: search})
+		// one thread: on small CPUs a second one made BlazeFace slower (detect/README numbers)
+		return detect.NewBlazeFace(rt, detect.BlazeFaceOptions{Model: m, Threads: 1, Search: search})
 	}
 }
 
