@@ -24,7 +24,7 @@ attention at attention resolutions, an up ResBlock between levels), and the head
 (GroupNorm, 3x3 conv).
 """
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -42,7 +42,6 @@ class Config:
     image_size: int = 128
     in_channels: int = 6    # interleaved [x_R, y_R, x_G, y_G, x_B, y_B]
     out_channels: int = 3
-    extra: dict = field(default_factory=dict)
 
     def as_dict(self):
         return {"nf": self.nf, "ch_mult": list(self.ch_mult), "num_res_blocks": self.num_res_blocks,
