@@ -6,7 +6,8 @@
 DIR holds the Flax msgpack checkpoints of marcelowds/SRDG (classifier_ckpt/ckpt_gender,
 ckpt_glasses, ckpt_beard). The exported graph computes, without autograd,
 grad = sum_a d/dx log_softmax(C_a(x_t, sigma))[labels[:, a]] with the contract
-x_t [B,3,128,128] (NCHW, [0,1]), sigma [B], labels [B,A] -> grad [B,3,128,128].
+x_t [B,3,128,128] (NCHW, [0,1]), sigma [B], labels [B,A] -> grad [B,3,128,128]; a label
+of -1 leaves that attribute out for that item (srdgd.label_abstain = -1).
 """
 import argparse
 import hashlib
@@ -115,6 +116,7 @@ def run(argv):
         attribute_labels={x: onnxmeta.ATTRIBUTE_LABELS[x] for x in attrs},
         sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, hr_size=HR_SIZE,
         crop=CROP,
+        label_abstain=-1,
         provenance=(f"{PROVENANCE_REPO} released classifier checkpoints (classifier_ckpt/): {sums}; "
                     f"{files[attrs[0]][2]} params each; Flax DenseNet ported to PyTorch by srdgd models "
                     "import-srdg-classifiers; output = sum over attributes of d/dx log_softmax(C_a)[label_a], "

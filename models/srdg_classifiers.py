@@ -293,7 +293,10 @@ def logprob_grad(logits, labels):
 
 
 class Guidance(nn.Module):
-    """forward(x_t [B,3,H,W], sigma [B], labels [B,A]) -> grad [B,3,H,W], no autograd inside."""
+    """forward(x_t [B,3,H,W], sigma [B], labels [B,A]) -> grad [B,3,H,W], no autograd inside.
+
+    labels[:, a] is 0 or 1 for classifier a, or -1 to leave that attribute out for that item.
+    """
 
     def __init__(self, classifiers):
         super().__init__()
@@ -307,7 +310,10 @@ class Guidance(nn.Module):
         g_p = None
         for i, c in enumerate(self.classifiers):
             logits, tr = c.forward_trace(x_t, sigma, pre)
-            g = c.backward_to_pre(logprob_grad(logits, labels[:, i]), tr)
+            # label -1 (abstain, srdgd.label_abstain): the attribute contributes nothing for that item
+            keep = (labels[:, i] >= 0).to(x_t.dtype)
+            g_logits = logprob_grad(logits, labels[:, i] * keep) * keep[:, None]
+            g = c.backward_to_pre(g_logits, tr)
             g_p = g if g_p is None else g_p + g
         return first.preprocess_backward(g_p, {"p": pre[0], "std": pre[1], "d": pre[2]})
 

@@ -141,6 +141,15 @@ class Float32Test(unittest.TestCase):
                 logits = c(self.x, self.sigma).double().numpy()
             np.testing.assert_allclose(logits, vec(f"logits_{REF_NAME[a]}.npy"), rtol=0, atol=2e-4)
 
+    def test_abstain_label(self):
+        # -1 leaves an attribute out: same as the guidance without that classifier, per item
+        labels = torch.tensor([[1.0, -1.0, 0.0], [-1.0, -1.0, -1.0]])
+        with torch.no_grad():
+            got = sc.Guidance(self.cls32)(self.x[:2], self.sigma[:2], labels)
+            want0 = sc.Guidance([self.cls32[0], self.cls32[2]])(self.x[:1], self.sigma[:1], labels[:1, [0, 2]])
+        torch.testing.assert_close(got[:1], want0, rtol=1e-5, atol=1e-6 * float(want0.abs().max()))
+        self.assertEqual(float(got[1].abs().max()), 0.0)
+
     def test_attribute_order(self):
         # --attrs glasses,male: labels column 0 drives the glasses classifier
         cls2, _ = cli.load_classifiers(CKPT_DIR, ["glasses", "male"])
@@ -165,7 +174,10 @@ class CliTest(unittest.TestCase):
             # ONNX Runtime on the 4 reference samples: the README's float32 guide, per-sample relative
             # L2 error <~ 1e-2 against the float64 gradient (measured 3e-3 at most)
             ref = nchw(vec("grad_sum.npy"))
-            labels = np.stack([vec(f"labels_{REF_NAME[a]}.npy") for a in ATTRS], 1)
+            labels = np.stack([vec(f"labels_{REF_NAME[a]}.npy") for a in ATTRS], 1).astype(np.float32)
+            # sample 3 abstains on no_beard: its reference is then gender + glasses only
+            labels[3, 2] = -1
+            ref[3] = nchw(vec("grad_gender.npy"))[3] + nchw(vec("grad_glasses.npy"))[3]
             try:
                 got = onnxeval(out, {"x_t": nchw(vec("x.npy")), "sigma": vec("sigma.npy"), "labels": labels}, "grad")
             except unittest.SkipTest:
@@ -196,6 +208,7 @@ class CliTest(unittest.TestCase):
         self.assertIn("non-commercial", meta["srdgd.data_terms"])
         self.assertTrue(meta["srdgd.license"].startswith("unknown"))
         self.assertEqual(meta["srdgd.input_range"], "0,1")
+        self.assertEqual(meta["srdgd.label_abstain"], "-1")
         self.assertEqual(float(meta["srdgd.sigma_min"]), 0.01)
         self.assertEqual(float(meta["srdgd.sigma_max"]), 348.0)
 
