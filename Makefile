@@ -28,7 +28,7 @@ demo: deps models build
 # no licence to redistribute: guidance.onnx, from the released SRDG classifiers.
 models: models/dist/guidance.onnx
 
-models/dist/guidance.onnx:
+models/dist/guidance.onnx: models/srdg_classifiers.py models/cli_import_classifiers.py models/onnxmeta.py
 	$(PY) -m models import-srdg-classifiers --dir $(SHARED)/reference/srdg-classifiers --out $@
 
 models-packaged:

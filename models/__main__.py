@@ -16,7 +16,7 @@ COMMANDS = {
     "train-classifiers": "train.classifiers",
     "train-lr-attrs": "train.lr_attrs",
     "export": "train.export",
-    "build-default": "cli_build_default",
+    "eval-srdg-classifiers": "cli_eval_classifiers",
 }
 
 
@@ -47,4 +47,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # Under `python -m models` this file runs as the module __main__, and the
+    # commands import models.__main__: a second copy with its own UserError
+    # class. Dispatch through that copy so that the class they raise is the
+    # class caught here.
+    from models.__main__ import main as _main
+
+    sys.exit(_main(sys.argv[1:]))

@@ -2,24 +2,14 @@
 import json
 import os
 import signal
-import sys
+import sys  # noqa: F401
 import time
 
 import torch
 
 
-def _user_error_class():
-    # Under `python -m models` the dispatcher runs as __main__, and importing models.__main__
-    # again would create a second, different UserError class that it would not catch.
-    m = sys.modules.get("__main__")
-    spec = getattr(m, "__spec__", None)
-    if spec is not None and spec.name == "models.__main__" and hasattr(m, "UserError"):
-        return m.UserError
-    from ..__main__ import UserError as cls
-    return cls
-
-
-UserError = _user_error_class()
+# The dispatcher (models/__main__.py) catches this class and prints it without a traceback.
+from models.__main__ import UserError  # noqa: E402
 
 
 def atomic_torch_save(obj, path):
