@@ -601,6 +601,13 @@ func (l *loader) applyEnv(cfg *Config, env func(string) (string, bool)) {
 	})
 }
 
+// reservedEnv: SRDGD_TEST_* and SRDGD_BENCH_* belong to the test suite and
+// the benchmarks (they tell them where data is or what to require), never to
+// the daemon's configuration.
+func reservedEnv(name string) bool {
+	return strings.HasPrefix(name, envPrefix+"TEST_") || strings.HasPrefix(name, envPrefix+"BENCH_")
+}
+
 // checkEnviron reports SRDGD_* variables that are neither overrides nor
 // secrets named by the file: a misspelt override must not pass silently.
 func (l *loader) checkEnviron(cfg *Config, environ []string) {
@@ -614,7 +621,7 @@ func (l *loader) checkEnviron(cfg *Config, environ []string) {
 	}
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) || known[name] {
+		if !strings.HasPrefix(name, envPrefix) || known[name] || reservedEnv(name) {
 			continue
 		}
 		msg := "unknown override variable (overrides are SRDGD_ plus the key path upper-cased with _ for ., such as SRDGD_LOG_LEVEL)"

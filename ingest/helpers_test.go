@@ -17,7 +17,7 @@ import (
 
 // requireFFmpeg skips loudly when the ffmpeg binary is missing, and
 // requireDecoder when the build has no decoder (no cgo). With
-// SRDGD_REQUIRE_FFMPEG=1 (set by CI) both fail instead, so a broken CI image
+// SRDGD_TEST_REQUIRE_FFMPEG=1 (set by CI) both fail instead, so a broken CI image
 // cannot pass silently.
 func requireFFmpeg(t testing.TB) {
 	t.Helper()
@@ -38,8 +38,8 @@ func requireDecoder(t testing.TB) {
 
 func skipOrFail(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv("SRDGD_REQUIRE_FFMPEG") == "1" {
-		t.Fatalf("SRDGD_REQUIRE_FFMPEG=1 but %v", err)
+	if os.Getenv("SRDGD_TEST_REQUIRE_FFMPEG") == "1" {
+		t.Fatalf("SRDGD_TEST_REQUIRE_FFMPEG=1 but %v", err)
 	}
 	t.Skipf("SKIPPING %s: %v -- real-peer ingest tests did NOT run", t.Name(), err)
 }

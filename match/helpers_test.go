@@ -28,12 +28,12 @@ func repoRoot(t testing.TB) string {
 // celebaDir returns the CelebA aligned subset or skips the test, saying so.
 func celebaDir(t testing.TB) string {
 	t.Helper()
-	d := os.Getenv("SRDGD_CELEBA")
+	d := os.Getenv("SRDGD_TEST_CELEBA")
 	if d == "" {
 		d = filepath.Join(repoRoot(t), "..", "shared", "data", "celeba-aligned")
 	}
 	if _, err := os.Stat(filepath.Join(d, "labels.csv")); err != nil {
-		t.Skipf("SKIPPING: CelebA aligned subset not found at %s (set SRDGD_CELEBA): %v", d, err)
+		t.Skipf("SKIPPING: CelebA aligned subset not found at %s (set SRDGD_TEST_CELEBA): %v", d, err)
 	}
 	return d
 }

@@ -54,7 +54,7 @@ func repoRoot() string {
 func loadRows(t *testing.T, dir string) []row {
 	f, err := os.Open(filepath.Join(dir, "labels.csv"))
 	if err != nil {
-		t.Fatalf("CelebA aligned subset required (SRDGD_CELEBA): %v", err)
+		t.Fatalf("CelebA aligned subset required (SRDGD_TEST_CELEBA): %v", err)
 	}
 	defer f.Close()
 	recs, err := csv.NewReader(f).ReadAll()
@@ -77,7 +77,7 @@ func TestMatchROC(t *testing.T) {
 	if os.Getenv("SRDGD_BENCH") != "1" {
 		t.Skip("benchmark; run bench/match/run.sh (SRDGD_BENCH=1)")
 	}
-	dir := os.Getenv("SRDGD_CELEBA")
+	dir := os.Getenv("SRDGD_TEST_CELEBA")
 	if dir == "" {
 		dir = filepath.Join(repoRoot(), "..", "shared", "data", "celeba-aligned")
 	}

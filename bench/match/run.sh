@@ -4,7 +4,7 @@
 # on train pairs, checks the chosen thresholds on val+test, an open-set 1:N
 # search with margins and a closed-set CMC. Prints a markdown section for
 # bench/RESULTS.md and writes bench/match/roc.png and cmc.png. Needs the ORT
-# library (scripts/fetch-ort.sh) and the CelebA subset (SRDGD_CELEBA or
+# library (scripts/fetch-ort.sh) and the CelebA subset (SRDGD_TEST_CELEBA or
 # ../shared/data/celeba-aligned). About 2-4 minutes on 2 busy cores.
 set -eu
 cd "$(dirname "$0")/../.."

@@ -216,7 +216,7 @@ func TestDemoRuns(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	code, out, errs := runCLI(t, ctx, "demo", "--duration", "6s", "--width", "320", "--height", "240", "--state-dir", t.TempDir())
+	code, out, errs := runCLI(t, ctx, "demo", "--duration", "30s", "--width", "320", "--height", "240", "--state-dir", t.TempDir())
 	if code != exitOK {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, errs)
 	}
@@ -227,7 +227,7 @@ func TestDemoRuns(t *testing.T) {
 
 func requireFFmpeg(t *testing.T, err error) {
 	t.Helper()
-	if os.Getenv("SRDGD_REQUIRE_FFMPEG") != "" {
+	if os.Getenv("SRDGD_TEST_REQUIRE_FFMPEG") != "" {
 		t.Fatalf("ffmpeg required: %v", err)
 	}
 	t.Skipf("SKIPPING: ffmpeg not available (install Debian ffmpeg): %v", err)

@@ -198,12 +198,12 @@ func GaussianBlur(im *Picture, sigma float64) *Picture {
 	return out
 }
 
-// CelebADir is the CelebA aligned image folder ($SRDGD_CELEBA_ALIGNED, else
+// CelebADir is the CelebA aligned image folder ($SRDGD_TEST_CELEBA_ALIGNED, else
 // ../shared/data/celeba-aligned/img_align_celeba above the repository); the
 // test is skipped, loudly, when it is missing.
 func CelebADir(tb testing.TB) string {
 	tb.Helper()
-	d := os.Getenv("SRDGD_CELEBA_ALIGNED")
+	d := os.Getenv("SRDGD_TEST_CELEBA_ALIGNED")
 	if d == "" {
 		// walk up from the package folder to the repository's parent
 		wd, _ := os.Getwd()
@@ -219,7 +219,7 @@ func CelebADir(tb testing.TB) string {
 		}
 	}
 	if st, err := os.Stat(d); d == "" || err != nil || !st.IsDir() {
-		tb.Skipf("SKIPPING: CelebA aligned images not found at %q (set SRDGD_CELEBA_ALIGNED): "+
+		tb.Skipf("SKIPPING: CelebA aligned images not found at %q (set SRDGD_TEST_CELEBA_ALIGNED): "+
 			"the detection tests on real faces did not run", d)
 	}
 	return d

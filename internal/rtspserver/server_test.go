@@ -19,13 +19,13 @@ import (
 	"go.uber.org/goleak"
 )
 
-// requireFFmpeg skips loudly when ffmpeg is missing; with SRDGD_REQUIRE_FFMPEG=1
+// requireFFmpeg skips loudly when ffmpeg is missing; with SRDGD_TEST_REQUIRE_FFMPEG=1
 // (set by CI) it fails instead, so a broken CI image cannot pass silently.
 func requireFFmpeg(t *testing.T) {
 	t.Helper()
 	if _, err := FFmpegPath(); err != nil {
-		if os.Getenv("SRDGD_REQUIRE_FFMPEG") == "1" {
-			t.Fatalf("SRDGD_REQUIRE_FFMPEG=1 but %v", err)
+		if os.Getenv("SRDGD_TEST_REQUIRE_FFMPEG") == "1" {
+			t.Fatalf("SRDGD_TEST_REQUIRE_FFMPEG=1 but %v", err)
 		}
 		t.Skipf("SKIPPING %s: %v -- real-peer RTSP tests did NOT run", t.Name(), err)
 	}

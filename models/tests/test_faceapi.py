@@ -3,12 +3,12 @@
 Parity: the PyTorch port (the graph that is exported), the exported ONNX run by ONNX Runtime
 from Go (cmd/onnxeval) and face-api's own JavaScript on TF.js (models/faceapi_reference.mjs,
 node) are each compared with an independent float64 NumPy forward pass
-(models/faceapi_numpy.py) on real faces: CelebA images from SRDGD_CELEBA (default
+(models/faceapi_numpy.py) on real faces: CelebA images from SRDGD_TEST_CELEBA (default
 /work/shared/data/celeba-aligned, never copied into the repository) and faces in the package's
 own demo photos. Requirement: cosine >= 0.99999 per face.
 
 The npm tarball is fetched once with `npm pack @vladmandic/face-api@1.7.15` into
-models/runs/npm-cache/ (gitignored), or taken from SRDGD_FACEAPI_TGZ. Without it (npm or the
+models/runs/npm-cache/ (gitignored), or taken from SRDGD_TEST_FACEAPI_TGZ. Without it (npm or the
 registry unreachable) the tests that need it skip, saying why.
 """
 import csv
@@ -34,7 +34,7 @@ from models.__main__ import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CACHE = os.path.join(REPO, "models", "runs", "npm-cache")
-CELEBA = os.environ.get("SRDGD_CELEBA", "/work/shared/data/celeba-aligned")
+CELEBA = os.environ.get("SRDGD_TEST_CELEBA", "/work/shared/data/celeba-aligned")
 DIST = os.path.join(REPO, "models", "dist")
 ORT_LIB = os.path.join(REPO, "third_party", "onnxruntime", "lib", "libonnxruntime.so.1")
 MIN_COS = 0.99999
@@ -62,7 +62,7 @@ def package():
         return _state["pkg"]
     if "pkg_error" in _state:
         raise unittest.SkipTest(_state["pkg_error"])
-    tgz = os.environ.get("SRDGD_FACEAPI_TGZ")
+    tgz = os.environ.get("SRDGD_TEST_FACEAPI_TGZ")
     try:
         if not tgz:
             tgz = faceapi_tfjs.fetch_tgz(CACHE)
@@ -307,7 +307,7 @@ def _sha(path):
 def _celeba_rows():
     path = os.path.join(CELEBA, "labels.csv")
     if not os.path.isfile(path):
-        raise unittest.SkipTest(f"CelebA subset not found at {CELEBA} (set SRDGD_CELEBA)")
+        raise unittest.SkipTest(f"CelebA subset not found at {CELEBA} (set SRDGD_TEST_CELEBA)")
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 

@@ -17,7 +17,7 @@ from models import cli_import_classifiers as cli
 from models import srdg_classifiers as sc
 from models.tests.test_import_sdesr import onnxeval, tearDownModule  # noqa: F401 (cleans the onnxeval build)
 
-CKPT_DIR = os.environ.get("SRDGD_SRDG_CLASSIFIERS", "/work/shared/reference/srdg-classifiers")
+CKPT_DIR = os.environ.get("SRDGD_TEST_SRDG_CLASSIFIERS", "/work/shared/reference/srdg-classifiers")
 VEC = os.environ.get("SRDGD_CLASSIFIER_VECTORS", "/work/shared/reference/classifiers")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HAVE = os.path.isfile(os.path.join(CKPT_DIR, "ckpt_gender")) and os.path.isfile(os.path.join(VEC, "x.npy"))
@@ -213,7 +213,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(float(meta["srdgd.sigma_max"]), 348.0)
 
 
-CELEBA = os.environ.get("SRDGD_CELEBA", "/work/shared/data/celeba-aligned")
+CELEBA = os.environ.get("SRDGD_TEST_CELEBA", "/work/shared/data/celeba-aligned")
 
 
 @unittest.skipUnless(HAVE and os.path.isfile(os.path.join(CELEBA, "labels.csv")), "no CelebA data")

@@ -20,7 +20,7 @@ from models import cli_import_sdesr as imp
 from models import ncsnpp
 from models.__main__ import UserError
 
-REF = os.environ.get("SRDGD_NCSNPP_REF", "/work/shared/reference/ncsnpp")
+REF = os.environ.get("SRDGD_TEST_NCSNPP_REF", "/work/shared/reference/ncsnpp")
 CKPT = os.path.join(REF, "checkpoint.pth")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HAVE_REF = os.path.isfile(CKPT)
