@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// celebaByIdentity returns image paths of the shared CelebA subset grouped by
+// identity (research-only data, read in place, never copied into the repo).
+func celebaByIdentity(t *testing.T) (dir string, ids []string, byID map[string][]string) {
+	t.Helper()
+	root, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "data", "celeba-aligned"))
+	f, err := os.Open(filepath.Join(root, "labels.csv"))
+	if err != nil {
+		t.Skipf("SKIPPING: CelebA subset not found: %v", err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID = map[string][]string{}
+	for _, r := range rows[1:] {
+		if _, ok := byID[r[3]]; !ok {
+			ids = append(ids, r[3])
+		}
+		byID[r[3]] = append(byID[r[3]], filepath.Join(root, "img_align_celeba", r[0]))
+	}
+	return root, ids, byID
+}
+
+// TestGalleryCommands drives `srdgd gallery` end to end with the real models:
+// keygen, add (with a rejected non-face), list, search (known and unknown),
+// verify, check, remove, and a missing key.
+func TestGalleryCommands(t *testing.T) {
+	_, ids, byID := celebaByIdentity(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "srdgd.yaml")
+	os.WriteFile(cfgPath, []byte("version: 1\nstorage:\n  state_dir: "+filepath.Join(dir, "state")+
+		"\nmatch:\n  key_file: "+filepath.Join(dir, "gallery.key")+"\n"), 0o644)
+	noface := filepath.Join(dir, "noface.png")
+	writeFlatPNG(t, noface)
+	ctx := context.Background()
+	g := func(args ...string) (int, string, string) {
+		return runCLI(t, ctx, append([]string{"gallery", "--config", cfgPath}, args...)...)
+	}
+	if code, _, errs := g("list"); code != exitFailure || !strings.Contains(errs, "gallery keygen") {
+		t.Errorf("list without a key: exit %d, stderr %q (want a hint to run keygen)", code, errs)
+	}
+	if code, out, errs := g("keygen"); code != exitOK || !strings.Contains(out, "gallery.key") {
+		t.Fatalf("keygen: %d %s %s", code, out, errs)
+	}
+	if code, _, _ := g("keygen"); code == exitOK {
+		t.Error("keygen overwrote an existing key")
+	}
+	alice, bob := byID[ids[0]], byID[ids[1]]
+	code, out, errs := g("add", "--name", "alice", alice[0], alice[1], noface)
+	if code != exitOK || !strings.Contains(out, "2 of 3 photos enrolled") || !strings.Contains(out, "noface.png: rejected") {
+		t.Fatalf("add: exit %d\n%s\n%s", code, out, errs)
+	}
+	if code, out, _ := g("list"); code != exitOK || !strings.Contains(out, "alice") || !strings.Contains(out, "1 people") {
+		t.Errorf("list: %d %s", code, out)
+	}
+	if code, out, _ := g("search", alice[5]); code != exitOK || !strings.Contains(out, "match: alice") {
+		t.Errorf("search for alice's other photo: %d\n%s", code, out)
+	}
+	if code, out, _ := g("search", bob[0]); code != exitOK || !strings.Contains(out, "unknown") {
+		t.Errorf("search for a stranger: %d\n%s", code, out)
+	}
+	if code, out, _ := g("verify", "alice", alice[6]); code != exitOK || !strings.Contains(out, `"Match": true`) {
+		t.Errorf("verify: %d\n%s", code, out)
+	}
+	if code, out, _ := g("check"); code != exitOK {
+		t.Errorf("check: %d %s", code, out)
+	}
+	if code, _, _ := g("remove", "alice"); code != exitOK {
+		t.Error("remove failed")
+	}
+	if code, _, errs := g("remove", "alice"); code != exitFailure || !strings.Contains(errs, "alice") {
+		t.Errorf("second remove: %d %s", code, errs)
+	}
+	if code, _, _ := g("frobnicate"); code != exitUsage {
+		t.Error("unknown subcommand not a usage error")
+	}
+}
+
+func writeFlatPNG(t *testing.T, path string) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 160, 200))
+	for i := range img.Pix {
+		img.Pix[i] = 200
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+}
