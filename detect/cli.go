@@ -31,6 +31,11 @@ type CLIFace struct {
 	Gate     string  `json:"gate"`
 	Framing  Framing `json:"framing"`
 	Upscaled bool    `json:"upscaled"`
+	// Attributes are the LR attribute predictor's probabilities that each
+	// attribute has label 1, Labels the guidance labels chosen from them
+	// (-1 = abstain); absent without an attribute model.
+	Attributes map[string]float64 `json:"attributes,omitempty"`
+	Labels     map[string]int     `json:"labels,omitempty"`
 	// LR and Preview name the PNG files written with --probes.
 	LR      string `json:"lr,omitempty"`
 	Preview string `json:"preview,omitempty"`
@@ -91,6 +96,8 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 	maxFace := fs.Float64("max-face", 0, "largest face height, px (default 256)")
 	minScore := fs.Float64("min-score", 0, "minimum detector score (default 0.6)")
 	lr := fs.Int("lr", 16, "LR probe size: 16 (8x) or 8 (16x)")
+	attrModel := fs.String("attr-model", "", "LR attribute model (default models/dist/lr_attrs_x8.onnx or _x16 by --lr, if present; 'none' = off)")
+	abstain := fs.Float64("abstain", 0.8, "confidence a predicted label needs, else abstain")
 	var rois roiFlag
 	fs.Var(&rois, "roi", "search only x0,y0,x1,y1 (normalised 0..1); repeat for several")
 	if err := fs.Parse(args); err != nil {
@@ -137,6 +144,30 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer d.Close()
+	var attrs *AttrPredictor
+	if *attrModel != "none" {
+		explicit := *attrModel != ""
+		if !explicit {
+			*attrModel = fmt.Sprintf("models/dist/lr_attrs_x%d.onnx", 128 / *lr)
+		}
+		if _, serr := os.Stat(*attrModel); serr == nil || explicit {
+			rt, err := ort.Open(*lib, nil)
+			if err != nil {
+				fmt.Fprintln(stderr, "detect:", err)
+				return 1
+			}
+			defer rt.Close()
+			if attrs, err = OpenAttrPredictor(rt, *attrModel, ort.SessionOptions{Providers: []string{ort.CPU}, IntraOpThreads: 1}); err != nil {
+				fmt.Fprintln(stderr, "detect:", err)
+				return 1
+			}
+			defer attrs.Close()
+			if attrs.LR != *lr {
+				fmt.Fprintf(stderr, "detect: %s takes %dx%d probes, --lr is %d\n", *attrModel, attrs.LR, attrs.LR, *lr)
+				return 2
+			}
+		}
+	}
 	prober, err := NewProber(ProbeOptions{LRSize: *lr})
 	if err != nil {
 		fmt.Fprintln(stderr, "detect:", err)
@@ -177,6 +208,18 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		cf.Framing, cf.Upscaled = crop.Framing, crop.Upscaled
+		if attrs != nil {
+			probs, err := attrs.Predict(context.Background(), [][]float32{crop.LR.Pix})
+			if err != nil {
+				fmt.Fprintln(stderr, "detect:", err)
+				return 1
+			}
+			labels := ChooseLabels(probs[0], *abstain)
+			cf.Attributes, cf.Labels = map[string]float64{}, map[string]int{}
+			for a, name := range attrs.Attributes {
+				cf.Attributes[name], cf.Labels[name] = probs[0][a], labels[a]
+			}
+		}
 		if *probes != "" {
 			base := strings.TrimSuffix(filepath.Base(*in), filepath.Ext(*in))
 			cf.LR = filepath.Join(*probes, fmt.Sprintf("%s_face%02d_lr%d.png", base, i+1, *lr))
@@ -217,6 +260,19 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 				parts = append(parts, fmt.Sprintf("%s %.1f,%.1f", n, p[0], p[1]))
 			}
 			fmt.Fprintf(stdout, "  landmarks: %s\n", strings.Join(parts, "; "))
+		}
+		if f.Attributes != nil {
+			var parts []string
+			for _, n := range []string{"male", "glasses", "no_beard"} {
+				if p, ok := f.Attributes[n]; ok {
+					l := "?"
+					if f.Labels[n] >= 0 {
+						l = fmt.Sprint(f.Labels[n])
+					}
+					parts = append(parts, fmt.Sprintf("%s=%s (p=%.2f)", n, l, p))
+				}
+			}
+			fmt.Fprintf(stdout, "  attributes: %s\n", strings.Join(parts, " "))
 		}
 		if f.LR != "" {
 			fmt.Fprintf(stdout, "  probe: %s  preview: %s\n", f.LR, f.Preview)

@@ -2,7 +2,9 @@ package srdg
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/srdgd/srdgd/detect"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -74,7 +76,7 @@ type ModelInfo struct {
 	// (srdgd.label_abstain = "-1"). Without it a face must label every
 	// attribute or none.
 	AbstainLabel bool
-	Meta       map[string]string
+	Meta         map[string]string
 }
 
 func parseInfo(s *ort.Session, kind string) (ModelInfo, error) {
@@ -93,7 +95,7 @@ func parseInfo(s *ort.Session, kind string) (ModelInfo, error) {
 		mi.Scale = int(num("srdgd.scale"))
 		mi.LR = int(num("srdgd.lr_size"))
 	} else {
-		mi.Attributes = parseAttributes(s.Meta["srdgd.attributes"])
+		mi.Attributes = detect.ParseAttributes(s.Meta["srdgd.attributes"])
 		mi.AbstainLabel = s.Meta["srdgd.label_abstain"] == "-1"
 	}
 	if len(probs) > 0 {

@@ -35,7 +35,7 @@ type StageOptions struct {
 	Out    *queue.Queue[*SRFace]
 	Engine *Engine
 	// Attr predicts labels for policy "predict"; nil disables prediction.
-	Attr *AttrPredictor
+	Attr *detect.AttrPredictor
 	// Policy: "predict" (operator labels when the camera has them, else the
 	// predictor's confident labels), "operator" (only operator labels) or
 	// "off" (never guide).
@@ -99,7 +99,7 @@ func (s *Stage) labelsFor(p *detect.Probe, probs []float64) ([]int, string) {
 	if s.o.Policy != "predict" || probs == nil {
 		return labels, LabelsNone
 	}
-	chosen := ChooseLabels(probs, s.o.AbstainThreshold)
+	chosen := detect.ChooseLabels(probs, s.o.AbstainThreshold)
 	any := false
 	for _, l := range chosen {
 		any = any || l >= 0

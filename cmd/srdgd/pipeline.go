@@ -23,7 +23,7 @@ import (
 type pipeline struct {
 	rt       *ort.Runtime
 	engine   *srdg.Engine
-	attrs    *srdg.AttrPredictor
+	attrs    *detect.AttrPredictor
 	gallery  *match.Gallery
 	embedder *match.Embedder
 	closers  []func() error
@@ -91,7 +91,7 @@ func newPipeline(d *daemon) (*pipeline, error) {
 		if err := requireFile("srdg.attr_model", ap); err != nil {
 			return fail(err)
 		}
-		attrs, err := srdg.OpenAttrPredictor(rt, ap, so)
+		attrs, err := detect.OpenAttrPredictor(rt, ap, so)
 		if err != nil {
 			return fail(err)
 		}

@@ -1,4 +1,4 @@
-package srdg
+package detect
 
 import (
 	"context"
@@ -16,8 +16,8 @@ var AttrSlot = ort.Slot{
 	Meta: []string{"srdgd.attributes", "srdgd.scale", "srdgd.lr_size"},
 }
 
-// parseAttributes reads srdgd.attributes: a JSON array or a comma list.
-func parseAttributes(v string) []string {
+// ParseAttributes reads srdgd.attributes: a JSON array or a comma list.
+func ParseAttributes(v string) []string {
 	var list []string
 	if err := json.Unmarshal([]byte(v), &list); err == nil {
 		return list
@@ -30,14 +30,18 @@ func parseAttributes(v string) []string {
 	return list
 }
 
-// AttrPredictor predicts guidance attributes from the LR probe itself (for
-// faces no operator has labelled).
+// AttrPredictor predicts the soft-biometric attributes (male, glasses,
+// no_beard) from the LR probe itself, for faces no operator has labelled.
 type AttrPredictor struct {
 	Attributes []string
 	Scale, LR  int
 	s          *ort.Session
-	in, out    map[int][]float32
-	tc         tensorCache
+	bufs       map[int]*attrBuffers
+}
+
+type attrBuffers struct {
+	in, out []float32
+	it, ot  ort.Value
 }
 
 // OpenAttrPredictor loads an lr_attrs model.
@@ -46,7 +50,7 @@ func OpenAttrPredictor(rt *ort.Runtime, path string, o ort.SessionOptions) (*Att
 	if err != nil {
 		return nil, err
 	}
-	p := &AttrPredictor{s: s, Attributes: parseAttributes(s.Meta["srdgd.attributes"]), in: map[int][]float32{}, out: map[int][]float32{}}
+	p := &AttrPredictor{s: s, Attributes: ParseAttributes(s.Meta["srdgd.attributes"]), bufs: map[int]*attrBuffers{}}
 	if _, err := fmt.Sscan(s.Meta["srdgd.scale"], &p.Scale); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("LR attribute model %s: srdgd.scale %q: %w", path, s.Meta["srdgd.scale"], err)
@@ -58,48 +62,58 @@ func OpenAttrPredictor(rt *ort.Runtime, path string, o ort.SessionOptions) (*Att
 	return p, nil
 }
 
-// Predict returns, per LR probe (3 x LR x LR planar), the probability that
-// each attribute has label 1. Buffers are kept per batch size.
-func (p *AttrPredictor) Predict(ctx context.Context, lrs [][]float32) ([][]float64, error) {
-	b := len(lrs)
-	n := 3 * p.LR * p.LR
-	A := len(p.Attributes)
-	in, ok := p.in[b]
-	if !ok {
-		in, p.in[b], p.out[b] = make([]float32, b*n), make([]float32, b*n), make([]float32, b*A)
-		in = p.in[b]
+func (p *AttrPredictor) buffers(b int) (*attrBuffers, error) {
+	if bb, ok := p.bufs[b]; ok {
+		return bb, nil
 	}
-	out := p.out[b]
+	bb := &attrBuffers{in: make([]float32, b*3*p.LR*p.LR), out: make([]float32, b*len(p.Attributes))}
+	var err error
+	if bb.it, err = ort.NewTensor(bb.in, int64(b), 3, int64(p.LR), int64(p.LR)); err != nil {
+		return nil, err
+	}
+	if bb.ot, err = ort.NewTensor(bb.out, int64(b), int64(len(p.Attributes))); err != nil {
+		bb.it.Destroy()
+		return nil, err
+	}
+	p.bufs[b] = bb
+	return bb, nil
+}
+
+// Predict returns, per LR probe (3 x LR x LR planar RGB in [0, 1]), the
+// calibrated probability that each attribute has label 1. Buffers are kept
+// per batch size. Not safe for concurrent use.
+func (p *AttrPredictor) Predict(ctx context.Context, lrs [][]float32) ([][]float64, error) {
+	n, A := 3*p.LR*p.LR, len(p.Attributes)
+	bb, err := p.buffers(len(lrs))
+	if err != nil {
+		return nil, err
+	}
 	for i, lr := range lrs {
 		if len(lr) != n {
-			return nil, fmt.Errorf("LR attribute model: probe %d has %d values, want %d", i, len(lr), n)
+			return nil, fmt.Errorf("LR attribute model: probe %d has %d values, want 3x%dx%d", i, len(lr), p.LR, p.LR)
 		}
-		copy(in[i*n:], lr)
+		copy(bb.in[i*n:], lr)
 	}
-	it, err := p.tc.get(in, int64(b), 3, int64(p.LR), int64(p.LR))
-	if err != nil {
+	if err := p.s.Run(ctx, []ort.Value{bb.it}, []ort.Value{bb.ot}); err != nil {
 		return nil, err
 	}
-	ot, err := p.tc.get(out, int64(b), int64(A))
-	if err != nil {
-		return nil, err
-	}
-	if err := p.s.Run(ctx, []ort.Value{it}, []ort.Value{ot}); err != nil {
-		return nil, err
-	}
-	res := make([][]float64, b)
+	res := make([][]float64, len(lrs))
 	for i := range res {
 		res[i] = make([]float64, A)
 		for a := 0; a < A; a++ {
-			res[i][a] = float64(out[i*A+a])
+			res[i][a] = float64(bb.out[i*A+a])
 		}
 	}
 	return res, nil
 }
 
-// Close releases the session.
+// Close releases the session and the buffers.
 func (p *AttrPredictor) Close() error {
-	p.tc.close()
+	for b, bb := range p.bufs {
+		bb.it.Destroy()
+		bb.ot.Destroy()
+		delete(p.bufs, b)
+	}
 	return p.s.Close()
 }
 
