@@ -279,7 +279,7 @@ func (r *Runtime) NewSession(path string, slot Slot, o SessionOptions) (*Session
 	for _, p := range provs {
 		sess, err := r.trySession(path, slot, p, o)
 		if err != nil {
-			rejected[p] = err.Error()
+			rejected[p] = shortReason(err)
 			continue
 		}
 		attrs := []any{"model", path, "slot", slot.Name, "provider", p}
@@ -294,6 +294,19 @@ func (r *Runtime) NewSession(path string, slot Slot, o SessionOptions) (*Session
 		why = append(why, fmt.Sprintf("%s: %s", p, rejected[p]))
 	}
 	return nil, fmt.Errorf("%s %s: no execution provider could load it (%s)", slot.Name, path, strings.Join(why, "; "))
+}
+
+// shortReason drops the C++ source location and signature ORT puts in front
+// of its messages, so the log line says why in a few words.
+func shortReason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "[ONNXRuntimeError]"); i >= 0 {
+		msg = msg[i:]
+	}
+	if len(msg) > 240 {
+		msg = msg[:240] + "..."
+	}
+	return msg
 }
 
 func (r *Runtime) trySession(path string, slot Slot, provider string, o SessionOptions) (*ort.DynamicAdvancedSession, error) {
