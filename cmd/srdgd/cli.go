@@ -37,6 +37,7 @@ commands:
   config example print the commented example config
   detect         find faces in an image (--in IMAGE [--json] [--probes DIR])
   gallery        manage the gallery: keygen, add, list, remove, export, import, search, verify, check
+  eval           evaluation harness: PSNR/SSIM, ROC AUC, Rank-k for LR, unguided and guided SR
   sr             super-resolve one LR face image (--in lr.png --attrs male=1,glasses=0,nobeard=1)
   version        print the version
 
@@ -69,6 +70,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return cmdGallery(ctx, args[1:], stdout, stderr)
 	case "detect":
 		return detect.CLI(args[1:], stdout, stderr)
+	case "eval":
+		return cmdEval(ctx, args[1:], stdout, stderr)
 	case "sr":
 		return cmdSR(ctx, args[1:], stdout, stderr)
 	case "config":
