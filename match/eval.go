@@ -251,6 +251,18 @@ func LRBicubic() EvalMethod {
 	}}
 }
 
+// HRReference is the upper bound of recognition: the HR face itself (PSNR
+// infinite, recorded as 100 dB; SSIM 1).
+func HRReference(set *EvalSet) EvalMethod {
+	return EvalMethod{Name: "hr", Restore: func(_ context.Context, _ []float32, _ int, p EvalImage) ([]float32, error) {
+		f, err := set.LoadFace(p)
+		if err != nil {
+			return nil, err
+		}
+		return f.Pix, nil
+	}}
+}
+
 // ProbeSeed is a per-probe noise seed: the same for a probe whatever the
 // order of the run, so a resumed run matches an uninterrupted one.
 func ProbeSeed(seed uint64, probe string) uint64 {
@@ -410,8 +422,9 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalReport, error) {
 			recs[m] = make([]evalRecord, len(o.Set.Probes))
 		}
 		start := time.Now()
-		computedAtStart := rep.Computed
+		fresh := 0 // probes that needed computing
 		for p, im := range o.Set.Probes {
+			computedBefore := rep.Computed
 			var hr *faceimg.Planar
 			var lr []float32
 			var n int
@@ -457,16 +470,16 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalReport, error) {
 				}
 				recs[m][p] = r
 			}
+			if rep.Computed > computedBefore {
+				fresh++
+			}
 			el := time.Since(start)
-			eta := "?"
-			if fresh := rep.Computed - computedAtStart; fresh > 0 {
-				// remaining probes cost about what the fresh ones did so far
-				eta = (el / time.Duration(p+1) * time.Duration(len(o.Set.Probes)-p-1)).Round(time.Second).String()
-			} else {
-				eta = "0s"
+			eta := time.Duration(0)
+			if fresh > 0 { // the remaining probes cost what the computed ones did
+				eta = el / time.Duration(fresh) * time.Duration(len(o.Set.Probes)-p-1)
 			}
 			fmt.Fprintf(progress, "eval x%d: probe %d/%d %s, elapsed %s, ETA %s\n",
-				scale, p+1, len(o.Set.Probes), im.Path, el.Round(time.Second), eta)
+				scale, p+1, len(o.Set.Probes), im.Path, el.Round(time.Second), eta.Round(time.Second))
 		}
 		for m, meth := range methods {
 			res, err := aggregate(scale, meth.Name, recs[m], o.Set.Probes, gal, galID, len(ids))
@@ -612,7 +625,11 @@ func EvalMarkdown(rep *EvalReport) string {
 			fmt.Fprintf(&b, "\n## %dx (%dx%d -> %dx%d)\n\n", scale, EvalHR/scale, EvalHR/scale, EvalHR, EvalHR)
 			b.WriteString("| method | PSNR | SSIM | AUC | R1 | R5 | R10 |\n|---|---|---|---|---|---|---|\n")
 		}
-		fmt.Fprintf(&b, "| %s | %.2f | %.3f | %.3f | %.2f | %.2f | %.2f |\n", r.Method, r.PSNR, r.SSIM,
+		psnr := fmt.Sprintf("%.2f", r.PSNR)
+		if r.PSNR >= psnrCap-1e-6 {
+			psnr = "inf"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.3f | %.3f | %.2f | %.2f | %.2f |\n", r.Method, psnr, r.SSIM,
 			r.AUC, 100*r.R1, 100*r.R5, 100*r.R10)
 	}
 	return b.String()

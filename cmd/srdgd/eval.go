@@ -31,6 +31,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 1, "noise seed (each probe's noise is derived from it and the probe's path)")
 	guided := fs.Bool("guided", true, "also run guided SR with the probe's attributes as labels (slow)")
 	unguided := fs.Bool("unguided", true, "run unguided SR")
+	hrRef := fs.Bool("hr", true, "add the HR face itself as a reference row (the recognition upper bound)")
 	out := fs.String("out", "eval-results", "results folder (results.json, results.md, roc.png, cmc.png, cache.jsonl)")
 	dir := fs.String("models", "", "models folder (default: /usr/share/srdgd/models, else ./models/dist)")
 	lib := fs.String("ort-library", "", "libonnxruntime path (default: search)")
@@ -119,6 +120,9 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	methods := func(scale int) ([]match.EvalMethod, error) {
 		ms := []match.EvalMethod{match.LRBicubic()}
+		if *hrRef {
+			ms = append([]match.EvalMethod{match.HRReference(set)}, ms...)
+		}
 		if len(samplerList) == 0 || (!*guided && !*unguided) {
 			return ms, nil
 		}
