@@ -208,9 +208,13 @@ func (s *EvalSet) LoadFace(im EvalImage) (*faceimg.Planar, error) {
 	if r.Dx() != r.Dy() {
 		return nil, fmt.Errorf("%s: face %dx%d is not square", im.Path, r.Dx(), r.Dy())
 	}
-	p := faceimg.FromImage(img.(interface {
+	sub, ok := img.(interface {
 		SubImage(image.Rectangle) image.Image
-	}).SubImage(r))
+	})
+	if !ok {
+		return nil, fmt.Errorf("%s: %T images cannot be cropped", im.Path, img)
+	}
+	p := faceimg.FromImage(sub.SubImage(r))
 	if p.W == EvalHR {
 		return p, nil
 	}
@@ -311,9 +315,12 @@ type EvalResult struct {
 	SSIM   float64 `json:"ssim"`
 	AUC    float64 `json:"auc"`
 	// Rank holds Rank-1..Rank-10 (fractions); R1, R5, R10 repeat three.
-	Rank        []float64  `json:"cmc"`
-	R1, R5, R10 float64    `json:"-"`
-	ROC         []ROCPoint `json:"-"`
+	Rank []float64 `json:"cmc"`
+	R1   float64   `json:"r1"`
+	R5   float64   `json:"r5"`
+	R10  float64   `json:"r10"`
+	// ROC is the curve (for roc.png; not in results.json).
+	ROC []ROCPoint `json:"-"`
 }
 
 // EvalReport is what Evaluate measured.

@@ -204,7 +204,8 @@ func TestEvalAggregatesAndResumes(t *testing.T) {
 	if err := json.Unmarshal(b, &js); err != nil {
 		t.Fatal(err)
 	}
-	if len(js.Results) != 4 || js.Results[0].Method != "lr-bicubic" || js.Results[0].Scale != 8 || js.Probes != nProbe || js.Identities != 3 {
+	if len(js.Results) != 4 || js.Results[0].Method != "lr-bicubic" || js.Results[0].Scale != 8 || js.Probes != nProbe || js.Identities != 3 ||
+		js.Results[0].R1 != rep.Results[0].R1 || js.Results[0].R10 != rep.Results[0].R10 || js.Results[0].AUC != rep.Results[0].AUC {
 		t.Errorf("results.json: %+v", js)
 	}
 	for _, name := range []string{"roc.png", "cmc.png"} {
