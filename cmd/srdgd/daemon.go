@@ -167,11 +167,7 @@ func exitCodeFor(err error) int {
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("run", stderr)
-	def := "/etc/srdgd/srdgd.yaml"
-	if p := os.Getenv("SRDGD_CONFIG"); p != "" {
-		def = p
-	}
-	path := fs.String("config", def, "config file (default $SRDGD_CONFIG, else /etc/srdgd/srdgd.yaml)")
+	path := fs.String("config", defaultConfigPath(), "config file (default $SRDGD_CONFIG, else /etc/srdgd/srdgd.yaml)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -181,6 +177,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	return runDaemon(ctx, cfg, stderr)
+}
+
+// defaultConfigPath is $SRDGD_CONFIG, else the installed location.
+func defaultConfigPath() string {
+	if p := os.Getenv("SRDGD_CONFIG"); p != "" {
+		return p
+	}
+	return "/etc/srdgd/srdgd.yaml"
 }
 
 func runDaemon(ctx context.Context, cfg *config.Config, logw io.Writer) int {

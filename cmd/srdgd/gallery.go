@@ -71,13 +71,9 @@ func (f *detectFinder) Find(ctx context.Context, img image.Image) ([]image.Recta
 // loadConfigOrDefault loads the given (or $SRDGD_CONFIG / default) config file;
 // with no file at the default location it returns the defaults.
 func loadConfigOrDefault(path string) (*config.Config, error) {
-	explicit := path != ""
+	explicit := path != "" || os.Getenv("SRDGD_CONFIG") != ""
 	if path == "" {
-		path = os.Getenv("SRDGD_CONFIG")
-		explicit = path != ""
-	}
-	if path == "" {
-		path = "/etc/srdgd/srdgd.yaml"
+		path = defaultConfigPath()
 	}
 	if _, err := os.Stat(path); err != nil && !explicit {
 		return config.Default(), nil

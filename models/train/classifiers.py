@@ -256,17 +256,7 @@ def evaluate(model, split, idx, device, sigmas=VAL_SIGMAS, batch=50, seed=77):
 
 
 def load_weights(path, map_location="cpu"):
-    if os.path.isdir(path):
-        for name in ("best.pt", "checkpoint.pt"):
-            if os.path.exists(os.path.join(path, name)):
-                path = os.path.join(path, name)
-                break
-        else:
-            raise UserError(f"{path}: no best.pt or checkpoint.pt")
-    try:
-        ck = torch.load(path, map_location=map_location)
-    except (OSError, RuntimeError) as e:
-        raise UserError(f"load classifier checkpoint {path}: {e}") from e
+    ck, path = common.load_checkpoint(path, "classifier", map_location)
     if ck.get("kind") != "classifier":
         raise UserError(f"{path} is not a classifier checkpoint (kind {ck.get('kind')!r})")
     m = Classifier(ck["model_config"])

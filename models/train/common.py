@@ -140,3 +140,19 @@ def amp_dtype(name, device):
 
 def autocast(device, dtype):
     return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
+def load_checkpoint(path, what, map_location="cpu"):
+    """Load a training checkpoint: a .pt file, or a run directory (its best.pt, else
+    checkpoint.pt). Returns (checkpoint dict, file path); errors are UserError."""
+    if os.path.isdir(path):
+        for name in ("best.pt", "checkpoint.pt"):
+            if os.path.exists(os.path.join(path, name)):
+                path = os.path.join(path, name)
+                break
+        else:
+            raise UserError(f"{path}: no best.pt or checkpoint.pt")
+    try:
+        return torch.load(path, map_location=map_location), path
+    except (OSError, RuntimeError) as e:
+        raise UserError(f"load {what} checkpoint {path}: {e}") from e

@@ -206,17 +206,7 @@ TRAIN_KEYS = ("scale", "steps", "batch", "lr", "warmup", "ema", "grad_clip", "se
 
 def load_weights(path, map_location="cpu"):
     """(ScoreModel with EMA weights, checkpoint dict) from checkpoint.pt / best.pt / a run dir."""
-    if os.path.isdir(path):
-        for name in ("best.pt", "checkpoint.pt"):
-            if os.path.exists(os.path.join(path, name)):
-                path = os.path.join(path, name)
-                break
-        else:
-            raise UserError(f"{path}: no best.pt or checkpoint.pt")
-    try:
-        ck = torch.load(path, map_location=map_location)
-    except (OSError, RuntimeError) as e:
-        raise UserError(f"load score checkpoint {path}: {e}") from e
+    ck, path = common.load_checkpoint(path, "score", map_location)
     model = unet.ScoreModel(ck["model_config"])
     model.load_state_dict(ck["ema"])
     model.eval()
