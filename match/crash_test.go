@@ -47,7 +47,7 @@ func crashChild() int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
 	}
-	plain, err := g.seal.open(blob, embeddingAD(seed.id, model))
+	plain, err := g.seal.Open(blob, embeddingAD(seed.id, model))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2

@@ -2,12 +2,10 @@ package match
 
 import (
 	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"github.com/srdgd/srdgd/internal/seal"
 	"os"
 	"path/filepath"
 )
@@ -67,64 +65,16 @@ func GenerateKey(path string) error {
 	return f.Close()
 }
 
-// sealer encrypts blobs with AES-256-GCM: version byte 1, a random 96-bit
-// nonce, then the ciphertext with its 128-bit tag. The associated data binds a
-// blob to its place (table and owning row), so a blob copied to another row
-// does not decrypt. A nil *sealer stores plaintext.
-type sealer struct {
-	aead cipher.AEAD
-}
-
-const sealVersion = 1
+// sealer is the at-rest encryption shared with the hit history; a nil
+// *sealer stores plaintext.
+type sealer = seal.Sealer
 
 func newSealer(key []byte) (*sealer, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("%w: %d-byte key, want %d", ErrKey, len(key), KeySize)
-	}
-	b, err := aes.NewCipher(key)
+	s, err := seal.New(key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
 	}
-	g, err := cipher.NewGCM(b)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead: g}, nil
+	return s, nil
 }
 
-func (s *sealer) seal(plain []byte, ad string) ([]byte, error) {
-	if s == nil {
-		return plain, nil
-	}
-	ns := s.aead.NonceSize()
-	out := make([]byte, 1+ns, 1+ns+len(plain)+s.aead.Overhead())
-	out[0] = sealVersion
-	if _, err := rand.Read(out[1:]); err != nil {
-		return nil, fmt.Errorf("nonce: %w", err)
-	}
-	return s.aead.Seal(out, out[1:1+ns], plain, []byte(ad)), nil
-}
-
-var errDecrypt = errors.New("does not decrypt with this key (wrong key or tampered data)")
-
-func (s *sealer) open(blob []byte, ad string) ([]byte, error) {
-	if s == nil {
-		return blob, nil
-	}
-	ns := s.aead.NonceSize()
-	if len(blob) < 1+ns+s.aead.Overhead() || blob[0] != sealVersion {
-		return nil, fmt.Errorf("encrypted blob of %d bytes, version %d: not in the expected format", len(blob), firstByte(blob))
-	}
-	p, err := s.aead.Open(nil, blob[1:1+ns], blob[1+ns:], []byte(ad))
-	if err != nil {
-		return nil, errDecrypt
-	}
-	return p, nil
-}
-
-func firstByte(b []byte) int {
-	if len(b) == 0 {
-		return -1
-	}
-	return int(b[0])
-}
+var errDecrypt = seal.ErrDecrypt

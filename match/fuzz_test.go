@@ -45,12 +45,12 @@ func FuzzOpenBlob(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	good, _ := s.seal([]byte("descriptor"), "ad")
+	good, _ := s.Seal([]byte("descriptor"), "ad")
 	f.Add(good, "ad")
 	f.Add(good, "other")
 	f.Add([]byte{1, 2, 3}, "ad")
 	f.Fuzz(func(t *testing.T, blob []byte, ad string) {
-		p, err := s.open(blob, ad)
+		p, err := s.Open(blob, ad)
 		if err == nil && (ad != "ad" || string(p) != "descriptor") {
 			t.Fatalf("forged blob %x with ad %q decrypted to %q", blob, ad, p)
 		}

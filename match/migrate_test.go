@@ -63,7 +63,7 @@ func TestMigrateV1(t *testing.T) {
 	for _, s := range schemaV1 {
 		mustExec(t, db, s)
 	}
-	kc, _ := seal.seal([]byte(keyCheckText), keyCheckAD)
+	kc, _ := seal.Seal([]byte(keyCheckText), keyCheckAD)
 	mustExec(t, db, `INSERT INTO meta VALUES ('encryption', 'aes-256-gcm'), ('key_check', ?)`, kc)
 	now := "2026-01-01T00:00:00Z"
 	for i, name := range fx.people {
@@ -77,8 +77,8 @@ func TestMigrateV1(t *testing.T) {
 		if i == 1 {
 			model = "face-api face_recognition_model@0000000000000000+00000000" // an older embedder
 		}
-		jpg, _ := seal.seal(readCeleba(t, img), imageAD(pid))
-		vec, _ := seal.seal(vecBytes(e[0].Vector), embeddingAD(iid, model))
+		jpg, _ := seal.Seal(readCeleba(t, img), imageAD(pid))
+		vec, _ := seal.Seal(vecBytes(e[0].Vector), embeddingAD(iid, model))
 		mustExec(t, db, `INSERT INTO people (id, name, watchlist, created) VALUES (?, ?, ?, ?)`, pid, name, i == 0, now)
 		mustExec(t, db, `INSERT INTO images (id, person_id, jpeg, source, created) VALUES (?, ?, ?, ?, ?)`, iid, pid, jpg, img, now)
 		mustExec(t, db, `INSERT INTO embeddings (image_id, model, vec, created) VALUES (?, ?, ?, ?)`, iid, model, vec, now)

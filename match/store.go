@@ -273,7 +273,7 @@ func (g *Gallery) init(ctx context.Context, plaintext bool) error {
 			return err
 		}
 		if g.seal != nil {
-			kc, err := g.seal.seal([]byte(keyCheckText), keyCheckAD)
+			kc, err := g.seal.Seal([]byte(keyCheckText), keyCheckAD)
 			if err != nil {
 				return err
 			}
@@ -300,7 +300,7 @@ func (g *Gallery) init(ctx context.Context, plaintext bool) error {
 		if err := g.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'key_check'`).Scan(&kc); err != nil {
 			return fmt.Errorf("%w: no key check value: %w", ErrSchema, err)
 		}
-		p, err := g.seal.open(kc, keyCheckAD)
+		p, err := g.seal.Open(kc, keyCheckAD)
 		if err != nil || string(p) != keyCheckText {
 			return fmt.Errorf("%w: the key file does not decrypt this gallery's key check value", ErrWrongKey)
 		}
@@ -378,7 +378,7 @@ func (g *Gallery) loadIndex(ctx context.Context) error {
 		if err := rows.Scan(&pid, &name, &wl, &iid, &blob); err != nil {
 			return fmt.Errorf("loading descriptors: %w", err)
 		}
-		plain, err := g.seal.open(blob, embeddingAD(iid, model))
+		plain, err := g.seal.Open(blob, embeddingAD(iid, model))
 		if err != nil {
 			return fmt.Errorf("descriptor of image %d (person %q): %w", iid, name, err)
 		}
@@ -574,7 +574,7 @@ func (g *Gallery) enrolOne(ctx context.Context, name string, e enrolment) (perso
 	case err != nil:
 		return 0, 0, fmt.Errorf("find person: %w", err)
 	}
-	img, err := g.seal.seal(e.jpeg, imageAD(personID))
+	img, err := g.seal.Seal(e.jpeg, imageAD(personID))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -586,7 +586,7 @@ func (g *Gallery) enrolOne(ctx context.Context, name string, e enrolment) (perso
 	if imageID, err = res.LastInsertId(); err != nil {
 		return 0, 0, err
 	}
-	vec, err := g.seal.seal(vecBytes(e.emb.Vector), embeddingAD(imageID, e.emb.Model))
+	vec, err := g.seal.Seal(vecBytes(e.emb.Vector), embeddingAD(imageID, e.emb.Model))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -660,7 +660,7 @@ func (g *Gallery) images(ctx context.Context, where string, args []any, fn func(
 		if err != nil {
 			return fmt.Errorf("gallery %s: image %d: %w", g.path, id, err)
 		}
-		if s.jpeg, err = g.seal.open(blob, imageAD(s.personID)); err != nil {
+		if s.jpeg, err = g.seal.Open(blob, imageAD(s.personID)); err != nil {
 			return fmt.Errorf("gallery %s: image %d of %q: %w", g.path, id, s.person, err)
 		}
 		if s.box, err = parseBox(box); err != nil {
@@ -737,7 +737,7 @@ func (g *Gallery) Reembed(ctx context.Context, e FaceEmbedder) (*ReembedReport, 
 }
 
 func (g *Gallery) replaceEmbedding(ctx context.Context, imageID int64, box image.Rectangle, e Embedding) error {
-	vec, err := g.seal.seal(vecBytes(e.Vector), embeddingAD(imageID, e.Model))
+	vec, err := g.seal.Seal(vecBytes(e.Vector), embeddingAD(imageID, e.Model))
 	if err != nil {
 		return err
 	}
@@ -847,7 +847,7 @@ func (g *Gallery) Check(ctx context.Context) (*CheckReport, error) {
 		if err := erows.Scan(&iid, &model, &blob); err != nil {
 			return nil, err
 		}
-		p, err := g.seal.open(blob, embeddingAD(iid, model))
+		p, err := g.seal.Open(blob, embeddingAD(iid, model))
 		if err == nil {
 			_, err = bytesVec(p)
 		}
