@@ -1,0 +1,221 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/srdgd/srdgd/publish"
+)
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if s.o.Health != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := s.o.Health(ctx); err != nil {
+			// details only in the log: health needs no token
+			s.log.Warn("health check failed", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type loginRequest struct {
+	Token string `json:"token"`
+}
+
+type sessionResponse struct {
+	Actor string `json:"actor"`
+	// Auth is "token", "session" or "none" (no token configured).
+	Auth    string     `json:"auth"`
+	Expires *time.Time `json:"expires,omitempty"`
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	ip := remoteIP(r)
+	if lim, wait := s.auth.limited(ip); lim && s.auth.enabled {
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(wait)))
+		writeError(w, http.StatusTooManyRequests, "", "too many failed authentications from this address")
+		return
+	}
+	var req loginRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !s.auth.enabled {
+		writeJSON(w, http.StatusOK, sessionResponse{Actor: "anonymous", Auth: "none"})
+		return
+	}
+	if req.Token == "" {
+		writeError(w, http.StatusBadRequest, "token", "token is required")
+		return
+	}
+	if !s.auth.tokenOK(req.Token) {
+		s.auth.fail(ip)
+		s.log.Warn("login with a wrong token", "remote", r.RemoteAddr)
+		writeError(w, http.StatusUnauthorized, "token", "wrong token")
+		return
+	}
+	c, p, err := s.auth.login()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("new session: %w", err))
+		return
+	}
+	if s.o.Auditor != nil {
+		if err := s.o.Auditor.Audit(r.Context(), AuditRecord{Actor: p.actor, Action: "login", Remote: r.RemoteAddr}); err != nil {
+			s.fail(w, r, fmt.Errorf("audit login: %w", err))
+			return
+		}
+	}
+	http.SetCookie(w, c)
+	writeJSON(w, http.StatusOK, sessionResponse{Actor: p.actor, Auth: p.via, Expires: &p.expires})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	s.auth.logout(r)
+	http.SetCookie(w, s.auth.clearCookie())
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) sessionInfo(w http.ResponseWriter, r *http.Request) {
+	p, _ := r.Context().Value(ctxKey{}).(principal)
+	resp := sessionResponse{Actor: p.actor, Auth: p.via}
+	if !p.expires.IsZero() {
+		resp.Expires = &p.expires
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.o.Version)
+}
+
+// cameraJSON is a camera's status and whether the live view can show it.
+type cameraJSON struct {
+	publish.CameraStatus
+	Live bool `json:"live"`
+}
+
+func (s *Server) cameras(w http.ResponseWriter, r *http.Request) {
+	live := map[string]bool{}
+	if s.o.Viewable != nil && s.o.Live != nil {
+		for _, c := range s.o.Viewable() {
+			live[c] = true
+		}
+	}
+	out := []cameraJSON{}
+	if s.o.Cameras != nil {
+		for _, c := range s.o.Cameras() {
+			out = append(out, cameraJSON{CameraStatus: c, Live: live[c.Camera]})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cameras": out})
+}
+
+func (s *Server) listSchemas(w http.ResponseWriter, r *http.Request) {
+	names := slices.Sorted(maps.Keys(s.o.Schemas))
+	if names == nil {
+		names = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"schemas": names})
+}
+
+func (s *Server) schema(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	b, ok := s.o.Schemas[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no schema %q", name))
+		return
+	}
+	w.Header().Set("Content-Type", "application/schema+json")
+	_, _ = w.Write(b)
+}
+
+// query reads the query parameters, refusing any not in allowed.
+func query(r *http.Request, allowed ...string) (map[string]string, error) {
+	out := map[string]string{}
+	for k, v := range r.URL.Query() {
+		if !slices.Contains(allowed, k) {
+			return nil, errorf(http.StatusBadRequest, k, "unknown query parameter %q (allowed: %v)", k, allowed)
+		}
+		if len(v) > 1 {
+			return nil, errorf(http.StatusBadRequest, k, "query parameter %q given %d times", k, len(v))
+		}
+		out[k] = v[0]
+	}
+	return out, nil
+}
+
+// limitParam parses "limit": default def, 1..max.
+func limitParam(q map[string]string, def, max int) (int, error) {
+	v, ok := q["limit"]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, errorf(http.StatusBadRequest, "limit", "limit %q: want a whole number from 1 to %d", v, max)
+	}
+	return n, nil
+}
+
+type auditResponse struct {
+	Entries []AuditRecord `json:"entries"`
+	// Next is the after= value for the following page; absent on the last.
+	Next *int64 `json:"next,omitempty"`
+}
+
+func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
+	if s.o.Auditor == nil {
+		writeError(w, http.StatusServiceUnavailable, "", "no audit log configured")
+		return
+	}
+	q, err := query(r, "after", "limit")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	limit, err := limitParam(q, 100, 1000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var after int64
+	if v, ok := q["after"]; ok {
+		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
+			s.fail(w, r, errorf(http.StatusBadRequest, "after", "after %q: want a sequence number >= 0", v))
+			return
+		}
+	}
+	entries, err := s.o.Auditor.AuditLog(r.Context(), after, limit)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("audit log after %d: %w", after, err))
+		return
+	}
+	resp := auditResponse{Entries: entries}
+	if resp.Entries == nil {
+		resp.Entries = []AuditRecord{}
+	}
+	if len(entries) == limit {
+		n := entries[len(entries)-1].Seq
+		resp.Next = &n
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// audit writes an entry for the request; the caller fails the request when
+// it returns an error.
+func (s *Server) audit(r *http.Request, action, target, detail string) error {
+	err := s.o.Auditor.Audit(r.Context(), AuditRecord{Actor: actorOf(r), Action: action, Target: target, Detail: detail, Remote: r.RemoteAddr})
+	if err != nil {
+		return fmt.Errorf("audit %s %q: %w", action, target, err)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/srdgd/srdgd/publish"
+)
+
+// hitImages are the image links of a hit.
+type hitImages struct {
+	LR      string `json:"lr"`
+	SR      string `json:"sr"`
+	Preview string `json:"preview"`
+	// Gallery is the matched person's enrolled photo (known hits only).
+	Gallery string `json:"gallery,omitempty"`
+}
+
+// hitJSON is a hit as the API returns it: publish.Hit's JSON plus links.
+type hitJSON struct {
+	*publish.Hit
+	Images hitImages `json:"images"`
+}
+
+func withLinks(h *publish.Hit) hitJSON {
+	base := "/api/v1/hits/" + url.PathEscape(h.ID)
+	im := hitImages{LR: base + "/lr.png", SR: base + "/sr.jpg", Preview: base + "/preview.jpg"}
+	if h.Match.Known && h.Match.Name != "" {
+		im.Gallery = "/api/v1/gallery/" + url.PathEscape(h.Match.Name) + "/photo.jpg"
+	}
+	return hitJSON{Hit: h, Images: im}
+}
+
+type hitsResponse struct {
+	Hits []hitJSON `json:"hits"`
+	// Next is the before= value for the following (older) page; absent when
+	// this page is the last.
+	Next string `json:"next,omitempty"`
+}
+
+// validID reports whether id looks like a publish.NewID (26 characters of
+// Crockford base32).
+func validID(id string) bool {
+	if len(id) != 26 {
+		return false
+	}
+	for _, c := range id {
+		if !strings.ContainsRune("0123456789ABCDEFGHJKMNPQRSTVWXYZ", c) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) hitQuery(r *http.Request) (HitQuery, error) {
+	q, err := query(r, "camera", "person", "known", "before", "since", "limit")
+	if err != nil {
+		return HitQuery{}, err
+	}
+	hq := HitQuery{Camera: q["camera"], Person: q["person"], Before: q["before"]}
+	if hq.Limit, err = limitParam(q, 50, 500); err != nil {
+		return HitQuery{}, err
+	}
+	if v, ok := q["known"]; ok {
+		k, err := strconv.ParseBool(v)
+		if err != nil {
+			return HitQuery{}, errorf(http.StatusBadRequest, "known", "known %q: want true or false", v)
+		}
+		hq.Known = &k
+	}
+	if hq.Before != "" && !validID(hq.Before) {
+		return HitQuery{}, errorf(http.StatusBadRequest, "before", "before %q: want a hit id (26 characters)", hq.Before)
+	}
+	if v, ok := q["since"]; ok {
+		if hq.Since, err = time.Parse(time.RFC3339, v); err != nil {
+			return HitQuery{}, errorf(http.StatusBadRequest, "since", "since %q: want an RFC 3339 time, e.g. 2026-11-26T08:00:00Z", v)
+		}
+	}
+	return hq, nil
+}
+
+func (s *Server) listHits(w http.ResponseWriter, r *http.Request) {
+	if s.o.Hits == nil {
+		writeError(w, http.StatusServiceUnavailable, "", "no hit history configured")
+		return
+	}
+	hq, err := s.hitQuery(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	hits, err := s.o.Hits.ListHits(r.Context(), hq)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("list hits: %w", err))
+		return
+	}
+	if err := s.audit(r, "hits.list", r.URL.RawQuery, fmt.Sprintf("%d hits", len(hits))); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := hitsResponse{Hits: make([]hitJSON, 0, len(hits))}
+	for _, h := range hits {
+		resp.Hits = append(resp.Hits, withLinks(h))
+	}
+	if len(hits) == hq.Limit && len(hits) > 0 {
+		resp.Next = hits[len(hits)-1].ID
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// hit fetches the hit named by the path, or answers the request.
+func (s *Server) hit(w http.ResponseWriter, r *http.Request) *publish.Hit {
+	if s.o.Hits == nil {
+		writeError(w, http.StatusServiceUnavailable, "", "no hit history configured")
+		return nil
+	}
+	id := r.PathValue("id")
+	if !validID(id) {
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("hit %q: not found (not a hit id)", id))
+		return nil
+	}
+	h, err := s.o.Hits.GetHit(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("hit %s: %w", id, err))
+		return nil
+	}
+	return h
+}
+
+func (s *Server) getHit(w http.ResponseWriter, r *http.Request) {
+	h := s.hit(w, r)
+	if h == nil {
+		return
+	}
+	if err := s.audit(r, "hit.view", h.ID, ""); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, withLinks(h))
+}
+
+func (s *Server) hitImage(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("image")
+	var ct string
+	switch name {
+	case "lr.png":
+		ct = "image/png"
+	case "sr.jpg", "preview.jpg":
+		ct = "image/jpeg"
+	default:
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no hit image %q (lr.png, sr.jpg or preview.jpg)", name))
+		return
+	}
+	h := s.hit(w, r)
+	if h == nil {
+		return
+	}
+	b := map[string][]byte{"lr.png": h.LRPNG, "sr.jpg": h.SRJPEG, "preview.jpg": h.PreviewJPEG}[name]
+	if len(b) == 0 {
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("hit %s has no %s", h.ID, name))
+		return
+	}
+	if err := s.audit(r, "hit.image", h.ID+"/"+name, ""); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+}

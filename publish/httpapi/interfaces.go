@@ -1,0 +1,109 @@
+package httpapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/srdgd/srdgd/publish"
+)
+
+// HitQuery selects hits, newest first. Zero fields do not filter.
+type HitQuery struct {
+	Camera string
+	// Person is the matched person's name.
+	Person string
+	// Known selects known (true) or unknown (false) faces.
+	Known *bool
+	// Before is a hit id: only hits older than it (pagination).
+	Before string
+	// Since: only hits at or after this time.
+	Since time.Time
+	// Limit is the most hits returned, >= 1.
+	Limit int
+}
+
+// Hits is the hit history (publish/history behind an adapter).
+type Hits interface {
+	// ListHits returns hits newest first, without images.
+	ListHits(ctx context.Context, q HitQuery) ([]*publish.Hit, error)
+	// GetHit returns one hit with its images; an error wrapping ErrNotFound
+	// when there is none with that id.
+	GetHit(ctx context.Context, id string) (*publish.Hit, error)
+}
+
+// AuditRecord is one audit log entry. Seq and Time are set by the store.
+type AuditRecord struct {
+	Seq  int64     `json:"seq"`
+	Time time.Time `json:"time"`
+	// Actor is "token", "session:<8 hex>" or "anonymous" (no token set).
+	Actor string `json:"actor"`
+	// Action is e.g. "hit.view", "hit.image", "hits.list", "gallery.enrol",
+	// "gallery.remove", "gallery.photo", "login".
+	Action string `json:"action"`
+	Target string `json:"target"`
+	Detail string `json:"detail,omitempty"`
+	Remote string `json:"remote"`
+}
+
+// Auditor writes and reads the audit log.
+type Auditor interface {
+	Audit(ctx context.Context, r AuditRecord) error
+	// AuditLog returns up to limit entries with Seq > afterSeq, oldest first.
+	AuditLog(ctx context.Context, afterSeq int64, limit int) ([]AuditRecord, error)
+}
+
+// Person is one enrolled identity.
+type Person struct {
+	Name      string `json:"name"`
+	Watchlist bool   `json:"watchlist"`
+	// Attributes forced by the operator; nil = predicted from the probe.
+	Male    *bool `json:"male"`
+	Glasses *bool `json:"glasses"`
+	NoBeard *bool `json:"no_beard"`
+	// Photos enrolled, and Searchable those with a descriptor of the
+	// current embedder.
+	Photos     int       `json:"photos"`
+	Searchable int       `json:"searchable"`
+	Created    time.Time `json:"created"`
+}
+
+// Photo is one uploaded enrolment photo.
+type Photo struct {
+	Source string
+	Data   []byte
+}
+
+// Photo outcomes reported by Gallery.Enrol.
+const (
+	PhotoEnrolled     = "enrolled"
+	PhotoNoFace       = "no_face"
+	PhotoSeveralFaces = "several_faces"
+	PhotoUnreadable   = "unreadable"
+	PhotoTooLarge     = "too_large"
+	PhotoRejected     = "rejected"
+)
+
+// PhotoResult is the outcome for one photo of an enrolment.
+type PhotoResult struct {
+	Source string `json:"source"`
+	// Result is one of the Photo* constants.
+	Result string `json:"result"`
+	// Error says why the photo was not enrolled.
+	Error string `json:"error,omitempty"`
+	// Box is the face found, [x0, y0, x1, y1] in the photo's pixels.
+	Box []int `json:"box,omitempty"`
+}
+
+// Gallery is the enrolled people (match.Gallery behind an adapter, see
+// publish/httpapi/matchgallery).
+type Gallery interface {
+	People(ctx context.Context) ([]Person, error)
+	// Enrol adds photos of name (creating the person); the error is for the
+	// gallery's own failures, or wraps ErrInvalid for a bad name.
+	Enrol(ctx context.Context, name string, photos []Photo) ([]PhotoResult, error)
+	// Remove deletes a person; an error wrapping ErrNotFound when absent.
+	Remove(ctx context.Context, name string) error
+	// PhotoJPEG returns the person's first enrolled photo; an error wrapping
+	// ErrNotFound when the person does not exist.
+	PhotoJPEG(ctx context.Context, name string) ([]byte, error)
+}
