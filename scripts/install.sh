@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Installs srdgd as a systemd service:
+#
+#   $PREFIX/bin/srdgd                          the binary (bin/srdgd, built if missing)
+#   $PREFIX/lib/srdgd/libonnxruntime.so.1      ONNX Runtime (third_party/onnxruntime/lib)
+#   $PREFIX/share/srdgd/models/*.onnx          the model set (models/dist)
+#   /lib/systemd/system/srdgd.service          the unit (/etc/systemd/system unless PREFIX=/usr)
+#   $PREFIX/lib/sysusers.d/srdgd.conf          the srdgd system user
+#   $PREFIX/lib/tmpfiles.d/srdgd.conf          /etc/srdgd as root:srdgd 0750
+#   /etc/srdgd/srdgd.yaml                      the example config, only if absent (0640 root:srdgd)
+#   /etc/srdgd/gallery.key                     a new gallery key, only if absent (0600 srdgd)
+#
+# then creates the user and runs `systemctl daemon-reload`. It does not enable
+# or start the service: edit /etc/srdgd/srdgd.yaml, run `srdgd hwtest`, then
+# `systemctl enable --now srdgd`.
+#
+# Environment:
+#   PREFIX     default /usr
+#   DESTDIR    stage into this root instead (packaging, tests): no user is
+#              created, nothing is chowned, systemctl is not run, and no gallery
+#              key is made (every box needs its own) unless KEYGEN=1
+#   INSTALL_BIN  install this binary instead of bin/srdgd
+#   BUILD=1    rebuild bin/srdgd first (`make build`)
+#   UNITDIR    override the unit folder
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+PREFIX="${PREFIX:-/usr}"
+PREFIX="${PREFIX%/}"
+DESTDIR="${DESTDIR:-}"
+DESTDIR="${DESTDIR%/}"
+KEYGEN="${KEYGEN:-}"
+if [ -z "${UNITDIR:-}" ]; then
+  if [ "$PREFIX" = /usr ]; then UNITDIR=/lib/systemd/system; else UNITDIR=/etc/systemd/system; fi
+fi
+D="$DESTDIR"
+staged() { [ -n "$DESTDIR" ]; }
+say() { printf 'install: %s\n' "$*"; }
+die() { printf 'install: %s\n' "$*" >&2; exit 1; }
+
+if ! staged && [ "$(id -u)" != 0 ]; then
+  die "run as root (or set DESTDIR to stage into a folder)"
+fi
+
+# ---- the binary -----------------------------------------------------------
+bin="${INSTALL_BIN:-$root/bin/srdgd}"
+if [ -z "${INSTALL_BIN:-}" ] && { [ "${BUILD:-}" = 1 ] || [ ! -x "$bin" ]; }; then
+  say "building $bin"
+  make -C "$root" build >/dev/null
+fi
+[ -x "$bin" ] || die "no executable at $bin (run make build, or set INSTALL_BIN)"
+
+install -d -m 0755 "$D$PREFIX/bin"
+install -m 0755 "$bin" "$D$PREFIX/bin/srdgd"
+say "binary -> $PREFIX/bin/srdgd ($("$bin" version 2>/dev/null || echo 'version unknown'))"
+
+# ---- ONNX Runtime -----------------------------------------------------------
+ortsrc="$root/third_party/onnxruntime/lib"
+ortdst="$D$PREFIX/lib/srdgd"
+[ -f "$ortsrc/libonnxruntime.so.1" ] || die "no $ortsrc/libonnxruntime.so.1 (run scripts/fetch-ort.sh)"
+install -d -m 0755 "$ortdst"
+for f in "$ortsrc"/libonnxruntime*.so*; do
+  n="$(basename "$f")"
+  if [ -L "$f" ]; then
+    ln -sfn "$(readlink "$f")" "$ortdst/$n"
+  else
+    install -m 0644 "$f" "$ortdst/$n"
+  fi
+done
+[ -f "$ortsrc/VERSION" ] && install -m 0644 "$ortsrc/VERSION" "$ortdst/ONNXRUNTIME_VERSION"
+say "onnxruntime -> $PREFIX/lib/srdgd/"
+
+# ---- models -----------------------------------------------------------------
+mdst="$D$PREFIX/share/srdgd/models"
+install -d -m 0755 "$mdst"
+n=0
+for f in "$root"/models/dist/*.onnx; do
+  [ -f "$f" ] || continue
+  install -m 0644 "$f" "$mdst/"
+  n=$((n + 1))
+done
+[ "$n" -gt 0 ] || die "no models in $root/models/dist (run make models)"
+[ -f "$root/models/dist/guidance.onnx" ] || say "WARNING: no guidance.onnx (run make models): set srdg.attributes.policy: off or guidance fails"
+say "$n models -> $PREFIX/share/srdgd/models/"
+
+# ---- unit, sysusers, tmpfiles, docs -----------------------------------------
+install -d -m 0755 "$D$UNITDIR" "$D$PREFIX/lib/sysusers.d" "$D$PREFIX/lib/tmpfiles.d" "$D$PREFIX/share/doc/srdgd"
+sed "s#^ExecStart=/usr/bin/srdgd #ExecStart=$PREFIX/bin/srdgd #" "$root/systemd/srdgd.service" >"$D$UNITDIR/srdgd.service"
+chmod 0644 "$D$UNITDIR/srdgd.service"
+install -m 0644 "$root/systemd/srdgd.sysusers.conf" "$D$PREFIX/lib/sysusers.d/srdgd.conf"
+install -m 0644 "$root/systemd/srdgd.tmpfiles.conf" "$D$PREFIX/lib/tmpfiles.d/srdgd.conf"
+install -m 0644 "$root/README.md" "$D$PREFIX/share/doc/srdgd/README.md"
+say "unit -> $UNITDIR/srdgd.service"
+
+# ---- user ---------------------------------------------------------------------
+if staged; then
+  say "DESTDIR set: not creating the srdgd user (sysusers.d does it on the target)"
+elif command -v systemd-sysusers >/dev/null 2>&1; then
+  systemd-sysusers "$PREFIX/lib/sysusers.d/srdgd.conf"
+else
+  getent group video >/dev/null || groupadd --system video
+  getent group render >/dev/null || groupadd --system render
+  id srdgd >/dev/null 2>&1 || useradd --system --user-group --home-dir /var/lib/srdgd --no-create-home \
+    --shell /usr/sbin/nologin --comment "srdgd daemon" srdgd
+  usermod -a -G video,render srdgd
+fi
+
+# ---- /etc/srdgd: config and key ---------------------------------------------
+etc="$D/etc/srdgd"
+install -d -m 0750 "$etc"
+staged || chown root:srdgd "$etc"
+if [ -e "$etc/srdgd.yaml" ]; then
+  say "kept the existing /etc/srdgd/srdgd.yaml"
+else
+  if [ "$PREFIX" = /usr ]; then
+    install -m 0640 "$root/config/srdgd.example.yaml" "$etc/srdgd.yaml"
+  else
+    sed "s#^  models_dir: /usr/share/srdgd/models\$#  models_dir: $PREFIX/share/srdgd/models#" \
+      "$root/config/srdgd.example.yaml" >"$etc/srdgd.yaml"
+    chmod 0640 "$etc/srdgd.yaml"
+  fi
+  staged || chown root:srdgd "$etc/srdgd.yaml"
+  say "config -> /etc/srdgd/srdgd.yaml (from config/srdgd.example.yaml: edit the cameras)"
+fi
+
+key="$etc/gallery.key"
+if [ -e "$key" ]; then
+  say "kept the existing /etc/srdgd/gallery.key"
+elif staged && [ "$KEYGEN" != 1 ]; then
+  say "DESTDIR set: no gallery key made (on the box: srdgd gallery keygen)"
+else
+  # a throwaway config that only names the key file, so keygen works before
+  # srdgd.yaml is edited (its example camera needs a password variable); a
+  # clean environment, as any SRDGD_* variable is read as a config override
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  printf 'version: 1\nmatch:\n  key_file: %s\n' "$key" >"$tmp/keygen.yaml"
+  env -i PATH="$PATH" "$bin" gallery --config "$tmp/keygen.yaml" keygen >/dev/null
+  staged || chown srdgd:srdgd "$key"
+  say "gallery key -> /etc/srdgd/gallery.key (back it up: without it the gallery cannot be read)"
+fi
+
+# ---- state, tmpfiles, systemd -------------------------------------------------
+if staged; then
+  say "DESTDIR set: not running systemctl daemon-reload"
+else
+  if command -v systemd-tmpfiles >/dev/null 2>&1; then
+    systemd-tmpfiles --create "$PREFIX/lib/tmpfiles.d/srdgd.conf"
+  fi
+  install -d -m 0750 -o srdgd -g srdgd /var/lib/srdgd
+  if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    say "systemd reloaded; next: edit /etc/srdgd/srdgd.yaml, run srdgd hwtest --config /etc/srdgd/srdgd.yaml, then systemctl enable --now srdgd"
+  else
+    say "systemd is not running here (container?): skipped systemctl daemon-reload"
+  fi
+fi
+say "done"
