@@ -141,8 +141,8 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 			resp.Enrolled++
 		}
 	}
-	// photos enrolled before a failure stay enrolled: audit them either way
-	if resp.Enrolled > 0 || err == nil {
+	// audit changes only; photos enrolled before a failure stay enrolled
+	if resp.Enrolled > 0 {
 		detail := fmt.Sprintf("%d of %d photos enrolled", resp.Enrolled, len(photos))
 		if aerr := s.audit(r, "gallery.enrol", name, detail); aerr != nil {
 			s.fail(w, r, aerr)
