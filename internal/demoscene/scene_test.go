@@ -1,0 +1,107 @@
+package demoscene
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func demoDir(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	d := filepath.Join(filepath.Dir(file), "..", "..", "models", "dist", "demo")
+	if _, err := os.Stat(filepath.Join(d, "manifest.json")); err != nil {
+		t.Fatalf("demo faces missing (make models-packaged): %v", err)
+	}
+	return d
+}
+
+func TestSceneGroundTruth(t *testing.T) {
+	m, err := LoadManifest(demoDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	visible := 0
+	for k := range s.Frames() {
+		fs := s.Faces(k)
+		if len(fs) > 0 {
+			visible++
+		}
+		for _, f := range fs {
+			seen[f.Person] = true
+			h := float64(f.Box.Dy()) * 0.8 // the face fills 80 % of the sprite
+			if h < 11.5 || h > 40.5 {
+				t.Fatalf("frame %d person %d face %.1f px, want 12-40", k, f.Person, h)
+			}
+		}
+	}
+	if len(seen) != len(m.People) {
+		t.Fatalf("%d of %d people cross the scene", len(seen), len(m.People))
+	}
+	if visible < s.Frames()*9/10 {
+		t.Fatalf("faces in only %d of %d frames", visible, s.Frames())
+	}
+	// rendering is deterministic and draws the faces
+	a := image.NewRGBA(image.Rect(0, 0, 1280, 720))
+	b := image.NewRGBA(image.Rect(0, 0, 1280, 720))
+	s.Render(100, a)
+	s.Render(100, b)
+	if !bytes.Equal(a.Pix, b.Pix) {
+		t.Fatal("Render is not deterministic")
+	}
+	s.Render(101, b)
+	if bytes.Equal(a.Pix, b.Pix) {
+		t.Fatal("consecutive frames are identical: nobody moves")
+	}
+	s2, _ := New(m, Options{Width: 640, Height: 360})
+	if s.Key() == s2.Key() {
+		t.Fatal("cache key ignores the size")
+	}
+	if _, err := New(m, Options{Width: 321, Height: 240}); err == nil {
+		t.Fatal("odd width accepted")
+	}
+	if _, err := LoadManifest(t.TempDir()); err == nil || !strings.Contains(err.Error(), "make models-packaged") {
+		t.Fatalf("missing manifest: %v", err)
+	}
+}
+
+func TestEncode(t *testing.T) {
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		if os.Getenv("SRDGD_TEST_REQUIRE_FFMPEG") != "" {
+			t.Fatal(err)
+		}
+		t.Skip("SKIPPING: no ffmpeg")
+	}
+	m, _ := LoadManifest(demoDir(t))
+	s, err := New(m, Options{Width: 320, Height: 240, FPS: 10, Loop: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "scene.mp4")
+	if err := s.Encode(context.Background(), ff, out); err != nil {
+		t.Fatal(err)
+	}
+	probe, err := exec.Command(strings.TrimSuffix(ff, "ffmpeg")+"ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", out).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(probe)); got != "h264,320,240,20" {
+		t.Fatalf("ffprobe: %q, want h264,320,240,20", got)
+	}
+	if _, err := os.Stat(out + ".tmp.mp4"); err == nil {
+		t.Fatal("temporary file left behind")
+	}
+}
