@@ -1,0 +1,268 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/internal/queue"
+)
+
+const (
+	// rtpMTU leaves room for SRTP, the TWCC extension and IPv6/UDP/TURN
+	// headers inside a 1500-byte path MTU.
+	rtpMTU = 1200
+	// maxDCBuffered is how much a data channel may have in flight before
+	// further hit messages for that viewer are dropped.
+	maxDCBuffered = 1 << 20
+	// defaultFrameGap stands in for the spacing of frames whose PTS went
+	// backwards or jumped (camera reconnect).
+	defaultFrameGap = 40 * time.Millisecond
+	maxFrameGap     = 5 * time.Second
+)
+
+// viewer is one WHEP session: a peer connection that receives one camera.
+type viewer struct {
+	id     string
+	cam    *camera
+	log    *slog.Logger
+	pc     *webrtc.PeerConnection
+	track  *webrtc.TrackLocalStaticRTP
+	sender *webrtc.RTPSender
+
+	aus    *queue.Queue[*ingest.AccessUnit]
+	events *queue.Queue[[]byte]
+	gap    atomic.Bool // the camera queue dropped units: wait for a key unit
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run has torn everything down
+
+	connected     chan struct{}
+	connectedOnce sync.Once
+
+	dcMu     sync.Mutex
+	dc       *webrtc.DataChannel
+	dcOpen   chan struct{}
+	openOnce sync.Once
+
+	// Used by the video goroutine only.
+	pay     codecs.H264Payloader
+	seq     uint16
+	ts      uint32
+	lastPTS time.Duration
+	started bool
+}
+
+func newViewer(ctx context.Context, id string, cam *camera, log *slog.Logger, auQueue, eventQueue int) *viewer {
+	ctx, cancel := context.WithCancel(ctx)
+	return &viewer{
+		id:        id,
+		cam:       cam,
+		log:       log,
+		aus:       queue.New[*ingest.AccessUnit](auQueue),
+		events:    queue.New[[]byte](eventQueue),
+		ctx:       ctx,
+		cancel:    cancel,
+		done:      make(chan struct{}),
+		connected: make(chan struct{}),
+		dcOpen:    make(chan struct{}),
+		seq:       uint16(rand.Uint32()),
+		ts:        rand.Uint32(),
+	}
+}
+
+// push hands an access unit to the viewer without blocking; when the viewer
+// is behind, its oldest unit goes.
+func (v *viewer) push(au *ingest.AccessUnit) { v.aus.Push(au) }
+
+// pushEvent queues a hit message, dropping the oldest when full.
+func (v *viewer) pushEvent(msg []byte) {
+	if v.events.Push(msg) {
+		v.cam.hitsDropped.Add(1)
+	}
+}
+
+// watch wires the peer connection's callbacks to the viewer's lifetime. The
+// callbacks only signal; run does the work.
+func (v *viewer) watch() {
+	v.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		v.log.Debug("peer connection state", "state", st.String())
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			v.connectedOnce.Do(func() { close(v.connected) })
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			v.cancel()
+		}
+	})
+	v.pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() != eventsLabel {
+			v.log.Debug("ignoring data channel", "label", dc.Label())
+			return
+		}
+		v.dcMu.Lock()
+		v.dc = dc
+		v.dcMu.Unlock()
+		dc.OnOpen(func() { v.openOnce.Do(func() { close(v.dcOpen) }) })
+	})
+}
+
+// run serves the session until its context ends (DELETE, peer gone, Run
+// ending), then closes the peer connection and waits for its helpers.
+func (v *viewer) run(connectTimeout time.Duration, onEnd func()) {
+	defer close(v.done)
+	var wg sync.WaitGroup
+	wg.Go(v.readRTCP)
+	wg.Go(v.sendEvents)
+	wg.Go(func() { v.expireUnconnected(connectTimeout) })
+	v.sendVideo()
+
+	onEnd()
+	v.aus.Close()
+	v.events.Close()
+	if d := v.aus.Dropped(); d > 0 {
+		v.log.Debug("viewer queue drops", "units", d)
+	}
+	if err := v.pc.Close(); err != nil {
+		v.log.Debug("close peer connection", "err", err)
+	}
+	wg.Wait()
+	v.log.Info("viewer left")
+}
+
+// expireUnconnected ends a session whose peer never connected, such as a
+// browser that went away after posting its offer.
+func (v *viewer) expireUnconnected(timeout time.Duration) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-v.connected:
+	case <-v.ctx.Done():
+	case <-t.C:
+		v.log.Info("viewer did not connect in time", "timeout", timeout)
+		v.cancel()
+	}
+}
+
+// readRTCP drains RTCP so the interceptors (NACK responder, reports) see it.
+// It ends when the peer connection closes.
+func (v *viewer) readRTCP() {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := v.sender.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+func (v *viewer) sendVideo() {
+	var lastDropped uint64
+	needKey := true
+	for {
+		au, err := v.aus.Pop(v.ctx)
+		if err != nil {
+			return
+		}
+		if d := v.aus.Dropped(); d != lastDropped {
+			v.cam.unitsDropped.Add(d - lastDropped)
+			lastDropped, needKey = d, true
+		}
+		if v.gap.Swap(false) {
+			needKey = true
+		}
+		if au.Codec != ingest.CodecH264 || (needKey && !au.Key) {
+			v.cam.unitsSkipped.Add(1)
+			continue
+		}
+		needKey = false
+		if err := v.writeUnit(au); err != nil {
+			if errors.Is(err, io.ErrClosedPipe) {
+				return
+			}
+			v.log.Debug("write rtp", "err", err)
+		}
+	}
+}
+
+// writeUnit packetises one access unit (RFC 6184: single NAL units, STAP-A for
+// the parameter sets, FU-A above the MTU) with one RTP timestamp and the
+// marker bit on its last packet.
+func (v *viewer) writeUnit(au *ingest.AccessUnit) error {
+	if v.started {
+		d := au.PTS - v.lastPTS
+		if d <= 0 || d > maxFrameGap {
+			d = defaultFrameGap
+		}
+		v.ts += uint32(d * 90000 / time.Second)
+	}
+	v.started = true
+	v.lastPTS = au.PTS
+
+	var payloads [][]byte
+	for _, n := range au.NALUs {
+		payloads = append(payloads, v.pay.Payload(rtpMTU, n)...)
+	}
+	var errs []error
+	for i, p := range payloads {
+		pkt := &rtp.Packet{
+			Header: rtp.Header{
+				Version:        2,
+				Marker:         i == len(payloads)-1,
+				SequenceNumber: v.seq,
+				Timestamp:      v.ts,
+			},
+			Payload: p,
+		}
+		v.seq++
+		if err := v.track.WriteRTP(pkt); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		v.cam.packets.Add(1)
+		v.cam.bytes.Add(uint64(pkt.MarshalSize()))
+	}
+	v.cam.unitsSent.Add(1)
+	return errors.Join(errs...)
+}
+
+func (v *viewer) dataChannel() *webrtc.DataChannel {
+	v.dcMu.Lock()
+	defer v.dcMu.Unlock()
+	return v.dc
+}
+
+// sendEvents sends queued hit messages once the "events" channel is open.
+func (v *viewer) sendEvents() {
+	select {
+	case <-v.dcOpen:
+	case <-v.ctx.Done():
+		return
+	}
+	dc := v.dataChannel()
+	for {
+		msg, err := v.events.Pop(v.ctx)
+		if err != nil {
+			return
+		}
+		if dc.BufferedAmount() > maxDCBuffered {
+			v.cam.hitsDropped.Add(1)
+			continue
+		}
+		if err := dc.SendText(string(msg)); err != nil {
+			v.cam.hitsDropped.Add(1)
+			v.log.Debug("send hit", "err", err)
+			continue
+		}
+		v.cam.hitsSent.Add(1)
+	}
+}
