@@ -31,9 +31,10 @@ type loginRequest struct {
 }
 
 type sessionResponse struct {
-	Actor string `json:"actor"`
+	Authenticated bool   `json:"authenticated"`
+	Actor         string `json:"actor,omitempty"`
 	// Auth is "token", "session" or "none" (no token configured).
-	Auth    string     `json:"auth"`
+	Auth    string     `json:"auth,omitempty"`
 	Expires *time.Time `json:"expires,omitempty"`
 }
 
@@ -50,7 +51,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.auth.enabled {
-		writeJSON(w, http.StatusOK, sessionResponse{Actor: "anonymous", Auth: "none"})
+		writeJSON(w, http.StatusOK, sessionResponse{Authenticated: true, Actor: "anonymous", Auth: "none"})
 		return
 	}
 	if req.Token == "" {
@@ -75,7 +76,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.SetCookie(w, c)
-	writeJSON(w, http.StatusOK, sessionResponse{Actor: p.actor, Auth: p.via, Expires: &p.expires})
+	writeJSON(w, http.StatusOK, sessionResponse{Authenticated: true, Actor: p.actor, Auth: p.via, Expires: &p.expires})
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -84,9 +85,20 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// sessionInfo tells the page whether it must log in. It needs no
+// credentials (it reveals only the caller's own state); a wrong bearer token
+// is still a failure, and a limited address still gets 429.
 func (s *Server) sessionInfo(w http.ResponseWriter, r *http.Request) {
-	p, _ := r.Context().Value(ctxKey{}).(principal)
-	resp := sessionResponse{Actor: p.actor, Auth: p.via}
+	p, f := s.auth.check(r)
+	if f != nil {
+		if f.status == http.StatusUnauthorized && r.Header.Get("Authorization") == "" {
+			writeJSON(w, http.StatusOK, sessionResponse{})
+			return
+		}
+		refuse(w, f)
+		return
+	}
+	resp := sessionResponse{Authenticated: true, Actor: p.actor, Auth: p.via}
 	if !p.expires.IsZero() {
 		resp.Expires = &p.expires
 	}

@@ -32,7 +32,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/api/v1/health", dispatch(methods{"GET": s.health}))
 	mux.Handle("/api/v1/login", dispatch(methods{"POST": s.login}))
 	mux.Handle("/api/v1/logout", dispatch(methods{"POST": s.logout}))
-	api("/api/v1/session", methods{"GET": s.sessionInfo})
+	mux.Handle("/api/v1/session", dispatch(methods{"GET": s.sessionInfo}))
 	api("/api/v1/version", methods{"GET": s.version})
 	api("/api/v1/cameras", methods{"GET": s.cameras})
 	api("/api/v1/hits", methods{"GET": s.listHits})
@@ -141,13 +141,7 @@ func (s *Server) authed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, f := s.auth.check(r)
 		if f != nil {
-			if f.retryAfter > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(f.retryAfter)))
-			}
-			if f.status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="srdgd"`)
-			}
-			writeError(w, f.status, "", f.msg)
+			refuse(w, f)
 			return
 		}
 		if p.via == "session" && !safeMethod(r.Method) && !sameOrigin(r) {
@@ -159,6 +153,17 @@ func (s *Server) authed(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
 	})
+}
+
+// refuse answers a failed authentication.
+func refuse(w http.ResponseWriter, f *authFailure) {
+	if f.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(f.retryAfter)))
+	}
+	if f.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="srdgd"`)
+	}
+	writeError(w, f.status, "", f.msg)
 }
 
 func safeMethod(m string) bool { return m == "GET" || m == "HEAD" || m == "OPTIONS" }

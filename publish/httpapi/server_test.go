@@ -151,6 +151,8 @@ func TestAuth(t *testing.T) {
 		want               int
 	}{
 		{"health needs nothing", "GET", "/api/v1/health", nil, 200},
+		{"session state needs nothing", "GET", "/api/v1/session", nil, 200},
+		{"session state with a bad token", "GET", "/api/v1/session", []string{"Authorization: Bearer nope"}, 401},
 		{"no token", "GET", "/api/v1/version", nil, 401},
 		{"bad token", "GET", "/api/v1/version", []string{"Authorization: Bearer nope"}, 401},
 		{"token prefix", "GET", "/api/v1/version", []string{"Authorization: Bearer " + token[:10]}, 401},
@@ -188,6 +190,14 @@ func TestAuth(t *testing.T) {
 		})
 	}
 
+	for _, c := range []struct {
+		hdr  []string
+		want string
+	}{{nil, `{"authenticated":false}`}, {[]string{sess}, `{"authenticated":true,"actor":"session:`}, {[]string{bearer}, `{"authenticated":true,"actor":"token","auth":"token"}`}} {
+		if got := r.do(t, "GET", "/api/v1/session", nil, c.hdr...); !strings.HasPrefix(string(got.body), c.want) {
+			t.Errorf("session with %q: %s, want %s", c.hdr, got.body, c.want)
+		}
+	}
 	// the login was audited, without the token or cookie
 	if got := hist.auditActions(); len(got) != 1 || got[0] != "login " {
 		t.Errorf("audit after login: %q", got)
@@ -355,9 +365,12 @@ func TestCamerasVersionSchemas(t *testing.T) {
 	if got := r.do(t, "GET", "/api/v1/hits", nil); got.status != http.StatusServiceUnavailable {
 		t.Errorf("hits without a history: %d", got.status)
 	}
-	var sess struct{ Actor, Auth string }
+	var sess struct {
+		Authenticated bool
+		Actor, Auth   string
+	}
 	r.do(t, "GET", "/api/v1/session", nil).json(t, &sess)
-	if sess.Auth != "none" || sess.Actor != "anonymous" {
+	if !sess.Authenticated || sess.Auth != "none" || sess.Actor != "anonymous" {
 		t.Errorf("session without a token: %+v", sess)
 	}
 }

@@ -1,0 +1,212 @@
+package httpapi_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/srdgd/srdgd/publish"
+	"github.com/srdgd/srdgd/publish/httpapi"
+	"github.com/srdgd/srdgd/publish/httpapi/matchgallery"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts headless Chromium, or skips (fails with
+// SRDGD_TEST_REQUIRE_CHROMIUM=1) when it is not installed.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("SRDGD_TEST_REQUIRE_CHROMIUM") == "1" {
+			t.Fatalf("chromium is required (SRDGD_TEST_REQUIRE_CHROMIUM=1): %v", err)
+		}
+		t.Skipf("SKIPPING: chromium not found at %s (apt-get install chromium): %v", chromiumPath, err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath), chromedp.Flag("headless", "new"), chromedp.NoSandbox,
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+// consoleLog collects the page's console messages until stop.
+type consoleLog struct {
+	mu   sync.Mutex
+	msgs []chromedp.ConsoleMessage
+	done chan struct{}
+	stop context.CancelFunc
+}
+
+func watchConsole(ctx context.Context) *consoleLog {
+	ctx, cancel := context.WithCancel(ctx)
+	c := &consoleLog{done: make(chan struct{}), stop: cancel}
+	msgs := chromedp.Console(ctx)
+	go func() {
+		defer close(c.done)
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.msgs = append(c.msgs, m)
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+func (c *consoleLog) errors() []string {
+	c.stop()
+	<-c.done
+	var out []string
+	for _, m := range c.msgs {
+		if m.Type == chromedp.ConsoleError || m.IsException() {
+			out = append(out, m.String()+" at "+m.URL)
+		}
+	}
+	return out
+}
+
+func modelsPresent(t *testing.T) bool {
+	for _, f := range []string{"face_embedder.onnx", "face_landmarks68.onnx"} {
+		if _, err := os.Stat(filepath.Join(repoRoot(t), "models", "dist", f)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPageInBrowser logs in on the page, sees the cameras, a known and an
+// unknown hit in the timeline with their images loaded, and the gallery; the
+// page writes no console error on the way.
+func TestPageInBrowser(t *testing.T) {
+	ctx := browser(t)
+	hist := &memHistory{}
+	o := httpapi.Options{
+		Token: token, Hits: hist, Auditor: hist,
+		Cameras: func() []publish.CameraStatus {
+			return []publish.CameraStatus{
+				{Camera: "door", State: "streaming", Connected: true, FPS: 25, Codec: "H264", Width: 1920, Height: 1080},
+				{Camera: "yard", State: "reconnecting", LastError: "connection refused"},
+			}
+		},
+	}
+	t0 := time.Now().Add(-time.Minute)
+	hist.add(makeHit(t, t0, "yard", 3, false, ""))
+	person := ""
+	if modelsPresent(t) && celebaDir(t) != "" {
+		rows := celebaRows(t)
+		gal := matchgallery.New(realGallery(t))
+		person = "celeb " + rows[0].identity
+		res, err := gal.Enrol(context.Background(), person, []httpapi.Photo{{Source: rows[0].image, Data: readFile(t, celebaPath(t, rows[0].image))}})
+		if err != nil || len(res) != 1 || res[0].Result != httpapi.PhotoEnrolled {
+			t.Fatalf("enrol %s: %+v %v", person, res, err)
+		}
+		o.Gallery = gal
+		hist.add(makeHit(t, t0.Add(time.Second), "door", 0, true, person))
+	} else {
+		t.Log("face models or CelebA absent: no gallery photo in the timeline")
+		hist.add(makeHit(t, t0.Add(time.Second), "door", 0, false, ""))
+	}
+	r := start(t, o)
+	console := watchConsole(ctx)
+
+	step := func(name string, a chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, a); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	step("open the page", chromedp.Navigate(r.url+"/"))
+	step("log in", chromedp.Steps(
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#login-form button")),
+		chromedp.WaitVisible(chromedp.CSS(`.camera[data-camera="yard"]`)),
+	))
+	cams, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#cameras")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"door", "streaming", "25.0 fps", "yard", "reconnecting", "no live view"} {
+		if !strings.Contains(cams, want) {
+			t.Errorf("camera grid %q lacks %q", cams, want)
+		}
+	}
+
+	step("open the timeline", chromedp.Steps(
+		chromedp.Click(chromedp.CSS(`nav a[href="#hits"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".hit")),
+	))
+	// wait until every image of the timeline has loaded (or failed)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = chromedp.Run(sctx, chromedp.Poll[bool](
+		`document.querySelectorAll(".hit").length === 2 && [...document.querySelectorAll(".hit img")].every(i => i.complete)`,
+		chromedp.WithPollingInterval(50*time.Millisecond)))
+	cancel()
+	if err != nil {
+		t.Fatalf("timeline images: %v", err)
+	}
+	type imgInfo struct {
+		Hit, Alt string
+		Width    int
+	}
+	imgs, err := chromedp.Run(ctx, chromedp.Evaluate[[]imgInfo](
+		`[...document.querySelectorAll(".hit img")].map(i => ({hit: i.closest(".hit").dataset.id, alt: i.alt, width: i.naturalWidth}))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	widths := map[string]int{}
+	for _, im := range imgs {
+		widths[im.Hit[len(im.Hit)-4:]+" "+im.Alt] = im.Width
+	}
+	newest := hist.hits[1].ID[22:]
+	want := map[string]int{
+		newest + " SR": 128, newest + " LR 16px": 16, newest + " bicubic": 128,
+		hist.hits[0].ID[22:] + " SR": 128, hist.hits[0].ID[22:] + " LR 16px": 16,
+	}
+	if person != "" {
+		want[newest+" gallery: "+person] = 178 // the enrolled CelebA photo, 178x218
+	}
+	for k, w := range want {
+		if widths[k] != w {
+			t.Errorf("timeline image %q: naturalWidth %d, want %d (all: %v)", k, widths[k], w, widths)
+		}
+	}
+	if person != "" {
+		txt, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".hit.known .match")))
+		if err != nil || !strings.Contains(txt, person+": 0.950") {
+			t.Errorf("known hit's match %q (%v)", txt, err)
+		}
+		step("open the gallery", chromedp.Steps(
+			chromedp.Click(chromedp.CSS(`nav a[href="#gallery"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#people tr[data-name="`+person+`"]`)),
+		))
+	}
+	if errs := console.errors(); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+	// the page's image loads were audited under the login session
+	var sessionImages int
+	for _, a := range hist.audit {
+		if a.Action == "hit.image" && strings.HasPrefix(a.Actor, "session:") {
+			sessionImages++
+		}
+	}
+	if sessionImages < 5 {
+		t.Errorf("%d hit.image audit entries by the session, want >= 5", sessionImages)
+	}
+}

@@ -1,0 +1,138 @@
+// The live grid: one <video> per viewable camera over WHEP (RFC 9725),
+// hit boxes drawn from the "events" data channel, a strip of recent SR crops.
+import { api } from "./api.js";
+import { $, h, pct } from "./dom.js";
+
+const STRIP_MAX = 24;
+const BOX_MS = 2500;
+let sessions = []; // {pc, location}
+let generation = 0;
+
+export function init() {}
+
+export async function show() {
+  hide();
+  const gen = ++generation;
+  const { cameras } = await api("/api/v1/cameras");
+  if (gen !== generation) return;
+  const grid = $("#cameras");
+  grid.replaceChildren();
+  if (cameras.length === 0) grid.append(h("p", { className: "dim" }, "No cameras configured."));
+  for (const c of cameras) {
+    const state = h("span", { className: c.state === "streaming" ? "state-streaming" : "state-other" }, c.state);
+    const meta = h("div", { className: "meta" }, h("strong", {}, c.camera), state,
+      h("span", {}, c.fps ? `${c.fps.toFixed(1)} fps` : ""));
+    const tile = h("div", { className: "camera", dataset: { camera: c.camera } }, meta);
+    grid.append(tile);
+    if (c.live) {
+      const video = h("video", { autoplay: true, muted: true, playsInline: true });
+      const canvas = h("canvas");
+      tile.append(h("div", { className: "view" }, video, canvas));
+      watch(c.camera, video, canvas, gen).catch((e) => {
+        tile.append(h("p", { className: "dim" }, `live view: ${e.message}`));
+      });
+    } else {
+      tile.append(h("p", { className: "dim" }, "no live view"));
+    }
+  }
+}
+
+export function hide() {
+  generation++;
+  for (const s of sessions) {
+    s.pc.close();
+    if (s.location) fetch(s.location, { method: "DELETE", credentials: "same-origin" }).catch(() => {});
+  }
+  sessions = [];
+}
+
+// gathered resolves when ICE gathering is complete (WHEP without trickle),
+// or after two seconds with the candidates found so far.
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, 2000);
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  });
+}
+
+async function watch(camera, video, canvas, gen) {
+  const pc = new RTCPeerConnection();
+  const s = { pc, location: null };
+  sessions.push(s);
+  pc.addTransceiver("video", { direction: "recvonly" });
+  const events = pc.createDataChannel("events");
+  const boxes = [];
+  events.addEventListener("message", (ev) => onEvent(ev.data, camera, boxes));
+  pc.addEventListener("track", (ev) => {
+    video.srcObject = ev.streams[0] || new MediaStream([ev.track]);
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const res = await fetch(`/whep/${encodeURIComponent(camera)}`, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/sdp" },
+    body: pc.localDescription.sdp,
+  });
+  if (res.status !== 201) throw new Error(`WHEP ${res.status}`);
+  s.location = res.headers.get("Location");
+  if (gen !== generation) return;
+  await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+  draw(video, canvas, boxes, gen);
+}
+
+function onEvent(data, camera, boxes) {
+  let m;
+  try {
+    m = JSON.parse(data);
+  } catch {
+    return;
+  }
+  if (m.type !== "hit") return;
+  boxes.push({ ...m, at: performance.now() });
+  if (m.sr_jpeg) {
+    const who = m.match && m.match.known ? m.match.name : "unknown";
+    const fig = h("figure", {},
+      h("img", { src: `data:image/jpeg;base64,${m.sr_jpeg}`, alt: who }),
+      h("figcaption", {}, `${camera}: ${who}`));
+    const strip = $("#strip");
+    strip.prepend(fig);
+    while (strip.children.length > STRIP_MAX) strip.lastChild.remove();
+  }
+}
+
+// draw paints the boxes of the last BOX_MS over the video, mapping frame
+// pixels to the letterboxed video area (object-fit: contain).
+function draw(video, canvas, boxes, gen) {
+  if (gen !== generation) return;
+  const w = canvas.clientWidth, hgt = canvas.clientHeight;
+  if (canvas.width !== w || canvas.height !== hgt) {
+    canvas.width = w;
+    canvas.height = hgt;
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, w, hgt);
+  const now = performance.now();
+  while (boxes.length && now - boxes[0].at > BOX_MS) boxes.shift();
+  for (const b of boxes) {
+    const fw = b.frame_width || video.videoWidth, fh = b.frame_height || video.videoHeight;
+    if (!fw || !fh || !b.box) continue;
+    const scale = Math.min(w / fw, hgt / fh);
+    const ox = (w - fw * scale) / 2, oy = (hgt - fh * scale) / 2;
+    const known = b.match && b.match.known;
+    ctx.strokeStyle = known ? "#58a6ff" : "#f0883e";
+    ctx.lineWidth = 2;
+    ctx.strokeRect(ox + b.box.x * scale, oy + b.box.y * scale, b.box.w * scale, b.box.h * scale);
+    ctx.fillStyle = ctx.strokeStyle;
+    ctx.font = "12px system-ui";
+    const label = known ? `${b.match.name} ${pct(b.match.similarity)}` : "unknown";
+    ctx.fillText(label, ox + b.box.x * scale, oy + b.box.y * scale - 4);
+  }
+  requestAnimationFrame(() => draw(video, canvas, boxes, gen));
+}
