@@ -214,9 +214,9 @@ func TestDemoRuns(t *testing.T) {
 	if _, err := rtspserver.FFmpegPath(); err != nil {
 		requireFFmpeg(t, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	code, out, errs := runCLI(t, ctx, "demo", "--duration", "30s", "--width", "320", "--height", "240", "--state-dir", t.TempDir())
+	code, out, errs := runCLI(t, ctx, "demo", "--duration", "90s", "--width", "320", "--height", "240", "--state-dir", t.TempDir())
 	if code != exitOK {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, errs)
 	}
