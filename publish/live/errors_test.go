@@ -23,8 +23,8 @@ func TestWHEPErrors(t *testing.T) {
 	t.Cleanup(dark.Close)
 	ls := startLive(t, Options{
 		Cameras: map[string]Source{
-			"front": startCamera(t, "front", rtspserver.CodecH264),
-			"hevc":  startCamera(t, "hevc", rtspserver.CodecH265),
+			"front": startCamera(t, "front", h264),
+			"hevc":  startCamera(t, "hevc", rtspserver.FFmpegOptions{Codec: rtspserver.CodecH265}),
 			"dark":  runCamera(t, "dark", dark.URL("nothing")),
 		},
 		FirstVideoTimeout: 300 * time.Millisecond,

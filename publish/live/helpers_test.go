@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -69,7 +72,7 @@ func (passDecoder) Close() error { return nil }
 // startCamera publishes a testsrc2 stream with ffmpeg to an in-process RTSP
 // server and runs a real ingest.Camera pulling it. Everything stops in
 // t.Cleanup.
-func startCamera(t *testing.T, name, codec string) *ingest.Camera {
+func startCamera(t *testing.T, name string, o rtspserver.FFmpegOptions) *ingest.Camera {
 	t.Helper()
 	srv, err := rtspserver.Start(rtspserver.Options{})
 	if err != nil {
@@ -77,8 +80,10 @@ func startCamera(t *testing.T, name, codec string) *ingest.Camera {
 	}
 	t.Cleanup(srv.Close)
 	ctx := testCtx(t, 60*time.Second)
-	p, err := rtspserver.PublishFFmpeg(context.Background(), srv.URL("cam"),
-		rtspserver.FFmpegOptions{Codec: codec, GOP: 10})
+	if o.GOP == 0 {
+		o.GOP = 10
+	}
+	p, err := rtspserver.PublishFFmpeg(context.Background(), srv.URL("cam"), o)
 	if err != nil {
 		t.Fatalf("PublishFFmpeg: %v", err)
 	}
@@ -343,4 +348,29 @@ func decodeJSON(t *testing.T, s string, v any) {
 	if err := json.NewDecoder(strings.NewReader(s)).Decode(v); err != nil {
 		t.Fatalf("decode %q: %v", s, err)
 	}
+}
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', 3, 64) }
+
+// h264 is the default test stream: libx264 ultrafast, which is Constrained
+// Baseline.
+var h264 = rtspserver.FFmpegOptions{Codec: rtspserver.CodecH264}
+
+// highProfileFile encodes a few seconds of testsrc2 as H.264 High profile
+// (CABAC, 8x8 transforms: what most IP cameras send) for PublishFFmpeg's Input.
+func highProfileFile(t *testing.T) string {
+	t.Helper()
+	bin, err := rtspserver.FFmpegPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "high.mkv")
+	cmd := exec.Command(bin, "-hide_banner", "-nostdin", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4",
+		"-c:v", "libx264", "-profile:v", "high", "-preset", "veryfast", "-g", "10", "-bf", "0",
+		"-pix_fmt", "yuv420p", "-threads", "1", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("encode high profile file: %v: %s", err, b)
+	}
+	return out
 }

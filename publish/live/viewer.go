@@ -25,10 +25,13 @@ const (
 	// maxDCBuffered is how much a data channel may have in flight before
 	// further hit messages for that viewer are dropped.
 	maxDCBuffered = 1 << 20
-	// defaultFrameGap stands in for the spacing of frames whose PTS went
-	// backwards or jumped (camera reconnect).
-	defaultFrameGap = 40 * time.Millisecond
-	maxFrameGap     = 5 * time.Second
+	// A PTS that goes back more than maxPTSBack or forward more than
+	// maxPTSJump is a discontinuity (the camera reconnected): the RTP clock is
+	// rebased so the unit follows the previous one by defaultFrameTicks.
+	// Smaller steps back are reordered (B) frames and keep their PTS.
+	maxPTSBack        = time.Second
+	maxPTSJump        = 5 * time.Second
+	defaultFrameTicks = 90000 / 25
 )
 
 // viewer is one WHEP session: a peer connection that receives one camera.
@@ -59,7 +62,8 @@ type viewer struct {
 	// Used by the video goroutine only.
 	pay     codecs.H264Payloader
 	seq     uint16
-	ts      uint32
+	tsBase  uint32 // RTP timestamp = tsBase + PTS in 90 kHz ticks
+	lastTS  uint32
 	lastPTS time.Duration
 	started bool
 }
@@ -78,7 +82,7 @@ func newViewer(ctx context.Context, id string, cam *camera, log *slog.Logger, au
 		connected: make(chan struct{}),
 		dcOpen:    make(chan struct{}),
 		seq:       uint16(rand.Uint32()),
-		ts:        rand.Uint32(),
+		tsBase:    rand.Uint32(),
 	}
 }
 
@@ -198,15 +202,14 @@ func (v *viewer) sendVideo() {
 // the parameter sets, FU-A above the MTU) with one RTP timestamp and the
 // marker bit on its last packet.
 func (v *viewer) writeUnit(au *ingest.AccessUnit) error {
-	if v.started {
-		d := au.PTS - v.lastPTS
-		if d <= 0 || d > maxFrameGap {
-			d = defaultFrameGap
-		}
-		v.ts += uint32(d * 90000 / time.Second)
+	ticks := uint32(au.PTS * 90000 / time.Second) // wraps like RTP timestamps do
+	if !v.started {
+		v.tsBase -= ticks
+	} else if d := au.PTS - v.lastPTS; d < -maxPTSBack || d > maxPTSJump {
+		v.tsBase = v.lastTS + defaultFrameTicks - ticks
 	}
-	v.started = true
-	v.lastPTS = au.PTS
+	ts := v.tsBase + ticks
+	v.started, v.lastTS, v.lastPTS = true, ts, au.PTS
 
 	var payloads [][]byte
 	for _, n := range au.NALUs {
@@ -219,7 +222,7 @@ func (v *viewer) writeUnit(au *ingest.AccessUnit) error {
 				Version:        2,
 				Marker:         i == len(payloads)-1,
 				SequenceNumber: v.seq,
-				Timestamp:      v.ts,
+				Timestamp:      ts,
 			},
 			Payload: p,
 		}

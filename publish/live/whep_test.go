@@ -13,8 +13,6 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
-
-	"github.com/srdgd/srdgd/internal/rtspserver"
 )
 
 var locationRE = regexp.MustCompile(`^/whep/front/[0-9a-f]{32}$`)
@@ -74,7 +72,7 @@ func TestWHEPSessionGoClient(t *testing.T) {
 	requireFFmpeg(t)
 	leakCheck(t)
 	ctx := testCtx(t, 60*time.Second)
-	cam := startCamera(t, "front", rtspserver.CodecH264)
+	cam := startCamera(t, "front", h264)
 	ls := startLive(t, Options{Cameras: map[string]Source{"front": cam}, MaxViewers: 1})
 
 	c := newWHEPClient(t, clientOptions{})
@@ -202,7 +200,7 @@ func TestWHEPOverICETCP(t *testing.T) {
 	requireFFmpeg(t)
 	leakCheck(t)
 	ctx := testCtx(t, 60*time.Second)
-	cam := startCamera(t, "front", rtspserver.CodecH264)
+	cam := startCamera(t, "front", h264)
 	ls := startLive(t, Options{Cameras: map[string]Source{"front": cam}, TCPListen: "127.0.0.1:0"})
 
 	c := newWHEPClient(t, clientOptions{networks: []webrtc.NetworkType{webrtc.NetworkTypeTCP4}})
