@@ -14,6 +14,7 @@ import (
 
 	"github.com/srdgd/srdgd/publish"
 	"github.com/srdgd/srdgd/publish/httpapi"
+	"github.com/srdgd/srdgd/publish/metrics"
 )
 
 const token = "s3cret-token-for-tests-0123456789"
@@ -122,8 +123,11 @@ var liveEcho = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 
 func TestAuth(t *testing.T) {
 	hist := &memHistory{}
-	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("# metrics\n")) })
-	r := start(t, httpapi.Options{Token: token, Hits: hist, Auditor: hist, Live: liveEcho, Metrics: metrics, AuthFailBurst: 100})
+	reg, err := metrics.New(metrics.Options{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, httpapi.Options{Token: token, Hits: hist, Auditor: hist, Live: liveEcho, Metrics: reg.Handler(), AuthFailBurst: 100})
 	bearer := "Authorization: Bearer " + token
 
 	// a session cookie from a login
@@ -190,6 +194,9 @@ func TestAuth(t *testing.T) {
 		})
 	}
 
+	if got := r.do(t, "GET", "/metrics", nil, bearer); !strings.Contains(string(got.body), `srdgd_build_info{goversion=`) {
+		t.Errorf("metrics through the API lack srdgd_build_info: %.200s", got.body)
+	}
 	for _, c := range []struct {
 		hdr  []string
 		want string
