@@ -170,25 +170,20 @@ func (v *viewer) readRTCP() {
 }
 
 func (v *viewer) sendVideo() {
-	var lastDropped uint64
-	needKey := true
+	var g keyGate
 	for {
 		au, err := v.aus.Pop(v.ctx)
 		if err != nil {
 			return
 		}
-		if d := v.aus.Dropped(); d != lastDropped {
-			v.cam.unitsDropped.Add(d - lastDropped)
-			lastDropped, needKey = d, true
+		dropped := v.aus.Dropped()
+		if d := dropped - g.dropped; d > 0 {
+			v.cam.unitsDropped.Add(d)
 		}
-		if v.gap.Swap(false) {
-			needKey = true
-		}
-		if au.Codec != ingest.CodecH264 || (needKey && !au.Key) {
+		if !g.admit(au, dropped, v.gap.Swap(false)) {
 			v.cam.unitsSkipped.Add(1)
 			continue
 		}
-		needKey = false
 		if err := v.writeUnit(au); err != nil {
 			if errors.Is(err, io.ErrClosedPipe) {
 				return
@@ -196,6 +191,30 @@ func (v *viewer) sendVideo() {
 			v.log.Debug("write rtp", "err", err)
 		}
 	}
+}
+
+// keyGate decides which access units a viewer may decode: none before the
+// first key unit, and after any loss (its own queue dropped units, or the
+// camera's queue did: gap) none until the next key unit, since a predicted
+// picture without its references decodes to garbage.
+type keyGate struct {
+	dropped uint64 // the viewer queue's drop count at the last unit
+	synced  bool
+}
+
+func (g *keyGate) admit(au *ingest.AccessUnit, dropped uint64, gap bool) bool {
+	if dropped != g.dropped || gap {
+		g.dropped, g.synced = dropped, false
+	}
+	if au.Codec != ingest.CodecH264 {
+		g.synced = false
+		return false
+	}
+	if !g.synced && !au.Key {
+		return false
+	}
+	g.synced = true
+	return true
 }
 
 // writeUnit packetises one access unit (RFC 6184: single NAL units, STAP-A for

@@ -5,14 +5,20 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/internal/queue"
 )
 
 var locationRE = regexp.MustCompile(`^/whep/front/[0-9a-f]{32}$`)
@@ -250,4 +256,127 @@ func mustRequest(t *testing.T, ctx context.Context, method, url string) *http.Re
 		t.Fatal(err)
 	}
 	return req
+}
+
+// Hits published while a viewer cannot take them (here: before its data
+// channel exists) never block Publish; the viewer keeps the newest
+// EventQueue of them.
+func TestHitsDropOldest(t *testing.T) {
+	requireFFmpeg(t)
+	leakCheck(t)
+	ctx := testCtx(t, 60*time.Second)
+	cam := startCamera(t, "front", h264)
+	ls := startLive(t, Options{Cameras: map[string]Source{"front": cam}, EventQueue: 4})
+
+	c := newWHEPClient(t, clientOptions{})
+	resp, answer := ls.post(t, ctx, "front", "application/sdp", []byte(c.offer(t, ctx)))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.StatusCode, answer)
+	}
+	// The client has not applied the answer: nothing can be delivered yet.
+	for i := range 10 {
+		if err := ls.srv.Publish(ctx, testHit("front", "hit-"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := ls.srv.Stats()[0]; st.HitsDropped != 6 || st.HitsSent != 0 {
+		t.Fatalf("stats %+v, want 6 hits dropped and none sent", st)
+	}
+	c.answer(t, answer)
+	for i := 6; i < 10; i++ {
+		var msg struct{ ID string }
+		select {
+		case m := <-c.messages:
+			decodeJSON(t, m, &msg)
+		case <-ctx.Done():
+			t.Fatalf("hit %d never arrived", i)
+		}
+		if want := "hit-" + strconv.Itoa(i); msg.ID != want {
+			t.Fatalf("got %s, want %s (the oldest hits go first)", msg.ID, want)
+		}
+	}
+}
+
+func TestCORSAndOptions(t *testing.T) {
+	cam, err := ingest.NewCamera(ingest.CameraOptions{Name: "front", URL: "rtsp://127.0.0.1:1/cam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		origin     string
+		path       string
+		wantStatus int
+		wantHeader map[string]string
+	}{
+		{"same origin", "", "/whep/front", 204, map[string]string{
+			"Accept-Post": "application/sdp", "Access-Control-Allow-Origin": "",
+			"Link": `<stun:stun.example.net:3478>; rel="ice-server"`}},
+		{"any origin", "*", "/whep/front", 204, map[string]string{
+			"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST, DELETE, PATCH, OPTIONS",
+			"Access-Control-Expose-Headers": "Location, Link, Accept-Post"}},
+		{"session", "https://ops.example", "/whep/front/0123", 204, map[string]string{
+			"Access-Control-Allow-Origin": "https://ops.example", "Vary": "Origin", "Allow": "DELETE, PATCH, OPTIONS"}},
+		{"unknown camera", "*", "/whep/nope", 404, map[string]string{"Access-Control-Allow-Origin": "*"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(Options{Cameras: map[string]Source{"front": cam}, AllowOrigin: tc.origin,
+				ICEServers: []ICEServer{{URLs: []string{"stun:stun.example.net:3478"}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodOptions, tc.path, nil))
+			if rec.Code != tc.wantStatus {
+				t.Fatalf("OPTIONS %s: %d, want %d", tc.path, rec.Code, tc.wantStatus)
+			}
+			for k, v := range tc.wantHeader {
+				if got := rec.Header().Get(k); got != v {
+					t.Errorf("%s: %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+}
+
+// countingSource is a real camera that counts its live subscriptions.
+type countingSource struct {
+	*ingest.Camera
+	active atomic.Int32
+}
+
+func (c *countingSource) SubscribeAccessUnits(n int) *queue.Queue[*ingest.AccessUnit] {
+	c.active.Add(1)
+	return c.Camera.SubscribeAccessUnits(n)
+}
+
+func (c *countingSource) UnsubscribeAccessUnits(q *queue.Queue[*ingest.AccessUnit]) {
+	c.active.Add(-1)
+	c.Camera.UnsubscribeAccessUnits(q)
+}
+
+// The camera's access units are subscribed to only while someone watches
+// (after one look at start-up to learn the codec).
+func TestSubscribesOnlyWhileWatched(t *testing.T) {
+	requireFFmpeg(t)
+	leakCheck(t)
+	ctx := testCtx(t, 60*time.Second)
+	src := &countingSource{Camera: startCamera(t, "front", h264)}
+	ls := startLive(t, Options{Cameras: map[string]Source{"front": src}})
+
+	waitFor(t, ctx, "codec learnt and subscription dropped", func() bool {
+		return len(ls.srv.Cameras()) == 1 && ls.srv.Cameras()[0].Viewable && src.active.Load() == 0
+	})
+	c := newWHEPClient(t, clientOptions{})
+	loc := connect(t, ctx, ls, c, "front")
+	firstUnit(t, ctx, c.packets)
+	if n := src.active.Load(); n != 1 {
+		t.Fatalf("%d subscriptions while watched, want 1", n)
+	}
+	resp, body := do(t, ls.http.Client(), mustRequest(t, ctx, http.MethodDelete, ls.http.URL+loc))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, ctx, "subscription dropped after the last viewer left", func() bool { return src.active.Load() == 0 })
 }
