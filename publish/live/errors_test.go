@@ -2,6 +2,7 @@ package live
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -117,5 +118,65 @@ func TestOptionsValidation(t *testing.T) {
 	if _, err := New(Options{UDPPortMin: 50000, UDPPortMax: 50100, TCPListen: ":8189",
 		NAT1To1IPs: []string{"203.0.113.7"}, ICEServers: []ICEServer{{URLs: []string{"stun:stun.example.net:3478"}}}}); err != nil {
 		t.Fatalf("valid options: %v", err)
+	}
+}
+
+func TestRunFailsWhenTCPPortTaken(t *testing.T) {
+	leakCheck(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s, err := New(Options{TCPListen: ln.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Run(testCtx(t, 10*time.Second))
+	if err == nil || !strings.Contains(err.Error(), "ice tcp listen") {
+		t.Fatalf("Run: %v, want an ice tcp listen error", err)
+	}
+}
+
+// Behind a 1:1 NAT the answer announces the public IPv4 address instead of the
+// host's IPv4 addresses (IPv6 ones are not NATed and stay).
+func TestAnswerAnnouncesNAT1To1(t *testing.T) {
+	requireFFmpeg(t)
+	leakCheck(t)
+	ctx := testCtx(t, 60*time.Second)
+	ls := startLive(t, Options{
+		Cameras:    map[string]Source{"front": startCamera(t, "front", h264)},
+		NAT1To1IPs: []string{"203.0.113.7"},
+	})
+	c := newWHEPClient(t, clientOptions{})
+	resp, answer := ls.post(t, ctx, "front", "application/sdp", []byte(c.offer(t, ctx)))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.StatusCode, answer)
+	}
+	var cands []string
+	for _, line := range strings.Split(answer, "\r\n") {
+		if strings.HasPrefix(line, "a=candidate:") {
+			cands = append(cands, line)
+		}
+	}
+	if len(cands) == 0 {
+		t.Fatalf("answer has no candidates:\n%s", answer)
+	}
+	v4 := 0
+	for _, cand := range cands {
+		fields := strings.Fields(cand) // foundation component transport priority address port typ type
+		if len(fields) < 8 {
+			t.Fatalf("candidate %q", cand)
+		}
+		if ip := net.ParseIP(fields[4]); ip == nil || ip.To4() == nil {
+			continue
+		}
+		v4++
+		if fields[4] != "203.0.113.7" {
+			t.Fatalf("candidate %q announces %s, not the NAT address", cand, fields[4])
+		}
+	}
+	if v4 == 0 {
+		t.Fatalf("no IPv4 candidate in %q", cands)
 	}
 }
