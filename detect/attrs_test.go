@@ -29,4 +29,3 @@ func TestParseAttributes(t *testing.T) {
 		}
 	}
 }
-

@@ -20,7 +20,9 @@ type Probe struct {
 	// Seq and FrameTime identify the frame (ingest.Frame.Seq and Wall).
 	Seq       uint64
 	FrameTime time.Time
-	Detector  string
+	// FrameW and FrameH are the frame's size in pixels.
+	FrameW, FrameH int
+	Detector       string
 	// Box is the face box in frame pixels; FacePx its height, rounded.
 	Box    Rect
 	FacePx int
@@ -230,7 +232,7 @@ func (p *Pipeline) process(ctx context.Context, f *ingest.Frame) error {
 			continue
 		}
 		pr := &Probe{
-			Camera: f.Camera, TrackID: tracks[i].ID, Seq: f.Seq, FrameTime: t, Detector: face.Detector,
+			Camera: f.Camera, TrackID: tracks[i].ID, Seq: f.Seq, FrameTime: t, FrameW: f.Width, FrameH: f.Height, Detector: face.Detector,
 			Box: face.Box, FacePx: int(face.Px() + 0.5), Score: face.Score, Quality: q,
 			Framing: crop.Framing, LR: crop.LR, LRSize: p.prober.LRSize(), Upscaled: crop.Upscaled,
 			Preview: crop.Preview, First: c.gate.stats.First > before,

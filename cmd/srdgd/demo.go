@@ -153,6 +153,7 @@ func demoGallery(ctx context.Context, cfg *config.Config, man *demoscene.Manifes
 				log.Warn("demo: enrolment photo rejected", "person", p.Name, "err", r.Err)
 			}
 		}
+		auditCLI(ctx, cfg, io.Discard, "gallery.add", p.Name, "demo gallery")
 	}
 	log.Info("demo: gallery enrolled", "people", len(man.People), "source", man.License)
 	return nil

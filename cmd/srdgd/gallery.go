@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/srdgd/srdgd/publish/history"
 	"image"
 	"io"
 	"math"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -232,6 +235,7 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stdout, "[%d/%d] %s: %s\n", i+1, len(res), r.Source, status)
 		}
 		fmt.Fprintf(stdout, "%s: %d of %d photos enrolled\n", *name, ok, len(res))
+		auditCLI(ctx, cfg, stderr, "gallery.add", *name, fmt.Sprintf("%d of %d photos enrolled", ok, len(res)))
 		if ok == 0 {
 			return exitFailure
 		}
@@ -258,13 +262,18 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "removed %s\n", sargs[0])
+		auditCLI(ctx, cfg, stderr, "gallery.remove", sargs[0], "")
 		return exitOK
 	case "export", "import":
 		if len(sargs) != 1 {
 			fmt.Fprintf(stderr, "usage: srdgd gallery %s DIR|FILE.tar\n", sub)
 			return exitUsage
 		}
-		return galleryTransfer(ctx, g, sub, sargs[0], stdout, stderr)
+		code := galleryTransfer(ctx, g, sub, sargs[0], stdout, stderr)
+		if code == exitOK {
+			auditCLI(ctx, cfg, stderr, "gallery."+sub, sargs[0], "")
+		}
+		return code
 	case "check":
 		rep, err := g.Check(ctx)
 		if err != nil {
@@ -453,4 +462,34 @@ func expandPhotos(args []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// auditCLI appends a gallery change made from the command line to the
+// daemon's audit log (in the hit history). A failure is reported, not fatal:
+// the change itself has already happened.
+func auditCLI(ctx context.Context, cfg *config.Config, stderr io.Writer, action, target, detail string) {
+	var key []byte
+	if cfg.Match.Encrypt {
+		k, err := match.LoadKey(cfg.Match.KeyFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "srdgd gallery: warning: not written to the audit log:", err)
+			return
+		}
+		key = k
+	}
+	h, err := history.Open(ctx, history.Options{Path: historyPath(cfg), Key: key})
+	if err == nil {
+		err = h.Audit(ctx, history.AuditEntry{Actor: "cli:" + cliUser(), Action: action, Target: target, Detail: detail})
+		h.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "srdgd gallery: warning: not written to the audit log:", err)
+	}
+}
+
+func cliUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
 }

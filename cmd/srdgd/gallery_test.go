@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/srdgd/srdgd/match"
+	"github.com/srdgd/srdgd/publish/history"
 )
 
 // celebaByIdentity returns image paths of the shared CelebA subset grouped by
@@ -84,6 +87,24 @@ func TestGalleryCommands(t *testing.T) {
 	}
 	if code, _, errs := g("remove", "alice"); code != exitFailure || !strings.Contains(errs, "alice") {
 		t.Errorf("second remove: %d %s", code, errs)
+	}
+	// both changes are in the audit log, chained
+	key, err := match.LoadKey(filepath.Join(dir, "gallery.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := history.Open(ctx, history.Options{Path: filepath.Join(dir, "state", "history.db"), Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Close()
+	log, err := hs.AuditLog(ctx, 0, 10)
+	if err != nil || len(log) != 2 || log[0].Action != "gallery.add" || log[0].Target != "alice" ||
+		log[0].Detail != "2 of 3 photos enrolled" || log[1].Action != "gallery.remove" || !strings.HasPrefix(log[0].Actor, "cli:") {
+		t.Errorf("audit log %+v, %v: want gallery.add then gallery.remove of alice", log, err)
+	}
+	if n, err := hs.VerifyAudit(ctx); n != 2 || err != nil {
+		t.Errorf("audit chain: %d %v", n, err)
 	}
 	if code, _, _ := g("frobnicate"); code != exitUsage {
 		t.Error("unknown subcommand not a usage error")

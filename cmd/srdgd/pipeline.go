@@ -15,6 +15,7 @@ import (
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/internal/queue"
 	"github.com/srdgd/srdgd/match"
+	"github.com/srdgd/srdgd/publish/history"
 	"github.com/srdgd/srdgd/srdg"
 )
 
@@ -29,6 +30,8 @@ type pipeline struct {
 	closers  []func() error
 	probes   *queue.Queue[*detect.Probe]
 	srFaces  *queue.Queue[*srdg.SRFace]
+	hits     *hitInfo
+	history  *history.Store
 }
 
 func (p *pipeline) close() {
@@ -138,6 +141,22 @@ func newPipeline(d *daemon) (*pipeline, error) {
 		d.components = append(d.components, component{name: "detect/" + cc.Name, run: dp.Run})
 	}
 
+	p.hits = &hitInfo{scale: cfg.SRDG.Scale, weight: cfg.SRDG.GuidanceWeight, log: log, models: map[string]string{
+		"score": modelID(eng.ScoreInfo.Meta, score)}}
+	if eng.GuidanceInfo != nil {
+		p.hits.models["guidance"] = modelID(eng.GuidanceInfo.Meta, guid)
+	}
+	if p.embedder != nil {
+		p.hits.models["embedder"] = p.embedder.ModelID()
+	}
+	if err := p.openHistory(cfg, paths, log); err != nil {
+		return fail(err)
+	}
+	if p.history != nil {
+		p.hits.sinks = append(p.hits.sinks, namedSink{"history", p.history})
+		d.components = append(d.components, component{name: "history", run: p.history.Run})
+	}
+
 	stage, err := srdg.NewStage(srdg.StageOptions{In: p.probes, Out: p.srFaces, Engine: eng, Attr: p.attrs,
 		Policy: cfg.SRDG.Attributes.Policy, AbstainThreshold: cfg.SRDG.Attributes.AbstainThreshold, Forced: forced,
 		Params: srdg.Params{Sampler: cfg.SRDG.Sampler, Steps: cfg.SRDG.Steps, W: cfg.SRDG.GuidanceWeight,
@@ -154,6 +173,42 @@ func newPipeline(d *daemon) (*pipeline, error) {
 		"attributes", strings.Join(eng.Attributes(), ","), "sampler", cfg.SRDG.Sampler, "lr", lr, "gallery", p.gallery != nil)
 	return p, nil
 }
+
+// modelID names a model by its metadata name, else its file name.
+func modelID(meta map[string]string, path string) string {
+	if n := meta["srdgd.name"]; n != "" {
+		return n
+	}
+	return filepath.Base(path)
+}
+
+// openHistory opens the hit history with the gallery's key (the same at-rest
+// encryption). With encryption on and no key file the daemon keeps no
+// history rather than writing faces in plaintext.
+func (p *pipeline) openHistory(cfg *config.Config, paths config.Paths, log *slog.Logger) error {
+	var key []byte
+	if cfg.Match.Encrypt {
+		k, err := match.LoadKey(cfg.Match.KeyFile)
+		if errors.Is(err, os.ErrNotExist) {
+			log.Warn("no gallery key file: hits are not kept in the history (create one with: srdgd gallery keygen)", "key_file", cfg.Match.KeyFile)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		key = k
+	}
+	h, err := history.Open(context.Background(), history.Options{Path: historyPath(cfg), Key: key,
+		Retention: cfg.Storage.HitRetention, MinFreeBytes: uint64(cfg.Storage.MinFreeBytes), Logger: log.With("component", "history")})
+	if err != nil {
+		return err
+	}
+	p.history = h
+	p.closers = append(p.closers, h.Close)
+	return nil
+}
+
+func historyPath(cfg *config.Config) string { return filepath.Join(cfg.Storage.StateDir, "history.db") }
 
 func cameraConfig(cfg *config.Config, name string) config.Camera {
 	for _, c := range cfg.Cameras {
@@ -215,12 +270,12 @@ func (p *pipeline) openGallery(cfg *config.Config, paths config.Paths, log *slog
 	return nil
 }
 
-// matchLoop searches the gallery for each SR face and reports the outcome.
-// (Publishing over MQTT/WebRTC is the publish stage's job; until it exists the
-// outcome goes to the log.)
+// matchLoop searches the gallery for each SR face, logs the outcome and
+// hands the hit to every sink (history, MQTT, live view, metrics).
 func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		hr, _ := p.engine.Sizes()
+		th := match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}
 		for {
 			f, err := p.srFaces.Pop(ctx)
 			if err != nil {
@@ -230,20 +285,27 @@ func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx cont
 				"labels", labelList(p.engine.Attributes(), f.Result.Labels), "labels_from", f.LabelSource,
 				"sampler", f.Result.Sampler, "evals", f.Result.ScoreEvals + f.Result.GuidanceEvals,
 				"sr_ms", f.Result.Elapsed.Milliseconds(), "upscaled", f.Probe.Upscaled}
+			var r *match.SearchResult
+			reason := ""
 			if p.gallery == nil {
-				log.Info("face", append(attrs, "match", "unknown", "reason", "no gallery")...)
-				continue
-			}
-			r, err := p.gallery.SearchFace(ctx, match.Face{Planar: &faceimg.Planar{W: hr, H: hr, Pix: f.Result.SR}}, cfg.Match.TopK)
-			if err != nil {
-				log.Warn("match failed", append(attrs, "err", err)...)
-				continue
-			}
-			if r.Match != nil {
-				log.Info("face", append(attrs, "match", r.Match.Name, "similarity", fmt.Sprintf("%.4f", r.Match.Similarity))...)
+				reason = "no_gallery"
 			} else {
-				log.Info("face", append(attrs, "match", "unknown", "reason", r.Reason)...)
+				r, err = p.gallery.SearchFace(ctx, match.Face{Planar: &faceimg.Planar{W: hr, H: hr, Pix: f.Result.SR}}, cfg.Match.TopK)
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					log.Warn("match failed", append(attrs, "err", err)...)
+					reason = "search_failed"
+				}
 			}
+			h := p.hits.newHit(f, p.engine.Attributes(), r, reason, th)
+			if h.Match.Known {
+				log.Info("face", append(attrs, "hit", h.ID, "match", h.Match.Name, "similarity", fmt.Sprintf("%.4f", h.Match.Similarity))...)
+			} else {
+				log.Info("face", append(attrs, "hit", h.ID, "match", "unknown", "reason", h.Match.Reason)...)
+			}
+			p.hits.publishHit(ctx, h)
 		}
 	}
 }
