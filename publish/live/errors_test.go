@@ -31,6 +31,17 @@ func TestWHEPErrors(t *testing.T) {
 		FirstVideoTimeout: 300 * time.Millisecond,
 	})
 
+	// The short FirstVideoTimeout is for "dark"; wait until the others have
+	// shown their codec, so a slow start-up cannot turn 415 into 503.
+	waitFor(t, ctx, "codecs of front and hevc", func() bool {
+		n := 0
+		for _, ci := range ls.srv.Cameras() {
+			if ci.Codec != "" {
+				n++
+			}
+		}
+		return n == 2
+	})
 	h264Offer := []byte(newWHEPClient(t, clientOptions{}).offer(t, ctx))
 	vp8Offer := []byte(newWHEPClient(t, clientOptions{vp8Only: true}).offer(t, ctx))
 	noVideoOffer := []byte(newWHEPClient(t, clientOptions{noVideo: true}).offer(t, ctx))
