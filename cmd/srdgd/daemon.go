@@ -32,7 +32,8 @@ type daemon struct {
 	components []component
 	// statusEvery is how often camera status is logged (first after a tenth).
 	statusEvery time.Duration
-	// onStop runs after every component has returned (releases C memory).
+	// onStop runs after every component has returned (releases C memory),
+	// in reverse order of registration.
 	onStop []func()
 }
 
@@ -70,10 +71,16 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 		d.cameras = append(d.cameras, cam)
 		d.components = append(d.components, component{name: "ingest/" + cc.Name, run: cam.Run})
 	}
+	sv, err := openServices(d)
+	if err != nil {
+		return nil, err
+	}
+	d.onStop = append(d.onStop, sv.close)
+	fail := func(err error) (*daemon, error) { d.stopped(); return nil, err }
 	if len(d.cameras) == 0 {
 		log.Warn("no enabled cameras in the config: nothing to ingest")
-	} else if _, err := newPipeline(d); err != nil {
-		return nil, err
+	} else if _, err := newPipeline(d, sv); err != nil {
+		return fail(err)
 	}
 	d.components = append(d.components, component{name: "status", run: d.reportStatus})
 	return d, nil
@@ -146,8 +153,9 @@ func (d *daemon) run(ctx context.Context) error {
 }
 
 func (d *daemon) stopped() {
-	for _, f := range d.onStop {
-		f()
+	// last opened, first closed: the pipeline's sessions before the runtime
+	for i := len(d.onStop) - 1; i >= 0; i-- {
+		d.onStop[i]()
 	}
 	d.onStop = nil
 }

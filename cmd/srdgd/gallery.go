@@ -8,6 +8,7 @@ import (
 	"github.com/srdgd/srdgd/publish/history"
 	"image"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"os/user"
@@ -111,18 +112,33 @@ func (e *galleryEnv) close() {
 // openGallery opens the gallery; withModels also loads the detector and the
 // embedder (needed to add, import, search and verify).
 func openGallery(ctx context.Context, cfg *config.Config, withModels bool) (*galleryEnv, error) {
+	return openGalleryWith(ctx, cfg, withModels, nil, nil)
+}
+
+// openGalleryWith is openGallery on an ONNX Runtime the caller already has
+// (nil: its own) and with a logger (nil: silent).
+func openGalleryWith(ctx context.Context, cfg *config.Config, withModels bool, rt *ort.Runtime, log *slog.Logger) (*galleryEnv, error) {
 	e := &galleryEnv{cfg: cfg}
 	paths := cfg.Paths()
 	o := match.Options{Path: paths.Gallery, KeyFile: cfg.Match.KeyFile, Plaintext: !cfg.Match.Encrypt,
 		Thresholds: &match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}}
+	o.Log = log
 	if withModels {
-		rt, err := ort.Open(cfg.SRDG.ORTLibrary, nil)
-		if err != nil {
-			return nil, err
+		if rt == nil {
+			var err error
+			if rt, err = ort.Open(cfg.SRDG.ORTLibrary, nil); err != nil {
+				return nil, err
+			}
+			e.keep = append(e.keep, func() { rt.Close() })
 		}
 		e.rt = rt
-		e.keep = append(e.keep, func() { rt.Close() })
-		det, err := detect.NewBlazeFace(rt, detect.BlazeFaceOptions{Model: modelPath(cfg, paths.BlazefaceModel)})
+		bf := modelPath(cfg, paths.BlazefaceModel)
+		if err := requireFile("detect.blazeface_model", bf); err != nil {
+			e.close()
+			return nil, err
+		}
+		// one thread: enrolment is rare and must not take cores from the cameras
+		det, err := detect.NewBlazeFace(rt, detect.BlazeFaceOptions{Model: bf, Threads: 1})
 		if err != nil {
 			e.close()
 			return nil, err
@@ -130,8 +146,12 @@ func openGallery(ctx context.Context, cfg *config.Config, withModels bool) (*gal
 		e.det = det
 		e.keep = append(e.keep, func() { det.Close() })
 		embPath := modelPath(cfg, paths.EmbedderModel)
+		if err := requireFile("match.embedder_model", embPath); err != nil {
+			e.close()
+			return nil, err
+		}
 		emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, EmbedderPath: embPath,
-			LandmarksPath: filepath.Join(filepath.Dir(embPath), "face_landmarks68.onnx")})
+			LandmarksPath: filepath.Join(filepath.Dir(embPath), "face_landmarks68.onnx"), Log: log})
 		if err != nil {
 			e.close()
 			return nil, err

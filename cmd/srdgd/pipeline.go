@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -55,20 +54,16 @@ func requireFile(key, path string) error {
 
 // newPipeline loads the models and wires the stages; it adds its components
 // to d. Cameras are already in d.cameras.
-func newPipeline(d *daemon) (*pipeline, error) {
+func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 	cfg, log := d.cfg, d.log
 	paths := cfg.Paths()
 	p := &pipeline{
 		probes:  queue.New[*detect.Probe](max(cfg.Detect.QueueSize, 1)),
 		srFaces: queue.New[*srdg.SRFace](64),
+		rt:      sv.rt, gallery: sv.gallery, embedder: sv.embedder, history: sv.history,
 	}
 	fail := func(err error) (*pipeline, error) { p.close(); return nil, err }
-	rt, err := ort.Open(cfg.SRDG.ORTLibrary, log.With("component", "ort"))
-	if err != nil {
-		return fail(err)
-	}
-	p.rt = rt
-	p.closers = append(p.closers, rt.Close)
+	rt := sv.rt
 	so := sessionOptions(cfg.SRDG, paths.TRTCache)
 
 	// SR engine
@@ -102,12 +97,6 @@ func newPipeline(d *daemon) (*pipeline, error) {
 		p.closers = append(p.closers, attrs.Close)
 	}
 	_, lr := eng.Sizes()
-
-	// gallery (optional: without a key file the daemon runs and reports every
-	// face as unknown, saying why once)
-	if err := p.openGallery(cfg, paths, log); err != nil {
-		return fail(err)
-	}
 
 	// detect, one pipeline per camera
 	forced := map[string]map[string]int{}
@@ -149,13 +138,7 @@ func newPipeline(d *daemon) (*pipeline, error) {
 	if p.embedder != nil {
 		p.hits.models["embedder"] = p.embedder.ModelID()
 	}
-	if err := p.openHistory(cfg, paths, log); err != nil {
-		return fail(err)
-	}
-	if p.history != nil {
-		p.hits.sinks = append(p.hits.sinks, namedSink{"history", p.history})
-		d.components = append(d.components, component{name: "history", run: p.history.Run})
-	}
+	p.hits.sinks = append(p.hits.sinks, sv.sinks...)
 
 	stage, err := srdg.NewStage(srdg.StageOptions{In: p.probes, Out: p.srFaces, Engine: eng, Attr: p.attrs,
 		Policy: cfg.SRDG.Attributes.Policy, AbstainThreshold: cfg.SRDG.Attributes.AbstainThreshold, Forced: forced,
@@ -181,34 +164,6 @@ func modelID(meta map[string]string, path string) string {
 	}
 	return filepath.Base(path)
 }
-
-// openHistory opens the hit history with the gallery's key (the same at-rest
-// encryption). With encryption on and no key file the daemon keeps no
-// history rather than writing faces in plaintext.
-func (p *pipeline) openHistory(cfg *config.Config, paths config.Paths, log *slog.Logger) error {
-	var key []byte
-	if cfg.Match.Encrypt {
-		k, err := match.LoadKey(cfg.Match.KeyFile)
-		if errors.Is(err, os.ErrNotExist) {
-			log.Warn("no gallery key file: hits are not kept in the history (create one with: srdgd gallery keygen)", "key_file", cfg.Match.KeyFile)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		key = k
-	}
-	h, err := history.Open(context.Background(), history.Options{Path: historyPath(cfg), Key: key,
-		Retention: cfg.Storage.HitRetention, MinFreeBytes: uint64(cfg.Storage.MinFreeBytes), Logger: log.With("component", "history")})
-	if err != nil {
-		return err
-	}
-	p.history = h
-	p.closers = append(p.closers, h.Close)
-	return nil
-}
-
-func historyPath(cfg *config.Config) string { return filepath.Join(cfg.Storage.StateDir, "history.db") }
 
 func cameraConfig(cfg *config.Config, name string) config.Camera {
 	for _, c := range cfg.Cameras {
@@ -236,38 +191,6 @@ func newDetector(cfg *config.Config, paths config.Paths, cc config.Camera, rt *o
 		// one thread: on small CPUs a second one made BlazeFace slower (detect/README numbers)
 		return detect.NewBlazeFace(rt, detect.BlazeFaceOptions{Model: m, Threads: 1, Search: search})
 	}
-}
-
-func (p *pipeline) openGallery(cfg *config.Config, paths config.Paths, log *slog.Logger) error {
-	if cfg.Match.Encrypt {
-		if _, err := os.Stat(cfg.Match.KeyFile); errors.Is(err, os.ErrNotExist) {
-			log.Warn("no gallery key file: faces will not be matched (create one with: srdgd gallery keygen)", "key_file", cfg.Match.KeyFile)
-			return nil
-		}
-	}
-	emb := modelPath(cfg, paths.EmbedderModel)
-	if err := requireFile("match.embedder_model", emb); err != nil {
-		return err
-	}
-	e, err := match.NewEmbedder(match.EmbedderOptions{Runtime: p.rt, EmbedderPath: emb,
-		LandmarksPath: filepath.Join(filepath.Dir(emb), "face_landmarks68.onnx"), Log: log})
-	if err != nil {
-		return err
-	}
-	p.embedder = e
-	p.closers = append(p.closers, e.Close)
-	if err := os.MkdirAll(filepath.Dir(paths.Gallery), 0o750); err != nil {
-		return err
-	}
-	g, err := match.Open(context.Background(), match.Options{Path: paths.Gallery, KeyFile: cfg.Match.KeyFile,
-		Plaintext: !cfg.Match.Encrypt, Embedder: e, Log: log,
-		Thresholds: &match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}})
-	if err != nil {
-		return fmt.Errorf("gallery %s: %w", paths.Gallery, err)
-	}
-	p.gallery = g
-	p.closers = append(p.closers, g.Close)
-	return nil
 }
 
 // matchLoop searches the gallery for each SR face, logs the outcome and
