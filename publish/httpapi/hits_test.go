@@ -17,7 +17,7 @@ import (
 
 // hitFixture fills a history with 5 hits a second apart, oldest first:
 // door unknown, door known "alice", yard unknown, door unknown, yard known "bob".
-func hitFixture(t *testing.T) (*memHistory, []*publish.Hit) {
+func hitFixture(t testing.TB) (*memHistory, []*publish.Hit) {
 	hist := &memHistory{}
 	t0 := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
 	spec := []struct {

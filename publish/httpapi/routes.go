@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"embed"
+	"io/fs"
 	"maps"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 //go:embed web
@@ -199,7 +201,8 @@ func (s *Server) page() http.Handler {
 			writeError(w, http.StatusMethodNotAllowed, "", r.Method+" is not allowed here")
 			return
 		}
-		if r.URL.Path != "/" && strings.HasSuffix(r.URL.Path, "/") {
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		if name != "" && (strings.HasSuffix(name, "/") || !utf8.ValidString(name) || !fs.ValidPath(name)) {
 			writeError(w, http.StatusNotFound, "", "not found")
 			return
 		}
