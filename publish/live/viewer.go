@@ -32,6 +32,8 @@ const (
 	maxPTSBack        = time.Second
 	maxPTSJump        = 5 * time.Second
 	defaultFrameTicks = 90000 / 25
+	// dropWarnInterval aggregates a viewer's drop warnings.
+	dropWarnInterval = 10 * time.Second
 )
 
 // viewer is one WHEP session: a peer connection that receives one camera.
@@ -171,6 +173,8 @@ func (v *viewer) readRTCP() {
 
 func (v *viewer) sendVideo() {
 	var g keyGate
+	var warnedAt time.Time
+	var unwarned uint64
 	for {
 		au, err := v.aus.Pop(v.ctx)
 		if err != nil {
@@ -179,6 +183,13 @@ func (v *viewer) sendVideo() {
 		dropped := v.aus.Dropped()
 		if d := dropped - g.dropped; d > 0 {
 			v.cam.unitsDropped.Add(d)
+			// One line per interval, not per drop: a viewer on a bad link
+			// drops continuously.
+			if unwarned += d; time.Since(warnedAt) >= dropWarnInterval {
+				v.log.Warn("viewer behind, dropped access units until the next key frame",
+					"units", unwarned, "queue", v.aus.Cap())
+				warnedAt, unwarned = time.Now(), 0
+			}
 		}
 		if !g.admit(au, dropped, v.gap.Swap(false)) {
 			v.cam.unitsSkipped.Add(1)
