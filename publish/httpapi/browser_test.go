@@ -78,6 +78,22 @@ func (c *consoleLog) errors() []string {
 	return out
 }
 
+// shot saves a screenshot to $SRDGD_TEST_SCREENSHOTS/name.png when that is
+// set (to look at the page while changing it).
+func shot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("SRDGD_TEST_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func modelsPresent(t *testing.T) bool {
 	for _, f := range []string{"face_embedder.onnx", "face_landmarks68.onnx"} {
 		if _, err := os.Stat(filepath.Join(repoRoot(t), "models", "dist", f)); err != nil {
@@ -186,6 +202,7 @@ func TestPageInBrowser(t *testing.T) {
 			t.Errorf("timeline image %q: naturalWidth %d, want %d (all: %v)", k, widths[k], w, widths)
 		}
 	}
+	shot(t, ctx, "timeline")
 	if person != "" {
 		txt, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".hit.known .match")))
 		if err != nil || !strings.Contains(txt, person+": 0.950") {
@@ -195,6 +212,25 @@ func TestPageInBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`nav a[href="#gallery"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#people tr[data-name="`+person+`"]`)),
 		))
+		// enrol a second person through the page's form (a real CelebA photo)
+		other := ""
+		for _, row := range celebaRows(t) {
+			if row.identity != celebaRows(t)[0].identity {
+				other = row.image
+				break
+			}
+		}
+		step("enrol on the page", chromedp.Steps(
+			chromedp.SendKeys(chromedp.CSS(`#enrol-form input[name="name"]`), "visitor"),
+			chromedp.SetUploadFiles(chromedp.CSS(`#enrol-form input[name="photo"]`), []string{celebaPath(t, other)}),
+			chromedp.Click(chromedp.CSS("#enrol-form button")),
+			chromedp.WaitVisible(chromedp.CSS(`#people tr[data-name="visitor"]`)),
+		))
+		res, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#enrol-results")))
+		if err != nil || res != other+": enrolled" {
+			t.Errorf("enrol results on the page: %q (%v)", res, err)
+		}
+		shot(t, ctx, "gallery")
 	}
 	if errs := console.errors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
