@@ -77,9 +77,13 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 	}
 	d.onStop = append(d.onStop, sv.close)
 	fail := func(err error) (*daemon, error) { d.stopped(); return nil, err }
+	var p *pipeline
 	if len(d.cameras) == 0 {
 		log.Warn("no enabled cameras in the config: nothing to ingest")
-	} else if _, err := newPipeline(d, sv); err != nil {
+	} else if p, err = newPipeline(d, sv); err != nil {
+		return fail(err)
+	}
+	if _, err := newPublish(d, sv, p); err != nil {
 		return fail(err)
 	}
 	d.components = append(d.components, component{name: "status", run: d.reportStatus})

@@ -27,6 +27,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	height := fs.Int("height", 720, "demo camera height")
 	fps := fs.Int("fps", 15, "demo camera frame rate")
 	dur := fs.Duration("duration", 0, "stop after this long (0 = until SIGINT/SIGTERM)")
+	listen := fs.String("listen", "127.0.0.1:8080", "address of the web page and API (loopback: no token needed)")
 	synthetic := fs.Bool("testsrc", false, "stream ffmpeg's testsrc2 pattern (no faces) instead of the scene")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -39,6 +40,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := config.Default()
 	log := newLogger(cfg.Log, stderr)
 	cfg.Storage.StateDir = *stateDir
+	cfg.Publish.HTTP.Listen = *listen
 	cfg.Match.KeyFile = filepath.Join(*stateDir, "gallery.key")
 	if err := os.MkdirAll(*stateDir, 0o700); err != nil {
 		log.Error("demo: state dir", "err", err)
@@ -89,7 +91,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.Cameras = []config.Camera{cam}
 	fmt.Fprintf(stdout, "srdgd demo: camera %s (%dx%d@%d), state in %s; Ctrl-C to stop\n", url, *width, *height, *fps, *stateDir)
 	if cfg.Publish.HTTP.Enabled {
-		fmt.Fprintf(stdout, "srdgd demo: web page http://%s/\n", cfg.Publish.HTTP.Listen)
+		fmt.Fprintf(stdout, "srdgd demo: web page http://%s/ (live view, hits, gallery)\n", cfg.Publish.HTTP.Listen)
 	}
 	return runDaemon(ctx, cfg, stderr)
 }

@@ -127,7 +127,7 @@ func TestRunIngestsAndDrains(t *testing.T) {
 	}
 	wcancel()
 
-	cfg := config.Default()
+	cfg := testDaemonConfig(t)
 	cam := config.DefaultCamera()
 	cam.Name, cam.URL, cam.Transport = "cam", srv.URL("cam"), "tcp"
 	cfg.Cameras = []config.Camera{cam}
@@ -169,7 +169,7 @@ func TestRunIngestsAndDrains(t *testing.T) {
 // TestDrainTimeout: a component that ignores cancellation makes the daemon exit
 // with exitDrainTimeout once daemon.shutdown_timeout has passed.
 func TestDrainTimeout(t *testing.T) {
-	cfg := config.Default()
+	cfg := testDaemonConfig(t)
 	cfg.Daemon.ShutdownTimeout = 200 * time.Millisecond
 	release := make(chan struct{})
 	defer close(release)
@@ -198,7 +198,7 @@ func TestDrainTimeout(t *testing.T) {
 // TestComponentFailureStopsDaemon: one failing component stops the others and
 // the process exits with exitFailure.
 func TestComponentFailureStopsDaemon(t *testing.T) {
-	cfg := config.Default()
+	cfg := testDaemonConfig(t)
 	var logs syncBuffer
 	code := runDaemonWith(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), func(d *daemon) {
 		d.components = append(d.components, component{name: "broken", run: func(context.Context) error {
@@ -216,7 +216,7 @@ func TestDemoRuns(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	code, out, errs := runCLI(t, ctx, "demo", "--duration", "90s", "--width", "320", "--height", "240", "--state-dir", t.TempDir())
+	code, out, errs := runCLI(t, ctx, "demo", "--duration", "90s", "--listen", "127.0.0.1:0", "--width", "320", "--height", "240", "--state-dir", t.TempDir())
 	if code != exitOK {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, errs)
 	}
@@ -231,4 +231,17 @@ func requireFFmpeg(t *testing.T, err error) {
 		t.Fatalf("ffmpeg required: %v", err)
 	}
 	t.Skipf("SKIPPING: ffmpeg not available (install Debian ffmpeg): %v", err)
+}
+
+// testDaemonConfig is the default config with its state in a temporary
+// folder and every listener on a free loopback port.
+func testDaemonConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg := config.Default()
+	dir := t.TempDir()
+	cfg.Storage.StateDir = dir
+	cfg.Match.KeyFile = filepath.Join(dir, "gallery.key")
+	cfg.Publish.HTTP.Listen = "127.0.0.1:0"
+	cfg.Publish.MQTT.EmbeddedListen = "127.0.0.1:0"
+	return cfg
 }

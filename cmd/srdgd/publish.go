@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/publish"
+	"github.com/srdgd/srdgd/publish/history"
+	"github.com/srdgd/srdgd/publish/httpapi"
+	"github.com/srdgd/srdgd/publish/httpapi/matchgallery"
+	"github.com/srdgd/srdgd/publish/live"
+	"github.com/srdgd/srdgd/publish/metrics"
+)
+
+// publishLayer is everything that leaves the box: metrics, the live view,
+// MQTT and the HTTP API. Built after the pipeline so its sinks see every hit.
+type publishLayer struct {
+	metrics *metrics.Registry
+	live    *live.Server
+	http    *httpapi.Server
+}
+
+// cameraStatuses snapshots every camera for the API, MQTT and metrics.
+func cameraStatuses(cams []*ingest.Camera) publish.StatusFunc {
+	return func() []publish.CameraStatus {
+		out := make([]publish.CameraStatus, 0, len(cams))
+		for _, c := range cams {
+			s := c.Status()
+			out = append(out, publish.CameraStatus{Camera: s.Camera, State: s.State, Connected: s.Connected, Codec: s.Codec,
+				Width: s.Width, Height: s.Height, FPS: s.FPS, BitrateKbps: s.BitrateKbps, Frames: s.Frames,
+				DecodeErrors: s.DecodeErrors, Reconnects: s.Reconnects, Dropped: s.Dropped, LastError: s.LastError,
+				LastErrorAt: s.LastErrorAt, ConnectedSince: s.ConnectedSince})
+		}
+		return out
+	}
+}
+
+// metricsSink counts hits and SR latency.
+type metricsSink struct{ r *metrics.Registry }
+
+func (m metricsSink) Publish(_ context.Context, h *publish.Hit) error {
+	m.r.Hit(h.Camera, h.Match.Known)
+	m.r.ObserveSR(h.SR.Sampler, time.Duration(h.SR.Millis*float64(time.Millisecond)))
+	return nil
+}
+
+func isLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newPublish builds the publish layer and adds its components and sinks.
+func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
+	cfg, log := d.cfg, d.log
+	pl := &publishLayer{}
+	statuses := cameraStatuses(d.cameras)
+	reg, err := metrics.New(metrics.Options{Cameras: statuses, Version: buildVersion()})
+	if err != nil {
+		return nil, err
+	}
+	pl.metrics = reg
+	sinks := []namedSink{{"metrics", metricsSink{reg}}}
+
+	if cfg.Publish.WebRTC.Enabled && len(d.cameras) > 0 {
+		srcs := map[string]live.Source{}
+		for _, c := range d.cameras {
+			srcs[c.Name()] = c
+		}
+		var ice []live.ICEServer
+		for _, s := range cfg.Publish.WebRTC.ICEServers {
+			ice = append(ice, live.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential.Reveal()})
+		}
+		ls, err := live.New(live.Options{Cameras: srcs, ICEServers: ice, UDPPortMin: cfg.Publish.WebRTC.UDPPortMin,
+			UDPPortMax: cfg.Publish.WebRTC.UDPPortMax, TCPListen: cfg.Publish.WebRTC.TCPListen,
+			NAT1To1IPs: cfg.Publish.WebRTC.NAT1To1IPs, BasePath: "",
+			// a viewer on the box itself (the demo) has only loopback to reach us
+			IncludeLoopback: isLoopbackListen(cfg.Publish.HTTP.Listen), Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("publish.webrtc: %w", err)
+		}
+		pl.live = ls
+		d.components = append(d.components, component{name: "live", run: ls.Run})
+		sinks = append(sinks, namedSink{"live", ls})
+		reg.SetViewers(func() map[string]int {
+			out := map[string]int{}
+			for _, s := range ls.Stats() {
+				out[s.Camera] = s.Viewers
+			}
+			return out
+		})
+	}
+
+	if cfg.Publish.HTTP.Enabled {
+		o := httpapi.Options{Listen: cfg.Publish.HTTP.Listen, Token: cfg.Publish.HTTP.Token.Reveal(),
+			TLSCertFile: cfg.Publish.HTTP.TLSCertFile, TLSKeyFile: cfg.Publish.HTTP.TLSKeyFile,
+			MaxBodyBytes: cfg.Publish.HTTP.MaxBodyBytes, Cameras: statuses, Metrics: reg.Handler(), Logger: log,
+			Version: httpapi.VersionInfo{Version: buildVersion()}}
+		if p != nil {
+			o.Version.Models = p.hits.models
+		}
+		if sv.history != nil {
+			ha := historyAPI{sv.history}
+			o.Hits, o.Auditor = ha, ha
+		}
+		if sv.gallery != nil {
+			if o.Auditor == nil {
+				return nil, errors.New("publish.http: the gallery API needs the audit log (history), which could not be opened")
+			}
+			o.Gallery = matchgallery.New(sv.gallery)
+		}
+		if pl.live != nil {
+			o.Live = pl.live.Handler()
+			o.Viewable = func() []string {
+				var out []string
+				for _, c := range pl.live.Cameras() {
+					if c.Viewable {
+						out = append(out, c.Name)
+					}
+				}
+				return out
+			}
+		}
+		hs, err := httpapi.New(o)
+		if err != nil {
+			return nil, fmt.Errorf("publish.http: %w", err)
+		}
+		pl.http = hs
+		d.components = append(d.components, component{name: "http", run: hs.Run})
+	}
+	if p != nil {
+		p.hits.sinks = append(p.hits.sinks, sinks...)
+	}
+	return pl, nil
+}
+
+// historyAPI adapts the history store to the HTTP API.
+type historyAPI struct{ s *history.Store }
+
+func (h historyAPI) ListHits(ctx context.Context, q httpapi.HitQuery) ([]*publish.Hit, error) {
+	return h.s.List(ctx, history.Query{Camera: q.Camera, Person: q.Person, Known: q.Known, Before: q.Before, Since: q.Since, Limit: q.Limit})
+}
+
+func (h historyAPI) GetHit(ctx context.Context, id string) (*publish.Hit, error) {
+	hit, err := h.s.Get(ctx, id)
+	if errors.Is(err, history.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
+	}
+	return hit, err
+}
+
+func (h historyAPI) Audit(ctx context.Context, r httpapi.AuditRecord) error {
+	return h.s.Audit(ctx, history.AuditEntry{Time: r.Time, Actor: "api:" + r.Actor, Action: r.Action, Target: r.Target, Detail: r.Detail, Remote: r.Remote})
+}
+
+func (h historyAPI) AuditLog(ctx context.Context, after int64, limit int) ([]httpapi.AuditRecord, error) {
+	es, err := h.s.AuditLog(ctx, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]httpapi.AuditRecord, len(es))
+	for i, e := range es {
+		out[i] = httpapi.AuditRecord{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: e.Detail, Remote: e.Remote}
+	}
+	return out, nil
+}
+
