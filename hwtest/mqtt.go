@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -89,26 +90,71 @@ func (o *Options) mqttConnect(ctx context.Context, broker string) (time.Duration
 	if m.Username != "" {
 		opts.SetUsername(m.Username).SetPassword(m.Password)
 	}
-	switch strings.ToLower(u.Scheme) {
+	scheme := strings.ToLower(u.Scheme)
+	var tcfg *tls.Config
+	switch scheme {
 	case "ssl", "tls", "mqtts", "wss", "tcps":
-		t, err := mqttTLS(m)
-		if err != nil {
+		if tcfg, err = mqttTLS(m); err != nil {
 			return 0, err
 		}
-		opts.SetTLSConfig(t)
+		opts.SetTLSConfig(tcfg)
+	}
+	// For plain and TLS TCP the connection is dialled here with a deadline
+	// over the whole handshake: paho waits for CONNACK without one, and a
+	// listener that is not a broker would keep its goroutine forever.
+	var (
+		connMu sync.Mutex
+		conn   net.Conn
+	)
+	deadline := time.Now().Add(o.MQTTTimeout)
+	switch scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "tcps":
+		opts.SetCustomOpenConnectionFn(func(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+			d := net.Dialer{Deadline: deadline}
+			c, err := d.DialContext(ctx, "tcp", uri.Host)
+			if err != nil {
+				return nil, err
+			}
+			c.SetDeadline(deadline)
+			if tcfg != nil {
+				tc := tcfg.Clone()
+				if tc.ServerName == "" {
+					tc.ServerName = uri.Hostname()
+				}
+				tl := tls.Client(c, tc)
+				if err := tl.HandshakeContext(ctx); err != nil {
+					c.Close()
+					return nil, err
+				}
+				c = tl
+			}
+			connMu.Lock()
+			conn = c
+			connMu.Unlock()
+			return c, nil
+		})
 	}
 	cl := paho.NewClient(opts)
 	t0 := time.Now()
 	tok := cl.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-time.After(o.MQTTTimeout + time.Second):
-		return 0, fmt.Errorf("no CONNACK within %s", o.MQTTTimeout)
-	}
+	stop := context.AfterFunc(ctx, func() {
+		connMu.Lock()
+		defer connMu.Unlock()
+		if conn != nil {
+			conn.Close()
+		}
+	})
+	<-tok.Done()
+	stop()
 	d := time.Since(t0)
 	if err := tok.Error(); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return 0, cerr
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return 0, fmt.Errorf("no MQTT answer within %s (%v): is it an MQTT broker?", o.MQTTTimeout, err)
+		}
 		return 0, explainMQTT(err)
 	}
 	cl.Disconnect(250)

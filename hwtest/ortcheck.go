@@ -179,11 +179,45 @@ func (o *Options) checkProvider(ctx context.Context, rt *ort.Runtime, probe, p s
 	case err == nil:
 		c.Status, c.Message = StatusOK, "loads (not in srdg.providers)"
 	case configured:
-		c.Status, c.Message = StatusWarn, "does not load: "+reason(err)
+		c.Status, c.Message = StatusWarn, "does not load: "+providerReason(rt.Library(), p, err)
 	default:
-		c.Status, c.Message = StatusSkip, "does not load (not in srdg.providers): "+reason(err)
+		c.Status, c.Message = StatusSkip, "does not load (not in srdg.providers): "+providerReason(rt.Library(), p, err)
 	}
 	return c
+}
+
+// providerLibs are the shared objects ONNX Runtime loads, from its own
+// folder, for a GPU provider.
+var providerLibs = map[string][]string{
+	ort.CUDA:     {"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"},
+	ort.TensorRT: {"libonnxruntime_providers_shared.so", "libonnxruntime_providers_tensorrt.so"},
+}
+
+// providerReason says plainly when the library is a build without the
+// provider (its plug-in libraries are missing next to it); otherwise it is
+// ONNX Runtime's own reason (missing CUDA/cuDNN/TensorRT libraries, no GPU).
+func providerReason(lib, p string, err error) string {
+	var missing []string
+	for _, f := range providerLibs[p] {
+		if _, serr := os.Stat(filepath.Join(filepath.Dir(lib), f)); serr != nil {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Sprintf("this ONNX Runtime build has no %s provider (%s has no %s): install a GPU build of ONNX Runtime %s there",
+			p, filepath.Dir(lib), strings.Join(missing, ", "), ortVersionHint(lib))
+	}
+	return reason(err)
+}
+
+func ortVersionHint(lib string) string {
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(lib), "VERSION")); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(lib), "ONNXRUNTIME_VERSION")); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return "of the same version"
 }
 
 // reason keeps ORT's message short: the part after the provider prefix

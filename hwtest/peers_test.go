@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/srdgd/srdgd/ingest"
 	"github.com/srdgd/srdgd/internal/rtspserver"
 	"github.com/srdgd/srdgd/match"
@@ -62,6 +64,7 @@ func freeAddr(t *testing.T) string {
 
 func TestCameras(t *testing.T) {
 	requireFFmpeg(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const user, pass = "viewer", "S3cret-cam-pw"
@@ -221,6 +224,7 @@ func TestMQTT(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			r := runOnly(t, func(o *Options) { o.MQTT = tc.m; o.MQTTTimeout = 3 * time.Second })
 			c := expect(t, r, "mqtt", tc.status, tc.msg...)
 			if strings.Contains(c.Message, pass) {
@@ -231,6 +235,7 @@ func TestMQTT(t *testing.T) {
 }
 
 func TestGallery(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir := t.TempDir()
 	keyA, keyB := filepath.Join(dir, "a.key"), filepath.Join(dir, "b.key")
 	for _, k := range []string{keyA, keyB} {

@@ -3,7 +3,7 @@
 #
 #   $PREFIX/bin/srdgd                          the binary (bin/srdgd, built if missing)
 #   $PREFIX/lib/srdgd/libonnxruntime.so.1      ONNX Runtime (third_party/onnxruntime/lib)
-#   $PREFIX/share/srdgd/models/*.onnx          the model set (models/dist)
+#   $PREFIX/share/srdgd/models/*.onnx          the model set (models/dist, and its demo/ faces)
 #   /lib/systemd/system/srdgd.service          the unit (/etc/systemd/system unless PREFIX=/usr)
 #   $PREFIX/lib/sysusers.d/srdgd.conf          the srdgd system user
 #   $PREFIX/lib/tmpfiles.d/srdgd.conf          /etc/srdgd as root:srdgd 0750
@@ -80,6 +80,13 @@ for f in "$root"/models/dist/*.onnx; do
   n=$((n + 1))
 done
 [ "$n" -gt 0 ] || die "no models in $root/models/dist (run make models)"
+# the demo faces (`srdgd demo`), with their licence
+if [ -d "$root/models/dist/demo" ]; then
+  install -d -m 0755 "$mdst/demo"
+  for f in "$root"/models/dist/demo/*; do
+    [ -f "$f" ] && install -m 0644 "$f" "$mdst/demo/"
+  done
+fi
 [ -f "$root/models/dist/guidance.onnx" ] || say "WARNING: no guidance.onnx (run make models): set srdg.attributes.policy: off or guidance fails"
 say "$n models -> $PREFIX/share/srdgd/models/"
 

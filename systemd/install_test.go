@@ -115,6 +115,13 @@ func TestInstallDestdir(t *testing.T) {
 					t.Errorf("%s: mode %v, want %v", f.rel, got, f.mode)
 				}
 			}
+			if demo, _ := filepath.Glob("../models/dist/demo/*"); len(demo) > 0 {
+				for _, f := range demo {
+					if got := mode(t, p(pre+"/share/srdgd/models/demo/"+filepath.Base(f))); got != 0o644 {
+						t.Errorf("demo file %s: mode %v", filepath.Base(f), got)
+					}
+				}
+			}
 			if tgt, err := os.Readlink(p(pre + "/lib/srdgd/libonnxruntime.so")); err != nil || tgt != "libonnxruntime.so.1" {
 				t.Errorf("libonnxruntime.so link: %q, %v", tgt, err)
 			}
