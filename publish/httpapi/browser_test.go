@@ -237,7 +237,7 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	// the page's image loads were audited under the login session
 	var sessionImages int
-	for _, a := range hist.audit {
+	for _, a := range hist.records() {
 		if a.Action == "hit.image" && strings.HasPrefix(a.Actor, "session:") {
 			sessionImages++
 		}

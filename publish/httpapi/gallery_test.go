@@ -237,7 +237,7 @@ func TestGalleryEnrolListRemove(t *testing.T) {
 	if got := hist.auditActions(); !slices.Equal(got, wantAudit) {
 		t.Errorf("audit %q, want %q", got, wantAudit)
 	}
-	if d := hist.audit[0].Detail; d != fmt.Sprintf("3 of %d photos enrolled", 6) {
+	if d := hist.records()[0].Detail; d != fmt.Sprintf("3 of %d photos enrolled", 6) {
 		t.Errorf("enrol audit detail %q", d)
 	}
 }

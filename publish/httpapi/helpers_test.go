@@ -107,6 +107,13 @@ func (m *memHistory) AuditLog(ctx context.Context, after int64, limit int) ([]ht
 	return out, nil
 }
 
+// records is a copy of the audit log.
+func (m *memHistory) records() []httpapi.AuditRecord {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.audit)
+}
+
 func (m *memHistory) auditActions() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()

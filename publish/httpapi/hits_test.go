@@ -202,7 +202,7 @@ func TestHitDetailsAndImages(t *testing.T) {
 	if got := hist.auditActions(); !slices.Equal(got, want) {
 		t.Errorf("audit %q, want %q", got, want)
 	}
-	for _, a := range hist.audit {
+	for _, a := range hist.records() {
 		if a.Actor != "token" || !strings.HasPrefix(a.Remote, "127.0.0.1:") {
 			t.Errorf("audit entry %+v: want actor token and the remote address", a)
 		}

@@ -209,7 +209,7 @@ func TestAuth(t *testing.T) {
 	if got := hist.auditActions(); len(got) != 1 || got[0] != "login " {
 		t.Errorf("audit after login: %q", got)
 	}
-	for _, a := range hist.audit {
+	for _, a := range hist.records() {
 		if strings.Contains(a.Actor, cookie.Value[:8]) {
 			t.Errorf("audit actor %q shows the session id", a.Actor)
 		}
