@@ -50,6 +50,8 @@ func (s *Server) routes() http.Handler {
 		writeError(w, http.StatusNotFound, "", "no such endpoint: "+r.URL.Path)
 	})))
 	if s.o.Live != nil {
+		// "/whep" too: the live view lists its cameras at GET /whep
+		mux.Handle("/whep", s.authed(s.o.Live))
 		mux.Handle("/whep/", s.authed(s.o.Live))
 	}
 	if s.o.Metrics != nil {

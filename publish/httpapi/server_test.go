@@ -174,6 +174,8 @@ func TestAuth(t *testing.T) {
 		{"metrics with token", "GET", "/metrics", []string{bearer}, 200},
 		{"whep without token", "POST", "/whep/cam1", nil, 401},
 		{"whep with token", "POST", "/whep/cam1", []string{bearer}, 200},
+		{"whep list without token", "GET", "/whep", nil, 401},
+		{"whep list with token", "GET", "/whep", []string{bearer}, 200},
 		{"whep with session", "DELETE", "/whep/cam1/abc", []string{sess}, 200},
 		{"whep cross-origin with session", "POST", "/whep/cam1", []string{sess, "Origin: http://evil.example"}, 403},
 		{"page needs nothing", "GET", "/", nil, 200},
