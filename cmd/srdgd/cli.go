@@ -38,6 +38,7 @@ commands:
   detect         find faces in an image (--in IMAGE [--json] [--probes DIR])
   gallery        manage the gallery: keygen, add, list, remove, export, import, search, verify, check
   eval           evaluation harness: PSNR/SSIM, ROC AUC, Rank-k for LR, unguided and guided SR
+  hwtest         check this box before it goes live (--config FILE [--json]); exit 1 when unfit
   sr             super-resolve one LR face image (--in lr.png --attrs male=1,glasses=0,nobeard=1)
   version        print the version
 
@@ -74,6 +75,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return cmdEval(ctx, args[1:], stdout, stderr)
 	case "sr":
 		return cmdSR(ctx, args[1:], stdout, stderr)
+	case "hwtest":
+		return cmdHWTest(ctx, args[1:], stdout, stderr)
 	case "config":
 		return cmdConfig(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
