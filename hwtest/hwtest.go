@@ -113,9 +113,16 @@ type Options struct {
 	CameraTimeout time.Duration
 	// MQTTTimeout bounds the broker connection. Default 10 s.
 	MQTTTimeout time.Duration
+	// SRMaxRun bounds the one-face run: when the model timings predict a
+	// longer run (the reference sampler on a CPU), the prediction is reported
+	// instead. Default 3 min.
+	SRMaxRun time.Duration
 	// Now is the clock checked; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// evalTimes are the model checks' timings, kind+"/"+provider -> one call
+	evalTimes map[string]time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -125,6 +132,10 @@ func (o *Options) setDefaults() {
 	if o.MQTTTimeout <= 0 {
 		o.MQTTTimeout = 10 * time.Second
 	}
+	if o.SRMaxRun <= 0 {
+		o.SRMaxRun = 3 * time.Minute
+	}
+	o.evalTimes = map[string]time.Duration{}
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -132,14 +132,36 @@ func TestORTModelsAndSR(t *testing.T) {
 		t.Error("box not fit")
 	}
 
-	// the same run over a 1 ns budget is a warning, not a failure
+	latency := time.Duration(sr.Values["latency_ms"].(float64) * float64(time.Millisecond))
+
+	// over budget: a warning; over ten budgets: unfit
 	o.Models = nil
+	o.SR.LatencyBudget = latency / 3
+	r = Run(context.Background(), o)
+	if c := mustCheck(t, r, "srdg"); c.Status != StatusWarn && c.Status != StatusFail {
+		t.Errorf("srdg at 3x budget: %s %s", c.Status, c.Message)
+	} // the second run may be slower on a busy box: warn or fail, never ok
 	o.SR.LatencyBudget = time.Nanosecond
 	r = Run(context.Background(), o)
-	expect(t, r, "srdg", StatusWarn, "over srdg.latency_budget 1ns")
-	if !r.Fit {
-		t.Error("a slow SR run made the box unfit")
+	expect(t, r, "srdg", StatusFail, "more than 10x srdg.latency_budget 1ns")
+	if r.Fit {
+		t.Error("an SR run 10x over budget left the box fit")
 	}
+
+	// a run the model timings predict to take too long is not run
+	o.Models = []Model{{Kind: KindScore, Key: "srdg.score_model", Path: score}, {Kind: KindGuidance, Key: "srdg.guidance_model", Path: guid}}
+	o.SR.Params = srdg.Params{Sampler: "reference"} // 3000 evaluations
+	o.SR.LatencyBudget = time.Hour
+	o.SRMaxRun = time.Second
+	t0 := time.Now()
+	r = Run(context.Background(), o)
+	c := expect(t, r, "srdg", StatusWarn, "not run: sampler reference needs 3000 evaluations per face")
+	if c.ElapsedMS > 1000 || time.Since(t0) > 5*time.Minute {
+		t.Errorf("the predicted run took %v ms", c.ElapsedMS)
+	}
+	o.SR.LatencyBudget = time.Millisecond
+	r = Run(context.Background(), o)
+	expect(t, r, "srdg", StatusFail, "not run: sampler reference")
 }
 
 func TestORTFailures(t *testing.T) {

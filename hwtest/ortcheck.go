@@ -296,6 +296,7 @@ func (o *Options) checkModel(ctx context.Context, rt *ort.Runtime, m Model, avai
 			failed = append(failed, fmt.Sprintf("%s: %s", p, reason(err)))
 			continue
 		}
+		o.evalTimes[m.Kind+"/"+p] = d
 		c.Values[p+"_ms"] = round2(ms(d))
 		c.Values[p+"_first_ms"] = round2(ms(first))
 		times = append(times, fmt.Sprintf("%s %.1f ms", p, ms(d)))
@@ -423,6 +424,11 @@ func evalOnce(ctx context.Context, rt *ort.Runtime, path string, ins, outs []ort
 	return first, d, err
 }
 
+// unfitFactor: a one-face run slower than this many latency budgets makes the
+// box unfit (the SR queue would drop most faces); slower than one budget is a
+// warning.
+const unfitFactor = 10
+
 // checkSR super-resolves one face with the configured sampler and compares
 // the time with srdg.latency_budget.
 func (o *Options) checkSR(ctx context.Context, rt *ort.Runtime, avail []string) Check {
@@ -439,6 +445,29 @@ func (o *Options) checkSR(ctx context.Context, rt *ort.Runtime, avail []string) 
 		if err := modelFile(m); err != nil {
 			c.Status, c.Message = StatusSkip, "needs the "+m.Kind+" model: "+err.Error()
 			return c
+		}
+	}
+	// A run the model timings say would take too long is predicted, not run.
+	if q, _, err := sr.Params.Resolve(); err == nil {
+		sc, okS := o.evalTimes[KindScore+"/"+avail[0]]
+		g, okG := o.evalTimes[KindGuidance+"/"+avail[0]]
+		if okS && (sr.GuidancePath == "" || okG) {
+			evals := q.EvalsPerFace()
+			per := sc
+			if sr.GuidancePath != "" && q.W > 0 {
+				per += g
+			}
+			est := time.Duration(evals) * per
+			c.Values["estimated_ms"] = round2(ms(est))
+			if est > o.SRMaxRun {
+				c.Status = StatusWarn
+				if sr.LatencyBudget > 0 && est > unfitFactor*sr.LatencyBudget {
+					c.Status = StatusFail
+				}
+				c.Message = fmt.Sprintf("not run: sampler %s needs %d evaluations per face, about %s on %s from the model timings (over the %s this check allows; srdg.latency_budget %s): use sampler \"fast\" or \"ode\", fewer srdg.steps, or a GPU",
+					q.Sampler, evals, est.Round(time.Second), avail[0], o.SRMaxRun, sr.LatencyBudget)
+				return c
+			}
 		}
 	}
 	eng, err := srdg.Open(srdg.ModelOptions{Runtime: rt, ScorePath: sr.ScorePath, GuidancePath: sr.GuidancePath,
@@ -498,6 +527,8 @@ func (o *Options) checkSR(ctx context.Context, rt *ort.Runtime, avail []string) 
 	switch {
 	case bad > 0:
 		c.Status, c.Message = StatusFail, fmt.Sprintf("%s, but %d output values are NaN or outside [0, 1]", desc, bad)
+	case sr.LatencyBudget > 0 && el > unfitFactor*sr.LatencyBudget:
+		c.Status, c.Message = StatusFail, fmt.Sprintf("%s: more than %dx srdg.latency_budget %s, faces would be dropped (a faster provider, sampler \"ode\" or fewer srdg.steps help)", desc, unfitFactor, sr.LatencyBudget)
 	case sr.LatencyBudget > 0 && el > sr.LatencyBudget:
 		c.Status, c.Message = StatusWarn, fmt.Sprintf("%s: over srdg.latency_budget %s, faces will queue (a faster provider, sampler \"ode\" or fewer srdg.steps help)", desc, sr.LatencyBudget)
 	default:
