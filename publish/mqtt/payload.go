@@ -1,0 +1,225 @@
+package mqtt
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"time"
+
+	"github.com/srdgd/srdgd/publish"
+)
+
+// SchemaVersion is the "schema" field of every JSON payload. It changes
+// only when a field changes meaning or goes away; new fields keep it.
+const SchemaVersion = 1
+
+// Availability payloads (plain strings, as Frigate and Home Assistant use).
+const (
+	PayloadOnline  = "online"
+	PayloadOffline = "offline"
+)
+
+// jsTime is a time as RFC 3339 in UTC with milliseconds; the zero time is
+// null.
+type jsTime time.Time
+
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+func (t jsTime) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	if tt.IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + tt.UTC().Format(timeLayout) + `"`), nil
+}
+
+type frameSize struct {
+	Width  int `json:"width"`
+	Height int `json:"height"`
+}
+
+type detectPayload struct {
+	Score       float64 `json:"score"`
+	Sharpness   float64 `json:"sharpness"`
+	Frontalness float64 `json:"frontalness"`
+}
+
+type imagePayload struct {
+	// SRJPEG is the 128x128 super-resolved face, JPEG, base64.
+	SRJPEG string `json:"sr_jpeg,omitempty"`
+	// LRPNG is the LR probe, PNG, base64.
+	LRPNG string `json:"lr_png,omitempty"`
+}
+
+// hitPayload is <prefix>/<camera>/hit (schema/hit.schema.json).
+type hitPayload struct {
+	Schema      int                 `json:"schema"`
+	ID          string              `json:"id"`
+	Camera      string              `json:"camera"`
+	FrameTime   jsTime              `json:"frame_time"`
+	Time        jsTime              `json:"time"`
+	PublishTime jsTime              `json:"publish_time"`
+	TrackID     uint64              `json:"track_id"`
+	Box         publish.Box         `json:"box"`
+	Frame       frameSize           `json:"frame"`
+	FacePx      int                 `json:"face_px"`
+	Detect      detectPayload       `json:"detect"`
+	Attributes  []publish.Attribute `json:"attributes"`
+	SR          publish.SR          `json:"sr"`
+	Match       publish.Match       `json:"match"`
+	Models      map[string]string   `json:"models"`
+	Image       *imagePayload       `json:"image,omitempty"`
+}
+
+// matchPayload is <prefix>/matches/<name> (schema/match.schema.json), in
+// the spirit of Double Take's double-take/matches/<name>.
+type matchPayload struct {
+	Schema     int     `json:"schema"`
+	ID         string  `json:"id"`
+	Camera     string  `json:"camera"`
+	Name       string  `json:"name"`
+	PersonID   int64   `json:"person_id"`
+	Similarity float64 `json:"similarity"`
+	Margin     float64 `json:"margin"`
+	Threshold  float64 `json:"threshold"`
+	Watchlist  bool    `json:"watchlist"`
+	TrackID    uint64  `json:"track_id"`
+	FrameTime  jsTime  `json:"frame_time"`
+	Time       jsTime  `json:"time"`
+	HitTopic   string  `json:"hit_topic"`
+}
+
+// lastMatchPayload is <prefix>/<camera>/last_match, retained
+// (schema/last_match.schema.json): the Home Assistant sensor's state.
+type lastMatchPayload struct {
+	Schema     int     `json:"schema"`
+	ID         string  `json:"id"`
+	Camera     string  `json:"camera"`
+	Name       string  `json:"name"` // "unknown" when not known
+	Known      bool    `json:"known"`
+	PersonID   int64   `json:"person_id,omitempty"`
+	Similarity float64 `json:"similarity"`
+	Watchlist  bool    `json:"watchlist"`
+	Time       jsTime  `json:"time"`
+}
+
+// statusPayload is <prefix>/<camera>/status, retained
+// (schema/status.schema.json).
+type statusPayload struct {
+	Schema int    `json:"schema"`
+	Time   jsTime `json:"time"`
+	publish.CameraStatus
+}
+
+// mqttStats are the publisher's own counters in <prefix>/stats.
+type mqttStats struct {
+	Connected     bool   `json:"connected"`
+	Broker        string `json:"broker"`
+	SpoolMessages int    `json:"spool_messages"`
+	SpoolBytes    int64  `json:"spool_bytes"`
+	SpoolDropped  uint64 `json:"spool_dropped"`
+	SpoolCorrupt  uint64 `json:"spool_corrupt"`
+	Published     uint64 `json:"published"`
+	Reconnects    uint64 `json:"reconnects"`
+	LastError     string `json:"last_error,omitempty"`
+}
+
+// statsPayload is <prefix>/stats (schema/stats.schema.json).
+type statsPayload struct {
+	Schema   int       `json:"schema"`
+	Time     jsTime    `json:"time"`
+	Version  string    `json:"version"`
+	UptimeS  float64   `json:"uptime_s"`
+	Cameras  []string  `json:"cameras"`
+	Pipeline *Stats    `json:"pipeline"`
+	MQTT     mqttStats `json:"mqtt"`
+}
+
+// alertMessages builds the messages of one hit, in delivery order: the hit,
+// the match (known faces only), the last-match state and the face image.
+func (p *Publisher) alertMessages(h *publish.Hit, now time.Time) ([]message, error) {
+	qos := p.opts.qos
+	hp := hitPayload{
+		Schema:      SchemaVersion,
+		ID:          h.ID,
+		Camera:      h.Camera,
+		FrameTime:   jsTime(h.FrameTime),
+		Time:        jsTime(h.Time),
+		PublishTime: jsTime(now),
+		TrackID:     h.TrackID,
+		Box:         h.Box,
+		Frame:       frameSize{Width: h.FrameW, Height: h.FrameH},
+		FacePx:      h.FacePx,
+		Detect:      detectPayload{Score: h.DetectScore, Sharpness: h.Sharpness, Frontalness: h.Frontalness},
+		Attributes:  h.Attributes,
+		SR:          h.SR,
+		Match:       h.Match,
+		Models:      h.Models,
+	}
+	if hp.Time == (jsTime{}) {
+		hp.Time = jsTime(now)
+	}
+	if hp.Attributes == nil {
+		hp.Attributes = []publish.Attribute{}
+	}
+	if hp.Match.TopK == nil {
+		hp.Match.TopK = []publish.Candidate{}
+	}
+	if hp.Models == nil {
+		hp.Models = map[string]string{}
+	}
+	if p.opts.IncludeImage && (len(h.SRJPEG) > 0 || len(h.LRPNG) > 0) {
+		hp.Image = &imagePayload{
+			SRJPEG: base64.StdEncoding.EncodeToString(h.SRJPEG),
+			LRPNG:  base64.StdEncoding.EncodeToString(h.LRPNG),
+		}
+	}
+	hb, err := json.Marshal(hp)
+	if err != nil {
+		return nil, err
+	}
+	hitTopic := p.topics.hit(h.Camera)
+	msgs := []message{{Topic: hitTopic, QoS: qos, Payload: hb}}
+	if h.Match.Known {
+		mb, err := json.Marshal(matchPayload{
+			Schema:     SchemaVersion,
+			ID:         h.ID,
+			Camera:     h.Camera,
+			Name:       h.Match.Name,
+			PersonID:   h.Match.PersonID,
+			Similarity: h.Match.Similarity,
+			Margin:     h.Match.Margin,
+			Threshold:  h.Match.Threshold,
+			Watchlist:  h.Match.Watchlist,
+			TrackID:    h.TrackID,
+			FrameTime:  hp.FrameTime,
+			Time:       hp.Time,
+			HitTopic:   hitTopic,
+		})
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, message{Topic: p.topics.match(h.Match.Name), QoS: qos, Payload: mb})
+	}
+	lm := lastMatchPayload{
+		Schema:     SchemaVersion,
+		ID:         h.ID,
+		Camera:     h.Camera,
+		Name:       "unknown",
+		Known:      h.Match.Known,
+		Similarity: h.Match.Similarity,
+		Watchlist:  h.Match.Watchlist,
+		Time:       hp.Time,
+	}
+	if h.Match.Known {
+		lm.Name, lm.PersonID = h.Match.Name, h.Match.PersonID
+	}
+	lb, err := json.Marshal(lm)
+	if err != nil {
+		return nil, err
+	}
+	msgs = append(msgs, message{Topic: p.topics.lastMatch(h.Camera), QoS: qos, Retain: true, Payload: lb})
+	if p.opts.IncludeImage && len(h.SRJPEG) > 0 {
+		msgs = append(msgs, message{Topic: p.topics.face(h.Camera), QoS: qos, Retain: true, Payload: h.SRJPEG})
+	}
+	return msgs, nil
+}

@@ -1,0 +1,504 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/srdgd/srdgd/publish"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var (
+	imgOnce          sync.Once
+	testJPEG, testPN []byte
+)
+
+func testImages(t *testing.T) ([]byte, []byte) {
+	imgOnce.Do(func() {
+		img := image.NewRGBA(image.Rect(0, 0, 128, 128))
+		for y := range 128 {
+			for x := range 128 {
+				img.Set(x, y, color.RGBA{uint8(x * 2), uint8(y * 2), 128, 255})
+			}
+		}
+		var j, p bytes.Buffer
+		if err := jpeg.Encode(&j, img, nil); err != nil {
+			panic(err)
+		}
+		if err := png.Encode(&p, img.SubImage(image.Rect(0, 0, 16, 16))); err != nil {
+			panic(err)
+		}
+		testJPEG, testPN = j.Bytes(), p.Bytes()
+	})
+	return testJPEG, testPN
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// makeHit builds a realistic hit; i makes it distinct.
+func makeHit(t *testing.T, i int, camera string, known bool) *publish.Hit {
+	jp, pn := testImages(t)
+	now := time.Now()
+	h := &publish.Hit{
+		ID:          publish.NewID(now),
+		Camera:      camera,
+		FrameTime:   now.Add(-300 * time.Millisecond),
+		Time:        now,
+		TrackID:     uint64(100 + i),
+		Box:         publish.Box{X: 640, Y: 200, W: 14, H: 17},
+		FrameW:      1920,
+		FrameH:      1080,
+		FacePx:      16,
+		DetectScore: 0.91,
+		Sharpness:   0.4,
+		Frontalness: 0.8,
+		Attributes: []publish.Attribute{
+			{Name: "male", Label: ptr(1), Probability: ptr(0.87), Source: "predicted"},
+			{Name: "glasses", Label: nil, Probability: ptr(0.51), Source: "none"},
+			{Name: "no_beard", Label: ptr(0), Probability: nil, Source: "operator"},
+		},
+		SR: publish.SR{Sampler: "pc", Steps: 100, Evals: 400, Scale: 8, LRSize: 16, Seed: uint64(i), Millis: 812.5, Guided: true, Weight: 1.5},
+		Match: publish.Match{
+			Known: known, Similarity: 0.41, Margin: 0.12, Threshold: 0.35, Reason: "below threshold",
+			TopK: []publish.Candidate{{PersonID: 7, Name: "Ada / Lovelace #1", Similarity: 0.41}, {PersonID: 9, Name: "Bob", Similarity: 0.29}},
+		},
+		Models:  map[string]string{"score": "score_x8@2000", "embedder": "arcface-r50"},
+		LRPNG:   pn,
+		SRJPEG:  jp,
+	}
+	if known {
+		h.Match.PersonID, h.Match.Name, h.Match.Reason, h.Match.Similarity = 7, "Ada / Lovelace #1", "", 0.61
+	}
+	return h
+}
+
+type pubHandle struct {
+	p      *Publisher
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startPublisher runs a Publisher on addr until the test ends (or stop).
+func startPublisher(t *testing.T, o Options) *pubHandle {
+	t.Helper()
+	if o.SpoolDir == "" {
+		o.SpoolDir = t.TempDir()
+	}
+	if o.TopicPrefix == "" {
+		o.TopicPrefix = "t/" + sanitizeID(t.Name())
+	}
+	if o.ClientID == "" {
+		o.ClientID = "pub-" + sanitizeID(t.Name())
+	}
+	if o.ReconnectMin == 0 {
+		o.ReconnectMin, o.ReconnectMax = 10*time.Millisecond, 100*time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = testLogger(t)
+	}
+	p, err := New(o)
+	if err != nil {
+		t.Fatalf("new publisher: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &pubHandle{p: p, cancel: cancel, done: make(chan error, 1)}
+	go func() { h.done <- p.Run(ctx) }()
+	t.Cleanup(func() { h.stop(t) })
+	return h
+}
+
+// stop cancels Run, checks it returned nil and closes the spool.
+func (h *pubHandle) stop(t *testing.T) {
+	t.Helper()
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	if err := <-h.done; err != nil {
+		t.Errorf("Run returned %v, want nil", err)
+	}
+	if err := h.p.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+}
+
+func waitState(t *testing.T, p *Publisher, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := p.waitState(ctx, cond); err != nil {
+		n, b := p.SpoolDepth()
+		t.Fatalf("waiting for %s: %v (connected %v, spool %d/%d)", what, err, p.Connected(), n, b)
+	}
+}
+
+func hitID(t *testing.T, m received) string {
+	t.Helper()
+	var v struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(m.Payload, &v); err != nil {
+		t.Fatalf("%s: %v", m.Topic, err)
+	}
+	return v.ID
+}
+
+// TestPublishAllTopics publishes everything once and validates every
+// message the subscriber sees against its schema.
+func TestPublishAllTopics(t *testing.T) {
+	for _, bk := range brokerKinds() {
+		t.Run(bk.name, func(t *testing.T) {
+			b := bk.start(t, true)
+			prefix, ha := "site/"+bk.name, "ha"+bk.name
+			sub := subscribe(t, b.Addr(), prefix, ha, true)
+			var frontConnected atomic.Bool
+			frontConnected.Store(true)
+			status := func() []publish.CameraStatus {
+				return []publish.CameraStatus{
+					{Camera: "front door", State: "streaming", Connected: frontConnected.Load(), Codec: "h264", Width: 1920, Height: 1080,
+						FPS: 15, BitrateKbps: 2048, Frames: 1000, ConnectedSince: time.Now().Add(-time.Hour)},
+					{Camera: "yard+#", State: "backoff", LastError: "dial: refused", LastErrorAt: time.Now()},
+				}
+			}
+			h := startPublisher(t, Options{
+				Broker: "tcp://" + b.Addr(), Username: testUser, Password: testPass,
+				TopicPrefix: prefix, HADiscovery: true, HAPrefix: ha, IncludeImage: true,
+				Cameras: []string{"front door", "yard+#"}, Status: status, Version: "1.2.3",
+				Stats: func() Stats {
+					return Stats{Frames: 10, Faces: 3, Hits: 2, Known: 1, Unknowns: 1, SRLatencyMs: Latency{Mean: 800, P95: 900},
+						Dropped: map[string]uint64{"frames": 4}, Provider: "cpu", Gallery: 12}
+				},
+				StatusEvery: time.Hour, StatusPoll: 5 * time.Millisecond,
+			})
+			if m := sub.next(prefix + "/availability"); string(m.Payload) != PayloadOnline {
+				t.Fatalf("availability %q", m.Payload)
+			}
+			known := makeHit(t, 1, "front door", true)
+			unknown := makeHit(t, 2, "yard+#", false)
+			for _, hit := range []*publish.Hit{known, unknown} {
+				if err := h.p.Publish(context.Background(), hit); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m := sub.next(prefix + "/front door/hit")
+			if id := hitID(t, m); id != known.ID {
+				t.Fatalf("hit id %s, want %s", id, known.ID)
+			}
+			var hp struct {
+				Image struct {
+					SR string `json:"sr_jpeg"`
+				} `json:"image"`
+				Match struct {
+					Name string `json:"name"`
+				} `json:"match"`
+			}
+			if err := json.Unmarshal(m.Payload, &hp); err != nil || hp.Image.SR == "" || hp.Match.Name != "Ada / Lovelace #1" {
+				t.Fatalf("hit payload: %v %+v", err, hp)
+			}
+			if id := hitID(t, sub.next(prefix+"/matches/Ada _ Lovelace _1")); id != known.ID {
+				t.Fatalf("match id %s", id)
+			}
+			if id := hitID(t, sub.next(prefix+"/yard__/hit")); id != unknown.ID {
+				t.Fatalf("unknown hit id %s", id)
+			}
+			if lm := sub.next(prefix + "/yard__/last_match"); !bytes.Contains(lm.Payload, []byte(`"name":"unknown"`)) {
+				t.Fatalf("last match %s", lm.Payload)
+			}
+			if f := sub.next(prefix + "/yard__/face"); !bytes.Equal(f.Payload, unknown.SRJPEG) {
+				t.Fatal("face image differs")
+			}
+			// A camera going down is published at once.
+			frontConnected.Store(false)
+			sub.nextMatching("status with connected=false", func(r received) bool {
+				return r.Topic == prefix+"/front door/status" && bytes.Contains(r.Payload, []byte(`"connected":false`))
+			})
+			waitState(t, h.p, "spool drained", func() bool { n, _ := h.p.SpoolDepth(); return n == 0 })
+			h.stop(t)
+			sub.nextMatching("offline", func(r received) bool {
+				return r.Topic == prefix+"/availability" && string(r.Payload) == PayloadOffline
+			})
+			for _, name := range []string{"hit.schema.json", "match.schema.json", "last_match.schema.json", "status.schema.json",
+				"stats.schema.json", "availability.schema.json", "ha_discovery.schema.json"} {
+				if sub.v.count(name) == 0 {
+					t.Errorf("no message validated against %s", name)
+				}
+			}
+			// 2 cameras x (sensor, binary_sensor, camera) + spool sensor
+			if n := sub.v.count("ha_discovery.schema.json"); n != 7 {
+				t.Errorf("%d discovery configs, want 7", n)
+			}
+		})
+	}
+}
+
+// TestAuthFailure: wrong credentials give ErrAuth naming the broker and
+// never the password; right ones connect.
+func TestAuthFailure(t *testing.T) {
+	for _, bk := range brokerKinds() {
+		t.Run(bk.name, func(t *testing.T) {
+			b := bk.start(t, true)
+			tests := []struct {
+				name, user, pass string
+				want             error
+			}{
+				{"right", testUser, testPass, nil},
+				{"wrong password", testUser, "wrong-" + testPass, ErrAuth},
+				{"no credentials", "", "", ErrAuth},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					err := Probe(ctx, Options{Broker: "tcp://" + b.Addr(), Username: tt.user, Password: tt.pass, ClientID: "probe"})
+					if tt.want == nil {
+						if err != nil {
+							t.Fatalf("probe: %v", err)
+						}
+						return
+					}
+					checkConnErr(t, err, tt.want, "tcp://"+b.Addr(), tt.pass)
+				})
+			}
+			// Run with a wrong password keeps trying and stays down.
+			h := startPublisher(t, Options{Broker: "tcp://" + b.Addr(), Username: testUser, Password: "nope-nope"})
+			waitState(t, h.p, "an auth error recorded", func() bool {
+				h.p.mu.Lock()
+				defer h.p.mu.Unlock()
+				return h.p.lastErr != ""
+			})
+			if h.p.Connected() {
+				t.Fatal("connected with a wrong password")
+			}
+		})
+	}
+}
+
+func checkConnErr(t *testing.T, err, kind error, broker, secret string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %v", kind)
+	}
+	if !errors.Is(err, kind) {
+		t.Fatalf("error %q is not %v", err, kind)
+	}
+	msg := err.Error()
+	if !bytes.Contains([]byte(msg), []byte(broker)) {
+		t.Fatalf("error %q does not name the broker %s", msg, broker)
+	}
+	if secret != "" && bytes.Contains([]byte(msg), []byte(secret)) {
+		t.Fatalf("error %q leaks the password", msg)
+	}
+}
+
+// TestLWTAndReconnect: the publisher's connection dies abruptly (RST
+// through the proxy): the broker publishes the will "offline"; the
+// publisher reconnects, says "online" and delivers again.
+func TestLWTAndReconnect(t *testing.T) {
+	for _, bk := range brokerKinds() {
+		t.Run(bk.name, func(t *testing.T) {
+			b := bk.start(t, false)
+			px := startProxy(t, b.Addr())
+			prefix := "lwt/" + bk.name
+			sub := subscribe(t, b.Addr(), prefix, "ha", false, prefix+"/#")
+			h := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), TopicPrefix: prefix, StatusEvery: time.Hour})
+			if m := sub.next(prefix + "/availability"); string(m.Payload) != PayloadOnline {
+				t.Fatalf("availability %q", m.Payload)
+			}
+			for round := range 2 {
+				px.cut()
+				if m := sub.next(prefix + "/availability"); string(m.Payload) != PayloadOffline {
+					t.Fatalf("round %d: will %q, want offline", round, m.Payload)
+				}
+				if m := sub.next(prefix + "/availability"); string(m.Payload) != PayloadOnline {
+					t.Fatalf("round %d: after reconnect %q", round, m.Payload)
+				}
+				hit := makeHit(t, round, "cam", false)
+				if err := h.p.Publish(context.Background(), hit); err != nil {
+					t.Fatal(err)
+				}
+				if id := hitID(t, sub.next(prefix+"/cam/hit")); id != hit.ID {
+					t.Fatalf("round %d: hit %s, want %s", round, id, hit.ID)
+				}
+				// Cutting before the PUBACK is back would send the hit
+				// again (QoS 1 is at least once).
+				waitState(t, h.p, "acked", func() bool { n, _ := h.p.SpoolDepth(); return n == 0 })
+			}
+			waitState(t, h.p, "drained", func() bool { n, _ := h.p.SpoolDepth(); return n == 0 })
+			if r := h.p.reconnects.Load(); r < 2 {
+				t.Fatalf("reconnects %d", r)
+			}
+		})
+	}
+}
+
+// TestBrokerOutage: the broker stops, 50 alerts are produced, the broker
+// restarts on the same port; a subscriber that subscribed after the restart
+// gets all 50 in order, once each.
+func TestBrokerOutage(t *testing.T) {
+	const n = 50
+	for _, bk := range brokerKinds() {
+		t.Run(bk.name, func(t *testing.T) {
+			b := bk.start(t, true)
+			px := startProxy(t, b.Addr())
+			prefix := "outage/" + bk.name
+			h := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), Username: testUser, Password: testPass,
+				TopicPrefix: prefix, StatusEvery: time.Hour})
+			waitState(t, h.p, "connected", h.p.Connected)
+
+			b.Stop(t)
+			px.setOpen(false) // the publisher comes back only when we say
+			waitState(t, h.p, "disconnected", func() bool { return !h.p.Connected() })
+			var ids []string
+			for i := range n {
+				hit := makeHit(t, i, fmt.Sprintf("cam%d", i%3), i%5 == 0)
+				ids = append(ids, hit.ID)
+				if err := h.p.Publish(context.Background(), hit); err != nil {
+					t.Fatalf("publish %d while the broker is down: %v", i, err)
+				}
+			}
+			if d, _ := h.p.SpoolDepth(); d != n {
+				t.Fatalf("spool depth %d, want %d", d, n)
+			}
+			b.Start(t)
+			sub := subscribe(t, b.Addr(), prefix, "ha", true, prefix+"/+/hit")
+			px.setOpen(true)
+			seen := map[string]bool{}
+			for i := range n {
+				m := sub.nextMatching(fmt.Sprintf("hit %d of %d", i+1, n), func(r received) bool { return true })
+				id := hitID(t, m)
+				if seen[id] {
+					t.Fatalf("hit %s delivered twice", id)
+				}
+				seen[id] = true
+				if id != ids[i] {
+					t.Fatalf("hit %d: id %s, want %s (order)", i, id, ids[i])
+				}
+			}
+			waitState(t, h.p, "drained", func() bool { n, _ := h.p.SpoolDepth(); return n == 0 })
+			if h.p.Dropped() != 0 {
+				t.Fatalf("dropped %d", h.p.Dropped())
+			}
+		})
+	}
+}
+
+// TestSpoolBoundEndToEnd: with the broker away and a bound of 5, 12 alerts
+// leave the newest 5 (delivered in order once the broker is back) and 7
+// counted drops.
+func TestSpoolBoundEndToEnd(t *testing.T) {
+	b := startEmbedded(t, false)
+	px := startProxy(t, b.Addr())
+	px.setOpen(false)
+	prefix := "bound"
+	sub := subscribe(t, b.Addr(), prefix, "ha", false, prefix+"/+/hit")
+	h := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), TopicPrefix: prefix, SpoolMaxMessages: 5, StatusEvery: time.Hour})
+	var ids []string
+	for i := range 12 {
+		hit := makeHit(t, i, "cam", false)
+		ids = append(ids, hit.ID)
+		if err := h.p.Publish(context.Background(), hit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h.p.Dropped() != 7 {
+		t.Fatalf("dropped %d, want 7", h.p.Dropped())
+	}
+	if d, _ := h.p.SpoolDepth(); d != 5 {
+		t.Fatalf("depth %d, want 5", d)
+	}
+	px.setOpen(true)
+	for i := 7; i < 12; i++ {
+		if id := hitID(t, sub.next(prefix+"/cam/hit")); id != ids[i] {
+			t.Fatalf("got %s, want %s (hit %d)", id, ids[i], i)
+		}
+	}
+	waitState(t, h.p, "drained", func() bool { n, _ := h.p.SpoolDepth(); return n == 0 })
+	snap := h.p.snapshot(time.Now())
+	if snap.MQTT.SpoolDropped != 7 || snap.MQTT.Published != 5 {
+		t.Fatalf("stats %+v", snap.MQTT)
+	}
+}
+
+// TestRestartDeliversSpool: alerts spooled by a publisher that never
+// reached the broker are delivered in order by the next one on the same
+// spool directory (a daemon restart).
+func TestRestartDeliversSpool(t *testing.T) {
+	b := startEmbedded(t, false)
+	px := startProxy(t, b.Addr())
+	px.setOpen(false)
+	dir := t.TempDir()
+	prefix := "restart"
+	h1 := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), TopicPrefix: prefix, SpoolDir: dir, ClientID: "a"})
+	var ids []string
+	for i := range 10 {
+		hit := makeHit(t, i, "cam", i%2 == 0)
+		ids = append(ids, hit.ID)
+		if err := h1.p.Publish(context.Background(), hit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h1.stop(t)
+	sub := subscribe(t, b.Addr(), prefix, "ha", false, prefix+"/+/hit")
+	h2 := startPublisher(t, Options{Broker: "tcp://" + b.Addr(), TopicPrefix: prefix, SpoolDir: dir, ClientID: "a"})
+	for i := range ids {
+		if id := hitID(t, sub.next(prefix+"/cam/hit")); id != ids[i] {
+			t.Fatalf("hit %d: %s, want %s", i, id, ids[i])
+		}
+	}
+	waitState(t, h2.p, "drained", func() bool { n, _ := h2.p.SpoolDepth(); return n == 0 })
+}
+
+// TestRunCancel: Run returns nil promptly when ctx ends, connected or
+// not, and leaves no goroutines (TestMain's goleak check covers all tests;
+// this one checks right here too).
+func TestRunCancel(t *testing.T) {
+	tests := []struct {
+		name    string
+		connect bool
+	}{
+		{"connected", true},
+		{"broker away", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := goleak.IgnoreCurrent()
+			func() {
+				b := startEmbedded(t, false)
+				addr := b.Addr()
+				if !tt.connect {
+					addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+				}
+				h := startPublisher(t, Options{Broker: "tcp://" + addr, ReconnectMin: time.Hour, ReconnectMax: time.Hour})
+				if tt.connect {
+					waitState(t, h.p, "connected", h.p.Connected)
+				} else {
+					waitState(t, h.p, "a connect error", func() bool {
+						h.p.mu.Lock()
+						defer h.p.mu.Unlock()
+						return h.p.lastErr != ""
+					})
+				}
+				h.stop(t)
+				b.Stop(t)
+			}()
+			goleak.VerifyNone(t, before)
+		})
+	}
+}
