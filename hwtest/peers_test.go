@@ -319,3 +319,50 @@ func TestDiskStateAndClock(t *testing.T) {
 		t.Errorf("clock values %v: no ntp_synchronised", c.Values)
 	}
 }
+
+func TestCamerasRTSPS(t *testing.T) {
+	requireFFmpeg(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg, fingerprint, err := rtspserver.SelfSignedTLS("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := rtspserver.SelfSignedTLS("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rtspserver.Start(rtspserver.Options{TLSConfig: cfg, DisableUDP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pub, err := rtspserver.PublishFFmpeg(ctx, s.URL("cam"), rtspserver.FFmpegOptions{GOP: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Stop()
+	if err := s.WaitPublisher(ctx, "cam"); err != nil {
+		t.Fatalf("%v (ffmpeg: %s)", err, pub.Stderr())
+	}
+	cases := []struct {
+		name   string
+		cam    Camera
+		status Status
+		msg    []string
+	}{
+		{"pinned", Camera{TLSFingerprint: fingerprint}, StatusOK, []string{"rtsps://", "h264 320x240 over TCP"}},
+		{"insecure", Camera{TLSInsecure: true}, StatusOK, []string{"h264 320x240"}},
+		{"wrong pin", Camera{TLSFingerprint: other}, StatusFail, []string{"DESCRIBE", "does not match tls_fingerprint"}},
+		{"system roots", Camera{}, StatusFail, []string{"DESCRIBE", "certificate"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cam := tc.cam
+			cam.Name, cam.URL, cam.Transport = "tls", s.URL("cam"), "tcp"
+			r := runOnly(t, func(o *Options) { o.Cameras = []Camera{cam}; o.CameraTimeout = 10 * time.Second })
+			expect(t, r, "camera/tls", tc.status, tc.msg...)
+		})
+	}
+}
