@@ -213,9 +213,17 @@ func TestGalleryRoundTrip(t *testing.T) {
 		t.Errorf("watchlist of unknown name: %v", err)
 	}
 
+	// the first enrolled photo comes back decrypted, as a JPEG
+	if jpg, err := g.Photo(ctx, fx.people[3]); err != nil || len(jpg) < 100 || jpg[0] != 0xFF || jpg[1] != 0xD8 {
+		t.Errorf("photo of %s: %d bytes, %v", fx.people[3], len(jpg), err)
+	}
+
 	// remove
 	if err := g.Remove(ctx, fx.people[3]); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := g.Photo(ctx, fx.people[3]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("photo of a removed person: %v", err)
 	}
 	if err := g.Remove(ctx, fx.people[3]); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second remove: %v", err)

@@ -494,6 +494,29 @@ func (g *Gallery) personID(ctx context.Context, name string) (int64, error) {
 	return id, nil
 }
 
+// Photo returns the first enrolled photo (JPEG, decrypted) of the person
+// called name; an error wrapping ErrNotFound when there is no such person or
+// the person has no photo.
+func (g *Gallery) Photo(ctx context.Context, name string) ([]byte, error) {
+	pid, err := g.personID(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var blob []byte
+	err = g.db.QueryRowContext(ctx, `SELECT jpeg FROM images WHERE person_id = ? ORDER BY id LIMIT 1`, pid).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("person %q has no photo: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gallery %s: photo of %q: %w", g.path, name, err)
+	}
+	jpg, err := g.seal.Open(blob, imageAD(pid))
+	if err != nil {
+		return nil, fmt.Errorf("gallery %s: photo of %q: %w", g.path, name, err)
+	}
+	return jpg, nil
+}
+
 // Remove deletes a person with all photos and descriptors (one transaction).
 func (g *Gallery) Remove(ctx context.Context, name string) error {
 	res, err := g.db.ExecContext(ctx, `DELETE FROM people WHERE name = ?`, name)

@@ -3,14 +3,9 @@
 package matchgallery
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strconv"
-	"strings"
 
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish/httpapi"
@@ -95,58 +90,11 @@ func (a *Gallery) Remove(ctx context.Context, name string) error {
 	return err
 }
 
-// PhotoJPEG implements httpapi.Gallery.
-//
-// match.Gallery has no call that returns one stored photo yet, so this reads
-// the person's first photo out of a full export (ExportTar): correct, but it
-// decrypts every photo and logs the export warning. Replace it with
-// match.Gallery.Photo(ctx, name) when that exists.
+// PhotoJPEG returns the person's first enrolled photo.
 func (a *Gallery) PhotoJPEG(ctx context.Context, name string) ([]byte, error) {
-	ps, err := a.g.List(ctx)
-	if err != nil {
-		return nil, err
+	b, err := a.g.Photo(ctx, name)
+	if errors.Is(err, match.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
 	}
-	var id int64 = -1
-	for _, p := range ps {
-		if p.Name == name {
-			id = p.ID
-		}
-	}
-	if id < 0 {
-		return nil, fmt.Errorf("person %q: %w", name, httpapi.ErrNotFound)
-	}
-	var buf bytes.Buffer
-	if _, err := a.g.ExportTar(ctx, &buf); err != nil {
-		return nil, err
-	}
-	// images/<person id>/<image id>.jpg; the first enrolled is the lowest image id
-	prefix := "images/" + strconv.FormatInt(id, 10) + "/"
-	var best []byte
-	bestID := int64(-1)
-	tr := tar.NewReader(&buf)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading the gallery export: %w", err)
-		}
-		rest, ok := strings.CutPrefix(h.Name, prefix)
-		if !ok {
-			continue
-		}
-		iid, err := strconv.ParseInt(strings.TrimSuffix(rest, ".jpg"), 10, 64)
-		if err != nil || (bestID >= 0 && iid >= bestID) {
-			continue
-		}
-		if best, err = io.ReadAll(tr); err != nil {
-			return nil, fmt.Errorf("reading the gallery export: %w", err)
-		}
-		bestID = iid
-	}
-	if best == nil {
-		return nil, fmt.Errorf("person %q has no photo: %w", name, httpapi.ErrNotFound)
-	}
-	return best, nil
+	return b, err
 }
