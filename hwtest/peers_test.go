@@ -3,6 +3,13 @@ package hwtest
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"fmt"
 	"net"
 	"os"
@@ -125,8 +132,8 @@ func TestCameras(t *testing.T) {
 }
 
 // mosquitto starts Debian's broker on a free loopback port with one user and
-// returns its tcp:// URL.
-func mosquitto(t *testing.T, user, pass string) string {
+// returns its host:port; extra is appended to the listener's settings.
+func mosquitto(t *testing.T, user, pass, extra string) string {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -148,7 +155,7 @@ func mosquitto(t *testing.T, user, pass string) string {
 	addr := freeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	conf := filepath.Join(dir, "mosquitto.conf")
-	cfg := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous false\npassword_file %s\nlog_dest stderr\nlog_type all\npersistence false\n", port, pwFile)
+	cfg := fmt.Sprintf("listener %s 127.0.0.1\n%sallow_anonymous false\npassword_file %s\nlog_dest stderr\nlog_type all\npersistence false\n", port, extra, pwFile)
 	if os.Getuid() == 0 {
 		// as root it would switch to the mosquitto user, who cannot read the test's temp dir
 		cfg += "user root\n"
@@ -192,12 +199,12 @@ func mosquitto(t *testing.T, user, pass string) string {
 	case <-time.After(10 * time.Second):
 		t.Fatal("mosquitto did not start within 10s")
 	}
-	return "tcp://" + addr
+	return addr
 }
 
 func TestMQTT(t *testing.T) {
 	const user, pass = "srdgd", "mqtt-Secret-1"
-	broker := mosquitto(t, user, pass)
+	broker := "tcp://" + mosquitto(t, user, pass, "")
 	down := "tcp://" + freeAddr(t)
 	busy, err := net.Listen("tcp", "127.0.0.1:0") // a non-MQTT listener
 	if err != nil {
@@ -363,6 +370,63 @@ func TestCamerasRTSPS(t *testing.T) {
 			cam.Name, cam.URL, cam.Transport = "tls", s.URL("cam"), "tcp"
 			r := runOnly(t, func(o *Options) { o.Cameras = []Camera{cam}; o.CameraTimeout = 10 * time.Second })
 			expect(t, r, "camera/tls", tc.status, tc.msg...)
+		})
+	}
+}
+
+// selfSigned writes a CA-capable certificate for 127.0.0.1 and its key as PEM.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+func TestMQTTTLS(t *testing.T) {
+	const user, pass = "srdgd", "mqtt-Secret-2"
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	otherCA, _ := selfSigned(t, t.TempDir())
+	addr := mosquitto(t, user, pass, fmt.Sprintf("certfile %s\nkeyfile %s\n", cert, key))
+	cases := []struct {
+		name   string
+		m      MQTTOptions
+		status Status
+		msg    []string
+	}{
+		{"trusted ca", MQTTOptions{Broker: "ssl://" + addr, CAFile: cert}, StatusOK, []string{"accepted a connection"}},
+		{"mqtts scheme", MQTTOptions{Broker: "mqtts://" + addr, CAFile: cert}, StatusOK, []string{"accepted a connection"}},
+		{"insecure", MQTTOptions{Broker: "tls://" + addr, InsecureSkipVerify: true}, StatusOK, []string{"accepted a connection"}},
+		{"untrusted", MQTTOptions{Broker: "ssl://" + addr, CAFile: otherCA}, StatusFail, []string{"certificate"}},
+		{"plain tcp to a tls listener", MQTTOptions{Broker: "tcp://" + addr}, StatusFail, []string{"broker tcp://" + addr}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			m := tc.m
+			m.Enabled, m.Username, m.Password = true, user, pass
+			r := runOnly(t, func(o *Options) { o.MQTT = m; o.MQTTTimeout = 3 * time.Second })
+			expect(t, r, "mqtt", tc.status, tc.msg...)
 		})
 	}
 }
