@@ -13,6 +13,7 @@ import (
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/systemd"
 )
 
 // component is anything the daemon supervises: Run blocks until ctx ends and
@@ -32,6 +33,8 @@ type daemon struct {
 	components []component
 	// statusEvery is how often camera status is logged (first after a tenth).
 	statusEvery time.Duration
+	health      *health
+	notifier    *systemd.Notifier
 	// onStop runs after every component has returned (releases C memory),
 	// in reverse order of registration.
 	onStop []func()
@@ -46,7 +49,19 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
-	d := &daemon{log: log, cfg: cfg, statusEvery: time.Minute}
+	d := &daemon{log: log, cfg: cfg, statusEvery: time.Minute, health: newHealth()}
+	n, err := systemd.NewNotifier()
+	if err != nil {
+		log.Warn("systemd notification off", "err", err)
+	}
+	d.notifier = n
+	if iv, err := systemd.WatchdogInterval(); err != nil {
+		log.Warn("systemd watchdog off", "err", err)
+	} else if wd := systemd.NewWatchdog(n, iv, log); wd.Enabled() {
+		d.components = append(d.components, component{name: "watchdog", run: func(ctx context.Context) error {
+			return wd.Run(ctx, d.health.check)
+		}})
+	}
 	for _, cc := range cfg.Cameras {
 		if !cc.Enabled {
 			log.Info("camera disabled in config", "camera", cc.Name)
@@ -134,6 +149,11 @@ func (d *daemon) run(ctx context.Context) error {
 		})
 	}
 	d.log.Info("srdgd running", "version", buildVersion(), "cameras", len(d.cameras))
+	// models and gallery are loaded (newDaemon) and every component runs:
+	// Type=notify units become active now
+	if err := d.notifier.Ready(fmt.Sprintf("running: %d camera(s)", len(d.cameras))); err != nil {
+		d.log.Warn("systemd READY notification failed", "err", err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
 	select {
@@ -143,6 +163,7 @@ func (d *daemon) run(ctx context.Context) error {
 	case <-gctx.Done():
 	}
 	d.log.Info("shutting down", "timeout", d.cfg.Daemon.ShutdownTimeout)
+	_ = d.notifier.Stopping()
 	t := time.NewTimer(d.cfg.Daemon.ShutdownTimeout)
 	defer t.Stop()
 	select {

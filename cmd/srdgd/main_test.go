@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -244,4 +246,67 @@ func testDaemonConfig(t *testing.T) *config.Config {
 	cfg.Publish.HTTP.Listen = "127.0.0.1:0"
 	cfg.Publish.MQTT.EmbeddedListen = "127.0.0.1:0"
 	return cfg
+}
+
+// TestSystemdNotify: under systemd (NOTIFY_SOCKET, WATCHDOG_USEC) the daemon
+// says READY=1 once running, pings WATCHDOG=1 while healthy and says
+// STOPPING=1 on shutdown. The socket is a real unixgram socket read here.
+func TestSystemdNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "200000")
+	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+	cfg := testDaemonConfig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var logs syncBuffer
+	go func() { done <- runDaemonWith(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil) }()
+	var got []string
+	want := []string{"READY=1", "WATCHDOG=1", "WATCHDOG=1"}
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(60 * time.Second)
+	for len(got) < 3 || got[len(got)-1] != "WATCHDOG=1" || countOf(got, "WATCHDOG=1") < 2 {
+		conn.SetReadDeadline(deadline)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("after %q: %v\n%s", got, err, logs.String())
+		}
+		for _, line := range strings.Split(string(buf[:n]), "\n") {
+			if line == "READY=1" || line == "WATCHDOG=1" {
+				got = append(got, line)
+			}
+		}
+	}
+	if got[0] != want[0] {
+		t.Errorf("first notification %q, want READY=1 (all: %q)", got[0], got)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("exit %d\n%s", code, logs.String())
+	}
+	for {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no STOPPING=1 after shutdown: %v", err)
+		}
+		if strings.Contains(string(buf[:n]), "STOPPING=1") {
+			break
+		}
+	}
+}
+
+func countOf(s []string, v string) int {
+	n := 0
+	for _, x := range s {
+		if x == v {
+			n++
+		}
+	}
+	return n
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/detect"
@@ -31,6 +33,8 @@ type pipeline struct {
 	srFaces  *queue.Queue[*srdg.SRFace]
 	hits     *hitInfo
 	history  *history.Store
+	// matched counts SR faces the match loop has taken (health).
+	matched atomic.Uint64
 }
 
 func (p *pipeline) close() {
@@ -115,8 +119,9 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 			return fail(fmt.Errorf("camera %q: %w", cc.Name, err))
 		}
 		p.closers = append(p.closers, det.Close)
+		frames := cam.SubscribeFrames(2)
 		dp, err := detect.NewPipeline(detect.PipelineOptions{
-			In: cam.SubscribeFrames(2), Out: p.probes, Detector: det, FPS: cc.DetectFPS,
+			In: frames, Out: p.probes, Detector: det, FPS: cc.DetectFPS,
 			Tracker: detect.TrackerOptions{MinIoU: cfg.Detect.IOUThreshold, Timeout: cfg.Detect.TrackTimeout},
 			Gate: detect.GateOptions{MinFacePx: float64(max(cfg.Detect.Quality.MinFacePx, cc.FaceMinPx)),
 				MinSharpness: cfg.Detect.Quality.MinSharpness, MinFrontal: cfg.Detect.Quality.MinFrontalness,
@@ -128,6 +133,7 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 			return fail(fmt.Errorf("camera %q: %w", cc.Name, err))
 		}
 		d.components = append(d.components, component{name: "detect/" + cc.Name, run: dp.Run})
+		d.health.watch("detect/"+cc.Name, 2*time.Minute, frames.Len, func() uint64 { s := dp.Stats(); return s.Frames + s.RateSkipped })
 	}
 
 	p.hits = &hitInfo{scale: cfg.SRDG.Scale, weight: cfg.SRDG.GuidanceWeight, log: log, models: map[string]string{
@@ -151,6 +157,10 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 	}
 	d.components = append(d.components, component{name: "srdg", run: stage.Run})
 	d.components = append(d.components, component{name: "match", run: p.matchLoop(cfg, log)})
+	// SR may take minutes per batch on a small CPU: its limit is generous
+	d.health.watch("srdg", max(15*time.Minute, 20*cfg.SRDG.LatencyBudget), p.probes.Len,
+		func() uint64 { return p.matched.Load() + uint64(p.srFaces.Len()) + p.srFaces.Dropped() })
+	d.health.watch("match", 5*time.Minute, p.srFaces.Len, func() uint64 { return p.matched.Load() })
 	d.onStop = append(d.onStop, func() { p.close() })
 	log.Info("face pipeline ready", "score_model", score, "provider", eng.ScoreInfo.Provider, "guidance", guid != "",
 		"attributes", strings.Join(eng.Attributes(), ","), "sampler", cfg.SRDG.Sampler, "lr", lr, "gallery", p.gallery != nil)
@@ -204,6 +214,7 @@ func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx cont
 			if err != nil {
 				return nil
 			}
+			p.matched.Add(1)
 			attrs := []any{"camera", f.Probe.Camera, "track", f.Probe.TrackID, "face_px", f.Probe.FacePx,
 				"labels", labelList(p.engine.Attributes(), f.Result.Labels), "labels_from", f.LabelSource,
 				"sampler", f.Result.Sampler, "evals", f.Result.ScoreEvals + f.Result.GuidanceEvals,

@@ -105,7 +105,8 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 		o := httpapi.Options{Listen: cfg.Publish.HTTP.Listen, Token: cfg.Publish.HTTP.Token.Reveal(),
 			TLSCertFile: cfg.Publish.HTTP.TLSCertFile, TLSKeyFile: cfg.Publish.HTTP.TLSKeyFile,
 			MaxBodyBytes: cfg.Publish.HTTP.MaxBodyBytes, Cameras: statuses, Metrics: reg.Handler(), Logger: log,
-			Version: httpapi.VersionInfo{Version: buildVersion()}}
+			Version: httpapi.VersionInfo{Version: buildVersion()},
+			Health:  func(context.Context) error { return d.health.check() }}
 		if p != nil {
 			o.Version.Models = p.hits.models
 		}
@@ -174,4 +175,3 @@ func (h historyAPI) AuditLog(ctx context.Context, after int64, limit int) ([]htt
 	}
 	return out, nil
 }
-
