@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -252,7 +253,7 @@ func (s *spool) recoverSegment(first uint64, last bool) error {
 	off := 0
 	for off < len(data) {
 		seq, size, ok := decodeRecordAt(data, off)
-		if ok && s.haveMax && seq <= s.maxSeq {
+		if ok && (s.haveMax && seq <= s.maxSeq || seq == math.MaxUint64) {
 			// A valid record out of order (cannot come from Append):
 			// skip it whole so the index stays sorted.
 			s.corrupt++
