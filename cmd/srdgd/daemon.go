@@ -138,6 +138,11 @@ func (d *daemon) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
+	// models, gallery and history are loaded (newDaemon) and the components
+	// start now: Type=notify units become active
+	if err := d.notifier.Ready(fmt.Sprintf("running: %d camera(s)", len(d.cameras))); err != nil {
+		d.log.Warn("systemd READY notification failed", "err", err)
+	}
 	for _, c := range d.components {
 		g.Go(func() error {
 			err := c.run(gctx)
@@ -149,11 +154,6 @@ func (d *daemon) run(ctx context.Context) error {
 		})
 	}
 	d.log.Info("srdgd running", "version", buildVersion(), "cameras", len(d.cameras))
-	// models and gallery are loaded (newDaemon) and every component runs:
-	// Type=notify units become active now
-	if err := d.notifier.Ready(fmt.Sprintf("running: %d camera(s)", len(d.cameras))); err != nil {
-		d.log.Warn("systemd READY notification failed", "err", err)
-	}
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
 	select {
