@@ -105,3 +105,30 @@ func TestEncode(t *testing.T) {
 		t.Fatal("temporary file left behind")
 	}
 }
+
+func TestFrameCodeRoundTrip(t *testing.T) {
+	m, _ := LoadManifest(demoDir(t))
+	s, err := New(m, Options{Width: 640, Height: 360, FrameCode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 640, 360))
+	for _, k := range []int{0, 1, 77, 599, 40000} {
+		s.Render(k, img)
+		bgr := make([]byte, 640*360*3)
+		for i := 0; i < 640*360; i++ {
+			bgr[3*i], bgr[3*i+1], bgr[3*i+2] = img.Pix[4*i+2], img.Pix[4*i+1], img.Pix[4*i]
+		}
+		got, ok := ReadFrameCode(bgr, 640*3)
+		if !ok || got != k {
+			t.Fatalf("frame %d read back as %d (ok %v)", k, got, ok)
+		}
+	}
+	grey := make([]byte, 640*360*3)
+	for i := range grey {
+		grey[i] = 128
+	}
+	if _, ok := ReadFrameCode(grey, 640*3); ok {
+		t.Fatal("a grey picture has no frame code")
+	}
+}
