@@ -78,9 +78,9 @@ func makeHit(t *testing.T, i int, camera string, known bool) *publish.Hit {
 			Known: known, Similarity: 0.41, Margin: 0.12, Threshold: 0.35, Reason: "below threshold",
 			TopK: []publish.Candidate{{PersonID: 7, Name: "Ada / Lovelace #1", Similarity: 0.41}, {PersonID: 9, Name: "Bob", Similarity: 0.29}},
 		},
-		Models:  map[string]string{"score": "score_x8@2000", "embedder": "arcface-r50"},
-		LRPNG:   pn,
-		SRJPEG:  jp,
+		Models: map[string]string{"score": "score_x8@2000", "embedder": "arcface-r50"},
+		LRPNG:  pn,
+		SRJPEG: jp,
 	}
 	if known {
 		h.Match.PersonID, h.Match.Name, h.Match.Reason, h.Match.Similarity = 7, "Ada / Lovelace #1", "", 0.61

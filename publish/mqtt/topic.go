@@ -89,8 +89,8 @@ type topics struct {
 	prefix, ha, node string
 }
 
-func (t topics) availability() string  { return t.prefix + "/availability" }
-func (t topics) stats() string         { return t.prefix + "/stats" }
+func (t topics) availability() string { return t.prefix + "/availability" }
+func (t topics) stats() string        { return t.prefix + "/stats" }
 func (t topics) camera(cam, leaf string) string {
 	return t.prefix + "/" + cameraSegment(cam) + "/" + leaf
 }
