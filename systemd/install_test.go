@@ -3,23 +3,46 @@ package systemd
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
 )
 
 // buildSrdgd builds cmd/srdgd once per test binary run.
 func buildSrdgd(t *testing.T) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "srdgd")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/srdgd")
-	cmd.Dir = ".."
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/srdgd: %v\n%s", err, b)
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "srdgd-build-"); buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, "srdgd"), "./cmd/srdgd")
+		cmd.Dir = ".."
+		if b, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/srdgd: %v\n%s", err, b)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return out
+	return filepath.Join(buildDir, "srdgd")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
 }
 
 // spyPath returns a PATH whose first folder has a command for each tool that
