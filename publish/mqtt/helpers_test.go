@@ -291,6 +291,7 @@ type received struct {
 	Topic    string
 	Payload  []byte
 	Retained bool
+	QoS      byte
 }
 
 // subscriber is a real MQTT client validating every message it receives
@@ -325,7 +326,7 @@ func subscribe(t *testing.T, addr, prefix, ha string, auth bool, filters ...stri
 	}
 	tok := s.c.SubscribeMultiple(subs, func(_ paho.Client, m paho.Message) {
 		s.v.check(m.Topic(), m.Payload(), prefix, ha)
-		s.msgs <- received{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained()}
+		s.msgs <- received{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained(), QoS: m.Qos()}
 	})
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())

@@ -11,11 +11,15 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // selfSigned returns a server certificate for 127.0.0.1 and a pool that
@@ -320,5 +324,76 @@ func TestNewBroker(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// wsBridge serves MQTT over WebSocket (subprotocol "mqtt") by piping each
+// upgraded connection to a TCP broker, for the ws:// scheme.
+func wsBridge(t *testing.T, target string) string {
+	t.Helper()
+	up := websocket.Upgrader{Subprotocols: []string{"mqtt"}}
+	var wg sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		tcp, err := net.Dial("tcp", target)
+		if err != nil {
+			_ = ws.Close()
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 4096)
+			for {
+				n, err := tcp.Read(buf)
+				if err != nil {
+					_ = ws.Close()
+					return
+				}
+				if err := ws.WriteMessage(websocket.BinaryMessage, buf[:n]); err != nil {
+					_ = tcp.Close()
+					return
+				}
+			}
+		}()
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				_ = tcp.Close()
+				return
+			}
+			if _, err := tcp.Write(b); err != nil {
+				_ = ws.Close()
+				return
+			}
+		}
+	}))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		wg.Wait()
+	})
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func TestWebSocketScheme(t *testing.T) {
+	b := startEmbedded(t, true)
+	addr := wsBridge(t, b.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := Probe(ctx, Options{Broker: "ws://" + addr + "/mqtt", Username: testUser, Password: testPass}); err != nil {
+		t.Fatalf("probe over ws: %v", err)
+	}
+	sub := subscribe(t, b.Addr(), "ws", "ha", true, "ws/+/hit")
+	h := startPublisher(t, Options{Broker: "ws://" + addr + "/mqtt", Username: testUser, Password: testPass, TopicPrefix: "ws"})
+	hit := makeHit(t, 0, "cam", false)
+	if err := h.p.Publish(ctx, hit); err != nil {
+		t.Fatal(err)
+	}
+	if id := hitID(t, sub.next("ws/cam/hit")); id != hit.ID {
+		t.Fatalf("hit %s", id)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -501,4 +503,92 @@ func TestRunCancel(t *testing.T) {
 			goleak.VerifyNone(t, before)
 		})
 	}
+}
+
+// TestPublishOptions: QoS and include_image shape what goes out.
+func TestPublishOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		qos     byte
+		image   bool
+		wantQoS byte // as seen by a QoS 1 subscriber
+	}{
+		{"qos 0 without image", 0, false, 0},
+		{"qos 1 with image", 1, true, 1},
+		{"qos 2 with image", 2, true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := startEmbedded(t, false)
+			prefix := "opt"
+			sub := subscribe(t, b.Addr(), prefix, "ha", false, prefix+"/cam/#")
+			h := startPublisher(t, Options{Broker: "tcp://" + b.Addr(), TopicPrefix: prefix, QoS: tt.qos, QoSSet: true, IncludeImage: tt.image})
+			hits := []*publish.Hit{makeHit(t, 0, "cam", false), makeHit(t, 1, "cam", false)}
+			for _, hit := range hits {
+				if err := h.p.Publish(context.Background(), hit); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			for len(got) < 2*3 && !(len(got) == 2*2 && !tt.image) {
+				m := sub.nextMatching("alert messages", func(received) bool { return true })
+				got = append(got, m.Topic[len(prefix)+1:])
+				if m.QoS != tt.wantQoS {
+					t.Fatalf("%s arrived with QoS %d, want %d", m.Topic, m.QoS, tt.wantQoS)
+				}
+				if m.Topic == prefix+"/cam/hit" {
+					if has := bytes.Contains(m.Payload, []byte(`"image":`)); has != tt.image {
+						t.Fatalf("image in hit: %v, want %v", has, tt.image)
+					}
+				}
+			}
+			want := []string{"cam/hit", "cam/last_match", "cam/hit", "cam/last_match"}
+			if tt.image {
+				want = []string{"cam/hit", "cam/last_match", "cam/face", "cam/hit", "cam/last_match", "cam/face"}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("topics %v, want %v", got, want)
+			}
+			waitState(t, h.p, "drained", func() bool { n, _ := h.p.SpoolDepth(); return n == 0 })
+		})
+	}
+}
+
+// TestNoSecretsInLogs: a failing connection logs the broker without
+// credentials and never the password.
+func TestNoSecretsInLogs(t *testing.T) {
+	b := startEmbedded(t, true)
+	var (
+		mu  sync.Mutex
+		buf bytes.Buffer
+	)
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	const secret = "pw-that-must-not-leak"
+	h := startPublisher(t, Options{Broker: "tcp://" + b.Addr(), Username: testUser, Password: secret, Logger: log})
+	waitState(t, h.p, "a connect error", func() bool {
+		h.p.mu.Lock()
+		defer h.p.mu.Unlock()
+		return h.p.lastErr != ""
+	})
+	h.stop(t)
+	mu.Lock()
+	defer mu.Unlock()
+	out := buf.String()
+	if !strings.Contains(out, "mqtt connect failed") || !strings.Contains(out, "tcp://"+b.Addr()) {
+		t.Fatalf("log lacks the failure or the broker:\n%s", out)
+	}
+	if strings.Contains(out, secret) {
+		t.Fatalf("log leaks the password:\n%s", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
