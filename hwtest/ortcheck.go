@@ -45,9 +45,10 @@ func (o *Options) sessionOptions(providers ...string) ort.SessionOptions {
 		TRTCacheDir: o.ORT.TRTCacheDir, TRTFP16: o.ORT.TRTFP16}
 }
 
-// runORT checks the library, the providers, every model and the SRDG run.
+// timedFunc runs one check, timing it, and adds it to the report.
 type timedFunc func(name string, f func() Check)
 
+// runORT checks the library, the providers, every model and the SRDG run.
 func (o *Options) runORT(ctx context.Context, timed timedFunc) {
 	var (
 		rt    *ort.Runtime
@@ -139,9 +140,8 @@ func writeProbe() (string, func(), error) {
 var probeSlot = ort.Slot{Name: "provider probe", Inputs: []string{"x"}, Outputs: []string{"y"}}
 
 // checkProvider loads the probe model with provider p alone and runs it.
-// A configured provider that does not load is a warning while another
-// configured one is left (the daemon falls back), which runAll turns into a
-// failure via the "providers" check when none is.
+// A configured provider that does not load is a warning (the daemon falls
+// back to the next one); the "providers" check fails when none loads.
 func (o *Options) checkProvider(ctx context.Context, rt *ort.Runtime, probe, p string) Check {
 	c := Check{Name: "provider/" + p}
 	configured := slices.Contains(o.ORT.Providers, p)
