@@ -37,8 +37,9 @@ type Options struct {
 	QoSSet bool
 	// Keepalive is the MQTT keepalive. Default: 30s.
 	Keepalive time.Duration
-	// ConnectTimeout bounds one connection attempt (dial, TLS, CONNECT).
-	// Default: 10s.
+	// ConnectTimeout bounds one connection attempt (dial, TLS, CONNECT)
+	// and is also paho's write timeout (handing a packet to the connection
+	// and writing it). Default: 10s.
 	ConnectTimeout time.Duration
 	// TopicPrefix is the first level(s) of every topic; no + or #, no
 	// empty level, no leading $. Default: "srdgd".

@@ -114,6 +114,11 @@ func startPublisher(t *testing.T, o Options) *pubHandle {
 	if o.Logger == nil {
 		o.Logger = testLogger(t)
 	}
+	if o.ConnectTimeout == 0 {
+		// Also paho's write timeout: a Publish racing a dying connection
+		// can block that long before the loss is reported.
+		o.ConnectTimeout = 2 * time.Second
+	}
 	p, err := New(o)
 	if err != nil {
 		t.Fatalf("new publisher: %v", err)
@@ -324,6 +329,7 @@ func TestLWTAndReconnect(t *testing.T) {
 				t.Fatalf("availability %q", m.Payload)
 			}
 			for round := range 2 {
+				t.Logf("round %d: cut", round)
 				px.cut()
 				if m := sub.next(prefix + "/availability"); string(m.Payload) != PayloadOffline {
 					t.Fatalf("round %d: will %q, want offline", round, m.Payload)
@@ -335,6 +341,7 @@ func TestLWTAndReconnect(t *testing.T) {
 				if err := h.p.Publish(context.Background(), hit); err != nil {
 					t.Fatal(err)
 				}
+				t.Logf("round %d: published", round)
 				if id := hitID(t, sub.next(prefix+"/cam/hit")); id != hit.ID {
 					t.Fatalf("round %d: hit %s, want %s", round, id, hit.ID)
 				}
