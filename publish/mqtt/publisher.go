@@ -429,7 +429,7 @@ func (p *Publisher) publishStatus(c paho.Client, last map[string]bool, all bool)
 	}
 }
 
-// Snapshot returns what <prefix>/stats carries (for the HTTP API too).
+// snapshot returns what <prefix>/stats carries.
 func (p *Publisher) snapshot(now time.Time) statsPayload {
 	n, b := p.spool.Depth()
 	p.mu.Lock()

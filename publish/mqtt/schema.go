@@ -3,7 +3,6 @@ package mqtt
 import (
 	"embed"
 	"io/fs"
-	"maps"
 )
 
 //go:embed schema/*.schema.json
@@ -21,7 +20,7 @@ func Schemas() map[string][]byte {
 			out[e.Name()] = b
 		}
 	}
-	return maps.Clone(out)
+	return out
 }
 
 // SchemaFor returns the schema file name for a topic published with the
