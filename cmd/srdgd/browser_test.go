@@ -93,8 +93,14 @@ func TestBrowserEndToEnd(t *testing.T) {
 	log := slog.New(&hookHandler{inner: slog.NewTextHandler(&logs, nil), hook: events.record})
 	dctx, dcancel := context.WithCancel(ctx)
 	defer dcancel()
-	done := make(chan int, 1)
-	go func() { done <- runDaemonWith(dctx, cfg, log, nil) }()
+	exited := make(chan struct{})
+	exitCode := -1
+	go func() {
+		defer close(exited)
+		exitCode = runDaemonWith(dctx, cfg, log, nil)
+	}()
+	// also on a failure: the daemon returns within its shutdown timeout
+	defer func() { dcancel(); <-exited }()
 	defer func() {
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", logs.String())
@@ -103,8 +109,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 	var addr string
 	select {
 	case addr = <-events.httpAddr:
-	case code := <-done:
-		t.Fatalf("daemon exited with %d before serving:\n%s", code, logs.String())
+	case <-exited:
+		t.Fatalf("daemon exited with %d before serving", exitCode)
 	case <-ctx.Done():
 		t.Fatal("the http api never listened")
 	}
@@ -248,9 +254,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 	stopBrowser()
 	dcancel()
 	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("daemon exit %d after a clean stop, want %d", code, exitOK)
+	case <-exited:
+		if exitCode != exitOK {
+			t.Errorf("daemon exit %d after a clean stop, want %d", exitCode, exitOK)
 		}
 	case <-time.After(cfg.Daemon.ShutdownTimeout + 10*time.Second):
 		t.Fatal("the daemon did not stop")
