@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"log/slog"
 	"net"
 	"os"
@@ -150,6 +151,36 @@ func TestRunIngestsAndDrains(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// the embedded broker carries availability and the camera's status
+	m := regexp.MustCompile(`msg="embedded MQTT broker" addr=(\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no embedded broker in the log:\n%s", logs.String())
+	}
+	got := make(chan string, 16)
+	sub := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + m[1]).SetClientID("test-sub"))
+	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscriber: %v", tok.Error())
+	}
+	sub.Subscribe("srdgd/#", 1, func(_ paho.Client, msg paho.Message) {
+		select {
+		case got <- msg.Topic() + " " + string(msg.Payload()):
+		default:
+		}
+	})
+	seen := map[string]bool{}
+	for !seen["srdgd/availability"] || !seen["srdgd/cam/status"] {
+		select {
+		case msg := <-got:
+			topic, payload, _ := strings.Cut(msg, " ")
+			seen[topic] = true
+			if topic == "srdgd/availability" && payload != "online" {
+				t.Errorf("availability %q, want online", payload)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("retained availability/status not received; saw %v", seen)
+		}
+	}
+	sub.Disconnect(100)
 	rcancel()
 	select {
 	case code := <-done:

@@ -6,17 +6,21 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/detect"
+	"github.com/srdgd/srdgd/ingest"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/internal/queue"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish/history"
+	"github.com/srdgd/srdgd/publish/mqtt"
 	"github.com/srdgd/srdgd/srdg"
 )
 
@@ -35,6 +39,13 @@ type pipeline struct {
 	history  *history.Store
 	// matched counts SR faces the match loop has taken (health).
 	matched atomic.Uint64
+	known   atomic.Uint64
+	dets    []*detect.Pipeline
+	cams    []*ingest.Camera
+	// recent SR and match latencies (ms) since the last stats snapshot
+	latMu           sync.Mutex
+	srLat, matchLat []float64
+	provider        string
 }
 
 func (p *pipeline) close() {
@@ -133,9 +144,12 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 			return fail(fmt.Errorf("camera %q: %w", cc.Name, err))
 		}
 		d.components = append(d.components, component{name: "detect/" + cc.Name, run: dp.Run})
+		p.dets = append(p.dets, dp)
+		p.cams = append(p.cams, cam)
 		d.health.watch("detect/"+cc.Name, 2*time.Minute, frames.Len, func() uint64 { s := dp.Stats(); return s.Frames + s.RateSkipped })
 	}
 
+	p.provider = eng.ScoreInfo.Provider
 	p.hits = &hitInfo{scale: cfg.SRDG.Scale, weight: cfg.SRDG.GuidanceWeight, log: log, models: map[string]string{
 		"score": modelID(eng.ScoreInfo.Meta, score)}}
 	if eng.GuidanceInfo != nil {
@@ -215,6 +229,7 @@ func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx cont
 				return nil
 			}
 			p.matched.Add(1)
+			t0 := time.Now()
 			attrs := []any{"camera", f.Probe.Camera, "track", f.Probe.TrackID, "face_px", f.Probe.FacePx,
 				"labels", labelList(p.engine.Attributes(), f.Result.Labels), "labels_from", f.LabelSource,
 				"sampler", f.Result.Sampler, "evals", f.Result.ScoreEvals + f.Result.GuidanceEvals,
@@ -234,6 +249,10 @@ func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx cont
 				}
 			}
 			h := p.hits.newHit(f, p.engine.Attributes(), r, reason, th)
+			p.noteLatency(f.Result.Elapsed, h.Time.Sub(t0))
+			if h.Match.Known {
+				p.known.Add(1)
+			}
 			if h.Match.Known {
 				log.Info("face", append(attrs, "hit", h.ID, "match", h.Match.Name, "similarity", fmt.Sprintf("%.4f", h.Match.Similarity))...)
 			} else {
@@ -252,4 +271,56 @@ func labelList(names []string, labels []int) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+func (p *pipeline) noteLatency(sr, m time.Duration) {
+	p.latMu.Lock()
+	defer p.latMu.Unlock()
+	if len(p.srLat) < 10000 {
+		p.srLat = append(p.srLat, float64(sr.Microseconds())/1000)
+		p.matchLat = append(p.matchLat, float64(m.Microseconds())/1000)
+	}
+}
+
+func summarise(v []float64) mqtt.Latency {
+	if len(v) == 0 {
+		return mqtt.Latency{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	var sum float64
+	for _, x := range s {
+		sum += x
+	}
+	return mqtt.Latency{Mean: sum / float64(len(s)), P95: s[min(len(s)-1, int(0.95*float64(len(s))))]}
+}
+
+// stats are the pipeline's counters for the MQTT stats topic; latencies
+// cover the time since the previous call.
+func (p *pipeline) stats() mqtt.Stats {
+	st := mqtt.Stats{SRRuns: p.matched.Load(), Hits: p.matched.Load(), Known: p.known.Load(), Provider: p.provider,
+		Dropped: map[string]uint64{}}
+	st.Unknowns = st.Hits - st.Known
+	for _, c := range p.cams {
+		cs := c.Status()
+		st.Frames += cs.Frames
+		st.Dropped["frames"] += cs.Dropped
+	}
+	for _, dp := range p.dets {
+		ds := dp.Stats()
+		st.Faces += ds.Faces
+		st.Tracks += ds.TracksStarted
+		st.Dropped["probes"] += ds.ProbesDropped
+	}
+	st.Dropped["sr_faces"] = p.srFaces.Dropped()
+	p.latMu.Lock()
+	st.SRLatencyMs, st.MatchLatencyMs = summarise(p.srLat), summarise(p.matchLat)
+	p.srLat, p.matchLat = p.srLat[:0], p.matchLat[:0]
+	p.latMu.Unlock()
+	if p.gallery != nil {
+		if people, err := p.gallery.List(context.Background()); err == nil {
+			st.Gallery = len(people)
+		}
+	}
+	return st
 }

@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/publish/mqtt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/srdgd/srdgd/ingest"
@@ -22,6 +27,7 @@ type publishLayer struct {
 	metrics *metrics.Registry
 	live    *live.Server
 	http    *httpapi.Server
+	mqtt    *mqtt.Publisher
 }
 
 // cameraStatuses snapshots every camera for the API, MQTT and metrics.
@@ -101,12 +107,27 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 		})
 	}
 
+	if cfg.Publish.MQTT.Enabled {
+		pub, err := newMQTT(d, sv, p, reg)
+		if err != nil {
+			return nil, err
+		}
+		pl.mqtt = pub
+		sinks = append(sinks, namedSink{"mqtt", pub})
+		o := pub
+		reg.SetMQTT(func() metrics.MQTTStatus {
+			m, b := o.SpoolDepth()
+			return metrics.MQTTStatus{Connected: o.Connected(), SpoolMessages: m, SpoolBytes: b, Dropped: o.Dropped()}
+		})
+	}
+
 	if cfg.Publish.HTTP.Enabled {
 		o := httpapi.Options{Listen: cfg.Publish.HTTP.Listen, Token: cfg.Publish.HTTP.Token.Reveal(),
 			TLSCertFile: cfg.Publish.HTTP.TLSCertFile, TLSKeyFile: cfg.Publish.HTTP.TLSKeyFile,
 			MaxBodyBytes: cfg.Publish.HTTP.MaxBodyBytes, Cameras: statuses, Metrics: reg.Handler(), Logger: log,
 			Version: httpapi.VersionInfo{Version: buildVersion()},
-			Health:  func(context.Context) error { return d.health.check() }}
+			Health:  func(context.Context) error { return d.health.check() },
+			Schemas: mqtt.Schemas()}
 		if p != nil {
 			o.Version.Models = p.hits.models
 		}
@@ -174,4 +195,73 @@ func (h historyAPI) AuditLog(ctx context.Context, after int64, limit int) ([]htt
 		out[i] = httpapi.AuditRecord{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: e.Detail, Remote: e.Remote}
 	}
 	return out, nil
+}
+
+// newMQTT starts the embedded broker when no external one is configured and
+// builds the alert publisher with its on-disk spool.
+func newMQTT(d *daemon, sv *services, p *pipeline, reg *metrics.Registry) (*mqtt.Publisher, error) {
+	cfg, log := d.cfg, d.log
+	m := cfg.Publish.MQTT
+	broker := m.Broker
+	if broker == "" {
+		b, err := mqtt.NewBroker(mqtt.BrokerOptions{Listen: m.EmbeddedListen, Username: m.Username,
+			Password: m.Password.Reveal(), Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("publish.mqtt.embedded_listen: %w", err)
+		}
+		d.components = append(d.components, component{name: "mqtt-broker", run: b.Run})
+		broker = "tcp://" + b.Addr()
+		log.Info("embedded MQTT broker", "addr", b.Addr(), "auth", m.Username != "")
+	}
+	tc, err := clientTLS(m.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("publish.mqtt.tls: %w", err)
+	}
+	var names []string
+	for _, c := range d.cameras {
+		names = append(names, c.Name())
+	}
+	o := mqtt.Options{Broker: broker, ClientID: m.ClientID, Username: m.Username, Password: m.Password.Reveal(),
+		TLS: tc, QoS: byte(m.QoS), QoSSet: true, Keepalive: m.Keepalive, TopicPrefix: m.TopicPrefix,
+		SpoolDir: cfg.Paths().Spool, SpoolMaxMessages: m.SpoolMaxMessages, SpoolMaxBytes: m.SpoolMaxBytes,
+		IncludeImage: m.IncludeImage, HADiscovery: m.HADiscovery.Enabled, HAPrefix: m.HADiscovery.Prefix,
+		Cameras: names, Status: cameraStatuses(d.cameras), Version: buildVersion(), Logger: log}
+	if p != nil {
+		o.Stats = p.stats
+	}
+	pub, err := mqtt.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("publish.mqtt: %w", err)
+	}
+	d.components = append(d.components, component{name: "mqtt", run: pub.Run})
+	d.onStop = append(d.onStop, func() { pub.Close() })
+	return pub, nil
+}
+
+// clientTLS builds the TLS config towards an external broker; nil when
+// nothing is configured (system roots).
+func clientTLS(c config.ClientTLS) (*tls.Config, error) {
+	if c.CAFile == "" && c.CertFile == "" && !c.InsecureSkipVerify {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cert_file %s / key_file %s: %w", c.CertFile, c.KeyFile, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
