@@ -115,6 +115,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatal("the http api never listened")
 	}
 	base := "http://" + addr
+	// The page lays the grid out once: a camera whose first key frame has not
+	// arrived yet stays "no live view" until a reload, so wait for it first.
+	waitCameraLive(ctx, t, base, "plaza")
 
 	// The browser.
 	bctx, stopBrowser := startChromium(ctx, t, chromium)
@@ -372,6 +375,49 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "e2e-"+name+".png"), b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitCameraLive polls the API until the live view can show camera.
+func waitCameraLive(ctx context.Context, t *testing.T, base, camera string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	last := ""
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/cameras", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			var body struct {
+				Cameras []struct {
+					Camera, State string
+					Live          bool
+				}
+			}
+			err = json.NewDecoder(res.Body).Decode(&body)
+			res.Body.Close()
+			if err == nil {
+				for _, c := range body.Cameras {
+					if c.Camera == camera && c.Live {
+						return
+					}
+				}
+				last = fmt.Sprintf("%+v", body.Cameras)
+			} else {
+				last = err.Error()
+			}
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("camera %q never became viewable in the live view: %s", camera, last)
+		case <-tick.C:
+		}
 	}
 }
 
