@@ -219,7 +219,9 @@ func (v checker) srdg(s *SRDG) {
 		v.report("srdg.scale", strconv.Itoa(s.Scale), fmt.Sprintf("%d is not allowed (allowed: 8, 16)", s.Scale))
 	}
 	v.enum("srdg.sampler", s.Sampler, Samplers)
-	v.intRange("srdg.steps", int64(s.Steps), 0, 10000)
+	if v.intRange("srdg.steps", int64(s.Steps), 0, 10000) && s.Sampler == "fast" && s.Steps > 0 && s.Steps < 8 {
+		v.report("srdg.steps", strconv.Itoa(s.Steps), "the fast sampler needs at least 8 steps (fewer leave visible noise); use sampler ode for fewer")
+	}
 	v.floatRange("srdg.guidance_weight", s.GuidanceWeight, 0, math.MaxFloat64, false, false)
 	v.intRange("srdg.corrector_steps", int64(s.CorrectorSteps), -1, 100)
 	v.floatRange("srdg.snr", s.SNR, 0, math.MaxFloat64, true, false)

@@ -94,7 +94,7 @@ func TestORTModelsAndSR(t *testing.T) {
 		{Kind: KindLandmarks, Key: "match.embedder_model", Path: requireModel(t, "face_landmarks68.onnx")},
 	}
 	o.SR = &SROptions{ScorePath: score, GuidancePath: guid, Scale: 8,
-		Params: srdg.Params{Sampler: "fast", Steps: 2}, LatencyBudget: time.Hour}
+		Params: srdg.Params{Sampler: "ode", Steps: 2}, LatencyBudget: time.Hour}
 	r := Run(context.Background(), o)
 
 	lib := expect(t, r, "onnxruntime", StatusOK)
@@ -189,7 +189,7 @@ func TestORTFailures(t *testing.T) {
 		{"gpu only on a cpu box", func(o *Options) { o.ORT.Providers = []string{ort.CUDA} },
 			"providers", StatusFail, []string{"none of srdg.providers [cuda] loads"}},
 		{"score model of the wrong scale", func(o *Options) {
-			o.SR = &SROptions{ScorePath: score, Scale: 16, Params: srdg.Params{Sampler: "fast", Steps: 1}}
+			o.SR = &SROptions{ScorePath: score, Scale: 16, Params: srdg.Params{Sampler: "ode", Steps: 1}}
 		}, "srdg", StatusFail, []string{"is for 8x, the config asks for 16x"}},
 	}
 	for _, tc := range cases {

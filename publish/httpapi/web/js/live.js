@@ -18,30 +18,61 @@ export async function show() {
   const grid = $("#cameras");
   grid.replaceChildren();
   if (cameras.length === 0) grid.append(h("p", { className: "dim" }, "No cameras configured."));
+  const waiting = new Map(); // camera -> tile without video yet
   for (const c of cameras) {
-    const state = h("span", { className: c.state === "streaming" ? "state-streaming" : "state-other" }, c.state);
+    const state = h("span", { className: c.state === "connected" ? "state-ok" : "state-other" }, c.state);
     const meta = h("div", { className: "meta" }, h("strong", {}, c.camera), state,
       h("span", {}, c.fps ? `${c.fps.toFixed(1)} fps` : ""));
     const tile = h("div", { className: "camera", dataset: { camera: c.camera } }, meta);
     grid.append(tile);
     if (c.live) {
-      const video = h("video", { autoplay: true, muted: true, playsInline: true });
-      const canvas = h("canvas");
-      tile.append(h("div", { className: "view" }, video, canvas));
-      watch(c.camera, video, canvas, gen).catch((e) => {
-        tile.append(h("p", { className: "dim" }, `live view: ${e.message}`));
-      });
+      attach(c.camera, tile, gen);
     } else {
-      tile.append(h("p", { className: "dim" }, "no live view"));
+      tile.append(h("p", { className: "dim waiting" }, "no live view yet (waiting for H.264 video from the camera)"));
+      waiting.set(c.camera, tile);
     }
   }
+  // a camera becomes viewable once its first key frame arrived: ask again
+  const poll = async () => {
+    if (gen !== generation || waiting.size === 0) return;
+    try {
+      const { cameras } = await api("/api/v1/cameras");
+      if (gen !== generation) return;
+      for (const c of cameras) {
+        const tile = waiting.get(c.camera);
+        if (!tile || !c.live) continue;
+        waiting.delete(c.camera);
+        tile.querySelector(".waiting")?.remove();
+        attach(c.camera, tile, gen);
+      }
+    } catch {
+      // the next poll tries again
+    }
+    setTimeout(poll, 2000);
+  };
+  setTimeout(poll, 2000);
+}
+
+function attach(camera, tile, gen) {
+  const video = h("video", { autoplay: true, muted: true, playsInline: true });
+  const canvas = h("canvas");
+  tile.append(h("div", { className: "view" }, video, canvas));
+  watch(camera, video, canvas, gen).catch((e) => {
+    tile.append(h("p", { className: "dim" }, `live view: ${e.message}`));
+  });
 }
 
 export function hide() {
   generation++;
   for (const s of sessions) {
-    s.pc.close();
-    if (s.location) fetch(s.location, { method: "DELETE", credentials: "same-origin" }).catch(() => {});
+    // end the WHEP session first: closing the peer connection first lets the
+    // server drop the session on its own, and the DELETE would then 404
+    if (s.location) {
+      const pc = s.pc;
+      fetch(s.location, { method: "DELETE", credentials: "same-origin" }).catch(() => {}).finally(() => pc.close());
+    } else {
+      s.pc.close();
+    }
   }
   sessions = [];
 }
