@@ -80,6 +80,9 @@ func TestEndToEndLatency(t *testing.T) {
 	cfg := testDaemonConfig(t)
 	cfg.Storage.ModelsDir = filepath.Join("..", "..", "models", "dist")
 	cfg.SRDG.Sampler = sampler
+	if pol := os.Getenv("SRDGD_BENCH_E2E_POLICY"); pol != "" {
+		cfg.SRDG.Attributes.Policy = pol
+	}
 	cam := config.DefaultCamera()
 	cam.Name, cam.URL, cam.Transport = "bench", srv.URL("bench"), "tcp"
 	cfg.Cameras = []config.Camera{cam}
@@ -259,7 +262,7 @@ func TestEndToEndLatency(t *testing.T) {
 		slices.Sort(v)
 		return v[min(len(v)-1, int(p*float64(len(v))))]
 	}
-	summary := map[string]any{"sampler": sampler, "duration": dur.String(), "frames": len(arrivals), "hits": len(hits),
+	summary := map[string]any{"sampler": sampler, "policy": cfg.SRDG.Attributes.Policy, "duration": dur.String(), "frames": len(arrivals), "hits": len(hits),
 		"first_hits": len(res), "results": res}
 	for _, c := range []struct {
 		name string
