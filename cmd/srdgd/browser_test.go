@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -251,6 +253,33 @@ func TestBrowserEndToEnd(t *testing.T) {
 	// The API agrees with the page: the hit is in the history.
 	if code := httpStatus(ctx, t, base+"/api/v1/hits/"+hitID); code != http.StatusOK {
 		t.Errorf("GET /api/v1/hits/%s: %d", hitID, code)
+	}
+
+	// The metrics count what the page showed: probes, a match decision, SR time.
+	pollMetrics := func(what string, ok func(string) bool) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("GET /metrics: %v", err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if ok(string(b)) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("/metrics never showed %s:\n%s", what, b)
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for _, series := range []string{`srdgd_probes_total{camera="plaza"}`, `srdgd_faces_detected_total{camera="plaza"}`,
+		`srdgd_matches_total{camera="plaza",result="unknown"}`, `srdgd_sr_duration_seconds_count{sampler="ode"}`} {
+		re := regexp.MustCompile(regexp.QuoteMeta(series) + ` [1-9]`)
+		pollMetrics(series, re.MatchString)
 	}
 
 	// Stop: the browser first (it ends its WHEP session), then the daemon.

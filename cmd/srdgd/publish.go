@@ -77,6 +77,9 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 	}
 	pl.metrics = reg
 	sinks := []namedSink{{"metrics", metricsSink{reg}}}
+	if p != nil {
+		d.components = append(d.components, component{name: "metrics", run: p.feedMetrics(reg)})
+	}
 
 	if cfg.Publish.WebRTC.Enabled && len(d.cameras) > 0 {
 		srcs := map[string]live.Source{}
@@ -264,4 +267,31 @@ func clientTLS(c config.ClientTLS) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// feedMetrics moves the detect pipelines' counters into the registry every
+// two seconds (as deltas, so the counters stay monotonic).
+func (p *pipeline) feedMetrics(reg *metrics.Registry) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		type last struct{ faces, probes, dropped uint64 }
+		prev := make([]last, len(p.dets))
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			for i, dp := range p.dets {
+				s, cam := dp.Stats(), p.cams[i].Name()
+				reg.FacesDetected(cam, int(s.Faces-prev[i].faces))
+				for range s.Probes - prev[i].probes {
+					reg.Probe(cam)
+				}
+				reg.SRDropped(cam, int(s.ProbesDropped-prev[i].dropped))
+				prev[i] = last{s.Faces, s.Probes, s.ProbesDropped}
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	}
 }
