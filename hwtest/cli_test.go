@@ -32,7 +32,7 @@ func TestCommandLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "version: 1\nstorage:\n  state_dir: " + filepath.Join(dir, "state") + "\n  models_dir: " + models + "\n  min_free_bytes: 1\n" +
-		"srdg:\n  steps: 1\n  latency_budget: 1h\n  intra_threads: 1\n" +
+		"srdg:\n  sampler: ode\n  steps: 1\n  latency_budget: 1h\n  intra_threads: 1\n" +
 		"match:\n  key_file: " + filepath.Join(dir, "gallery.key") + "\n" +
 		"publish:\n  mqtt:\n    enabled: false\n"
 	os.MkdirAll(filepath.Join(dir, "state"), 0o750)

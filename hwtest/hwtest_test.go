@@ -121,9 +121,9 @@ func TestORTModelsAndSR(t *testing.T) {
 			t.Errorf("model/%s: cpu_ms %v", k, c.Values["cpu_ms"])
 		}
 	}
-	sr := expect(t, r, "srdg", StatusOK, "16x16 -> 128x128", "sampler fast", "within srdg.latency_budget")
-	if sr.Values["evaluations"] != 8 || sr.Values["guided"] != true {
-		t.Errorf("srdg values %v: want 8 evaluations (2 steps x (1+1 corrector) x score+guidance), guided", sr.Values)
+	sr := expect(t, r, "srdg", StatusOK, "16x16 -> 128x128", "sampler ode", "within srdg.latency_budget")
+	if sr.Values["evaluations"] != 6 || sr.Values["guided"] != true {
+		t.Errorf("srdg values %v: want 6 evaluations (2 Heun steps = 3 score + 3 guidance), guided", sr.Values)
 	}
 	var b bytes.Buffer
 	r.WriteText(&b)

@@ -10,8 +10,8 @@ import (
 	"github.com/srdgd/srdgd/internal/ort"
 )
 
-// TestDefaultModels: with the shipped models (models/dist; guidance.onnx is
-// built by `make models`), a short run gives finite output in [0, 1], the same
+// TestDefaultModels: with the shipped models (models/dist: our score model
+// and guidance classifiers), a short run gives finite output in [0, 1], the same
 // for the same seed, and guidance changes it.
 func TestDefaultModels(t *testing.T) {
 	dist := filepath.Join("..", "models", "dist")

@@ -371,6 +371,7 @@ func TestParamsValidation(t *testing.T) {
 	}{
 		{Params{Sampler: "nope"}, "unknown sampler"},
 		{Params{Sampler: "fast", Steps: -3}, "steps"},
+		{Params{Sampler: "fast", Steps: 4}, "must be >= 8"},
 		{Params{Sampler: "fast", W: -1}, "guidance weight"},
 		{Params{Sampler: "ode", SigmaStart: 1000}, "sigma_start"},
 	}
