@@ -4,6 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/srdgd/srdgd/internal/faceimg"
+	"image"
+	"image/draw"
 	"io"
 	"os"
 	"path/filepath"
@@ -36,6 +39,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("models", "", "models folder (default: /usr/share/srdgd/models, else ./models/dist)")
 	lib := fs.String("ort-library", "", "libonnxruntime path (default: search)")
 	threads := fs.Int("threads", 0, "ORT intra-op threads (0 = default)")
+	grid := fs.Int("grid", 0, "also write grid_x<scale>.png: the first N probes, one row each: LR | every method | HR")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -191,8 +195,76 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "srdgd eval:", err)
 		return exitFailure
 	}
+	if *grid > 0 {
+		for _, sc := range scaleList {
+			path := filepath.Join(*out, fmt.Sprintf("grid_x%d.png", sc))
+			cols, err := writeEvalGrid(ctx, path, set, sc, *grid, methods)
+			if err != nil {
+				fmt.Fprintln(stderr, "srdgd eval: grid:", err)
+				return exitFailure
+			}
+			fmt.Fprintf(stderr, "srdgd eval: wrote %s (columns: %s)\n", path, strings.Join(cols, " | "))
+		}
+	}
 	fmt.Fprint(stdout, match.EvalMarkdown(rep))
 	fmt.Fprintf(stdout, "\n%d results computed, %d from the cache, in %s; wrote %s\n",
 		rep.Computed, rep.Cached, time.Since(t0).Round(time.Second), *out)
 	return exitOK
+}
+
+// writeEvalGrid writes a PNG with one row per probe (the first n): the LR
+// probe (nearest-neighbour upscaled), every method's output, the HR face.
+func writeEvalGrid(ctx context.Context, path string, set *match.EvalSet, scale, n int,
+	methods func(int) ([]match.EvalMethod, error)) ([]string, error) {
+	ms, err := methods(scale)
+	if err != nil {
+		return nil, err
+	}
+	probes := set.Probes[:min(n, len(set.Probes))]
+	const side, gap = match.EvalHR, 4
+	cols := []string{"LR"}
+	for _, m := range ms {
+		if m.Name != "hr" {
+			cols = append(cols, m.Name)
+		}
+	}
+	cols = append(cols, "HR")
+	img := image.NewRGBA(image.Rect(0, 0, len(cols)*(side+gap)-gap, len(probes)*(side+gap)-gap))
+	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+	put := func(row, col int, p *faceimg.Planar) {
+		draw.Draw(img, image.Rect(col*(side+gap), row*(side+gap), col*(side+gap)+side, row*(side+gap)+side), p.Image(), image.Point{}, draw.Src)
+	}
+	for r, pr := range probes {
+		hr, err := set.LoadFace(pr)
+		if err != nil {
+			return nil, err
+		}
+		lr, ln, err := match.MakeLR(hr, scale)
+		if err != nil {
+			return nil, err
+		}
+		up := faceimg.NewPlanar(side, side)
+		for c := range 3 {
+			for y := range side {
+				for x := range side {
+					up.Pix[c*side*side+y*side+x] = lr[c*ln*ln+(y*ln/side)*ln+x*ln/side]
+				}
+			}
+		}
+		put(r, 0, up)
+		col := 1
+		for _, m := range ms {
+			if m.Name == "hr" {
+				continue
+			}
+			out, err := m.Restore(ctx, lr, ln, pr)
+			if err != nil {
+				return nil, fmt.Errorf("%s on %s: %w", m.Name, pr.Path, err)
+			}
+			put(r, col, &faceimg.Planar{W: side, H: side, Pix: out})
+			col++
+		}
+		put(r, col, hr)
+	}
+	return cols, faceimg.Save(path, img)
 }

@@ -250,8 +250,14 @@ def evaluate(model, split, idx, device, sigmas=VAL_SIGMAS, batch=50, seed=77):
         lg = torch.cat(logits)
         ce = Fn.cross_entropy(lg.reshape(-1, 2), labels_all.reshape(-1), reduction="none").reshape(-1, lg.shape[1])
         acc = (lg.argmax(2) == labels_all).float()
+        # balanced accuracy: the mean of the two classes' recalls (Eyeglasses is rare)
+        bal = {}
+        for i, a in enumerate(model.cfg["attributes"]):
+            rec = [float(acc[labels_all[:, i] == c, i].mean()) for c in (0, 1) if bool((labels_all[:, i] == c).any())]
+            bal[a] = float(np.mean(rec))
         out[f"{sig:g}"] = {"ce": float(ce.mean()),
-                           "acc": {a: float(acc[:, i].mean()) for i, a in enumerate(model.cfg["attributes"])}}
+                           "acc": {a: float(acc[:, i].mean()) for i, a in enumerate(model.cfg["attributes"])},
+                           "bal_acc": bal}
     return {"ce": float(np.mean([v["ce"] for v in out.values()])), "per_sigma": out}
 
 
