@@ -87,7 +87,7 @@ if [ -d "$root/models/dist/demo" ]; then
     [ -f "$f" ] && install -m 0644 "$f" "$mdst/demo/"
   done
 fi
-[ -f "$root/models/dist/guidance.onnx" ] || say "WARNING: no guidance.onnx (run make models): set srdg.attributes.policy: off or guidance fails"
+[ -f "$root/models/dist/guidance.onnx" ] || say "WARNING: no guidance.onnx in models/dist (check out the repository again): set srdg.attributes.policy: off or guidance fails"
 say "$n models -> $PREFIX/share/srdgd/models/"
 
 # ---- unit, sysusers, tmpfiles, docs -----------------------------------------
