@@ -29,7 +29,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	celeba := fs.String("celeba", "", "CelebA aligned folder (labels.csv): gallery = one train image per identity, probes = test images")
 	limit := fs.Int("limit", 0, "at most this many probes (0 = all; with --celeba the default is 20)")
 	scales := fs.String("scale", "8", "scales, comma-separated: 8 (16x16 probes), 16 (8x8)")
-	samplers := fs.String("sampler", "fast", "SR samplers, comma-separated: "+strings.Join(srdg.SamplerNames(), ", ")+" (empty: LR only)")
+	samplers := fs.String("sampler", "ode", "SR samplers, comma-separated: "+strings.Join(srdg.SamplerNames(), ", ")+" (empty: LR only)")
 	steps := fs.Int("steps", 0, "predictor steps (0 = sampler default)")
 	seed := fs.Uint64("seed", 1, "noise seed (each probe's noise is derived from it and the probe's path)")
 	guided := fs.Bool("guided", true, "also run guided SR with the probe's attributes as labels (slow)")
