@@ -104,9 +104,22 @@ func (b *Broker) Run(ctx context.Context) error {
 // more than once.
 func (b *Broker) Close() error {
 	b.once.Do(func() {
-		// mochi's Close closes the listener and waits for its clients.
-		_ = b.srv.Close()
+		// Close the listeners with our own client closer first. mochi
+		// v2.7.9's own one (Clients.GetByListener) takes the clients' read
+		// lock twice, which deadlocks when a client that is disconnecting at
+		// that moment queues for the write lock (seen in CI). Net.Close runs
+		// the closer only once, so srv.Close below no longer calls mochi's.
+		// The socket closes first so that no connection is being accepted
+		// while CloseAll waits for the clients.
 		_ = b.ln.Close()
+		b.srv.Listeners.CloseAll(func(id string) {
+			for _, cl := range b.srv.Clients.GetAll() {
+				if cl.Net.Listener == id && !cl.Closed() {
+					_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+				}
+			}
+		})
+		_ = b.srv.Close()
 	})
 	return nil
 }
