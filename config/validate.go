@@ -299,7 +299,7 @@ func (v checker) mqtt(m *MQTT) {
 	v.intRange(p+".spool_max_messages", int64(m.SpoolMaxMessages), 1, math.MaxInt64)
 	v.intRange(p+".spool_max_bytes", m.SpoolMaxBytes, 1, math.MaxInt64)
 	v.topic(p+".ha_discovery.prefix", m.HADiscovery.Prefix)
-	if m.Enabled && m.Broker == "" && !isLoopback(m.EmbeddedListen) && (m.Username == "" || m.PasswordEnv == "" && m.PasswordFile == "") {
+	if m.Enabled && m.Broker == "" && !IsLoopbackListen(m.EmbeddedListen) && (m.Username == "" || m.PasswordEnv == "" && m.PasswordFile == "") {
 		v.report(p+".embedded_listen", m.EmbeddedListen, fmt.Sprintf("%s is not a loopback address, so the embedded broker needs publish.mqtt.username and a password (password_env or password_file): anything that listens has authentication", quote(m.EmbeddedListen)))
 	}
 }
@@ -311,7 +311,7 @@ func (v checker) http(h *HTTP) {
 		v.report(p+".tls_cert_file", "", "set both tls_cert_file and tls_key_file, or neither")
 	}
 	v.intRange(p+".max_body_bytes", h.MaxBodyBytes, 1, math.MaxInt64)
-	if h.Enabled && h.TokenEnv == "" && h.TokenFile == "" && !isLoopback(h.Listen) {
+	if h.Enabled && h.TokenEnv == "" && h.TokenFile == "" && !IsLoopbackListen(h.Listen) {
 		v.report(p+".listen", h.Listen, fmt.Sprintf("%s is not a loopback address and no token is configured; anything that listens has authentication: set publish.http.token_env or publish.http.token_file", quote(h.Listen)))
 	}
 }
@@ -458,8 +458,9 @@ func (v checker) hostPort(path, s string) {
 	}
 }
 
-// isLoopback reports whether a listen address binds only loopback.
-func isLoopback(hostport string) bool {
+// IsLoopbackListen reports whether a listen address (host:port) binds only
+// loopback.
+func IsLoopbackListen(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return false

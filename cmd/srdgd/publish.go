@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/publish/mqtt"
-	"net"
 	"os"
 	"time"
 
@@ -54,18 +53,6 @@ func (m metricsSink) Publish(_ context.Context, h *publish.Hit) error {
 	return nil
 }
 
-func isLoopbackListen(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // newPublish builds the publish layer and adds its components and sinks.
 func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 	cfg, log := d.cfg, d.log
@@ -94,7 +81,7 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 			UDPPortMax: cfg.Publish.WebRTC.UDPPortMax, TCPListen: cfg.Publish.WebRTC.TCPListen,
 			NAT1To1IPs: cfg.Publish.WebRTC.NAT1To1IPs, BasePath: "",
 			// a viewer on the box itself (the demo) has only loopback to reach us
-			IncludeLoopback: isLoopbackListen(cfg.Publish.HTTP.Listen), Logger: log})
+			IncludeLoopback: config.IsLoopbackListen(cfg.Publish.HTTP.Listen), Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("publish.webrtc: %w", err)
 		}
