@@ -380,9 +380,13 @@ func (s *Session) Run(ctx context.Context, inputs, outputs []ort.Value) error {
 		return err
 	}
 	defer ro.Destroy()
-	stop := context.AfterFunc(ctx, func() { _ = ro.Terminate() })
+	terminated := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { _ = ro.Terminate(); close(terminated) })
 	err = s.sess.RunWithOptions(inputs, outputs, ro)
-	stop()
+	if !stop() {
+		// Terminate already runs: let it finish before ro is destroyed
+		<-terminated
+	}
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}
