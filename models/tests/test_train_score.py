@@ -80,6 +80,59 @@ class TrainScoreTest(unittest.TestCase):
             if r["event"] == "train":
                 self.assertTrue(np.isfinite(r["loss"]))
 
+    def test_preload_resume_is_exact(self):
+        # the on-device path (split held on the device, noise drawn there) resumes exactly too
+        a, b = self.run_dir("pa"), self.run_dir("pb")
+        pre = TINY + ["--cache", self.cache, "--preload", "on"]
+        self.assertEqual(score.main(pre + ["--out", a, "--steps", "3"]), 0)
+        self.assertEqual(score.main(pre + ["--out", b, "--steps", "2"]), 0)
+        self.assertEqual(score.main(["--out", b, "--resume", "--steps", "3", "--cache", self.cache, "--threads", "1",
+                                     "--preload", "on"]), 0)
+        ca = torch.load(os.path.join(a, "checkpoint.pt"))
+        cb = torch.load(os.path.join(b, "checkpoint.pt"))
+        for key in ("model", "ema", "opt", "step"):
+            with self.subTest(key=key):
+                states_equal(self, ca[key], cb[key], key)
+
+    def test_device_batches_equal_split_batches(self):
+        split = data.load_split("train", scales=(8,), cache_dir=self.cache)
+        db = score.DeviceBatches(split, 8, torch.device("cpu"), chunk=4)
+        idx, flip = np.array([5, 0, 3]), np.array([True, False, True])
+        x0, y = split.batch(idx, 8, flip)
+        dx, dy = db.batch(idx, flip)
+        torch.testing.assert_close(dx, torch.from_numpy(x0), atol=0, rtol=0)
+        torch.testing.assert_close(dy, torch.from_numpy(y), atol=1e-6, rtol=0)
+
+    def test_max_minutes_stops_cleanly(self):
+        d = self.run_dir("mm")
+        self.assertEqual(score.main(TINY + ["--cache", self.cache, "--out", d, "--steps", "100000",
+                                            "--max-minutes", "1e-6"]), 0)
+        recs = read_jsonl(os.path.join(d, "train.jsonl"))
+        events = [r["event"] for r in recs]
+        self.assertIn("time", events)
+        self.assertEqual(events[-1], "done")
+        ck = torch.load(os.path.join(d, "checkpoint.pt"))
+        self.assertEqual(ck["step"], 1)
+        self.assertTrue(os.path.exists(os.path.join(d, "best.pt")))
+
+    def test_weights_npz_round_trip(self):
+        from models.train import weights_npz
+
+        d = self.run_dir("npz")
+        self.assertEqual(score.main(TINY + ["--cache", self.cache, "--out", d, "--steps", "2"]), 0)
+        written = weights_npz.pack(d, os.path.join(d, "w"))
+        self.assertEqual([os.path.basename(p) for p in written], ["w_best.npz", "w_last.npz"])
+        pt = os.path.join(d, "unpacked", "best.pt")
+        weights_npz.unpack(written[0], pt)
+        model, ck, _ = score.load_weights(pt)
+        best = torch.load(os.path.join(d, "best.pt"))
+        states_equal(self, best["ema"], model.state_dict(), "ema")
+        self.assertEqual(ck["step"], best["step"])
+        self.assertEqual(ck["train"]["scale"], 8)
+        with self.assertRaisesRegex(ValueError, "__meta__"):
+            np.savez(os.path.join(d, "bad.npz"), a=np.zeros(2))
+            weights_npz.load_npz(os.path.join(d, "bad.npz"))
+
     def test_refuses_to_overwrite_a_run(self):
         d = self.run_dir("c")
         self.assertEqual(score.main(TINY + ["--cache", self.cache, "--out", d, "--steps", "1"]), 0)

@@ -80,6 +80,11 @@ def build_parser():
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
+    t.add_argument("--preload", default="auto", choices=("auto", "on", "off"),
+                   help="hold the whole split (HR and bicubic-upsampled LR) on the device and draw the noise "
+                        "there: auto = on for CUDA (the host would otherwise be the bottleneck)")
+    t.add_argument("--max-minutes", type=float, default=0.0,
+                   help="stop after this many minutes of this invocation (validate, checkpoint, exit 0); 0: no limit")
     t.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
                    help="mixed precision for the training forward/backward (weights, loss, EMA stay float32); "
                         "auto: bfloat16 on CPUs with AMX/AVX512-BF16 and on CUDA GPUs that support it")
@@ -115,6 +120,26 @@ def batch_indices(seed, step, n, batch):
     if n < batch:
         perm = np.resize(perm, batch)
     return perm[k * batch:(k + 1) * batch]
+
+
+class DeviceBatches:
+    """A split held on the device: x0 and y = bicubic-upsampled LR, float32 NCHW. A batch is a
+    gather plus a mirror there; the result equals Split.batch (the upsampling commutes with the
+    mirror: the bicubic kernel is symmetric)."""
+
+    def __init__(self, split, scale, device, chunk=256):
+        xs, ys = [], []
+        for i in range(0, len(split), chunk):
+            x0, y = split.batch(np.arange(i, min(i + chunk, len(split))), scale)
+            xs.append(torch.from_numpy(x0).to(device))
+            ys.append(torch.from_numpy(y).to(device))
+        self.x0, self.y, self.device = torch.cat(xs), torch.cat(ys), device
+
+    def batch(self, idx, flip):
+        i = torch.as_tensor(np.asarray(idx), device=self.device)
+        x0, y = self.x0[i], self.y[i]
+        f = torch.as_tensor(np.asarray(flip, bool), device=self.device)[:, None, None, None]
+        return torch.where(f, x0.flip(-1), x0), torch.where(f, y.flip(-1), y)
 
 
 def measure_sigma_data(split, scale, n=512):
@@ -218,6 +243,11 @@ def main(argv):
     common.set_threads(args.threads)
     device = common.pick_device(args.device)
     amp = common.amp_dtype(args.amp, device)
+    started = time.monotonic()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     out = args.out
     ck_path = os.path.join(out, "checkpoint.pt")
 
@@ -294,6 +324,8 @@ def main(argv):
     del ck
 
     val_idx = np.random.default_rng(12345).permutation(len(val))[:max(1, min(targs["val_n"], len(val)))]
+    preload = args.preload == "on" or (args.preload == "auto" and device.type == "cuda")
+    on_device = DeviceBatches(train, scale, device) if preload else None
 
     def save_checkpoint(reason):
         state = {"step": step, "model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
@@ -323,12 +355,16 @@ def main(argv):
             torch.manual_seed(targs["seed"] * 7 + step)  # dropout and any other global-RNG use
             idx = batch_indices(targs["seed"], step, len(train), targs["batch"])
             flip = torch.rand(len(idx), generator=g).numpy() < 0.5
-            x0, y = train.batch(idx, scale, flip)
             t = EPS + (1 - EPS) * torch.rand(len(idx), generator=g, dtype=torch.float64)
-            sigma = sigma_of_t(t).float()
-            z = torch.randn(x0.shape, generator=g)
-            x0, y, sigma, z = (torch.from_numpy(x0).to(device), torch.from_numpy(y).to(device),
-                               sigma.to(device), z.to(device))
+            sigma = sigma_of_t(t).float().to(device)
+            if on_device is not None:
+                x0, y = on_device.batch(idx, flip)
+                gd = torch.Generator(device=device).manual_seed((targs["seed"] * 1_000_003 + step) % (2 ** 63))
+                z = torch.randn(x0.shape, generator=gd, device=device)
+            else:
+                x0, y = train.batch(idx, scale, flip)
+                z = torch.randn(x0.shape, generator=g)
+                x0, y, z = torch.from_numpy(x0).to(device), torch.from_numpy(y).to(device), z.to(device)
             model.train()
             lr = lr_at(step, targs["lr"], targs["warmup"])
             for pg in opt.param_groups:
@@ -337,25 +373,30 @@ def main(argv):
                 loss = dsm_loss(model, x0, y, sigma, z).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), targs["grad_clip"]))
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), targs["grad_clip"])
             opt.step()
             d = ema_decay(step, targs["ema"])
             with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+                ep, mp = list(ema.parameters()), [q.detach() for q in model.parameters()]
+                torch._foreach_mul_(ep, d)
+                torch._foreach_add_(ep, mp, alpha=1 - d)
                 for be, bm in zip(ema.buffers(), model.buffers()):
                     be.copy_(bm)
             step += 1
-            lv = float(loss)
-            if not math.isfinite(lv):
-                log.write("error", step=step, msg="non-finite loss")
-                raise RuntimeError(f"train-score: non-finite loss at step {step}; last checkpoint is intact")
+            # The loss is read back (a device sync) only at log and checkpoint steps.
+            loss_window = loss_window + loss.detach().float()
             elapsed += time.monotonic() - t0
             n_window += 1
-            loss_window += lv
-            if step % targs["log_steps"] == 0 or step == targs["steps"]:
+            out_of_time = args.max_minutes > 0 and time.monotonic() - started > 60 * args.max_minutes
+            ckpt_due = (step % targs["ckpt_steps"] == 0
+                        or time.monotonic() - last_ckpt_time > 60 * targs["ckpt_minutes"])
+            if step % targs["log_steps"] == 0 or step == targs["steps"] or ckpt_due or out_of_time:
+                lv = float(loss_window) / n_window
+                if not math.isfinite(lv):
+                    log.write("error", step=step, msg="non-finite loss")
+                    raise RuntimeError(f"train-score: non-finite loss by step {step}; last checkpoint is intact")
                 now = time.monotonic()
-                log.write("train", step=step, loss=loss_window / n_window, lr=lr, grad_norm=gnorm,
+                log.write("train", step=step, loss=lv, lr=lr, grad_norm=float(gnorm),
                           sec_per_step=(now - t_window) / n_window, elapsed=round(elapsed, 1))
                 t_window, n_window, loss_window = now, 0, 0.0
             if targs["val_steps"] and step % targs["val_steps"] == 0:
@@ -363,10 +404,12 @@ def main(argv):
             if targs["snapshot_steps"] and step % targs["snapshot_steps"] == 0:
                 common.atomic_torch_save({"step": step, "ema": ema.state_dict(), "model_config": mcfg, "train": targs},
                                          os.path.join(out, "snapshots", f"step_{step:07d}.pt"))
-            if (step % targs["ckpt_steps"] == 0
-                    or time.monotonic() - last_ckpt_time > 60 * targs["ckpt_minutes"]):
+            if ckpt_due:
                 save_checkpoint("periodic")
                 last_ckpt_time = time.monotonic()
+            if out_of_time:
+                log.write("time", step=step, max_minutes=args.max_minutes)
+                break
         if stop.stop:
             save_checkpoint(f"signal {stop.signum}")
             log.write("stop", step=step, signal=stop.signum)
