@@ -5,7 +5,7 @@
 #   models/train/gpu_score.sh DATA_DIR OUT_DIR [MINUTES]
 #
 # DATA_DIR holds labels.csv and img_align_celeba/ (the train and val images are enough).
-# Environment: PYTHON (default python3: on a GPU box that is the one with CUDA PyTorch),
+# Environment: PYTHON (default python3: on a GPU box that is the one with CUDA PyTorch), DEVICE (cuda),
 # RUNS (run directories, default /tmp/srdgd-runs), BATCH (128), LR (2e-4), CH (48).
 # Same code and loss as the CPU runs (models/train/score.py); on CUDA the split lives on
 # the GPU (--preload auto) and the forward/backward runs in bfloat16 (--amp auto).
@@ -36,7 +36,7 @@ echo "gpu_score: cache built in $(( $(date +%s) - t0 )) s"
 pids=()
 for scale in 8 16; do
   "$PY" -m models train-score --scale "$scale" --out "$RUNS/score_x$scale" --data "$DATA" --cache "$RUNS/cache" \
-    --device cuda --batch "${BATCH:-128}" --lr "${LR:-2e-4}" --ch "${CH:-48}" --warmup 500 \
+    --device "${DEVICE:-cuda}" --batch "${BATCH:-128}" --lr "${LR:-2e-4}" --ch "${CH:-48}" --warmup 500 \
     --val-steps 1000 --val-n 256 --ckpt-steps 2000 --snapshot-steps 0 --log-steps 100 \
     --max-minutes "$MIN" --threads 4 >"$RUNS/x$scale.log" 2>&1 &
   pids+=($!)
