@@ -348,6 +348,42 @@ type Match struct {
 	// VerifyThreshold is the cosine similarity, in [-1, 1], for 1:1
 	// verification (false-match rate 1e-3 on CelebA HR faces). Default: 0.9309.
 	VerifyThreshold float64 `yaml:"verify_threshold"`
+	// SR holds the identification threshold and margin for super-resolved
+	// faces, per scale: every face the daemon matches is one. They score
+	// lower against gallery photos than photos do, so threshold and margin
+	// (measured on photos) would accept almost none. Default: see [SRMatch].
+	SR SRMatch `yaml:"sr"`
+}
+
+// SRMatch holds the identification settings for faces super-resolved at 8x
+// and at 16x, measured with the shipped models (bench/RESULTS.md, "SR match").
+type SRMatch struct {
+	// X8 is for faces restored from 16x16. Default: threshold 0.9433, margin 0.02.
+	X8 SRThreshold `yaml:"x8"`
+	// X16 is for faces restored from 8x8. Default: threshold 0.9433, margin 0.02.
+	X16 SRThreshold `yaml:"x16"`
+}
+
+// SRThreshold is one scale's identification setting.
+type SRThreshold struct {
+	// Threshold is the cosine similarity, in [-1, 1], the best match needs.
+	// Default: per scale, see [SRMatch].
+	Threshold float64 `yaml:"threshold"`
+	// Margin is how far, in cosine similarity within [0, 2], the best
+	// identity must lead the second. Default: per scale, see [SRMatch].
+	Margin float64 `yaml:"margin"`
+}
+
+// SRThresholds returns the identification threshold and margin for faces
+// super-resolved at scale (8 or 16); any other scale gets the photo ones.
+func (m *Match) SRThresholds(scale int) (threshold, margin float64) {
+	switch scale {
+	case 8:
+		return m.SR.X8.Threshold, m.SR.X8.Margin
+	case 16:
+		return m.SR.X16.Threshold, m.SR.X16.Margin
+	}
+	return m.Threshold, m.Margin
 }
 
 // Publish configures the outputs.
@@ -539,6 +575,10 @@ func Default() *Config {
 			Margin:          0.02,
 			TopK:            5,
 			VerifyThreshold: 0.9309,
+			SR: SRMatch{
+				X8:  SRThreshold{Threshold: 0.9433, Margin: 0.02},
+				X16: SRThreshold{Threshold: 0.9433, Margin: 0.02},
+			},
 		},
 		Publish: Publish{
 			MQTT: MQTT{

@@ -253,6 +253,13 @@ func (v checker) match(m *Match) {
 	v.floatRange("match.margin", m.Margin, 0, 2, false, false)
 	v.intRange("match.top_k", int64(m.TopK), 1, 100)
 	v.floatRange("match.verify_threshold", m.VerifyThreshold, -1, 1, false, false)
+	for _, sc := range []struct {
+		key string
+		t   SRThreshold
+	}{{"match.sr.x8", m.SR.X8}, {"match.sr.x16", m.SR.X16}} {
+		v.floatRange(sc.key+".threshold", sc.t.Threshold, -1, 1, false, false)
+		v.floatRange(sc.key+".margin", sc.t.Margin, 0, 2, false, false)
+	}
 }
 
 func (v checker) mqtt(m *MQTT) {

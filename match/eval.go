@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -124,10 +125,16 @@ func (s *EvalSet) Check() error {
 
 // CelebAEvalSet builds a set from the CelebA aligned subset at dir
 // (labels.csv, img_align_celeba/): gallery = the first train image (by name)
-// of each identity, probes = the test images (by name) whose identity is in
-// the gallery, at most limit of them (0 = all), with the attributes male,
+// of each identity, probes = the images of split ("test", or "val" to select
+// thresholds without looking at the test images; by name) whose identity is
+// in the gallery, at most limit of them (0 = all), with the attributes male,
 // glasses and no_beard from Male, Eyeglasses and No_Beard (-1/1 -> 0/1).
-func CelebAEvalSet(dir string, limit int) (*EvalSet, error) {
+func CelebAEvalSet(dir, split string, limit int) (*EvalSet, error) {
+	splits := map[string][]string{"test": {"test"}, "val": {"val", "valid", "validation"}}
+	want, ok := splits[split]
+	if !ok {
+		return nil, fmt.Errorf("celeba eval set: split %q, want test or val", split)
+	}
 	f, err := os.Open(filepath.Join(dir, "labels.csv"))
 	if err != nil {
 		return nil, fmt.Errorf("celeba eval set: %w", err)
@@ -166,7 +173,7 @@ func CelebAEvalSet(dir string, limit int) (*EvalSet, error) {
 			break
 		}
 		id := r[col["celeba_identity"]]
-		if r[col["split"]] != "test" || !inGallery[id] {
+		if !slices.Contains(want, r[col["split"]]) || !inGallery[id] {
 			continue
 		}
 		attrs := map[string]int{}
@@ -255,10 +262,13 @@ func LRBicubic() EvalMethod {
 	}}
 }
 
+// HRMethod is the name of the HRReference method.
+const HRMethod = "hr"
+
 // HRReference is the upper bound of recognition: the HR face itself (PSNR
 // infinite, recorded as 100 dB; SSIM 1).
 func HRReference(set *EvalSet) EvalMethod {
-	return EvalMethod{Name: "hr", Restore: func(_ context.Context, _ []float32, _ int, p EvalImage) ([]float32, error) {
+	return EvalMethod{Name: HRMethod, Restore: func(_ context.Context, _ []float32, _ int, p EvalImage) ([]float32, error) {
 		f, err := set.LoadFace(p)
 		if err != nil {
 			return nil, err
@@ -288,6 +298,10 @@ type EvalOptions struct {
 	Cache string
 	// Progress receives one line per probe (default discards).
 	Progress io.Writer
+	// Thresholds returns the identification threshold and margin to report
+	// open-set rates at for a method at a scale (EvalResult.Configured);
+	// nil or false: not reported.
+	Thresholds func(scale int, method string) (Thresholds, bool)
 }
 
 // evalRecord is one line of the cache.
@@ -321,7 +335,27 @@ type EvalResult struct {
 	R10  float64   `json:"r10"`
 	// ROC is the curve (for roc.png; not in results.json).
 	ROC []ROCPoint `json:"-"`
+	// Verify is the 1:1 operating point at a pair false match rate of 1e-3
+	// (nil when even the highest impostor score is over it: too few pairs).
+	Verify *ROCPoint `json:"verify_fmr_1e-3,omitempty"`
+	// OpenSet holds open-set identification (see OpenSet: every probe also
+	// serves as an unknown person) over a grid of thresholds and margins;
+	// OpenSetBest is the grid point with the highest DIR whose FPIR is at
+	// most 1 % (nil if none); Configured is the point at
+	// EvalOptions.Thresholds for this scale, when given.
+	OpenSet     []OpenSetPoint `json:"open_set"`
+	OpenSetBest *OpenSetPoint  `json:"open_set_best,omitempty"`
+	Configured  *OpenSetPoint  `json:"configured,omitempty"`
 }
+
+// Open-set grid: thresholds from openSetLo to openSetHi in openSetStep, each
+// with every margin of openSetMargins; the best point keeps FPIR <= openSetFPIR.
+var openSetMargins = []float64{0, 0.005, 0.01, 0.015, 0.02, 0.03}
+
+const (
+	openSetLo, openSetHi, openSetStep = 0.80, 0.97, 0.0025
+	openSetFPIR                       = 0.01
+)
 
 // EvalReport is what Evaluate measured.
 type EvalReport struct {
@@ -490,6 +524,9 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalReport, error) {
 		}
 		for m, meth := range methods {
 			res, err := aggregate(scale, meth.Name, recs[m], o.Set.Probes, gal, galID, len(ids))
+			if err == nil {
+				err = res.openSet(recs[m], o.Set.Probes, gal, galID, o.Thresholds, scale)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("evaluate: %s x%d: %w", meth.Name, scale, err)
 			}
@@ -538,6 +575,48 @@ func aggregate(scale int, method string, recs []evalRecord, probes []EvalImage, 
 	}
 	res.Rank, res.R1, res.R5, res.R10 = cmc, cmc[0], cmc[4], cmc[9]
 	return res, nil
+}
+
+// openSet fills Verify, OpenSet, OpenSetBest and Configured.
+func (res *EvalResult) openSet(recs []evalRecord, probes []EvalImage, gal [][]float32, galID []string, th func(int, string) (Thresholds, bool), scale int) error {
+	if v := ThresholdAtFMR(res.ROC, 1e-3); !math.IsInf(v.Threshold, 0) {
+		res.Verify = &v
+	}
+	sim := make([][]float64, len(recs))
+	probeID := make([]string, len(recs))
+	for p, r := range recs {
+		probeID[p] = probes[p].Identity
+		sim[p] = make([]float64, len(gal))
+		for g, v := range gal {
+			sim[p][g] = Cosine(r.Embedding, v)
+		}
+	}
+	n := int(math.Round((openSetHi-openSetLo)/openSetStep)) + 1
+	for i := 0; i < n; i++ {
+		t := math.Round((openSetLo+float64(i)*openSetStep)*1e4) / 1e4
+		for _, m := range openSetMargins {
+			pt, err := OpenSet(sim, probeID, galID, t, m)
+			if err != nil {
+				return err
+			}
+			res.OpenSet = append(res.OpenSet, pt)
+			if pt.FPIR <= openSetFPIR && (res.OpenSetBest == nil || pt.DIR > res.OpenSetBest.DIR) {
+				b := pt
+				res.OpenSetBest = &b
+			}
+		}
+	}
+	if th == nil {
+		return nil
+	}
+	if t, ok := th(scale, res.Method); ok {
+		pt, err := OpenSet(sim, probeID, galID, t.Identify, t.Margin)
+		if err != nil {
+			return err
+		}
+		res.Configured = &pt
+	}
+	return nil
 }
 
 // readEvalCache reads a cache; a missing file is an empty cache, and a
@@ -638,6 +717,29 @@ func EvalMarkdown(rep *EvalReport) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.3f | %.3f | %.2f | %.2f | %.2f |\n", r.Method, psnr, r.SSIM,
 			r.AUC, 100*r.R1, 100*r.R5, 100*r.R10)
+	}
+	b.WriteString("\n## Operating points\n\n" +
+		"Verification: the threshold at a pair false match rate of 1e-3 and the true match rate there. " +
+		"Open set (a match needs the threshold and the margin over the runner-up; every probe is also " +
+		"searched with its own identity removed, as an unknown person): the threshold and margin with " +
+		"the highest DIR (identified and accepted) at FPIR (unknown accepted) <= 1 %, and the rates at " +
+		"the configured thresholds. Rates in percent.\n\n" +
+		"| scale | method | verify thr @FMR 1e-3 | TMR | open-set thr / margin | DIR | wrong | FPIR | configured thr / margin | DIR | wrong | FPIR |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rep.Results {
+		if r.Verify != nil {
+			fmt.Fprintf(&b, "| %dx | %s | %.4f | %.1f | ", r.Scale, r.Method, r.Verify.Threshold, 100*r.Verify.TMR)
+		} else {
+			fmt.Fprintf(&b, "| %dx | %s | - | - | ", r.Scale, r.Method)
+		}
+		for _, p := range []*OpenSetPoint{r.OpenSetBest, r.Configured} {
+			if p == nil {
+				b.WriteString("- | - | - | - | ")
+				continue
+			}
+			fmt.Fprintf(&b, "%.4f / %.3f | %.1f | %.1f | %.1f | ", p.Threshold, p.Margin, 100*p.DIR, 100*p.Wrong, 100*p.FPIR)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

@@ -113,7 +113,7 @@ func TestEvalAggregatesAndResumes(t *testing.T) {
 		restores.Add(1)
 		return lrb.Restore(ctx, lr, n, p)
 	}}
-	opts := EvalOptions{Set: set, Scales: []int{8, 16}, Embedder: emb, Cache: cache,
+	opts := EvalOptions{Set: set, Scales: []int{8, 16}, Embedder: emb, Cache: cache, Thresholds: func(scale int, _ string) (Thresholds, bool) { return DefaultThresholds(), scale == 8 },
 		Methods: func(int) ([]EvalMethod, error) { return []EvalMethod{counted, oracle(set, &restores)}, nil }}
 	var progress bytes.Buffer
 	opts.Progress = &progress
@@ -193,8 +193,27 @@ func TestEvalAggregatesAndResumes(t *testing.T) {
 			t.Errorf("results.md lacks %q:\n%s", want, md)
 		}
 	}
-	if n := strings.Count(string(md), "| lr-bicubic |"); n != 2 {
+	if n := strings.Count(string(md), "\n| lr-bicubic |"); n != 2 {
 		t.Errorf("results.md has %d lr-bicubic rows, want 2:\n%s", n, md)
+	}
+	for _, want := range []string{"## Operating points", "\n| 8x | hr-oracle |", "\n| 16x | lr-bicubic |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("results.md lacks %q:\n%s", want, md)
+		}
+	}
+	// Open set: the whole grid per result; the HR oracle (probe = a gallery
+	// image of its identity, similarity 1) is identified at the configured
+	// thresholds whenever it leads by the margin; configured only at 8x.
+	for _, r := range rep.Results {
+		if len(r.OpenSet) != 69*len(openSetMargins) {
+			t.Errorf("x%d %s: %d open-set points, want %d", r.Scale, r.Method, len(r.OpenSet), 69*len(openSetMargins))
+		}
+		if (r.Configured != nil) != (r.Scale == 8) {
+			t.Errorf("x%d %s: configured point %+v", r.Scale, r.Method, r.Configured)
+		}
+		if r.Method == "hr-oracle" && r.Configured != nil && r.Configured.Wrong != 0 {
+			t.Errorf("hr-oracle accepted a wrong identity: %+v", r.Configured)
+		}
 	}
 	var js EvalReport
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))
@@ -340,11 +359,12 @@ func TestCelebAEvalSet(t *testing.T) {
 		"004.jpg,train,9,-1,1,1\n" +
 		"005.jpg,test,9,-1,1,-1\n" +
 		"006.jpg,test,11,-1,1,-1\n" + // no train image: not a probe
-		"007.jpg,test,9,-1,-1,1\n"
+		"007.jpg,test,9,-1,-1,1\n" +
+		"008.jpg,validation,9,-1,-1,1\n"
 	if err := os.WriteFile(filepath.Join(dir, "labels.csv"), []byte(csv), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := CelebAEvalSet(dir, 2)
+	s, err := CelebAEvalSet(dir, "test", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +376,17 @@ func TestCelebAEvalSet(t *testing.T) {
 	if fmt.Sprint(s.Box) != "[29 56 149 176]" || s.Root != filepath.Join(dir, "img_align_celeba") {
 		t.Errorf("box %v root %s", s.Box, s.Root)
 	}
-	if _, err := CelebAEvalSet(t.TempDir(), 0); err == nil || !errors.Is(err, os.ErrNotExist) {
+	v, err := CelebAEvalSet(dir, "val", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(v.Probes); got != "[{008.jpg 9 [] map[glasses:0 male:0 no_beard:1]}]" {
+		t.Errorf("val probes %s", got)
+	}
+	if _, err := CelebAEvalSet(dir, "train", 0); err == nil || !strings.Contains(err.Error(), `"train"`) {
+		t.Errorf("split train: %v", err)
+	}
+	if _, err := CelebAEvalSet(t.TempDir(), "test", 0); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing labels.csv: %v", err)
 	}
 }

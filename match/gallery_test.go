@@ -313,6 +313,19 @@ func TestGalleryRoundTrip(t *testing.T) {
 			if err != nil || r.Match == nil || r.Match.Name != fx.people[1] {
 				t.Errorf("search after import: %+v %v", r, err)
 			}
+			// the same face at other thresholds (the daemon's SR setting)
+			probe := Face{Image: loadCeleba(t, fx.probe[fx.people[1]]), Box: celebaBox}
+			strict := DefaultThresholds()
+			strict.Identify = 1
+			if r, err := g2.SearchFaceAt(ctx, probe, 1, strict); err != nil || r.Match != nil ||
+				r.Reason != ReasonBelowThreshold || r.Thresholds.Identify != 1 {
+				t.Errorf("search at identify 1: %+v %v", r, err)
+			}
+			bad := DefaultThresholds()
+			bad.Margin = -1
+			if _, err := g2.SearchFaceAt(ctx, probe, 1, bad); err == nil || !strings.Contains(err.Error(), "margin") {
+				t.Errorf("search at margin -1: %v", err)
+			}
 		})
 	}
 }

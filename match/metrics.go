@@ -298,3 +298,97 @@ func CMC(sim [][]float64, probeID, galleryID []string, maxRank int) ([]float64, 
 	}
 	return out, nil
 }
+
+// OpenSetPoint is open-set identification at one threshold and margin.
+type OpenSetPoint struct {
+	Threshold float64 `json:"threshold"`
+	Margin    float64 `json:"margin"`
+	// DIR: probes identified as their own identity and accepted (the
+	// detection and identification rate); Wrong: probes accepted as another
+	// identity; FPIR: probes of an unknown person accepted as someone.
+	DIR   float64 `json:"dir"`
+	Wrong float64 `json:"wrong"`
+	FPIR  float64 `json:"fpir"`
+}
+
+// OpenSet measures open-set identification the way SearchEmbedding decides
+// (best identity accepted when its score reaches threshold and leads the
+// runner-up by margin; an identity's score is its best column). Every probe
+// is used twice: as a known person with the full gallery (DIR, Wrong), and as
+// an unknown person with its own identity's columns removed (FPIR), so one
+// closed-set score matrix gives both rates. Every probe identity must be in
+// the gallery and the gallery needs at least two identities.
+func OpenSet(sim [][]float64, probeID, galleryID []string, threshold, margin float64) (OpenSetPoint, error) {
+	pt := OpenSetPoint{Threshold: threshold, Margin: margin}
+	if len(sim) != len(probeID) || len(sim) == 0 {
+		return pt, fmt.Errorf("open set: %d similarity rows for %d probes, want equal and non-zero", len(sim), len(probeID))
+	}
+	idx := map[string]int{}
+	col := make([]int, len(galleryID))
+	for g, id := range galleryID {
+		i, ok := idx[id]
+		if !ok {
+			i = len(idx)
+			idx[id] = i
+		}
+		col[g] = i
+	}
+	if len(idx) < 2 {
+		return pt, fmt.Errorf("open set: %d gallery identities, want at least 2", len(idx))
+	}
+	best := make([]float64, len(idx))
+	var dir, wrong, fp int
+	for p, row := range sim {
+		if len(row) != len(galleryID) {
+			return pt, fmt.Errorf("open set: probe %d has %d similarities for %d gallery entries", p, len(row), len(galleryID))
+		}
+		t, ok := idx[probeID[p]]
+		if !ok {
+			return pt, fmt.Errorf("open set: probe %d identity %q is not in the gallery", p, probeID[p])
+		}
+		for i := range best {
+			best[i] = math.Inf(-1)
+		}
+		for g, s := range row {
+			if math.IsNaN(s) {
+				return pt, fmt.Errorf("open set: similarity [%d][%d] is NaN", p, g)
+			}
+			best[col[g]] = max(best[col[g]], s)
+		}
+		if who := openSetDecide(best, -1, threshold, margin); who == t {
+			dir++
+		} else if who >= 0 {
+			wrong++
+		}
+		if openSetDecide(best, t, threshold, margin) >= 0 {
+			fp++
+		}
+	}
+	n := float64(len(sim))
+	pt.DIR, pt.Wrong, pt.FPIR = float64(dir)/n, float64(wrong)/n, float64(fp)/n
+	return pt, nil
+}
+
+// openSetDecide returns the accepted identity index or -1, skipping identity
+// skip (-1: none). Ties for the best score are ambiguous at any margin > 0
+// and go to the lower index at margin 0, as the sort in SearchEmbedding.
+func openSetDecide(best []float64, skip int, threshold, margin float64) int {
+	top, second := -1, math.Inf(-1)
+	for i, s := range best {
+		if i == skip {
+			continue
+		}
+		if top < 0 || s > best[top] {
+			if top >= 0 {
+				second = best[top]
+			}
+			top = i
+		} else if s > second {
+			second = s
+		}
+	}
+	if top < 0 || best[top] < threshold || best[top]-second < margin {
+		return -1
+	}
+	return top
+}

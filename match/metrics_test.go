@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/srdgd/srdgd/internal/npy"
@@ -246,5 +247,42 @@ func TestCMC(t *testing.T) {
 		if _, err := CMC(c.sim, c.probe, gallery, 2); err == nil {
 			t.Errorf("%s: no error", c.name)
 		}
+	}
+}
+
+func TestOpenSet(t *testing.T) {
+	gal := []string{"A", "B", "C", "C"}
+	probes := []string{"A", "B", "C"}
+	sim := [][]float64{
+		{0.90, 0.80, 0.85, 0.10},
+		{0.70, 0.75, 0.74, 0.00},
+		{0.95, 0.60, 0.90, 0.92},
+	}
+	for _, tc := range []struct {
+		th, margin       float64
+		dir, wrong, fpir float64
+	}{
+		// p0: A accepted (lead 0.05); without A, C 0.85 leads B by 0.05: false positive.
+		// p1: below threshold either way. p2: A 0.95 leads C (best column 0.92) by 0.03:
+		// wrong identity; without C, A leads B by 0.35: false positive.
+		{0.80, 0.02, 1.0 / 3, 1.0 / 3, 2.0 / 3},
+		{0.80, 0.04, 1.0 / 3, 0, 2.0 / 3},
+		{0.96, 0, 0, 0, 0},
+		{0.70, 0, 2.0 / 3, 1.0 / 3, 1},
+	} {
+		got, err := OpenSet(sim, probes, gal, tc.th, tc.margin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := OpenSetPoint{Threshold: tc.th, Margin: tc.margin, DIR: tc.dir, Wrong: tc.wrong, FPIR: tc.fpir}
+		if math.Abs(got.DIR-want.DIR) > 1e-12 || math.Abs(got.Wrong-want.Wrong) > 1e-12 || math.Abs(got.FPIR-want.FPIR) > 1e-12 {
+			t.Errorf("th %.2f margin %.2f: got %+v, want %+v", tc.th, tc.margin, got, want)
+		}
+	}
+	if _, err := OpenSet(sim, []string{"A", "B", "Z"}, gal, 0.8, 0); err == nil || !strings.Contains(err.Error(), `"Z"`) {
+		t.Errorf("unknown probe identity: err %v", err)
+	}
+	if _, err := OpenSet([][]float64{{0.9}}, []string{"A"}, []string{"A"}, 0.8, 0); err == nil {
+		t.Error("one gallery identity: no error")
 	}
 }

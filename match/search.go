@@ -85,8 +85,17 @@ func (g *Gallery) Search(ctx context.Context, img image.Image, k int) (*SearchRe
 }
 
 // SearchFace identifies a face whose box is known (an SR output: the whole
-// image).
+// image) with the gallery's thresholds.
 func (g *Gallery) SearchFace(ctx context.Context, f Face, k int) (*SearchResult, error) {
+	return g.SearchFaceAt(ctx, f, k, g.th)
+}
+
+// SearchFaceAt is SearchFace with the given identification threshold and
+// margin (a super-resolved face needs lower ones than a photo).
+func (g *Gallery) SearchFaceAt(ctx context.Context, f Face, k int, th Thresholds) (*SearchResult, error) {
+	if err := th.Check(); err != nil {
+		return nil, fmt.Errorf("gallery %s: search: %w", g.path, err)
+	}
 	if g.emb == nil {
 		return nil, fmt.Errorf("gallery %s: search: %w", g.path, ErrNoEmbedder)
 	}
@@ -94,7 +103,7 @@ func (g *Gallery) SearchFace(ctx context.Context, f Face, k int) (*SearchResult,
 	if err != nil {
 		return nil, fmt.Errorf("gallery %s: search: %w", g.path, err)
 	}
-	r, err := g.SearchEmbedding(embs[0], k)
+	r, err := g.SearchEmbeddingAt(embs[0], k, th)
 	if err != nil {
 		return nil, err
 	}
@@ -107,13 +116,18 @@ func (g *Gallery) SearchFace(ctx context.Context, f Face, k int) (*SearchResult,
 // top-1 is a match if it reaches Thresholds.Identify and leads the runner-up
 // by at least Thresholds.Margin.
 func (g *Gallery) SearchEmbedding(e Embedding, k int) (*SearchResult, error) {
+	return g.SearchEmbeddingAt(e, k, g.th)
+}
+
+// SearchEmbeddingAt is SearchEmbedding with the given thresholds.
+func (g *Gallery) SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchResult, error) {
 	if g.emb == nil {
 		return nil, fmt.Errorf("gallery %s: search: %w", g.path, ErrNoEmbedder)
 	}
 	if e.Model != g.emb.ModelID() {
 		return nil, fmt.Errorf("gallery %s: search: descriptor of model %q, the gallery searches %q", g.path, e.Model, g.emb.ModelID())
 	}
-	r := &SearchResult{Model: e.Model, Thresholds: g.th, Embedding: &e}
+	r := &SearchResult{Model: e.Model, Thresholds: th, Embedding: &e}
 	g.mu.RLock()
 	all := make([]Candidate, 0, len(g.index))
 	for pid, ix := range g.index {
@@ -135,7 +149,7 @@ func (g *Gallery) SearchEmbedding(e Embedding, k int) (*SearchResult, error) {
 		}
 		return int(a.PersonID - b.PersonID)
 	})
-	decide(r, all, g.th)
+	decide(r, all, th)
 	if k > 0 && len(all) > k {
 		all = all[:k]
 	}

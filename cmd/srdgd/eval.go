@@ -28,6 +28,8 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	setPath := fs.String("set", "", "dataset description (JSON: gallery and probes, see README \"Evaluation\")")
 	celeba := fs.String("celeba", "", "CelebA aligned folder (labels.csv): gallery = one train image per identity, probes = test images")
 	limit := fs.Int("limit", 0, "at most this many probes (0 = all; with --celeba the default is 20)")
+	split := fs.String("split", "test", "with --celeba: the probes' split, test or val (val: choose thresholds without the test images)")
+	cfgPath := fs.String("config", "", "config file whose match thresholds are reported as the \"configured\" operating point (default: $SRDGD_CONFIG, /etc/srdgd/srdgd.yaml, else the defaults)")
 	scales := fs.String("scale", "8", "scales, comma-separated: 8 (16x16 probes), 16 (8x8)")
 	samplers := fs.String("sampler", "ode", "SR samplers, comma-separated: "+strings.Join(srdg.SamplerNames(), ", ")+" (empty: LR only)")
 	steps := fs.Int("steps", 0, "predictor steps (0 = sampler default)")
@@ -80,7 +82,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if !limitSet {
 			*limit = 20
 		}
-		set, err = match.CelebAEvalSet(*celeba, *limit)
+		set, err = match.CelebAEvalSet(*celeba, *split, *limit)
 	} else {
 		set, err = match.LoadEvalSet(*setPath)
 		if err == nil && *limit > 0 && len(set.Probes) > *limit {
@@ -90,6 +92,21 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd eval:", err)
 		return exitFailure
+	}
+
+	cfg, err := loadConfigOrDefault(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "srdgd eval:", err)
+		return exitFailure
+	}
+	// Photos (the HR row) are judged with the photo thresholds, every restored
+	// probe with the SR thresholds of its scale, as the daemon does.
+	thresholds := func(scale int, method string) (match.Thresholds, bool) {
+		th := match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}
+		if method != match.HRMethod {
+			th.Identify, th.Margin = cfg.Match.SRThresholds(scale)
+		}
+		return th, true
 	}
 
 	md := modelsDir(*dir)
@@ -183,7 +200,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	t0 := time.Now()
 	rep, err := match.Evaluate(ctx, match.EvalOptions{Set: set, Scales: scaleList, Methods: methods,
-		Embedder: emb, Cache: filepath.Join(*out, "cache.jsonl"), Progress: stderr})
+		Embedder: emb, Cache: filepath.Join(*out, "cache.jsonl"), Progress: stderr, Thresholds: thresholds})
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd eval:", err)
 		if ctx.Err() != nil {

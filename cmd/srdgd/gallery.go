@@ -423,7 +423,9 @@ func gallerySearch(ctx context.Context, env *galleryEnv, args []string, stdout, 
 		_ = faceimg.Save(*save+"_lr.png", crop.LR.Image())
 		_ = faceimg.Save(*save+"_sr.png", sr.Image())
 	}
-	r, err := env.gal.SearchFace(ctx, match.Face{Planar: sr}, *k)
+	th := match.Thresholds{Identify: env.cfg.Match.Threshold, Margin: env.cfg.Match.Margin, Verify: env.cfg.Match.VerifyThreshold}
+	th.Identify, th.Margin = env.cfg.Match.SRThresholds(*lr) // a restored face: the SR setting
+	r, err := env.gal.SearchFaceAt(ctx, match.Face{Planar: sr}, *k, th)
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd gallery:", err)
 		return exitFailure

@@ -222,7 +222,9 @@ func newDetector(cfg *config.Config, paths config.Paths, cc config.Camera, rt *o
 func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		hr, _ := p.engine.Sizes()
+		// every face here is super-resolved: the SR setting for the engine's scale
 		th := match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}
+		th.Identify, th.Margin = cfg.Match.SRThresholds(cfg.SRDG.Scale)
 		for {
 			f, err := p.srFaces.Pop(ctx)
 			if err != nil {
@@ -239,7 +241,7 @@ func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx cont
 			if p.gallery == nil {
 				reason = "no_gallery"
 			} else {
-				r, err = p.gallery.SearchFace(ctx, match.Face{Planar: &faceimg.Planar{W: hr, H: hr, Pix: f.Result.SR}}, cfg.Match.TopK)
+				r, err = p.gallery.SearchFaceAt(ctx, match.Face{Planar: &faceimg.Planar{W: hr, H: hr, Pix: f.Result.SR}}, cfg.Match.TopK, th)
 				if err != nil {
 					if ctx.Err() != nil {
 						return nil

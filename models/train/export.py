@@ -46,7 +46,7 @@ def _to_onnx(module, args, input_names, output_names, dynamic):
     return onnx.load_from_string(buf.getvalue())
 
 
-def export_score(ckpt, out, name=None):
+def export_score(ckpt, out, name=None, note=""):
     import onnx
 
     from . import score as score_mod
@@ -79,7 +79,7 @@ def export_score(ckpt, out, name=None):
         scale=scale, sigma_min=ck.get("sigma_min", score_mod.SIGMA_MIN), sigma_max=ck.get("sigma_max", score_mod.SIGMA_MAX),
         hr_size=128, lr_size=datamod.lr_size(scale), crop=crop.metadata(), input_range="0,1",
         provenance=f"trained by srdgd models/train/score.py on CelebA aligned subset (4,800 train images), "
-                   f"{step} steps, {recipe}",
+                   f"{step} steps, {recipe}" + (f"; {note}" if note else ""),
         weights_source=f"{os.path.basename(os.path.dirname(os.path.abspath(path)))}/{os.path.basename(path)} step {step}",
         license=LICENSE, data_terms=DATA_TERMS,
         architecture={"family": "srdgd-unet-edm-residual", **mc},
@@ -131,12 +131,13 @@ def main(argv):
     p.add_argument("--out", required=True, help="output .onnx file")
     p.add_argument("--name", default=None)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--note", default="", help="score: appended to the provenance (where and how long it trained)")
     args = p.parse_args(argv)
     common.set_threads(args.threads)
     if not os.path.exists(args.ckpt):
         raise UserError(f"checkpoint {args.ckpt} does not exist")
     if args.kind == "score":
-        r = export_score(args.ckpt, args.out, args.name)
+        r = export_score(args.ckpt, args.out, args.name, args.note)
     elif args.kind == "guidance":
         from . import classifiers
         r = classifiers.export(args.ckpt, args.out, args.name)
