@@ -265,7 +265,7 @@ type SRDG struct {
 	// AttrModel predicts attributes from the LR crop.
 	// Default: "" (meaning <models_dir>/lr_attrs_x8.onnx or lr_attrs_x16.onnx by scale).
 	AttrModel string `yaml:"attr_model"`
-	// Sampler is one of [Samplers]. Default: ode.
+	// Sampler is one of [Samplers]. Default: fast.
 	Sampler string `yaml:"sampler"`
 	// Steps is the number of sampler steps, >= 0; 0 uses the sampler's own
 	// default. Default: 0.
@@ -557,7 +557,7 @@ func Default() *Config {
 		},
 		SRDG: SRDG{
 			Scale:          8,
-			Sampler:        "ode",
+			Sampler:        "fast",
 			GuidanceWeight: 0,
 			CorrectorSteps: 0,
 			SNR:            0.16,

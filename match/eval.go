@@ -341,7 +341,7 @@ type EvalResult struct {
 	// OpenSet holds open-set identification (see OpenSet: every probe also
 	// serves as an unknown person) over a grid of thresholds and margins;
 	// OpenSetBest is the grid point with the highest DIR whose FPIR is at
-	// most 1 % (nil if none); Configured is the point at
+	// most 1 % (nil if none identifies anyone); Configured is the point at
 	// EvalOptions.Thresholds for this scale, when given.
 	OpenSet     []OpenSetPoint `json:"open_set"`
 	OpenSetBest *OpenSetPoint  `json:"open_set_best,omitempty"`
@@ -600,7 +600,7 @@ func (res *EvalResult) openSet(recs []evalRecord, probes []EvalImage, gal [][]fl
 				return err
 			}
 			res.OpenSet = append(res.OpenSet, pt)
-			if pt.FPIR <= openSetFPIR && (res.OpenSetBest == nil || pt.DIR > res.OpenSetBest.DIR) {
+			if pt.FPIR <= openSetFPIR && pt.DIR > 0 && (res.OpenSetBest == nil || pt.DIR > res.OpenSetBest.DIR) {
 				b := pt
 				res.OpenSetBest = &b
 			}

@@ -67,7 +67,7 @@ var samplers = map[string]SamplerInfo{
 	},
 	"fast": {
 		Name:        "fast",
-		Description: "predictor-corrector started from the upsampled LR image at an intermediate sigma (x = y + sigma_start z) on a geometric grid down to sigma_min: steps*(1+corrector) evaluations per face",
+		Description: "Langevin corrector + VE ancestral predictor, started from the upsampled LR image at an intermediate sigma (x = y + sigma_start z), on a geometric grid down to sigma_min: steps*(1+corrector) evaluations per face",
 		defaults:    Params{Steps: 16, CorrectorSteps: 1, SNR: 0.16, W: 85, SigmaStart: 2},
 		run:         runFast,
 		evals:       func(p Params) int { return p.Steps * (1 + max(p.CorrectorSteps, 0)) },
@@ -265,6 +265,27 @@ func (st *state) predictor(ctx context.Context, sigmaC, sigmaK, sigmaPrev float6
 	return nil
 }
 
+// ancestral is the VE ancestral step from sigma to next < sigma (the
+// posterior of x_next given x): x_mean = x + (sigma^2 - next^2) g,
+// x = x_mean + next sqrt(1 - next^2/sigma^2) z. On a coarse grid it leaves x
+// with noise of level next, where the reverse-diffusion predictor's sqrt(d)
+// leaves about 1.4x that at a step ratio of 0.7, which the model then turns
+// into texture.
+func (st *state) ancestral(ctx context.Context, sigma, next float64) error {
+	if err := st.guided(ctx, sigma); err != nil {
+		return err
+	}
+	st.noise.Normal(st.z)
+	d := sigma*sigma - next*next
+	df, sd := float32(d), float32(next*math.Sqrt(d)/sigma)
+	for i := range st.x {
+		m := st.x[i] + df*st.g[i]
+		st.xmean[i] = m
+		st.x[i] = m + sd*st.z[i]
+	}
+	return nil
+}
+
 func norm(v []float32) float64 {
 	var s float64
 	for _, f := range v {
@@ -305,8 +326,11 @@ func runReference(ctx context.Context, st *state, p Params) error {
 	return nil
 }
 
-// runFast starts from the upsampled LR image at SigmaStart and runs the same
-// predictor-corrector on a geometric grid from SigmaStart to sigma_min.
+// runFast starts from the upsampled LR image at SigmaStart and runs a
+// predictor-corrector on a geometric grid from SigmaStart to sigma_min: the
+// same Langevin corrector as the reference sampler, and the ancestral
+// predictor, whose noise fits a coarse grid (the reverse-diffusion one of the
+// reference sampler over-injects noise on 16 steps).
 func runFast(ctx context.Context, st *state, p Params) error {
 	n := p.Steps
 	sch := p.Schedule
@@ -326,7 +350,7 @@ func runFast(ctx context.Context, st *state, p Params) error {
 		if i+1 < n {
 			prev = grid[i+1]
 		}
-		if err := st.predictor(ctx, sigma, sigma, prev); err != nil {
+		if err := st.ancestral(ctx, sigma, prev); err != nil {
 			return err
 		}
 	}

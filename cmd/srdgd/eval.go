@@ -31,7 +31,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	split := fs.String("split", "test", "with --celeba: the probes' split, test or val (val: choose thresholds without the test images)")
 	cfgPath := fs.String("config", "", "config file whose match thresholds are reported as the \"configured\" operating point (default: $SRDGD_CONFIG, /etc/srdgd/srdgd.yaml, else the defaults)")
 	scales := fs.String("scale", "8", "scales, comma-separated: 8 (16x16 probes), 16 (8x8)")
-	samplers := fs.String("sampler", "ode", "SR samplers, comma-separated: "+strings.Join(srdg.SamplerNames(), ", ")+" (empty: LR only)")
+	samplers := fs.String("sampler", "fast", "SR samplers, comma-separated: "+strings.Join(srdg.SamplerNames(), ", ")+" (empty: LR only)")
 	steps := fs.Int("steps", 0, "predictor steps (0 = sampler default)")
 	seed := fs.Uint64("seed", 1, "noise seed (each probe's noise is derived from it and the probe's path)")
 	guided := fs.Bool("guided", true, "also run guided SR with the probe's attributes as labels (slow)")

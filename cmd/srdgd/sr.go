@@ -94,7 +94,7 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	in := fs.String("in", "", "LR face image (PNG/JPEG); larger images are downscaled to the model's LR size")
 	out := fs.String("out", "sr.png", "output image (PNG/JPEG)")
 	attrs := fs.String("attrs", "", "guidance labels, e.g. male=1,glasses=0,nobeard=1 (empty: unguided)")
-	sampler := fs.String("sampler", "ode", "sampler: "+strings.Join(srdg.SamplerNames(), ", "))
+	sampler := fs.String("sampler", "fast", "sampler: "+strings.Join(srdg.SamplerNames(), ", "))
 	steps := fs.Int("steps", 0, "predictor steps (0 = sampler default)")
 	weight := fs.Float64("weight", 0, "guidance weight (0 = sampler default)")
 	seed := fs.Uint64("seed", 1, "noise seed")
