@@ -251,16 +251,7 @@ func CMC(sim [][]float64, probeID, galleryID []string, maxRank int) ([]float64, 
 	if maxRank <= 0 {
 		return nil, fmt.Errorf("cmc: max rank %d, want > 0", maxRank)
 	}
-	idx := map[string]int{}
-	col := make([]int, len(galleryID))
-	for g, id := range galleryID {
-		i, ok := idx[id]
-		if !ok {
-			i = len(idx)
-			idx[id] = i
-		}
-		col[g] = i
-	}
+	idx, col := identityColumns(galleryID)
 	hits := make([]int, maxRank+1)
 	best := make([]float64, len(idx))
 	for p, row := range sim {
@@ -271,14 +262,8 @@ func CMC(sim [][]float64, probeID, galleryID []string, maxRank int) ([]float64, 
 		if !ok {
 			return nil, fmt.Errorf("cmc: probe %d identity %q is not in the gallery", p, probeID[p])
 		}
-		for i := range best {
-			best[i] = math.Inf(-1)
-		}
-		for g, s := range row {
-			if math.IsNaN(s) {
-				return nil, fmt.Errorf("cmc: similarity [%d][%d] is NaN", p, g)
-			}
-			best[col[g]] = max(best[col[g]], s)
+		if err := bestPerIdentity(row, col, best); err != nil {
+			return nil, fmt.Errorf("cmc: probe %d: %w", p, err)
 		}
 		rank := 1
 		for i, s := range best {
@@ -323,16 +308,7 @@ func OpenSet(sim [][]float64, probeID, galleryID []string, threshold, margin flo
 	if len(sim) != len(probeID) || len(sim) == 0 {
 		return pt, fmt.Errorf("open set: %d similarity rows for %d probes, want equal and non-zero", len(sim), len(probeID))
 	}
-	idx := map[string]int{}
-	col := make([]int, len(galleryID))
-	for g, id := range galleryID {
-		i, ok := idx[id]
-		if !ok {
-			i = len(idx)
-			idx[id] = i
-		}
-		col[g] = i
-	}
+	idx, col := identityColumns(galleryID)
 	if len(idx) < 2 {
 		return pt, fmt.Errorf("open set: %d gallery identities, want at least 2", len(idx))
 	}
@@ -346,14 +322,8 @@ func OpenSet(sim [][]float64, probeID, galleryID []string, threshold, margin flo
 		if !ok {
 			return pt, fmt.Errorf("open set: probe %d identity %q is not in the gallery", p, probeID[p])
 		}
-		for i := range best {
-			best[i] = math.Inf(-1)
-		}
-		for g, s := range row {
-			if math.IsNaN(s) {
-				return pt, fmt.Errorf("open set: similarity [%d][%d] is NaN", p, g)
-			}
-			best[col[g]] = max(best[col[g]], s)
+		if err := bestPerIdentity(row, col, best); err != nil {
+			return pt, fmt.Errorf("open set: probe %d: %w", p, err)
 		}
 		if who := openSetDecide(best, -1, threshold, margin); who == t {
 			dir++
@@ -391,4 +361,36 @@ func openSetDecide(best []float64, skip int, threshold, margin float64) int {
 		return -1
 	}
 	return top
+}
+
+// identityColumns numbers the gallery identities in order of first
+// appearance: idx maps an identity to its number, col a column to its
+// identity's number.
+func identityColumns(galleryID []string) (idx map[string]int, col []int) {
+	idx = map[string]int{}
+	col = make([]int, len(galleryID))
+	for g, id := range galleryID {
+		i, ok := idx[id]
+		if !ok {
+			i = len(idx)
+			idx[id] = i
+		}
+		col[g] = i
+	}
+	return idx, col
+}
+
+// bestPerIdentity fills best (one entry per identity) with the highest
+// similarity of each identity's columns in row.
+func bestPerIdentity(row []float64, col []int, best []float64) error {
+	for i := range best {
+		best[i] = math.Inf(-1)
+	}
+	for g, s := range row {
+		if math.IsNaN(s) {
+			return fmt.Errorf("similarity [%d] is NaN", g)
+		}
+		best[col[g]] = max(best[col[g]], s)
+	}
+	return nil
 }
