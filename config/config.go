@@ -349,18 +349,28 @@ type Match struct {
 	// verification (false-match rate 1e-3 on CelebA HR faces). Default: 0.9309.
 	VerifyThreshold float64 `yaml:"verify_threshold"`
 	// SR holds the identification threshold and margin for super-resolved
-	// faces, per scale: every face the daemon matches is one. They score
-	// lower against gallery photos than photos do, so threshold and margin
-	// (measured on photos) would accept almost none. Default: see [SRMatch].
+	// faces, per scale: every face the daemon matches is one, and their
+	// similarities are distributed differently from photos' (at 16x the
+	// photo setting accepts 1.5 % of unknown people). Threshold and Margin
+	// above apply to photos (gallery search without --lr). Default: see [SRMatch].
 	SR SRMatch `yaml:"sr"`
 }
 
 // SRMatch holds the identification settings for faces super-resolved at 8x
-// and at 16x, measured with the shipped models (bench/RESULTS.md, "SR match").
+// and at 16x, chosen with the shipped models and the fast sampler on CelebA
+// validation probes and checked on the test probes (bench/RESULTS.md, "SR
+// match"). Re-derive them (bench/srmatch/run.sh) after changing the score
+// model or the sampler.
 type SRMatch struct {
-	// X8 is for faces restored from 16x16. Default: threshold 0.9433, margin 0.02.
+	// X8 is for faces restored from 16x16: the highest identification rate
+	// with at most 1 % of unknown people accepted (200-person gallery).
+	// Default: threshold 0.94, margin 0.02.
 	X8 SRThreshold `yaml:"x8"`
-	// X16 is for faces restored from 8x8. Default: threshold 0.9433, margin 0.02.
+	// X16 is for faces restored from 8x8. No setting identified anyone at
+	// 1 % unknown accepted, so this one only keeps false alarms under 1 %;
+	// it is stricter than the photo threshold, because faces hallucinated
+	// from 8x8 resemble someone in the gallery more often than photos do.
+	// Default: threshold 0.945, margin 0.02.
 	X16 SRThreshold `yaml:"x16"`
 }
 
@@ -576,8 +586,8 @@ func Default() *Config {
 			TopK:            5,
 			VerifyThreshold: 0.9309,
 			SR: SRMatch{
-				X8:  SRThreshold{Threshold: 0.9433, Margin: 0.02},
-				X16: SRThreshold{Threshold: 0.9433, Margin: 0.02},
+				X8:  SRThreshold{Threshold: 0.94, Margin: 0.02},
+				X16: SRThreshold{Threshold: 0.945, Margin: 0.02},
 			},
 		},
 		Publish: Publish{

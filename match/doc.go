@@ -51,9 +51,12 @@
 // 100-person gallery with 5 photos each: DIR 0.813, FPIR 0.83 %, wrong
 // identity 0 % on the held-out probes. FPIR grows with the gallery size;
 // the margin matters: without it FPIR is 2.7 % at the same threshold. These
-// are HR faces; super-resolved faces score lower, so the thresholds must be
-// re-derived on SR outputs (the evaluation harness) before they are trusted
-// there. CelebA's terms (non-commercial research) apply to these numbers'
+// are HR faces. Super-resolved faces get their own setting (SearchFaceAt,
+// config match.sr), chosen with the evaluation harness's open-set operating
+// points (EvalResult.OpenSet; bench/srmatch): on 400 CelebA validation probes
+// from 16x16, 0.94 / 0.02 identifies 3.2 % at FPIR 0.75 %; from 8x8 nothing
+// identifies anyone at FPIR <= 1 %, and 0.945 / 0.02 keeps FPIR at 0.75 %.
+// CelebA's terms (non-commercial research) apply to these numbers'
 // source data, not to the thresholds.
 //
 // # Metrics
