@@ -48,7 +48,7 @@ func TestEndToEndLatency(t *testing.T) {
 	}
 	sampler := os.Getenv("SRDGD_BENCH_E2E_SAMPLER")
 	if sampler == "" {
-		sampler = "ode"
+		sampler = "fast"
 	}
 	w, h, fps := 1280, 720, 15
 	dir := t.TempDir()
