@@ -155,6 +155,24 @@ func TestStepParity(t *testing.T) {
 			checkClose(t, "predictor x", float64(st.x[b*D+i]), mean+math.Sqrt(d)*float64(z[b*D+i]))
 		}
 	}
+
+	// the fast sampler's ancestral step from sk to sprev
+	for i := range x0 {
+		x0[i] = float64(st.x[i])
+	}
+	if err := st.ancestral(context.Background(), sk, sprev); err != nil {
+		t.Fatal(err)
+	}
+	z = fn.last[2]
+	da := sk*sk - sprev*sprev
+	for b := 0; b < B; b++ {
+		gv := guided(x0[b*D:(b+1)*D], b, sk)
+		for i := range gv {
+			mean := x0[b*D+i] + da*gv[i]
+			checkClose(t, "ancestral x_mean", float64(st.xmean[b*D+i]), mean)
+			checkClose(t, "ancestral x", float64(st.x[b*D+i]), mean+sprev*math.Sqrt(da)/sk*float64(z[b*D+i]))
+		}
+	}
 }
 
 func checkClose(t *testing.T, what string, got, want float64) {
@@ -219,9 +237,10 @@ func TestSamplersMatchGaussian(t *testing.T) {
 		tolStdRel float64
 	}{
 		{Params{Sampler: "reference", Steps: 1000}, fixS, 0.005, 0.05},
-		// 16 ancestral steps from sigma 2 leave some excess variance (measured
-		// about +12 %), so the fast sampler gets a looser bound.
-		{Params{Sampler: "fast"}, fixS, 0.005, 0.15},
+		// 16 ancestral steps from sigma 2 with one corrector each: measured
+		// std -6 %. The reverse-diffusion predictor it used before left +12 %
+		// (too much noise on a coarse grid) and fails this bound.
+		{Params{Sampler: "fast"}, fixS, 0.005, 0.08},
 		{Params{Sampler: "ode"}, fixS * fixS / math.Sqrt(fixS*fixS+1e-4), 0.005, 0.10},
 	}
 	for _, c := range cases {
