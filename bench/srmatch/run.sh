@@ -41,6 +41,7 @@ if not b:
           "with FPIR <= 1 %%: %s" % (sys.argv[3], b), file=sys.stderr)
 print(b["threshold"], b["margin"])' "$OUT/val_x$s/results.json" "$SAMPLER" "$s")
   printf '    x%s:\n      threshold: %s\n      margin: %s\n' "$s" "$th" "$mg" >>"$conf"
+  declare "th$s=$th" "mg$s=$mg"
 done
 cat "$conf"
 for s in 8 16; do
@@ -50,4 +51,9 @@ done
 for s in 8 16; do
   echo "== x$s validation (selection)"; sed -n '/## Operating points/,$p' "$OUT/val_x$s/results.md"
   echo "== x$s test (check)"; sed -n '/## Operating points/,$p' "$OUT/test_x$s/results.md"
+done
+for s in 8 16; do
+  t="th$s"; m="mg$s"
+  echo "== x$s test, by gallery size"
+  $PY bench/srmatch/gallery_size.py "$OUT/test_x$s/cache.jsonl" "sr-$SAMPLER-unguided" "${!t}" "${!m}"
 done
