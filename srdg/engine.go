@@ -68,9 +68,9 @@ type Engine struct {
 
 	o       Options
 	closers []func() error
-	mu     sync.Mutex
-	states map[int]*state
-	up     *resample.Resizer
+	mu      sync.Mutex
+	states  map[int]*state
+	up      *resample.Resizer
 }
 
 // NewEngine validates the options.

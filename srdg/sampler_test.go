@@ -138,39 +138,33 @@ func TestStepParity(t *testing.T) {
 			checkClose(t, "corrector x", float64(st.x[b*D+i]), want)
 		}
 	}
-	for i := range x0 {
-		x0[i] = float64(st.x[i])
-	}
+	// A mean step x_mean = x + d g(x, sigmaG) plus noise scale*z, as the
+	// predictor and the ancestral step take it.
 	const sk, sprev = 0.4, 0.3
-	if err := st.predictor(context.Background(), sigma, sk, sprev); err != nil {
-		t.Fatal(err)
-	}
-	z = fn.last[1]
 	d := sk*sk - sprev*sprev
-	for b := 0; b < B; b++ {
-		gv := guided(x0[b*D:(b+1)*D], b, sigma)
-		for i := range gv {
-			mean := x0[b*D+i] + d*gv[i]
-			checkClose(t, "predictor x_mean", float64(st.xmean[b*D+i]), mean)
-			checkClose(t, "predictor x", float64(st.x[b*D+i]), mean+math.Sqrt(d)*float64(z[b*D+i]))
+	for k, c := range []struct {
+		name          string
+		step          func() error
+		sigmaG, scale float64
+	}{
+		{"predictor", func() error { return st.predictor(context.Background(), sigma, sk, sprev) }, sigma, math.Sqrt(d)},
+		// the fast sampler's ancestral step from sk to sprev
+		{"ancestral", func() error { return st.ancestral(context.Background(), sk, sprev) }, sk, sprev * math.Sqrt(d) / sk},
+	} {
+		for i := range x0 {
+			x0[i] = float64(st.x[i])
 		}
-	}
-
-	// the fast sampler's ancestral step from sk to sprev
-	for i := range x0 {
-		x0[i] = float64(st.x[i])
-	}
-	if err := st.ancestral(context.Background(), sk, sprev); err != nil {
-		t.Fatal(err)
-	}
-	z = fn.last[2]
-	da := sk*sk - sprev*sprev
-	for b := 0; b < B; b++ {
-		gv := guided(x0[b*D:(b+1)*D], b, sk)
-		for i := range gv {
-			mean := x0[b*D+i] + da*gv[i]
-			checkClose(t, "ancestral x_mean", float64(st.xmean[b*D+i]), mean)
-			checkClose(t, "ancestral x", float64(st.x[b*D+i]), mean+sprev*math.Sqrt(da)/sk*float64(z[b*D+i]))
+		if err := c.step(); err != nil {
+			t.Fatal(err)
+		}
+		z := fn.last[1+k]
+		for b := 0; b < B; b++ {
+			gv := guided(x0[b*D:(b+1)*D], b, c.sigmaG)
+			for i := range gv {
+				mean := x0[b*D+i] + d*gv[i]
+				checkClose(t, c.name+" x_mean", float64(st.xmean[b*D+i]), mean)
+				checkClose(t, c.name+" x", float64(st.x[b*D+i]), mean+c.scale*float64(z[b*D+i]))
+			}
 		}
 	}
 }
