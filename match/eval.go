@@ -523,10 +523,7 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalReport, error) {
 				scale, p+1, len(o.Set.Probes), im.Path, el.Round(time.Second), eta.Round(time.Second))
 		}
 		for m, meth := range methods {
-			res, err := aggregate(scale, meth.Name, recs[m], o.Set.Probes, gal, galID, len(ids))
-			if err == nil {
-				err = res.openSet(recs[m], o.Set.Probes, gal, galID, o.Thresholds, scale)
-			}
+			res, err := aggregate(scale, meth.Name, recs[m], o.Set.Probes, gal, galID, len(ids), o.Thresholds)
 			if err != nil {
 				return nil, fmt.Errorf("evaluate: %s x%d: %w", meth.Name, scale, err)
 			}
@@ -536,7 +533,8 @@ func Evaluate(ctx context.Context, o EvalOptions) (*EvalReport, error) {
 	return rep, nil
 }
 
-func aggregate(scale int, method string, recs []evalRecord, probes []EvalImage, gal [][]float32, galID []string, nIDs int) (*EvalResult, error) {
+func aggregate(scale int, method string, recs []evalRecord, probes []EvalImage, gal [][]float32, galID []string, nIDs int,
+	th func(int, string) (Thresholds, bool)) (*EvalResult, error) {
 	res := &EvalResult{Scale: scale, Method: method, Probes: len(recs)}
 	sim := make([][]float64, len(recs))
 	probeID := make([]string, len(recs))
@@ -574,31 +572,27 @@ func aggregate(scale int, method string, recs []evalRecord, probes []EvalImage, 
 		cmc = append(cmc, 1)
 	}
 	res.Rank, res.R1, res.R5, res.R10 = cmc, cmc[0], cmc[4], cmc[9]
+	if err := res.openSet(sim, probeID, galID, th); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
-// openSet fills Verify, OpenSet, OpenSetBest and Configured.
-func (res *EvalResult) openSet(recs []evalRecord, probes []EvalImage, gal [][]float32, galID []string, th func(int, string) (Thresholds, bool), scale int) error {
+// openSet fills Verify, OpenSet, OpenSetBest and Configured from the
+// probe x gallery similarities.
+func (res *EvalResult) openSet(sim [][]float64, probeID, galID []string, th func(int, string) (Thresholds, bool)) error {
 	if v := ThresholdAtFMR(res.ROC, 1e-3); !math.IsInf(v.Threshold, 0) {
 		res.Verify = &v
 	}
-	sim := make([][]float64, len(recs))
-	probeID := make([]string, len(recs))
-	for p, r := range recs {
-		probeID[p] = probes[p].Identity
-		sim[p] = make([]float64, len(gal))
-		for g, v := range gal {
-			sim[p][g] = Cosine(r.Embedding, v)
-		}
+	sc, err := NewOpenSetScores(sim, probeID, galID)
+	if err != nil {
+		return err
 	}
 	n := int(math.Round((openSetHi-openSetLo)/openSetStep)) + 1
 	for i := 0; i < n; i++ {
 		t := math.Round((openSetLo+float64(i)*openSetStep)*1e4) / 1e4
 		for _, m := range openSetMargins {
-			pt, err := OpenSet(sim, probeID, galID, t, m)
-			if err != nil {
-				return err
-			}
+			pt := sc.At(t, m)
 			res.OpenSet = append(res.OpenSet, pt)
 			if pt.FPIR <= openSetFPIR && pt.DIR > 0 && (res.OpenSetBest == nil || pt.DIR > res.OpenSetBest.DIR) {
 				b := pt
@@ -609,11 +603,8 @@ func (res *EvalResult) openSet(recs []evalRecord, probes []EvalImage, gal [][]fl
 	if th == nil {
 		return nil
 	}
-	if t, ok := th(scale, res.Method); ok {
-		pt, err := OpenSet(sim, probeID, galID, t.Identify, t.Margin)
-		if err != nil {
-			return err
-		}
+	if t, ok := th(res.Scale, res.Method); ok {
+		pt := sc.At(t.Identify, t.Margin)
 		res.Configured = &pt
 	}
 	return nil

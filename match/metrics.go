@@ -304,63 +304,101 @@ type OpenSetPoint struct {
 // closed-set score matrix gives both rates. Every probe identity must be in
 // the gallery and the gallery needs at least two identities.
 func OpenSet(sim [][]float64, probeID, galleryID []string, threshold, margin float64) (OpenSetPoint, error) {
-	pt := OpenSetPoint{Threshold: threshold, Margin: margin}
+	sc, err := NewOpenSetScores(sim, probeID, galleryID)
+	if err != nil {
+		return OpenSetPoint{Threshold: threshold, Margin: margin}, err
+	}
+	return sc.At(threshold, margin), nil
+}
+
+// OpenSetScores holds what open-set decisions need from a score matrix, so
+// that many thresholds and margins cost one pass over it: per probe, the
+// best and second-best identity scores with the full gallery (and whether
+// the best is the probe's own identity) and with its own identity removed.
+type OpenSetScores struct {
+	known, unknown []top2
+	correct        []bool
+}
+
+type top2 struct{ top, second float64 }
+
+// accepts is the decision of SearchEmbedding: the best score reaches the
+// threshold and leads the runner-up (-Inf when there is none) by the margin.
+// Ties for the best give a lead of 0: ambiguous at any margin > 0.
+func (t top2) accepts(threshold, margin float64) bool {
+	return t.top >= threshold && t.top-t.second >= margin
+}
+
+// NewOpenSetScores reduces a probe x gallery similarity matrix (see OpenSet).
+func NewOpenSetScores(sim [][]float64, probeID, galleryID []string) (*OpenSetScores, error) {
 	if len(sim) != len(probeID) || len(sim) == 0 {
-		return pt, fmt.Errorf("open set: %d similarity rows for %d probes, want equal and non-zero", len(sim), len(probeID))
+		return nil, fmt.Errorf("open set: %d similarity rows for %d probes, want equal and non-zero", len(sim), len(probeID))
 	}
 	idx, col := identityColumns(galleryID)
 	if len(idx) < 2 {
-		return pt, fmt.Errorf("open set: %d gallery identities, want at least 2", len(idx))
+		return nil, fmt.Errorf("open set: %d gallery identities, want at least 2", len(idx))
 	}
+	sc := &OpenSetScores{known: make([]top2, len(sim)), unknown: make([]top2, len(sim)), correct: make([]bool, len(sim))}
 	best := make([]float64, len(idx))
-	var dir, wrong, fp int
 	for p, row := range sim {
 		if len(row) != len(galleryID) {
-			return pt, fmt.Errorf("open set: probe %d has %d similarities for %d gallery entries", p, len(row), len(galleryID))
+			return nil, fmt.Errorf("open set: probe %d has %d similarities for %d gallery entries", p, len(row), len(galleryID))
 		}
 		t, ok := idx[probeID[p]]
 		if !ok {
-			return pt, fmt.Errorf("open set: probe %d identity %q is not in the gallery", p, probeID[p])
+			return nil, fmt.Errorf("open set: probe %d identity %q is not in the gallery", p, probeID[p])
 		}
 		if err := bestPerIdentity(row, col, best); err != nil {
-			return pt, fmt.Errorf("open set: probe %d: %w", p, err)
+			return nil, fmt.Errorf("open set: probe %d: %w", p, err)
 		}
-		if who := openSetDecide(best, -1, threshold, margin); who == t {
-			dir++
-		} else if who >= 0 {
-			wrong++
+		var who int
+		sc.known[p], who = topTwo(best, -1)
+		sc.correct[p] = who == t
+		sc.unknown[p], _ = topTwo(best, t)
+	}
+	return sc, nil
+}
+
+// At returns the rates at a threshold and margin.
+func (sc *OpenSetScores) At(threshold, margin float64) OpenSetPoint {
+	pt := OpenSetPoint{Threshold: threshold, Margin: margin}
+	var dir, wrong, fp int
+	for p := range sc.known {
+		if sc.known[p].accepts(threshold, margin) {
+			if sc.correct[p] {
+				dir++
+			} else {
+				wrong++
+			}
 		}
-		if openSetDecide(best, t, threshold, margin) >= 0 {
+		if sc.unknown[p].accepts(threshold, margin) {
 			fp++
 		}
 	}
-	n := float64(len(sim))
+	n := float64(len(sc.known))
 	pt.DIR, pt.Wrong, pt.FPIR = float64(dir)/n, float64(wrong)/n, float64(fp)/n
-	return pt, nil
+	return pt
 }
 
-// openSetDecide returns the accepted identity index or -1, skipping identity
-// skip (-1: none). Ties for the best score are ambiguous at any margin > 0
-// and go to the lower index at margin 0, as the sort in SearchEmbedding.
-func openSetDecide(best []float64, skip int, threshold, margin float64) int {
-	top, second := -1, math.Inf(-1)
+// topTwo returns the best and second-best scores, skipping identity skip
+// (-1: none), and the best one's index (the lower index among ties, as the
+// sort in SearchEmbedding).
+func topTwo(best []float64, skip int) (top2, int) {
+	who, t := -1, top2{math.Inf(-1), math.Inf(-1)}
 	for i, s := range best {
 		if i == skip {
 			continue
 		}
-		if top < 0 || s > best[top] {
-			if top >= 0 {
-				second = best[top]
+		if who < 0 || s > t.top {
+			if who >= 0 {
+				t.second = t.top
 			}
-			top = i
-		} else if s > second {
-			second = s
+			who, t.top = i, s
+		} else if s > t.second {
+			t.second = s
 		}
 	}
-	if top < 0 || best[top] < threshold || best[top]-second < margin {
-		return -1
-	}
-	return top
+	return t, who
 }
 
 // identityColumns numbers the gallery identities in order of first
