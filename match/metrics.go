@@ -255,14 +255,8 @@ func CMC(sim [][]float64, probeID, galleryID []string, maxRank int) ([]float64, 
 	hits := make([]int, maxRank+1)
 	best := make([]float64, len(idx))
 	for p, row := range sim {
-		if len(row) != len(galleryID) {
-			return nil, fmt.Errorf("cmc: probe %d has %d similarities for %d gallery entries", p, len(row), len(galleryID))
-		}
-		t, ok := idx[probeID[p]]
-		if !ok {
-			return nil, fmt.Errorf("cmc: probe %d identity %q is not in the gallery", p, probeID[p])
-		}
-		if err := bestPerIdentity(row, col, best); err != nil {
+		t, err := probeBest(row, probeID[p], idx, col, best)
+		if err != nil {
 			return nil, fmt.Errorf("cmc: probe %d: %w", p, err)
 		}
 		rank := 1
@@ -341,14 +335,8 @@ func NewOpenSetScores(sim [][]float64, probeID, galleryID []string) (*OpenSetSco
 	sc := &OpenSetScores{known: make([]top2, len(sim)), unknown: make([]top2, len(sim)), correct: make([]bool, len(sim))}
 	best := make([]float64, len(idx))
 	for p, row := range sim {
-		if len(row) != len(galleryID) {
-			return nil, fmt.Errorf("open set: probe %d has %d similarities for %d gallery entries", p, len(row), len(galleryID))
-		}
-		t, ok := idx[probeID[p]]
-		if !ok {
-			return nil, fmt.Errorf("open set: probe %d identity %q is not in the gallery", p, probeID[p])
-		}
-		if err := bestPerIdentity(row, col, best); err != nil {
+		t, err := probeBest(row, probeID[p], idx, col, best)
+		if err != nil {
 			return nil, fmt.Errorf("open set: probe %d: %w", p, err)
 		}
 		var who int
@@ -418,17 +406,25 @@ func identityColumns(galleryID []string) (idx map[string]int, col []int) {
 	return idx, col
 }
 
-// bestPerIdentity fills best (one entry per identity) with the highest
-// similarity of each identity's columns in row.
-func bestPerIdentity(row []float64, col []int, best []float64) error {
+// probeBest fills best (one entry per identity) with the highest similarity
+// of each identity's columns in a probe's row, and returns the number of the
+// probe's own identity.
+func probeBest(row []float64, id string, idx map[string]int, col []int, best []float64) (int, error) {
+	if len(row) != len(col) {
+		return 0, fmt.Errorf("%d similarities for %d gallery entries", len(row), len(col))
+	}
+	t, ok := idx[id]
+	if !ok {
+		return 0, fmt.Errorf("identity %q is not in the gallery", id)
+	}
 	for i := range best {
 		best[i] = math.Inf(-1)
 	}
 	for g, s := range row {
 		if math.IsNaN(s) {
-			return fmt.Errorf("similarity [%d] is NaN", g)
+			return 0, fmt.Errorf("similarity [%d] is NaN", g)
 		}
 		best[col[g]] = max(best[col[g]], s)
 	}
-	return nil
+	return t, nil
 }
