@@ -102,11 +102,10 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Photos (the HR row) are judged with the photo thresholds, every restored
 	// probe with the SR thresholds of its scale, as the daemon does.
 	thresholds := func(scale int, method string) (match.Thresholds, bool) {
-		th := match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}
-		if method != match.HRMethod {
-			th.Identify, th.Margin = cfg.Match.SRThresholds(scale)
+		if method == match.HRMethod {
+			return matchThresholds(cfg, 0), true
 		}
-		return th, true
+		return matchThresholds(cfg, scale), true
 	}
 
 	md := modelsDir(*dir)

@@ -85,6 +85,18 @@ func loadConfigOrDefault(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
+// matchThresholds are the configured identification settings for photos
+// (srScale 0) or for faces super-resolved at srScale (match.sr.x<scale>).
+func matchThresholds(cfg *config.Config, srScale int) match.Thresholds {
+	th := match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}
+	if srScale != 0 {
+		th.Identify, th.Margin = cfg.Match.SRThresholds(srScale)
+	}
+	return th
+}
+
+func ptr[T any](v T) *T { return &v }
+
 // modelPath returns the configured model file, or the same file name in the
 // models folder found by modelsDir (installed, else ./models/dist).
 func modelPath(cfg *config.Config, configured string) string {
@@ -121,7 +133,7 @@ func openGalleryWith(ctx context.Context, cfg *config.Config, withModels bool, r
 	e := &galleryEnv{cfg: cfg}
 	paths := cfg.Paths()
 	o := match.Options{Path: paths.Gallery, KeyFile: cfg.Match.KeyFile, Plaintext: !cfg.Match.Encrypt,
-		Thresholds: &match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}}
+		Thresholds: ptr(matchThresholds(cfg, 0))}
 	o.Log = log
 	if withModels {
 		if rt == nil {
@@ -423,9 +435,7 @@ func gallerySearch(ctx context.Context, env *galleryEnv, args []string, stdout, 
 		_ = faceimg.Save(*save+"_lr.png", crop.LR.Image())
 		_ = faceimg.Save(*save+"_sr.png", sr.Image())
 	}
-	th := match.Thresholds{Identify: env.cfg.Match.Threshold, Margin: env.cfg.Match.Margin, Verify: env.cfg.Match.VerifyThreshold}
-	th.Identify, th.Margin = env.cfg.Match.SRThresholds(*lr) // a restored face: the SR setting
-	r, err := env.gal.SearchFaceAt(ctx, match.Face{Planar: sr}, *k, th)
+	r, err := env.gal.SearchFaceAt(ctx, match.Face{Planar: sr}, *k, matchThresholds(env.cfg, *lr))
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd gallery:", err)
 		return exitFailure

@@ -223,8 +223,7 @@ func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx cont
 	return func(ctx context.Context) error {
 		hr, _ := p.engine.Sizes()
 		// every face here is super-resolved: the SR setting for the engine's scale
-		th := match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}
-		th.Identify, th.Margin = cfg.Match.SRThresholds(cfg.SRDG.Scale)
+		th := matchThresholds(cfg, cfg.SRDG.Scale)
 		for {
 			f, err := p.srFaces.Pop(ctx)
 			if err != nil {
