@@ -109,8 +109,8 @@ def dsm_loss(model, x0, y, sigma, z):
     return 0.5 * ((sigma[:, None, None, None] * s + z) ** 2).mean(dim=(1, 2, 3))
 
 
-def step_generator(seed, step):
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) % (2 ** 63))
+def step_generator(seed, step, device="cpu"):
+    return torch.Generator(device=device).manual_seed((seed * 1_000_003 + step) % (2 ** 63))
 
 
 def batch_indices(seed, step, n, batch):
@@ -359,8 +359,7 @@ def main(argv):
             sigma = sigma_of_t(t).float().to(device)
             if on_device is not None:
                 x0, y = on_device.batch(idx, flip)
-                gd = torch.Generator(device=device).manual_seed((targs["seed"] * 1_000_003 + step) % (2 ** 63))
-                z = torch.randn(x0.shape, generator=gd, device=device)
+                z = torch.randn(x0.shape, generator=step_generator(targs["seed"], step, device), device=device)
             else:
                 x0, y = train.batch(idx, scale, flip)
                 z = torch.randn(x0.shape, generator=g)
