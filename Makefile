@@ -29,7 +29,7 @@ demo: deps models build
 # classifiers released with SRDG (for comparison: srdg.guidance_model selects it).
 models: models/dist/guidance_srdg.onnx
 
-models/dist/guidance_srdg.onnx: models/srdg_classifiers.py models/cli_import_classifiers.py models/onnxmeta.py
+models/dist/guidance_srdg.onnx: models/nets/srdg_classifiers.py models/convert/import_classifiers.py models/onnxmeta.py
 	$(PY) -m models import-srdg-classifiers --dir $(SHARED)/reference/srdg-classifiers --out $@
 
 models-packaged:

@@ -2,7 +2,7 @@ package detect
 
 import "math"
 
-// The SR framing (SRDG.md section 2, models/crop.py): on a CelebA aligned
+// The SR framing (SRDG.md section 2, models/data/crop.py): on a CelebA aligned
 // image (178x218) the 120x120 box with columns 29..148 and rows 56..175,
 // continuous centre (89, 116), resized to 128x128.
 const (

@@ -26,7 +26,7 @@ import (
 const EvalHR = 128
 
 // CelebABox is the face box of a CelebA aligned image (178x218): columns
-// 29..148, rows 56..175 (SRDG.md section 2, models/crop.py).
+// 29..148, rows 56..175 (SRDG.md section 2, models/data/crop.py).
 var CelebABox = image.Rect(29, 56, 149, 176)
 
 // EvalSet describes an evaluation dataset (JSON): gallery images with their
@@ -37,7 +37,7 @@ var CelebABox = image.Rect(29, 56, 149, 176)
 // the face [x0, y0, x1, y1] (exclusive max); an image's own box overrides the
 // set's, and no box means the whole (square) image is the face. The face is
 // cropped from the 8-bit image and resized to 128x128 with bicubic
-// (Keys, a = -0.5) and rounded to 8 bits, as models/crop.py does.
+// (Keys, a = -0.5) and rounded to 8 bits, as models/data/crop.py does.
 type EvalSet struct {
 	Root    string      `json:"root,omitempty"`
 	Box     []int       `json:"box,omitempty"`

@@ -8,16 +8,16 @@ import sys
 
 # command name -> module (relative to the models package) with a main(argv) function.
 COMMANDS = {
-    "import-sdesr": "cli_import_sdesr",
-    "import-srdg-classifiers": "cli_import_classifiers",
-    "convert-face-embedder": "cli_convert_embedder",
-    "package-blazeface": "cli_package_blazeface",
-    "package-demo-faces": "cli_package_demo_faces",
+    "import-sdesr": "convert.import_sdesr",
+    "import-srdg-classifiers": "convert.import_classifiers",
+    "convert-face-embedder": "convert.convert_embedder",
+    "package-blazeface": "convert.package_blazeface",
+    "package-demo-faces": "convert.package_demo_faces",
     "train-score": "train.score",
     "train-classifiers": "train.classifiers",
     "train-lr-attrs": "train.lr_attrs",
     "export": "train.export",
-    "eval-srdg-classifiers": "cli_eval_classifiers",
+    "eval-srdg-classifiers": "convert.eval_classifiers",
 }
 
 

@@ -4,7 +4,7 @@
 // upsample LR back to the HR size. The semantics follow Pillow's convolution
 // resize (support widened by the downscale factor, weights normalised, pixel
 // centres at +0.5), so the daemon produces the same numbers as the model
-// toolchain (models/resample.py) that trained the networks.
+// toolchain (models/data/resample.py) that trained the networks.
 package resample
 
 import (

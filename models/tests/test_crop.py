@@ -5,7 +5,7 @@ import unittest
 import numpy as np
 from PIL import Image
 
-from models import crop
+from models.data import crop
 
 
 def coord_image():

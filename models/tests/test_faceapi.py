@@ -1,9 +1,9 @@
-"""Tests for the face-api converters (models/faceapi_*.py, models/cli_convert_embedder.py).
+"""Tests for the face-api converters (models/faceapi/, models/convert/convert_embedder.py).
 
 Parity: the PyTorch port (the graph that is exported), the exported ONNX run by ONNX Runtime
-from Go (cmd/onnxeval) and face-api's own JavaScript on TF.js (models/faceapi_reference.mjs,
+from Go (cmd/onnxeval) and face-api's own JavaScript on TF.js (models/faceapi/reference.mjs,
 node) are each compared with an independent float64 NumPy forward pass
-(models/faceapi_numpy.py) on real faces: CelebA images from SRDGD_TEST_CELEBA (default
+(models/faceapi/numpy_ref.py) on real faces: CelebA images from SRDGD_TEST_CELEBA (default
 /work/shared/data/celeba-aligned, never copied into the repository) and faces in the package's
 own demo photos. Requirement: cosine >= 0.99999 per face.
 
@@ -29,7 +29,7 @@ from contextlib import redirect_stderr
 import numpy as np
 import torch
 
-from models import faceapi_align, faceapi_numpy, faceapi_tfjs, faceapi_torch
+from models.faceapi import align as faceapi_align, numpy_ref as faceapi_numpy, tfjs as faceapi_tfjs, torch_net as faceapi_torch
 from models.__main__ import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -211,7 +211,7 @@ class TestConvertCommand(unittest.TestCase):
         """The command rebuilds models/dist byte for byte from the pinned tarball, with the contract's metadata."""
         import onnx
 
-        from models import cli_convert_embedder as cli
+        from models.convert import convert_embedder as cli
         from models import onnxmeta
 
         tgz, _ = package()
@@ -407,7 +407,7 @@ def _node_reference(net, nhwc_0_255):
     with tempfile.TemporaryDirectory() as d:
         inp, out = os.path.join(d, "in.f32"), os.path.join(d, "out.f32")
         np.ascontiguousarray(nhwc_0_255, dtype=np.float32).tofile(inp)
-        subprocess.run([node, os.path.join(REPO, "models", "faceapi_reference.mjs"), nets.pkg_dir, net, inp,
+        subprocess.run([node, os.path.join(REPO, "models", "faceapi", "reference.mjs"), nets.pkg_dir, net, inp,
                         str(len(nhwc_0_255)), out], check=True, timeout=180, capture_output=True)
         return np.fromfile(out, dtype=np.float32).reshape(len(nhwc_0_255), -1)
 
@@ -469,7 +469,7 @@ class TestParity(unittest.TestCase):
 class TestSemantics(unittest.TestCase):
     def test_landmarks_on_celeba_eyes(self):
         """On CelebA's aligned images the eye centres land near the fixed aligned eye positions."""
-        from models import crop
+        from models.data import crop
         nets = _Nets.get()
         rows = _celeba_rows()[:40]
         ins, origins = [], []
@@ -481,7 +481,7 @@ class TestSemantics(unittest.TestCase):
         pts = np.stack([faceapi_align.landmarks_to_image(rel[i], origins[i]) for i in range(len(rows))])
         eye_a, eye_b = pts[:, 36:42].mean((0, 1)), pts[:, 42:48].mean((0, 1))
         print(f"\n  CelebA mean eye centres from landmarks: {eye_a.round(2)}, {eye_b.round(2)} "
-              f"(models/crop.py ALIGNED_EYES {crop.ALIGNED_EYES})", file=sys.stderr)
+              f"(models/data/crop.py ALIGNED_EYES {crop.ALIGNED_EYES})", file=sys.stderr)
         np.testing.assert_allclose(eye_a, crop.ALIGNED_EYES[0], atol=4)
         np.testing.assert_allclose(eye_b, crop.ALIGNED_EYES[1], atol=4)
 

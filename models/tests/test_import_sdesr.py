@@ -1,4 +1,4 @@
-"""Tests for the sr-sde NCSN++ importer (models/ncsnpp.py, models/cli_import_sdesr.py).
+"""Tests for the sr-sde NCSN++ importer (models/nets/ncsnpp.py, models/convert/import_sdesr.py).
 
 Reference vectors: /work/shared/reference/ncsnpp (produced by the original sr-sde code;
 see its README). Tests that need them are skipped when the folder is absent.
@@ -16,8 +16,8 @@ import zipfile
 import numpy as np
 import torch
 
-from models import cli_import_sdesr as imp
-from models import ncsnpp
+from models.convert import import_sdesr as imp
+from models.nets import ncsnpp
 from models.__main__ import UserError
 
 REF = os.environ.get("SRDGD_TEST_NCSNPP_REF", "/work/shared/reference/ncsnpp")

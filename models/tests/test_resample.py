@@ -4,7 +4,7 @@ import unittest
 import numpy as np
 from PIL import Image
 
-from models import resample
+from models.data import resample
 
 VECTORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "testdata", "resample")
 PIL_FILTERS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}

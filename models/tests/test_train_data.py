@@ -6,7 +6,7 @@ import unittest
 import numpy as np
 from PIL import Image
 
-from models import crop, data, resample
+from models.data import celeba as data, crop, resample
 
 ATTRS = ["5_o_Clock_Shadow", "Eyeglasses", "Male", "No_Beard"]
 

@@ -6,7 +6,8 @@ import unittest
 import onnx
 import torch
 
-from models import crop, data, onnxmeta
+from models import onnxmeta
+from models.data import celeba as data, crop
 from models.train import export, score
 
 

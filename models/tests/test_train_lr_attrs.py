@@ -6,7 +6,8 @@ import unittest
 import numpy as np
 import onnx
 
-from models import crop, data, onnxmeta
+from models import onnxmeta
+from models.data import celeba as data, crop
 from models.train import export, lr_attrs
 
 

@@ -10,7 +10,8 @@ import unittest
 import numpy as np
 import torch
 
-from models import data, unet
+from models.data import celeba as data
+from models.nets import unet
 from models.train import common, score
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -29,19 +29,17 @@ import copy
 import json
 import math
 import os
-import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as Fn
 
-from .. import crop as cropmod
-from .. import data as datamod
+from ..data import crop as cropmod
+from ..data import celeba as datamod
 from ..onnxmeta import ATTRIBUTES
-from ..unet import GroupNorm32
-from . import common
+from ..nets.unet import GroupNorm32
+from . import common, loop
 from .common import UserError
 from .score import batch_indices, step_generator
 
@@ -276,7 +274,6 @@ def main(argv):
     device = common.pick_device(args.device)
     amp = common.amp_dtype(args.amp, device)
     out = args.out
-    ck_path = os.path.join(out, "checkpoint.pt")
     if args.eval:
         model, ck, path = load_weights(out)
         split = datamod.load_split(args.eval, scales=(), data_dir=args.data, cache_dir=args.cache)
@@ -284,18 +281,10 @@ def main(argv):
         r.update(split=args.eval, checkpoint=path, step=ck["step"], n=len(split))
         print(json.dumps(r, indent=1))
         return 0
-    resume = args.resume and os.path.exists(ck_path)
-    if not resume and os.path.exists(ck_path):
-        raise UserError(f"{ck_path} exists: pass --resume to continue it or choose another --out")
-    os.makedirs(out, exist_ok=True)
-    log = common.JsonlLog(os.path.join(out, "train.jsonl"))
-    if resume:
-        ck = torch.load(ck_path, map_location="cpu")
-        targs, mcfg = dict(ck["train"]), ck["model_config"]
-        if args.steps is not None:
-            targs["steps"] = args.steps
+    ck, log = loop.open_run("train-classifiers", out, args.resume)
+    if ck is not None:
+        targs, mcfg = loop.resumed_train_args(ck, args.steps), ck["model_config"]
     else:
-        ck = None
         targs = {k: getattr(args, k) for k in TRAIN_KEYS}
         targs["steps"] = targs["steps"] or 20000
         mcfg = make_config(widths=[int(w) for w in args.widths.split(",")], emb=args.emb)
@@ -303,22 +292,11 @@ def main(argv):
     val = datamod.load_split("val", scales=(), data_dir=args.data, cache_dir=args.cache)
     torch.manual_seed(targs["seed"])
     model = Classifier(mcfg).to(device)
-    ema = copy.deepcopy(model).eval()
-    for p_ in ema.parameters():
-        p_.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=targs["lr"], weight_decay=targs["weight_decay"])
-    step, best, elapsed = 0, math.inf, 0.0
-    if resume:
-        model.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
-        step, best, elapsed = ck["step"], ck["best_val"], ck.get("elapsed", 0.0)
-        bp = os.path.join(out, "best.pt")
-        if os.path.exists(bp):  # best.pt may be newer than the checkpoint (killed in between)
-            best = min(best, torch.load(bp, map_location="cpu").get("val", {}).get("ce", math.inf))
-        common.set_rng_state(ck["rng"], device)
-        log.truncate_after(step)
-        log.write("resume", step=step, steps=targs["steps"], amp=str(amp))
+    run = loop.Loop("train-classifiers", out, log, device, model, opt, targs, mcfg, ema=targs["ema"],
+                    extra_state=lambda: {"kind": "classifier"})
+    if ck is not None:
+        run.restore(ck, best_metric="ce", amp=str(amp))
     else:
         nparams = sum(p.numel() for p in model.parameters())
         cfg = {"model_config": mcfg, "train": targs, "params": nparams}
@@ -327,78 +305,40 @@ def main(argv):
     del ck
     val_idx = np.random.default_rng(12345).permutation(len(val))[:max(1, min(targs["val_n"], len(val)))]
 
-    def save(reason):
-        common.atomic_torch_save({"kind": "classifier", "step": step, "model": model.state_dict(), "ema": ema.state_dict(),
-                                  "opt": opt.state_dict(), "rng": common.rng_state(device), "best_val": best,
-                                  "elapsed": elapsed, "model_config": mcfg, "train": targs}, ck_path)
-        log.write("ckpt", step=step, reason=reason)
+    def train_step(step):
+        g = step_generator(targs["seed"] + 17, step)
+        torch.manual_seed(targs["seed"] * 7 + step)
+        idx = batch_indices(targs["seed"] + 17, step, len(train), targs["batch"])
+        flip = torch.rand(len(idx), generator=g).numpy() < 0.5
+        x0 = cropmod.to_float(train.u8[idx])
+        x0[flip] = x0[flip][..., ::-1]
+        x0 = torch.from_numpy(np.ascontiguousarray(x0))
+        t = torch.rand(len(idx), generator=g, dtype=torch.float64)
+        sigma = (SIGMA_MIN * (SIGMA_MAX / SIGMA_MIN) ** t).float()
+        z = torch.randn(x0.shape, generator=g)
+        labels = torch.from_numpy(train.labels[idx])
+        x0, sigma, z, labels = x0.to(device), sigma.to(device), z.to(device), labels.to(device)
+        lr = targs["lr"] * min(1.0, (step + 1) / max(1, targs["warmup"]))
+        for pg in opt.param_groups:
+            pg["lr"] = lr
+        with common.autocast(device, amp):
+            logits = model(x0 + sigma[:, None, None, None] * z, sigma).float()
+        loss = Fn.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1)) * logits.shape[1]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), targs["grad_clip"])
+        opt.step()
+        return loss, {"lr": lr, "grad_norm": gn}
 
-    def validate():
-        nonlocal best
+    def validate(ema):
         r = evaluate(ema, val, val_idx, device)
-        improved = r["ce"] < best
-        if improved:
-            best = r["ce"]
-            common.atomic_torch_save({"kind": "classifier", "step": step, "ema": ema.state_dict(), "model_config": mcfg,
-                                      "train": targs, "val": r}, os.path.join(out, "best.pt"))
-        log.write("val", step=step, best=improved, **r)
+        return r["ce"], r
 
-    last_ckpt = time.monotonic()
-    t_win, n_win, l_win = time.monotonic(), 0, 0.0
-    with common.StopFlag() as stop:
-        while step < targs["steps"] and not stop.stop:
-            t0 = time.monotonic()
-            g = step_generator(targs["seed"] + 17, step)
-            torch.manual_seed(targs["seed"] * 7 + step)
-            idx = batch_indices(targs["seed"] + 17, step, len(train), targs["batch"])
-            flip = torch.rand(len(idx), generator=g).numpy() < 0.5
-            x0 = cropmod.to_float(train.u8[idx])
-            x0[flip] = x0[flip][..., ::-1]
-            x0 = torch.from_numpy(np.ascontiguousarray(x0))
-            t = torch.rand(len(idx), generator=g, dtype=torch.float64)
-            sigma = (SIGMA_MIN * (SIGMA_MAX / SIGMA_MIN) ** t).float()
-            z = torch.randn(x0.shape, generator=g)
-            labels = torch.from_numpy(train.labels[idx])
-            x0, sigma, z, labels = x0.to(device), sigma.to(device), z.to(device), labels.to(device)
-            model.train()
-            lr = targs["lr"] * min(1.0, (step + 1) / max(1, targs["warmup"]))
-            for pg in opt.param_groups:
-                pg["lr"] = lr
-            with common.autocast(device, amp):
-                logits = model(x0 + sigma[:, None, None, None] * z, sigma).float()
-            loss = Fn.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1)) * logits.shape[1]
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gn = float(torch.nn.utils.clip_grad_norm_(model.parameters(), targs["grad_clip"]))
-            opt.step()
-            d = min(targs["ema"], (1.0 + step) / (10.0 + step))
-            with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.mul_(d).add_(pm.detach(), alpha=1 - d)
-            step += 1
-            lv = float(loss)
-            if not math.isfinite(lv):
-                raise RuntimeError(f"train-classifiers: non-finite loss at step {step}; last checkpoint is intact")
-            elapsed += time.monotonic() - t0
-            n_win, l_win = n_win + 1, l_win + lv
-            if step % targs["log_steps"] == 0 or step == targs["steps"]:
-                now = time.monotonic()
-                log.write("train", step=step, loss=l_win / n_win, lr=lr, grad_norm=gn, sec_per_step=(now - t_win) / n_win)
-                t_win, n_win, l_win = now, 0, 0.0
-            if targs["val_steps"] and step % targs["val_steps"] == 0:
-                validate()
-            if step % targs["ckpt_steps"] == 0 or time.monotonic() - last_ckpt > 60 * targs["ckpt_minutes"]:
-                save("periodic")
-                last_ckpt = time.monotonic()
-        if stop.stop:
-            save(f"signal {stop.signum}")
-            log.write("stop", step=step, signal=stop.signum)
-            print(f"train-classifiers: stopped by signal {stop.signum} at step {step}; resume with --resume", file=sys.stderr)
-            return 0
-    if not (targs["val_steps"] and step % targs["val_steps"] == 0):
-        validate()
-    save("done")
-    log.write("done", step=step, best_val=best)
+    def on_best(step, r):
+        common.atomic_torch_save({"kind": "classifier", "step": step, "ema": run.ema.state_dict(), "model_config": mcfg,
+                                  "train": targs, "val": r}, os.path.join(out, "best.pt"))
+
+    run.run(train_step, validate, on_best)
     return 0
 
 
@@ -406,7 +346,7 @@ def export(ckpt, out, name=None):
     """Guidance ONNX: (x_t [B,3,128,128], sigma [B], labels [B,A]) -> grad [B,3,128,128]."""
     import onnx
 
-    from .. import crop
+    from ..data import crop
     from ..onnxmeta import ATTRIBUTE_LABELS, set_metadata
     from .export import DATA_TERMS, LICENSE, _check_contract, _fix_output_shape, _to_onnx
 

@@ -16,7 +16,7 @@ import os
 import numpy as np
 import torch
 
-from .. import crop, data as datamod
+from ..data import celeba as datamod, crop
 from ..onnxmeta import set_metadata
 from . import common
 from .common import UserError
@@ -84,7 +84,7 @@ def export_score(ckpt, out, name=None, note=""):
         license=LICENSE, data_terms=DATA_TERMS,
         architecture={"family": "srdgd-unet-edm-residual", **mc},
         val_dsm=("" if not val else f"{val['dsm']:.6g}"),
-        resample="LR: antialiased bilinear; y: antialiased bicubic a=-0.5, float, no clipping (models/resample.py)",
+        resample="LR: antialiased bilinear; y: antialiased bicubic a=-0.5, float, no clipping (models/data/resample.py)",
     )
     onnx.checker.check_model(m)
     _check_contract(m, ("x_t", "y", "sigma"), ("score",))

@@ -3,7 +3,7 @@
     /usr/bin/python3 -m models train-lr-attrs --scale 8 --out models/runs/lr_attrs_x8
     /usr/bin/python3 -m models export --kind lr_attrs --ckpt models/runs/lr_attrs_x8 --out lr_attrs_x8.onnx
 
-Input: the SRDG LR image (models/resample.py downscale of the models/crop.py 128x128 face),
+Input: the SRDG LR image (models/data/resample.py downscale of the models/data/crop.py 128x128 face),
 float32 [B,3,n,n] in [0,1]. Network: (lr - 0.5) * 4 -> conv3x3 32 SiLU -> conv3x3 64 SiLU ->
 conv3x3 stride 2 64 SiLU -> conv3x3 64 SiLU -> flatten -> dropout -> Linear(3): one logit per
 attribute (male, glasses, no_beard; label 1 meanings in models/onnxmeta.py). Training: BCE,
@@ -18,19 +18,17 @@ import copy
 import json
 import math
 import os
-import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as Fn
 
-from .. import crop as cropmod
-from .. import data as datamod
-from .. import resample
+from ..data import crop as cropmod
+from ..data import celeba as datamod
+from ..data import resample
 from ..onnxmeta import ATTRIBUTES
-from . import common
+from . import common, loop
 from .common import UserError
 from .score import batch_indices, step_generator
 
@@ -172,21 +170,12 @@ def main(argv):
     common.set_threads(args.threads)
     device = common.pick_device(args.device)
     out = args.out
-    ck_path = os.path.join(out, "checkpoint.pt")
-    resume = args.resume and os.path.exists(ck_path)
-    if not resume and os.path.exists(ck_path):
-        raise UserError(f"{ck_path} exists: pass --resume to continue it or choose another --out")
-    os.makedirs(out, exist_ok=True)
-    log = common.JsonlLog(os.path.join(out, "train.jsonl"))
-    if resume:
-        ck = torch.load(ck_path, map_location="cpu")
-        targs, mcfg = dict(ck["train"]), ck["model_config"]
-        if args.steps is not None:
-            targs["steps"] = args.steps
+    ck, log = loop.open_run("train-lr-attrs", out, args.resume)
+    if ck is not None:
+        targs, mcfg = loop.resumed_train_args(ck, args.steps), ck["model_config"]
     else:
         if args.scale is None:
             raise UserError("--scale is required for a new run")
-        ck = None
         targs = {k: getattr(args, k) for k in TRAIN_KEYS}
         targs["steps"] = targs["steps"] or 4000
         mcfg = {"lr_size": datamod.lr_size(args.scale), "width": args.width, "dropout": args.dropout,
@@ -197,73 +186,55 @@ def main(argv):
     torch.manual_seed(targs["seed"])
     net = LRAttrNet(mcfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=targs["lr"], weight_decay=targs["weight_decay"])
-    step, best, best_state = 0, math.inf, None
-    if resume:
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        step, best, best_state = ck["step"], ck["best_val"], ck["best_state"]
-        common.set_rng_state(ck["rng"], device)
-        log.truncate_after(step)
-        log.write("resume", step=step)
+    # no EMA: the best-on-val weights are kept (in memory and in each checkpoint) instead
+    best = {"state": None}
+    run = loop.Loop("train-lr-attrs", out, log, device, net, opt, targs, mcfg,
+                    extra_state=lambda: {"kind": "lr_attrs_run", "best_state": best["state"]})
+    if ck is not None:
+        run.restore(ck)
+        best["state"] = ck["best_state"]
     else:
         log.write("start", step=0, model_config=mcfg, train=targs, params=sum(p.numel() for p in net.parameters()))
     del ck
 
-    def save(reason):
-        common.atomic_torch_save({"kind": "lr_attrs_run", "step": step, "model": net.state_dict(), "opt": opt.state_dict(),
-                                  "rng": common.rng_state(device), "best_val": best, "best_state": best_state,
-                                  "model_config": mcfg, "train": targs}, ck_path)
-        log.write("ckpt", step=step, reason=reason)
-
     val = splits["val"]
     val_y = val.labels.astype(np.float64)
-    t_win = time.monotonic()
-    l_win, n_win = 0.0, 0
-    with common.StopFlag() as stop:
-        while step < targs["steps"] and not stop.stop:
-            g = step_generator(targs["seed"] + 31, step)
-            torch.manual_seed(targs["seed"] * 7 + step)
-            idx = batch_indices(targs["seed"] + 31, step, len(train), targs["batch"])
-            b = len(idx)
-            shifts = torch.randint(-4, 5, (b, 2), generator=g).numpy()
-            lr = shifted_lr(train.u8[idx], shifts, n)
-            flip = (torch.rand(b, generator=g) < 0.5).numpy()
-            lr[flip] = lr[flip][..., ::-1]
-            lr = torch.from_numpy(np.ascontiguousarray(lr))
-            contrast = 0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=g)
-            bright = 0.1 * (2 * torch.rand(b, 1, 1, 1, generator=g) - 1)
-            noise = 0.02 * torch.rand(b, 1, 1, 1, generator=g) * torch.randn(lr.shape, generator=g)
-            mean = lr.mean(dim=(1, 2, 3), keepdim=True)
-            lr = (lr - mean) * contrast + mean + bright + noise
-            y = torch.from_numpy(train.labels[idx]).float()
-            lr, y = lr.to(device), y.to(device)
-            net.train()
-            loss = Fn.binary_cross_entropy_with_logits(net(lr), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            l_win, n_win = l_win + float(loss), n_win + 1
-            if step % targs["log_steps"] == 0:
-                now = time.monotonic()
-                log.write("train", step=step, loss=l_win / n_win, sec_per_step=(now - t_win) / n_win)
-                t_win, l_win, n_win = now, 0.0, 0
-            if step % targs["val_steps"] == 0 or step == targs["steps"]:
-                z = logits_of(net, val.lr[scale], device)
-                vl = float(Fn.binary_cross_entropy_with_logits(torch.from_numpy(z), torch.from_numpy(val_y)))
-                improved = vl < best
-                if improved:
-                    best, best_state = vl, copy.deepcopy({k: v.cpu() for k, v in net.state_dict().items()})
-                acc = ((z > 0).astype(int) == val.labels).mean(0)
-                log.write("val", step=step, bce=vl, best=improved, acc=dict(zip(mcfg["attributes"], acc.tolist())))
-            if step % targs["ckpt_steps"] == 0:
-                save("periodic")
-        if stop.stop:
-            save(f"signal {stop.signum}")
-            log.write("stop", step=step, signal=stop.signum)
-            print(f"train-lr-attrs: stopped by signal {stop.signum} at step {step}; resume with --resume", file=sys.stderr)
-            return 0
-    save("done")
+
+    def train_step(step):
+        g = step_generator(targs["seed"] + 31, step)
+        torch.manual_seed(targs["seed"] * 7 + step)
+        idx = batch_indices(targs["seed"] + 31, step, len(train), targs["batch"])
+        b = len(idx)
+        shifts = torch.randint(-4, 5, (b, 2), generator=g).numpy()
+        lr = shifted_lr(train.u8[idx], shifts, n)
+        flip = (torch.rand(b, generator=g) < 0.5).numpy()
+        lr[flip] = lr[flip][..., ::-1]
+        lr = torch.from_numpy(np.ascontiguousarray(lr))
+        contrast = 0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=g)
+        bright = 0.1 * (2 * torch.rand(b, 1, 1, 1, generator=g) - 1)
+        noise = 0.02 * torch.rand(b, 1, 1, 1, generator=g) * torch.randn(lr.shape, generator=g)
+        mean = lr.mean(dim=(1, 2, 3), keepdim=True)
+        lr = (lr - mean) * contrast + mean + bright + noise
+        y = torch.from_numpy(train.labels[idx]).float()
+        lr, y = lr.to(device), y.to(device)
+        loss = Fn.binary_cross_entropy_with_logits(net(lr), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss, {}
+
+    def validate(model):
+        z = logits_of(model, val.lr[scale], device)
+        vl = float(Fn.binary_cross_entropy_with_logits(torch.from_numpy(z), torch.from_numpy(val_y)))
+        acc = ((z > 0).astype(int) == val.labels).mean(0)
+        return vl, {"bce": vl, "acc": dict(zip(mcfg["attributes"], acc.tolist()))}
+
+    def on_best(step, r):
+        best["state"] = copy.deepcopy({k: v.cpu() for k, v in net.state_dict().items()})
+
+    if not run.run(train_step, validate, on_best):
+        return 0
+    step, best_state = run.step, best["state"]
     # calibration on val, report on test, with the best-on-val weights
     net.load_state_dict(best_state)
     zv = logits_of(net, val.lr[scale], device)
@@ -282,7 +253,7 @@ def main(argv):
     common.atomic_torch_save({"kind": "lr_attrs", "step": step, "weights": best_state, "temperatures": temps,
                               "model_config": mcfg, "train": targs, "report": report}, os.path.join(out, "final.pt"))
     common.atomic_write_text(os.path.join(out, "report.json"), json.dumps(report, indent=1) + "\n")
-    log.write("done", step=step, best_val=best, **report)
+    log.write("report", step=step, **report)
     print(json.dumps(report, indent=1))
     return 0
 
@@ -317,7 +288,7 @@ def export(ckpt, out, name=None):
         temperatures=rep["temperatures"],
         test_accuracy={a: round(v["acc"], 4) for a, v in rep["test_calibrated"].items()},
         test_ece={a: round(v["ece"], 4) for a, v in rep["test_calibrated"].items()},
-        resample="LR: antialiased bilinear downscale of the 128x128 crop (models/resample.py)",
+        resample="LR: antialiased bilinear downscale of the 128x128 crop (models/data/resample.py)",
         output="probs[b, a] = calibrated probability that attribute a has label 1",
     )
     onnx.checker.check_model(m)

@@ -7,7 +7,7 @@
 Objective (spec/SRDG.md section 3): sigma = sigma_min (sigma_max/sigma_min)^t, t ~ U(eps, 1),
 x_t = x_0 + sigma z, loss = 0.5 ||sigma s + z||^2 (optimised as its per-pixel mean: the sum
 over the 3x128x128 pixels divided by 49152, a constant factor). The network is the
-EDM-preconditioned U-Net of models/unet.py. Adam (lr 2e-4, linear warm-up), gradient-norm
+EDM-preconditioned U-Net of models/nets/unet.py. Adam (lr 2e-4, linear warm-up), gradient-norm
 clip 1, EMA of the weights (decay min(0.999, (1+step)/(10+step))), horizontal flips of x_0
 and y together. Train on train, select on val (EMA weights, DSM at fixed sigmas), report on test.
 
@@ -25,19 +25,16 @@ from (seed, epoch), and noise, sigmas and flips come from a generator seeded by 
 so a resumed run continues exactly as an uninterrupted one.
 """
 import argparse
-import copy
 import json
-import math
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 
-from .. import data as datamod
-from .. import unet
-from . import common
+from ..data import celeba as datamod
+from ..nets import unet
+from . import common, loop
 from .common import UserError
 
 SIGMA_MIN, SIGMA_MAX, EPS = 0.01, 348.0, 1e-5
@@ -249,7 +246,6 @@ def main(argv):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     out = args.out
-    ck_path = os.path.join(out, "checkpoint.pt")
 
     if args.eval:
         model, ck, path = load_weights(args.ckpt or out)
@@ -265,22 +261,10 @@ def main(argv):
         print(json.dumps(r, indent=1))
         return 0
 
-    resume = args.resume and os.path.exists(ck_path)
-    if not resume and os.path.exists(ck_path):
-        raise UserError(f"{ck_path} exists: pass --resume to continue it or choose another --out")
-    if args.resume and not resume:
-        print(f"train-score: no checkpoint in {out}, starting a new run", file=sys.stderr)
-    os.makedirs(os.path.join(out, "snapshots"), exist_ok=True)
-    log = common.JsonlLog(os.path.join(out, "train.jsonl"))
-
-    if resume:
-        ck = torch.load(ck_path, map_location="cpu")
-        targs = dict(ck["train"])
-        if args.steps is not None:
-            targs["steps"] = args.steps
-        mcfg = ck["model_config"]
+    ck, log = loop.open_run("train-score", out, args.resume)
+    if ck is not None:
+        targs, mcfg = loop.resumed_train_args(ck, args.steps), ck["model_config"]
     else:
-        ck = None
         if args.scale is None:
             raise UserError("--scale is required for a new run")
         targs = {k: getattr(args, k) for k in TRAIN_KEYS}
@@ -296,26 +280,14 @@ def main(argv):
 
     torch.manual_seed(targs["seed"])
     model = unet.ScoreModel(mcfg).to(device)
-    ema = copy.deepcopy(model).eval()
-    for p_ in ema.parameters():
-        p_.requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=targs["lr"])
-    step, best, elapsed = 0, math.inf, 0.0
-    if resume:
-        model.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
-        step, best, elapsed = ck["step"], ck["best_val"], ck.get("elapsed", 0.0)
-        bp = os.path.join(out, "best.pt")
-        if os.path.exists(bp):  # best.pt may be newer than the checkpoint (killed in between)
-            best = min(best, torch.load(bp, map_location="cpu").get("val", {}).get("dsm", math.inf))
-        common.set_rng_state(ck["rng"], device)
-        log.truncate_after(step)
-        log.write("resume", step=step, steps=targs["steps"], device=str(device), threads=torch.get_num_threads(),
-                  amp=str(amp))
+    consts = {"sigma_min": SIGMA_MIN, "sigma_max": SIGMA_MAX}
+    run = loop.Loop("train-score", out, log, device, model, opt, targs, mcfg, ema=targs["ema"], ema_decay=ema_decay,
+                    extra_state=lambda: dict(consts))
+    if ck is not None:
+        run.restore(ck, best_metric="dsm", device=str(device), threads=torch.get_num_threads(), amp=str(amp))
     else:
-        cfg = {"model_config": mcfg, "train": targs, "params": unet.param_count(model),
-               "sigma_min": SIGMA_MIN, "sigma_max": SIGMA_MAX, "eps": EPS}
+        cfg = {"model_config": mcfg, "train": targs, "params": unet.param_count(model), **consts, "eps": EPS}
         common.atomic_write_text(os.path.join(out, "config.json"), json.dumps(cfg, indent=1) + "\n")
         x0, y = val.batch(np.arange(len(val)), scale)
         base_psnr = float(np.mean(10 * np.log10(1.0 / np.maximum(((np.clip(y, 0, 1) - x0) ** 2).mean(axis=(1, 2, 3)), 1e-10))))
@@ -327,95 +299,38 @@ def main(argv):
     preload = args.preload == "on" or (args.preload == "auto" and device.type == "cuda")
     on_device = DeviceBatches(train, scale, device) if preload else None
 
-    def save_checkpoint(reason):
-        state = {"step": step, "model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                 "rng": common.rng_state(device), "best_val": best, "elapsed": elapsed,
-                 "model_config": mcfg, "train": targs, "sigma_min": SIGMA_MIN, "sigma_max": SIGMA_MAX}
-        common.atomic_torch_save(state, ck_path)
-        log.write("ckpt", step=step, reason=reason)
+    def train_step(step):
+        g = step_generator(targs["seed"], step)
+        torch.manual_seed(targs["seed"] * 7 + step)  # dropout and any other global-RNG use
+        idx = batch_indices(targs["seed"], step, len(train), targs["batch"])
+        flip = torch.rand(len(idx), generator=g).numpy() < 0.5
+        t = EPS + (1 - EPS) * torch.rand(len(idx), generator=g, dtype=torch.float64)
+        sigma = sigma_of_t(t).float().to(device)
+        if on_device is not None:
+            x0, y = on_device.batch(idx, flip)
+            z = torch.randn(x0.shape, generator=step_generator(targs["seed"], step, device), device=device)
+        else:
+            x0, y = train.batch(idx, scale, flip)
+            z = torch.randn(x0.shape, generator=g)
+            x0, y, z = torch.from_numpy(x0).to(device), torch.from_numpy(y).to(device), z.to(device)
+        lr = lr_at(step, targs["lr"], targs["warmup"])
+        for pg in opt.param_groups:
+            pg["lr"] = lr
+        with common.autocast(device, amp):
+            loss = dsm_loss(model, x0, y, sigma, z).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), targs["grad_clip"])
+        opt.step()
+        return loss, {"lr": lr, "grad_norm": gnorm}
 
-    def validate(idx, tag):
-        nonlocal best
-        r = evaluate(ema, val, scale, idx, device)
-        improved = tag == "val" and r["dsm"] < best
-        if improved:
-            best = r["dsm"]
-            common.atomic_torch_save({"step": step, "ema": ema.state_dict(), "model_config": mcfg, "train": targs,
-                                      "val": r, "sigma_min": SIGMA_MIN, "sigma_max": SIGMA_MAX},
-                                     os.path.join(out, "best.pt"))
-        log.write(tag, step=step, best=improved, **r)
-        return r
+    def validate(ema):
+        r = evaluate(ema, val, scale, val_idx, device)
+        return r["dsm"], r
 
-    last_ckpt_time = time.monotonic()
-    t_window, n_window, loss_window = time.monotonic(), 0, 0.0
-    with common.StopFlag() as stop:
-        while step < targs["steps"] and not stop.stop:
-            t0 = time.monotonic()
-            g = step_generator(targs["seed"], step)
-            torch.manual_seed(targs["seed"] * 7 + step)  # dropout and any other global-RNG use
-            idx = batch_indices(targs["seed"], step, len(train), targs["batch"])
-            flip = torch.rand(len(idx), generator=g).numpy() < 0.5
-            t = EPS + (1 - EPS) * torch.rand(len(idx), generator=g, dtype=torch.float64)
-            sigma = sigma_of_t(t).float().to(device)
-            if on_device is not None:
-                x0, y = on_device.batch(idx, flip)
-                z = torch.randn(x0.shape, generator=step_generator(targs["seed"], step, device), device=device)
-            else:
-                x0, y = train.batch(idx, scale, flip)
-                z = torch.randn(x0.shape, generator=g)
-                x0, y, z = torch.from_numpy(x0).to(device), torch.from_numpy(y).to(device), z.to(device)
-            model.train()
-            lr = lr_at(step, targs["lr"], targs["warmup"])
-            for pg in opt.param_groups:
-                pg["lr"] = lr
-            with common.autocast(device, amp):
-                loss = dsm_loss(model, x0, y, sigma, z).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), targs["grad_clip"])
-            opt.step()
-            d = ema_decay(step, targs["ema"])
-            with torch.no_grad():
-                ep, mp = list(ema.parameters()), [q.detach() for q in model.parameters()]
-                torch._foreach_mul_(ep, d)
-                torch._foreach_add_(ep, mp, alpha=1 - d)
-                for be, bm in zip(ema.buffers(), model.buffers()):
-                    be.copy_(bm)
-            step += 1
-            # The loss is read back (a device sync) only at log and checkpoint steps.
-            loss_window = loss_window + loss.detach().float()
-            elapsed += time.monotonic() - t0
-            n_window += 1
-            out_of_time = args.max_minutes > 0 and time.monotonic() - started > 60 * args.max_minutes
-            ckpt_due = (step % targs["ckpt_steps"] == 0
-                        or time.monotonic() - last_ckpt_time > 60 * targs["ckpt_minutes"])
-            if step % targs["log_steps"] == 0 or step == targs["steps"] or ckpt_due or out_of_time:
-                lv = float(loss_window) / n_window
-                if not math.isfinite(lv):
-                    log.write("error", step=step, msg="non-finite loss")
-                    raise RuntimeError(f"train-score: non-finite loss by step {step}; last checkpoint is intact")
-                now = time.monotonic()
-                log.write("train", step=step, loss=lv, lr=lr, grad_norm=float(gnorm),
-                          sec_per_step=(now - t_window) / n_window, elapsed=round(elapsed, 1))
-                t_window, n_window, loss_window = now, 0, 0.0
-            if targs["val_steps"] and step % targs["val_steps"] == 0:
-                validate(val_idx, "val")
-            if targs["snapshot_steps"] and step % targs["snapshot_steps"] == 0:
-                common.atomic_torch_save({"step": step, "ema": ema.state_dict(), "model_config": mcfg, "train": targs},
-                                         os.path.join(out, "snapshots", f"step_{step:07d}.pt"))
-            if ckpt_due:
-                save_checkpoint("periodic")
-                last_ckpt_time = time.monotonic()
-            if out_of_time:
-                log.write("time", step=step, max_minutes=args.max_minutes)
-                break
-        if stop.stop:
-            save_checkpoint(f"signal {stop.signum}")
-            log.write("stop", step=step, signal=stop.signum)
-            print(f"train-score: stopped by signal {stop.signum} at step {step}; resume with --resume", file=sys.stderr)
-            return 0
-    if not (targs["val_steps"] and step % targs["val_steps"] == 0):
-        validate(val_idx, "val")
-    save_checkpoint("done")
-    log.write("done", step=step, elapsed=round(elapsed, 1), best_val=best)
+    def on_best(step, r):
+        common.atomic_torch_save({"step": step, "ema": run.ema.state_dict(), "model_config": mcfg, "train": targs,
+                                  "val": r, **consts}, os.path.join(out, "best.pt"))
+
+    run.run(train_step, validate, on_best, max_minutes=args.max_minutes, started=started)
     return 0

@@ -3,7 +3,7 @@
 An independent implementation for parity tests: it works in NHWC with the TF.js (HWIO) weight
 layout as the manifest stores it, computes in float64, and follows TF's padding rules
 ('valid': no padding; 'same': total pad max((ceil(n/s)-1)*s + k - n, 0), the smaller half
-before). It shares no code with models/faceapi_torch.py; it reads the same dequantised weight
+before). It shares no code with models/faceapi/torch_net.py; it reads the same dequantised weight
 dictionary ({manifest name: array}).
 
 Inputs are NHWC RGB images with values 0..255 (what face-api feeds its networks).

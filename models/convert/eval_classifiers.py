@@ -1,6 +1,6 @@
 """eval-srdg-classifiers: accuracy of the imported SRDG classifiers on CelebA, per noise level.
 
-  /usr/bin/python3 -m models.cli_eval_classifiers --ckpt-dir DIR --data CELEBA_DIR [--split test]
+  /usr/bin/python3 -m models eval-srdg-classifiers --ckpt-dir DIR --data CELEBA_DIR [--split test]
       [--sigmas 0.01,0.05,...] [--seed 0] [--json out.json]
 
 Images: CelebA aligned 178x218 (labels.csv with split and the 40 attributes as -1/1),
@@ -167,7 +167,7 @@ def run(argv):
         raise UserError(f"--attrs {a.attrs!r}: want names from {', '.join(CELEBA_COLUMN)}")
     import torch
 
-    from models import cli_import_classifiers
+    from models.convert import import_classifiers as cli_import_classifiers
 
     torch.set_num_threads(a.threads)
     classifiers, _ = cli_import_classifiers.load_classifiers(a.ckpt_dir, attrs)

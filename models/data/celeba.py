@@ -1,10 +1,10 @@
 """CelebA aligned subset -> cached 128x128 crops, LR images and labels, per split.
 
 Cache layout (under models/runs/cache/, gitignored; never commit it):
-  celeba128_<split>.npy         uint8 [N, 128, 128, 3] (models.crop, HWC RGB)
+  celeba128_<split>.npy         uint8 [N, 128, 128, 3] (models.data.crop, HWC RGB)
   celeba128_<split>.json        {"images": [...], "identity": [...], "attributes": [...],
                                  "labels": [[male, glasses, no_beard], ...] (0/1), "crop": {...}}
-  lr_x<scale>_<split>.npy       float32 [N, 3, lr, lr]: models.resample.downscale of the crop
+  lr_x<scale>_<split>.npy       float32 [N, 3, lr, lr]: models.data.resample.downscale of the crop
                                  (float32 passes, as Pillow's "F" mode)
 The conditioning image y = resample.upscale(lr, 128) is computed per batch (exact and cheap;
 caching it would cost 0.94 GB per scale for the train split).
@@ -18,8 +18,9 @@ import numpy as np
 from . import crop, resample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DATA = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data", "celeba-aligned"))
-DEFAULT_CACHE = os.path.join(HERE, "runs", "cache")
+MODELS = os.path.dirname(HERE)
+DEFAULT_DATA = os.path.normpath(os.path.join(MODELS, "..", "..", "shared", "data", "celeba-aligned"))
+DEFAULT_CACHE = os.path.join(MODELS, "runs", "cache")
 SPLITS = ("train", "val", "test")
 CSV_SPLIT = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 # CelebA column -> our attribute name (label 1 meaning as in models.onnxmeta.ATTRIBUTE_LABELS)

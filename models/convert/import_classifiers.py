@@ -31,7 +31,7 @@ def load_classifiers(directory, attrs, dtype=None):
     """Load the classifiers for attrs (in that order) from directory. Returns (list, {attr: (file, sha256)})."""
     import torch
 
-    from models import srdg_classifiers as sc
+    from models.nets import srdg_classifiers as sc
 
     if not os.path.isdir(directory):
         raise UserError(f"--dir {directory}: not a directory")
@@ -59,7 +59,7 @@ def export_onnx(guidance, n_attrs, opset=17, batch=2):
     import onnx
     import torch
 
-    from models.cli_import_sdesr import set_output_dims
+    from models.convert.import_sdesr import set_output_dims
 
     guidance = guidance.float().eval()
     x = torch.rand(batch, 3, HR_SIZE, HR_SIZE)
@@ -80,7 +80,7 @@ def main(argv):
     try:
         return run(argv)
     except UserError as e:
-        # see cli_import_sdesr.main: printed here so no stack trace shows under `python -m models`
+        # see convert.import_sdesr.main: printed here so no stack trace shows under `python -m models`
         print(f"models import-srdg-classifiers: {e}", file=sys.stderr)
         return 1
 
@@ -103,7 +103,7 @@ def run(argv):
 
     import onnx
 
-    from models import srdg_classifiers as sc
+    from models.nets import srdg_classifiers as sc
 
     classifiers, files = load_classifiers(a.dir, attrs)
     proto = export_onnx(sc.Guidance(classifiers), len(attrs), opset=a.opset)

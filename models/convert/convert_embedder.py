@@ -14,7 +14,7 @@ package's input normalisation ((255*x - mean RGB) / 255) is inside the graph.
 face_landmarks68.onnx: `image` [B,3,112,112] float32 RGB in [0,1] -> `landmarks` [B,68,2],
 (x, y) relative to the input square (0..1), face-api's FaceLandmark68Net.
 
-Architecture notes: models/faceapi_torch.py. Parity: models/tests/test_faceapi.py.
+Architecture notes: models/faceapi/torch_net.py. Parity: models/tests/test_faceapi.py.
 """
 import argparse
 import hashlib
@@ -79,7 +79,7 @@ def run(argv):
 
     import torch
 
-    from models import faceapi_tfjs
+    from models.faceapi import tfjs as faceapi_tfjs
 
     torch.set_num_threads(1)
     pkg = faceapi_tfjs.Package.open(tgz=a.tgz, directory=a.dir)
@@ -118,7 +118,8 @@ def build_embedder(weights, version, weights_source, opset=17, quantised=None):
     """
     import onnx
 
-    from models import faceapi_tfjs, faceapi_torch, onnxmeta
+    from models import onnxmeta
+    from models.faceapi import tfjs as faceapi_tfjs, torch_net as faceapi_torch
 
     faceapi_tfjs.check_shapes(weights, faceapi_torch.recognition_shapes(), "face_recognition_model")
     model = faceapi_torch.FaceRecognitionNet(weights)
@@ -155,7 +156,8 @@ def build_landmarks(weights, version, weights_source, opset=17, quantised=None):
     """
     import onnx
 
-    from models import faceapi_tfjs, faceapi_torch, onnxmeta
+    from models import onnxmeta
+    from models.faceapi import tfjs as faceapi_tfjs, torch_net as faceapi_torch
 
     faceapi_tfjs.check_shapes(weights, faceapi_torch.landmark_shapes(), "face_landmark_68_model")
     model = faceapi_torch.FaceLandmark68Net(weights)

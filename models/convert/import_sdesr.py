@@ -193,7 +193,7 @@ def state_dict_from_checkpoint(ckpt, use_ema=True, where="checkpoint"):
 def build_model(sd, overrides=None, dtype=None):
     """Infer the config (overridable), build NCSNpp and load sd strictly. Returns (net, cfg)."""
     import torch
-    from models import ncsnpp
+    from models.nets import ncsnpp
 
     try:
         cfg = ncsnpp.infer_config(sd)
@@ -225,7 +225,7 @@ def build_model(sd, overrides=None, dtype=None):
 
 
 def load_score_model(path, use_ema=True, overrides=None, dtype=None, trust_pickle=False):
-    from models import ncsnpp
+    from models.nets import ncsnpp
 
     ckpt = read_checkpoint(path, trust_pickle=trust_pickle)
     sd, info = state_dict_from_checkpoint(ckpt, use_ema=use_ema, where=f"checkpoint {path}")

@@ -203,7 +203,7 @@ def package(onnx_bytes, license_text, version, license_id, source_name):
         weights_source=(f"{MEMBER} from {source_name} (sha256 of the ONNX {hashlib.sha256(onnx_bytes).hexdigest()}): "
                         "Google MediaPipe face_detection_front.tflite, converted to ONNX by PINTO0309 "
                         "(PINTO_model_zoo), made Barracuda-compatible by Keijiro Takahashi; graph rewritten by "
-                        "models/cli_package_blazeface.py (dynamic batch, Pad, concatenated outputs), weights unchanged"),
+                        "models/convert/package_blazeface.py (dynamic batch, Pad, concatenated outputs), weights unchanged"),
         license="Apache-2.0",
         license_text=license_text,
         data_terms=("weights trained by Google on its own face data (see the MediaPipe BlazeFace short-range "
