@@ -31,7 +31,7 @@
 //
 // The value is read like a YAML scalar of the key's type (durations as Go
 // durations, booleans as true/false). Lists of strings (srdg.providers,
-// publish.webrtc.nat_1to1_ips) take a comma-separated value; an empty value
+// publish.webrtc.nat_1to1_ips, ice_addresses) take a comma-separated value; an empty value
 // means an empty list. [EnvNames] lists every accepted name. [Load] also
 // reports any other SRDGD_* variable in the process environment as a problem
 // (a misspelt override must not be silently ignored), except SRDGD_CONFIG
@@ -516,6 +516,19 @@ type WebRTC struct {
 	// NAT1To1IPs are public IPs announced as host candidates when the box
 	// sits behind a 1:1 NAT. Default: empty.
 	NAT1To1IPs []string `yaml:"nat_1to1_ips"`
+	// ICEAddresses are the only local IP addresses ICE binds sockets to and
+	// announces ("0.0.0.0": every IPv4 address, "::": every IPv6 one).
+	// Default: empty (the address of publish.http.listen: loopback when
+	// HTTP is on loopback, every interface when it is 0.0.0.0, :: or empty).
+	ICEAddresses []string `yaml:"ice_addresses"`
+	// MDNS resolves viewers' mDNS (.local) candidates, which binds
+	// 0.0.0.0:5353 and [::]:5353; viewers connect without it.
+	// Default: false.
+	MDNS bool `yaml:"mdns"`
+	// ConnectTimeout ends a viewer session whose peer has not connected
+	// (ICE and DTLS) this long after the answer, freeing its slot; 1s to 5m.
+	// Default: 5s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
 
 // ICEServer is one STUN or TURN server.
@@ -607,7 +620,7 @@ func Default() *Config {
 				Listen:       "127.0.0.1:8080",
 				MaxBodyBytes: 8 << 20,
 			},
-			WebRTC: WebRTC{Enabled: true},
+			WebRTC: WebRTC{Enabled: true, ConnectTimeout: 5 * time.Second},
 		},
 	}
 }

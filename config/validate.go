@@ -375,6 +375,14 @@ func (v checker) webrtc(w *WebRTC) {
 			v.report(fmt.Sprintf("%s.nat_1to1_ips[%d]", p, i), ip, fmt.Sprintf("%s is not an IP address", quote(ip)))
 		}
 	}
+	for i, ip := range w.ICEAddresses {
+		if net.ParseIP(ip) == nil {
+			v.report(fmt.Sprintf("%s.ice_addresses[%d]", p, i), ip, fmt.Sprintf("%s is not an IP address (0.0.0.0 or :: for every address)", quote(ip)))
+		}
+	}
+	if w.ConnectTimeout < time.Second || w.ConnectTimeout > 5*time.Minute {
+		v.report(p+".connect_timeout", w.ConnectTimeout.String(), fmt.Sprintf("%s is out of range (allowed: 1s to 5m)", w.ConnectTimeout))
+	}
 }
 
 // Rule helpers. Each reports at most one problem and returns whether the

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/srdgd/srdgd/config"
@@ -29,6 +31,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dur := fs.Duration("duration", 0, "stop after this long (0 = until SIGINT/SIGTERM)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the web page and API (loopback: no token needed)")
 	synthetic := fs.Bool("testsrc", false, "stream ffmpeg's testsrc2 pattern (no faces) instead of the scene")
+	mqttListen := fs.String("mqtt-listen", "", "address of the embedded MQTT broker (default "+config.Default().Publish.MQTT.EmbeddedListen+", or a free port when that one is taken)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -41,6 +44,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := newLogger(cfg.Log, stderr)
 	cfg.Storage.StateDir = *stateDir
 	cfg.Publish.HTTP.Listen = *listen
+	broker, moved, err := demoBrokerAddr(*mqttListen, cfg.Publish.MQTT.EmbeddedListen)
+	if err != nil {
+		log.Error("demo: mqtt broker address", "err", err)
+		return exitUsage
+	}
+	if moved {
+		log.Warn("demo: the default mqtt port is taken, the embedded broker uses a free one", "default", cfg.Publish.MQTT.EmbeddedListen, "listen", broker)
+	}
+	cfg.Publish.MQTT.EmbeddedListen = broker
 	cfg.Match.KeyFile = filepath.Join(*stateDir, "gallery.key")
 	if err := os.MkdirAll(*stateDir, 0o700); err != nil {
 		log.Error("demo: state dir", "err", err)
@@ -92,6 +104,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "srdgd demo: camera %s (%dx%d@%d), state in %s; Ctrl-C to stop\n", url, *width, *height, *fps, *stateDir)
 	if cfg.Publish.HTTP.Enabled {
 		fmt.Fprintf(stdout, "srdgd demo: web page http://%s/ (live view, hits, gallery)\n", cfg.Publish.HTTP.Listen)
+	}
+	if h, p, err := net.SplitHostPort(broker); err == nil {
+		fmt.Fprintf(stdout, "srdgd demo: alerts on the embedded MQTT broker %s: mosquitto_sub -h %s -p %s -t '%s/#' -v\n",
+			broker, h, p, cfg.Publish.MQTT.TopicPrefix)
 	}
 	return runDaemon(ctx, cfg, stderr)
 }
@@ -159,6 +175,45 @@ func demoGallery(ctx context.Context, cfg *config.Config, man *demoscene.Manifes
 	}
 	log.Info("demo: gallery enrolled", "people", len(man.People), "source", man.License)
 	return nil
+}
+
+// demoBrokerAddr is where the demo's embedded broker listens: flag when
+// given, else def; and when def is taken (another broker, another demo), a
+// free port on the same host instead of failing (moved is then true). Port 0
+// is also resolved to a free port, so that the printed address is usable.
+// The port is probed and released, so something else could take it before
+// the broker listens: good enough for a demo, which then fails clearly.
+func demoBrokerAddr(flag, def string) (addr string, moved bool, err error) {
+	addr = def
+	if flag != "" {
+		addr = flag
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false, fmt.Errorf("--mqtt-listen %q: %w", addr, err)
+	}
+	if flag != "" && port != "0" {
+		return addr, false, nil
+	}
+	if port != "0" {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			return addr, false, ln.Close()
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return addr, false, nil // the broker reports it
+		}
+		moved = true
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", false, fmt.Errorf("mqtt broker: no free port on %s: %w", host, err)
+	}
+	free := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		return "", false, err
+	}
+	return free, moved, nil
 }
 
 func defaultDemoStateDir() string {

@@ -249,9 +249,13 @@ func TestDemoRuns(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	code, out, errs := runCLI(t, ctx, "demo", "--duration", "90s", "--listen", "127.0.0.1:0", "--width", "320", "--height", "240", "--state-dir", t.TempDir())
+	code, out, errs := runCLI(t, ctx, "demo", "--duration", "90s", "--listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
+		"--width", "320", "--height", "240", "--state-dir", t.TempDir())
 	if code != exitOK {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, errs)
+	}
+	if !regexp.MustCompile(`mosquitto_sub -h 127\.0\.0\.1 -p [1-9][0-9]* -t 'srdgd/#' -v`).MatchString(out) {
+		t.Errorf("demo did not print where its broker listens:\n%s", out)
 	}
 	if !strings.Contains(out, "rtsp://127.0.0.1:") || !strings.Contains(errs, "msg=connected") {
 		t.Errorf("demo did not connect to its camera:\n%s\n%s", out, errs)

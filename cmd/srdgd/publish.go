@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/publish/mqtt"
+	"net"
 	"os"
 	"time"
 
@@ -77,9 +78,14 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 		for _, s := range cfg.Publish.WebRTC.ICEServers {
 			ice = append(ice, live.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential.Reveal()})
 		}
+		addrs, err := iceAddresses(cfg.Publish.WebRTC, cfg.Publish.HTTP.Listen)
+		if err != nil {
+			return nil, err
+		}
 		ls, err := live.New(live.Options{Cameras: srcs, ICEServers: ice, UDPPortMin: cfg.Publish.WebRTC.UDPPortMin,
 			UDPPortMax: cfg.Publish.WebRTC.UDPPortMax, TCPListen: cfg.Publish.WebRTC.TCPListen,
 			NAT1To1IPs: cfg.Publish.WebRTC.NAT1To1IPs, BasePath: "",
+			ICEAddresses: addrs, MulticastDNS: cfg.Publish.WebRTC.MDNS, ConnectTimeout: cfg.Publish.WebRTC.ConnectTimeout,
 			// a viewer on the box itself (the demo) has only loopback to reach us
 			IncludeLoopback: config.IsLoopbackListen(cfg.Publish.HTTP.Listen), Logger: log})
 		if err != nil {
@@ -154,6 +160,41 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 		p.hits.sinks = append(p.hits.sinks, sinks...)
 	}
 	return pl, nil
+}
+
+// iceAddresses is where the live view's ICE may bind: publish.webrtc.
+// ice_addresses, else the addresses publish.http.listen binds, so that a
+// daemon serving HTTP on loopback does not open UDP ports on the LAN (nil:
+// every interface, for 0.0.0.0, :: or an empty host).
+func iceAddresses(w config.WebRTC, httpListen string) ([]string, error) {
+	if len(w.ICEAddresses) > 0 {
+		return w.ICEAddresses, nil
+	}
+	host, _, err := net.SplitHostPort(httpListen)
+	if err != nil {
+		return nil, fmt.Errorf("publish.http.listen %q: %w", httpListen, err)
+	}
+	if host == "" {
+		return nil, nil
+	}
+	if host == "localhost" {
+		return []string{"127.0.0.1", "::1"}, nil
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() {
+			return nil, nil
+		}
+		return []string{ip.String()}, nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return nil, fmt.Errorf("publish.webrtc: the ICE addresses default to those of publish.http.listen %q, which does not resolve (%v): set publish.webrtc.ice_addresses", httpListen, err)
+	}
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.String()
+	}
+	return out, nil
 }
 
 // historyAPI adapts the history store to the HTTP API.

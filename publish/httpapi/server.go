@@ -83,6 +83,7 @@ type Server struct {
 	handler http.Handler
 	auth    *authenticator
 	web     fs.FS
+	refused refusedLog
 
 	ready chan struct{}
 	mu    sync.Mutex

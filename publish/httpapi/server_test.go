@@ -176,7 +176,8 @@ func TestAuth(t *testing.T) {
 		{"whep with token", "POST", "/whep/cam1", []string{bearer}, 200},
 		{"whep list without token", "GET", "/whep", nil, 401},
 		{"whep list with token", "GET", "/whep", []string{bearer}, 200},
-		{"whep with session", "DELETE", "/whep/cam1/abc", []string{sess}, 200},
+		{"whep with session", "DELETE", "/whep/cam1/abc", []string{sess, "Origin: " + r.url}, 200},
+		{"whep with session, no origin", "DELETE", "/whep/cam1/abc", []string{sess}, 403},
 		{"whep cross-origin with session", "POST", "/whep/cam1", []string{sess, "Origin: http://evil.example"}, 403},
 		{"page needs nothing", "GET", "/", nil, 200},
 		{"wrong method", "DELETE", "/api/v1/version", []string{bearer}, 405},
@@ -217,7 +218,7 @@ func TestAuth(t *testing.T) {
 		}
 	}
 	// logout ends the session
-	if got := r.do(t, "POST", "/api/v1/logout", nil, sess); got.status != http.StatusNoContent {
+	if got := r.do(t, "POST", "/api/v1/logout", nil, sess, "Origin: "+r.url); got.status != http.StatusNoContent {
 		t.Fatalf("logout: %d", got.status)
 	}
 	if got := r.do(t, "GET", "/api/v1/cameras", nil, sess); got.status != http.StatusUnauthorized {

@@ -20,10 +20,14 @@ type offeredH264 struct {
 	HasPLID bool
 }
 
-// parseOffer checks that body is an SDP offer with a video section and returns
-// the H.264 formats it offers with packetization-mode=1 (RFC 6184 section 6.3:
-// non-interleaved mode, which FU-A and STAP-A need).
+// parseOffer checks that body is an SDP offer with a video section that can
+// become a session (checkConnectable) and returns the H.264 formats it offers
+// with packetization-mode=1 (RFC 6184 section 6.3: non-interleaved mode,
+// which FU-A and STAP-A need).
 func parseOffer(body []byte) ([]offeredH264, error) {
+	if err := checkText(body); err != nil {
+		return nil, err
+	}
 	var sd sdp.SessionDescription
 	if err := sd.Unmarshal(body); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadOffer, err)
@@ -37,6 +41,9 @@ func parseOffer(body []byte) ([]offeredH264, error) {
 	}
 	if video == nil {
 		return nil, fmt.Errorf("%w: no video section (add a recvonly video transceiver)", ErrBadOffer)
+	}
+	if err := checkConnectable(&sd, video); err != nil {
+		return nil, err
 	}
 
 	type format struct {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -204,6 +206,11 @@ type clientOptions struct {
 	noVideo bool
 	// networks restricts the client's candidates (e.g. TCP only).
 	networks []webrtc.NetworkType
+	// sendonly offers to send video instead of receiving it.
+	sendonly bool
+	// loopbackOnly keeps the client's own sockets on 127.0.0.1 with mDNS
+	// off, so that the sockets of the process are the server's to judge.
+	loopbackOnly bool
 }
 
 func newWHEPClient(t *testing.T, co clientOptions) *whepClient {
@@ -228,6 +235,11 @@ func newWHEPClient(t *testing.T, co clientOptions) *whepClient {
 	if co.networks != nil {
 		se.SetNetworkTypes(co.networks)
 	}
+	if co.loopbackOnly {
+		se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(net.IPv4(127, 0, 0, 1)) })
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -242,8 +254,11 @@ func newWHEPClient(t *testing.T, co clientOptions) *whepClient {
 	}
 	t.Cleanup(c.close)
 	if !co.noVideo {
-		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo,
-			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		dir := webrtc.RTPTransceiverDirectionRecvonly
+		if co.sendonly {
+			dir = webrtc.RTPTransceiverDirectionSendonly
+		}
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: dir}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -65,8 +65,22 @@ type Options struct {
 	// behind a 1:1 NAT. Default none.
 	NAT1To1IPs []string
 	// IncludeLoopback also offers 127.0.0.1/::1 candidates, for a viewer on the
-	// same host that has no other interface (tests, demos). Default false.
+	// same host that has no other interface (tests, demos). Default false; a
+	// loopback address in ICEAddresses implies it.
 	IncludeLoopback bool
+	// ICEAddresses are the only local IP addresses ICE binds sockets to and
+	// announces as host candidates (STUN and TURN sockets included);
+	// "0.0.0.0" stands for every IPv4 address, "::" for every IPv6 one.
+	// Default none: every address of every interface.
+	ICEAddresses []string
+	// MulticastDNS answers nothing but resolves the viewers' mDNS (.local)
+	// host candidates, which needs sockets on 0.0.0.0:5353 and [::]:5353.
+	// Default false: off; viewers still connect through the candidates they
+	// reveal in their connectivity checks (peer-reflexive).
+	MulticastDNS bool
+	// ConnectTimeout ends a session whose peer has not connected (ICE and
+	// DTLS) this long after the answer, freeing its viewer slot. Default 5 s.
+	ConnectTimeout time.Duration
 	// MaxViewers bounds concurrent viewers per camera. Default 10.
 	MaxViewers int
 	// FirstVideoTimeout bounds how long a WHEP request waits for a camera's
@@ -98,6 +112,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.GatherTimeout == 0 {
 		o.GatherTimeout = 10 * time.Second
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = defaultConnectTimeout
 	}
 	if o.ViewerQueue == 0 {
 		o.ViewerQueue = 64
@@ -135,6 +152,11 @@ func (o *Options) validate() error {
 			bad("nat 1:1 ip %q: not an IP address", ip)
 		}
 	}
+	for _, ip := range o.ICEAddresses {
+		if net.ParseIP(ip) == nil {
+			bad("ice address %q: not an IP address", ip)
+		}
+	}
 	for i, s := range o.ICEServers {
 		if len(s.URLs) == 0 {
 			bad("ice server %d: no urls", i)
@@ -148,7 +170,7 @@ func (o *Options) validate() error {
 	switch {
 	case o.MaxViewers < 0:
 		bad("max viewers %d: want >= 1", o.MaxViewers)
-	case o.FirstVideoTimeout < 0 || o.GatherTimeout < 0:
+	case o.FirstVideoTimeout < 0 || o.GatherTimeout < 0 || o.ConnectTimeout < 0:
 		bad("timeouts must not be negative")
 	case o.ViewerQueue < 0 || o.EventQueue < 0:
 		bad("queue sizes must not be negative")
@@ -213,7 +235,23 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("live: udp ports %d-%d: %w", s.o.UDPPortMin, s.o.UDPPortMax, err)
 		}
 	}
-	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	filter := newAddrFilter(s.o.ICEAddresses)
+	if filter != nil {
+		se.SetIPFilter(filter.keep)
+	}
+	v4, v6 := filter.families()
+	var networks []webrtc.NetworkType
+	if v4 {
+		networks = append(networks, webrtc.NetworkTypeUDP4)
+	}
+	if v6 {
+		networks = append(networks, webrtc.NetworkTypeUDP6)
+	}
+	mdns := ice.MulticastDNSModeDisabled
+	if s.o.MulticastDNS {
+		mdns = ice.MulticastDNSModeQueryOnly
+	}
+	se.SetICEMulticastDNSMode(mdns)
 	var tcpMux ice.TCPMux
 	if s.o.TCPListen != "" {
 		ln, err := net.Listen("tcp", s.o.TCPListen)
@@ -224,7 +262,12 @@ func (s *Server) Run(ctx context.Context) error {
 		tcpMux = webrtc.NewICETCPMux(pionLogs{log: s.log}.NewLogger("ice-tcp"), ln, 64)
 		defer tcpMux.Close()
 		se.SetICETCPMux(tcpMux)
-		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+		if v4 {
+			networks = append(networks, webrtc.NetworkTypeTCP4)
+		}
+		if v6 {
+			networks = append(networks, webrtc.NetworkTypeTCP6)
+		}
 	}
 	se.SetNetworkTypes(networks)
 	if len(s.o.NAT1To1IPs) > 0 {
@@ -236,7 +279,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("live: nat 1:1 ips %v: %w", s.o.NAT1To1IPs, err)
 		}
 	}
-	se.SetIncludeLoopbackCandidate(s.o.IncludeLoopback)
+	se.SetIncludeLoopbackCandidate(s.o.IncludeLoopback || filter.loopback())
 	var servers []webrtc.ICEServer
 	for _, is := range s.o.ICEServers {
 		servers = append(servers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
@@ -255,7 +298,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, c := range s.cams {
 		camWG.Go(func() { c.run(ctx, s.o.ViewerQueue) })
 	}
-	s.log.Info("live view running", "cameras", len(s.cams))
+	s.log.Info("live view running", "cameras", len(s.cams), "ice_addresses", filter.String(), "mdns", s.o.MulticastDNS)
 	<-ctx.Done()
 
 	// Refuse new sessions, then end the ones there are. Each viewer's

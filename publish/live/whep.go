@@ -22,8 +22,10 @@ import (
 const (
 	// maxOfferBytes bounds a WHEP offer; browser offers are a few KiB.
 	maxOfferBytes = 64 << 10
-	// connectTimeout ends sessions whose peer never completes ICE and DTLS.
-	connectTimeout = 30 * time.Second
+	// defaultConnectTimeout ends sessions whose peer has not completed ICE
+	// and DTLS by then (Options.ConnectTimeout). A viewer on a LAN connects
+	// in well under a second, one through TURN in one or two.
+	defaultConnectTimeout = 5 * time.Second
 )
 
 // Handler serves WHEP (RFC 9725) and the camera list:
@@ -220,7 +222,7 @@ func (s *Server) start(v *viewer) bool {
 	s.sessions[v.id] = v
 	v.cam.attach(v)
 	s.wg.Go(func() {
-		v.run(connectTimeout, func() {
+		v.run(s.o.ConnectTimeout, func() {
 			v.cam.detach(v)
 			s.removeSession(v.id)
 		})

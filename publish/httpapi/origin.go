@@ -1,0 +1,146 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// sameOriginChanges is the CSRF rule, applied in front of every route: a
+// request that changes something (any method but GET, HEAD, OPTIONS) and is
+// authenticated by something the browser attaches on its own must come from
+// the page's own origin.
+//
+//   - With the session cookie (and no bearer token) it needs evidence: a
+//     same-origin Origin header or, when the browser sent none, Sec-Fetch-Site:
+//     same-origin or a same-origin Referer. Every current browser sends Origin
+//     on fetch() with such a method, and Sec-Fetch-Site as well; SameSite=Strict
+//     alone does not cover a sibling origin on the same site (another port of
+//     the same host).
+//   - Without a token configured, nothing is needed to authenticate, so a
+//     change is refused when one of those headers shows another origin; tools
+//     such as curl send none of them and keep working.
+//   - Bearer-token requests are not affected: a browser never attaches that
+//     header by itself, and a page on another origin cannot set it without a
+//     CORS preflight, which is not answered.
+func (s *Server) sameOriginChanges(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if safeMethod(r.Method) || hasBearer(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		var why string
+		switch {
+		case s.auth.enabled && hasSessionCookie(r):
+			why = sameOriginEvidence(r)
+		case !s.auth.enabled:
+			why = crossOriginEvidence(r)
+		}
+		if why != "" {
+			s.refused.warn(s.log, r, why)
+			writeError(w, http.StatusForbidden, "", "cross-origin request refused: "+why+
+				"; changes must come from this server's page, or authenticate with Authorization: Bearer <token>")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refusedLog aggregates the warnings about refused cross-origin changes: a
+// hostile page can send them in a loop.
+type refusedLog struct {
+	mu       sync.Mutex
+	warnedAt time.Time
+	unwarned int
+}
+
+const refusedWarnInterval = 10 * time.Second
+
+func (l *refusedLog) warn(log *slog.Logger, r *http.Request, why string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unwarned++
+	if time.Since(l.warnedAt) < refusedWarnInterval {
+		return
+	}
+	log.Warn("cross-origin change refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
+		"reason", why, "refused_since_last_warning", l.unwarned)
+	l.warnedAt, l.unwarned = time.Now(), 0
+}
+
+func safeMethod(m string) bool { return m == "GET" || m == "HEAD" || m == "OPTIONS" }
+
+func hasBearer(r *http.Request) bool {
+	scheme, _, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	return ok && strings.EqualFold(scheme, "Bearer")
+}
+
+func hasSessionCookie(r *http.Request) bool {
+	c, err := r.Cookie(sessionCookie)
+	return err == nil && c.Value != ""
+}
+
+// sameOriginEvidence returns "" when the headers show the request comes from
+// this origin, else why not.
+func sameOriginEvidence(r *http.Request) string {
+	if o := r.Header.Get("Origin"); o != "" {
+		if !sameHost(o, r) {
+			return "Origin " + quoteHeader(o) + " is not this server"
+		}
+		return ""
+	}
+	if sf := r.Header.Get("Sec-Fetch-Site"); sf != "" {
+		if sf != "same-origin" {
+			return "Sec-Fetch-Site is " + quoteHeader(sf) + ", not same-origin"
+		}
+		return ""
+	}
+	if ref := r.Header.Get("Referer"); ref != "" {
+		if !sameHost(ref, r) {
+			return "Referer " + quoteHeader(ref) + " is not this server"
+		}
+		return ""
+	}
+	return "a change made with the session cookie needs a same-origin Origin header (or Sec-Fetch-Site: same-origin, or a same-origin Referer)"
+}
+
+// crossOriginEvidence returns why the headers show another origin, or "".
+func crossOriginEvidence(r *http.Request) string {
+	if o := r.Header.Get("Origin"); o != "" && !sameHost(o, r) {
+		return "Origin " + quoteHeader(o) + " is not this server"
+	}
+	// "none" is a request the user started (a bookmark, the address bar)
+	if sf := r.Header.Get("Sec-Fetch-Site"); sf != "" && sf != "same-origin" && sf != "none" {
+		return "Sec-Fetch-Site is " + quoteHeader(sf) + ", not same-origin"
+	}
+	if ref := r.Header.Get("Referer"); ref != "" && !sameHost(ref, r) {
+		return "Referer " + quoteHeader(ref) + " is not this server"
+	}
+	return ""
+}
+
+// sameHost reports whether the origin or URL raw names this server: an http
+// or https URL whose host:port is the request's Host. The scheme is not
+// compared, so that a TLS-terminating proxy in front of plain HTTP works; an
+// opaque origin ("null") never matches.
+func sameHost(raw string, r *http.Request) bool {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// quoteHeader quotes a header value for an error message, cut to a sane
+// length.
+func quoteHeader(v string) string {
+	const max = 100
+	if len(v) > max {
+		v = v[:max] + "..."
+	}
+	return strconv.Quote(v)
+}
