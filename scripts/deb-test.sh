@@ -106,7 +106,8 @@ as_srdgd() {
   gid="$(awk -F: '$1 == "srdgd" {print $4}' "$R/etc/passwd")"
   chroot --userspec="$uid:$gid" --groups="$gid" "$R" env -i PATH=/usr/bin:/bin HOME=/var/lib/srdgd LANG=C.UTF-8 "$@"
 }
-statf() { stat -c '%U:%G %a' "$R$1"; }
+# names as the root's own passwd/group files give them
+statf() { in_root stat -c '%U:%G %a' "$1"; }
 sum() { sha256sum "$R$1" | cut -d' ' -f1; }
 
 # ---- install --------------------------------------------------------------------
