@@ -39,7 +39,7 @@ fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "run as root (debootstrap, chroot, mount)"
 cd "$root"
 
-debs() { ls "$root"/dist/srdgd_*_"$1".deb 2>/dev/null | tail -1; }
+debs() { ls "$root"/dist/srdgd_*_"$1".deb 2>/dev/null | tail -1 || true; }
 amd="$(debs amd64)"
 arm="$(debs arm64)"
 [ -n "$amd" ] && [ -n "$arm" ] || fail "no packages in dist/ (make deb)"
