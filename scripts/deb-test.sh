@@ -48,7 +48,7 @@ version="$(dpkg-deb -f "$amd" Version)"
 mkdir -p "$T"
 
 step "lintian (errors and warnings fail; each overridden tag has its reason in packaging/deb/lintian-overrides)"
-lintian --fail-on error,warning --no-tag-display-limit "$amd" "$arm" || fail "lintian"
+lintian --fail-on error,warning --tag-display-limit 0 "$amd" "$arm" || fail "lintian"
 ok "lintian: $(basename "$amd") $(basename "$arm")"
 
 mounted=()
@@ -202,6 +202,7 @@ check_kept "reinstall of $version"
 # a newer version of the same package (repacked with a higher Version:)
 up="$T/upgrade"
 rm -rf "$up"
+mkdir -p "$up"
 dpkg-deb -R "$amd" "$up/root"
 sed -i "s/^Version: .*/Version: $version+test1/" "$up/root/DEBIAN/control"
 dpkg-deb --root-owner-group -Zgzip -z1 --build "$up/root" "$R/tmp/srdgd_${version}+test1_amd64.deb" >/dev/null
