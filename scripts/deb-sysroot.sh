@@ -31,7 +31,7 @@ dev=("${FFMPEG_DEV[@]}")
 for m in "${OPENCV_HEADER_MODULES[@]}"; do dev+=("libopencv-$m-dev"); done
 
 want="$ARCH $DEBIAN_MIRROR $DEBIAN_SECURITY_MIRROR ${runtime[*]} | ${dev[*]}"
-if [ -f "$sysroot/.stamp" ] && [ "$(cat "$sysroot/.stamp")" = "$want" ]; then
+if [ -f "$sysroot/.stamp" ] && [ "$(cat "$sysroot/.stamp")" = "$want" ] && [ -L "$sysroot/lib" ]; then
   say "$sysroot is up to date"
   exit 0
 fi

@@ -244,7 +244,8 @@ triplet="$(deb_arch_triplet arm64)"
 # and come out again afterwards
 arm_files="$T/arm64.files"
 dpkg-deb -c "$arm" | awk '$1 !~ /^d/ {print $6}' | sed 's#^\./##' >"$arm_files"
-dpkg-deb -x "$arm" "$sysroot"
+# through the merged-/usr links (/lib -> usr/lib), not over them
+dpkg-deb --fsys-tarfile "$arm" | tar -x --keep-directory-symlink -C "$sysroot"
 qemu=(QEMU_CPU="$QEMU_CPU" qemu-aarch64-static -L "$sysroot")
 v="$(env -i "${qemu[@]}" "$sysroot/usr/bin/srdgd" version)"
 echo "$v"
