@@ -9,10 +9,15 @@ LDFLAGS := -X main.version=$(VERSION)
 
 SHARED ?= ../shared
 
-.PHONY: deps build demo run test test-go test-py vet fuzz bench models models-packaged clean
+.PHONY: deps deps-deb build demo run test test-go test-py vet fuzz bench models models-packaged deb test-deb clean
 
 deps:
 	scripts/deps.sh
+
+# what `make deb` / `make test-deb` need on top of deps: cross compiler, qemu-user,
+# debootstrap, lintian
+deps-deb:
+	scripts/deps-deb.sh
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/srdgd
@@ -59,5 +64,16 @@ test: models vet test-go test-py
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
+# dist/srdgd_<version>_amd64.deb and _arm64.deb (cross-built against an arm64
+# sysroot in build/, downloaded once); README "Packages"
+deb:
+	scripts/deb-build.sh amd64
+	scripts/deb-build.sh arm64
+
+# lintian, then the amd64 package installed, upgraded, removed and purged in a
+# clean Debian 12 root, and the arm64 binary under qemu-user (as root)
+test-deb:
+	scripts/deb-test.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin build dist

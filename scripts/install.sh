@@ -7,6 +7,7 @@
 #   /lib/systemd/system/srdgd.service          the unit (/etc/systemd/system unless PREFIX=/usr)
 #   $PREFIX/lib/sysusers.d/srdgd.conf          the srdgd system user
 #   $PREFIX/lib/tmpfiles.d/srdgd.conf          /etc/srdgd as root:srdgd 0750
+#   $PREFIX/share/man/man1/srdgd.1.gz          the manual page (packaging/srdgd.1)
 #   /etc/srdgd/srdgd.yaml                      the example config, only if absent (0640 root:srdgd)
 #   /etc/srdgd/gallery.key                     a new gallery key, only if absent (0600 srdgd)
 #
@@ -22,6 +23,8 @@
 #   INSTALL_BIN  install this binary instead of bin/srdgd
 #   BUILD=1    rebuild bin/srdgd first (`make build`)
 #   UNITDIR    override the unit folder
+#   ORT_LIB_DIR  take ONNX Runtime from here (default third_party/onnxruntime/lib;
+#              the arm64 package: build/onnxruntime-arm64/lib)
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -55,7 +58,7 @@ install -m 0755 "$bin" "$D$PREFIX/bin/srdgd"
 say "binary -> $PREFIX/bin/srdgd ($("$bin" version 2>/dev/null || echo 'version unknown'))"
 
 # ---- ONNX Runtime -----------------------------------------------------------
-ortsrc="$root/third_party/onnxruntime/lib"
+ortsrc="${ORT_LIB_DIR:-$root/third_party/onnxruntime/lib}"
 ortdst="$D$PREFIX/lib/srdgd"
 [ -f "$ortsrc/libonnxruntime.so.1" ] || die "no $ortsrc/libonnxruntime.so.1 (run scripts/fetch-ort.sh)"
 install -d -m 0755 "$ortdst"
@@ -97,25 +100,14 @@ chmod 0644 "$D$UNITDIR/srdgd.service"
 install -m 0644 "$root/systemd/srdgd.sysusers.conf" "$D$PREFIX/lib/sysusers.d/srdgd.conf"
 install -m 0644 "$root/systemd/srdgd.tmpfiles.conf" "$D$PREFIX/lib/tmpfiles.d/srdgd.conf"
 install -m 0644 "$root/README.md" "$D$PREFIX/share/doc/srdgd/README.md"
+install -d -m 0755 "$D$PREFIX/share/man/man1"
+gzip -9n <"$root/packaging/srdgd.1" >"$D$PREFIX/share/man/man1/srdgd.1.gz"
+chmod 0644 "$D$PREFIX/share/man/man1/srdgd.1.gz"
 say "unit -> $UNITDIR/srdgd.service"
 
-# ---- user ---------------------------------------------------------------------
-if staged; then
-  say "DESTDIR set: not creating the srdgd user (sysusers.d does it on the target)"
-elif command -v systemd-sysusers >/dev/null 2>&1; then
-  systemd-sysusers "$PREFIX/lib/sysusers.d/srdgd.conf"
-else
-  getent group video >/dev/null || groupadd --system video
-  getent group render >/dev/null || groupadd --system render
-  id srdgd >/dev/null 2>&1 || useradd --system --user-group --home-dir /var/lib/srdgd --no-create-home \
-    --shell /usr/sbin/nologin --comment "srdgd daemon" srdgd
-  usermod -a -G video,render srdgd
-fi
-
-# ---- /etc/srdgd: config and key ---------------------------------------------
+# ---- /etc/srdgd: config ------------------------------------------------------
 etc="$D/etc/srdgd"
 install -d -m 0750 "$etc"
-staged || chown root:srdgd "$etc"
 if [ -e "$etc/srdgd.yaml" ]; then
   say "kept the existing /etc/srdgd/srdgd.yaml"
 else
@@ -126,40 +118,11 @@ else
       "$root/config/srdgd.example.yaml" >"$etc/srdgd.yaml"
     chmod 0640 "$etc/srdgd.yaml"
   fi
-  staged || chown root:srdgd "$etc/srdgd.yaml"
   say "config -> /etc/srdgd/srdgd.yaml (from config/srdgd.example.yaml: edit the cameras)"
 fi
 
-key="$etc/gallery.key"
-if [ -e "$key" ]; then
-  say "kept the existing /etc/srdgd/gallery.key"
-elif staged && [ "$KEYGEN" != 1 ]; then
-  say "DESTDIR set: no gallery key made (on the box: srdgd gallery keygen)"
-else
-  # a throwaway config that only names the key file, so keygen works before
-  # srdgd.yaml is edited (its example camera needs a password variable); a
-  # clean environment, as any SRDGD_* variable is read as a config override
-  tmp="$(mktemp -d)"
-  trap 'rm -rf "$tmp"' EXIT
-  printf 'version: 1\nmatch:\n  key_file: %s\n' "$key" >"$tmp/keygen.yaml"
-  env -i PATH="$PATH" "$bin" gallery --config "$tmp/keygen.yaml" keygen >/dev/null
-  staged || chown srdgd:srdgd "$key"
-  say "gallery key -> /etc/srdgd/gallery.key (back it up: without it the gallery cannot be read)"
-fi
-
-# ---- state, tmpfiles, systemd -------------------------------------------------
-if staged; then
-  say "DESTDIR set: not running systemctl daemon-reload"
-else
-  if command -v systemd-tmpfiles >/dev/null 2>&1; then
-    systemd-tmpfiles --create "$PREFIX/lib/tmpfiles.d/srdgd.conf"
-  fi
-  install -d -m 0750 -o srdgd -g srdgd /var/lib/srdgd
-  if [ -d /run/systemd/system ]; then
-    systemctl daemon-reload
-    say "systemd reloaded; next: edit /etc/srdgd/srdgd.yaml, run srdgd hwtest --config /etc/srdgd/srdgd.yaml, then systemctl enable --now srdgd"
-  else
-    say "systemd is not running here (container?): skipped systemctl daemon-reload"
-  fi
-fi
+# ---- user, ownership, gallery key, state, systemd ------------------------------
+# shared with the .deb's postinst, which runs it as /usr/lib/srdgd/setup-host
+DESTDIR="$DESTDIR" PREFIX="$PREFIX" KEYGEN="$KEYGEN" SRDGD_BIN="$bin" SETUP_SAY=install \
+  "$root/scripts/setup-host.sh"
 say "done"

@@ -35,7 +35,8 @@ fi
 rm -f "$D$PREFIX/bin/srdgd" \
   "$D$UNITDIR/srdgd.service" \
   "$D$PREFIX/lib/sysusers.d/srdgd.conf" \
-  "$D$PREFIX/lib/tmpfiles.d/srdgd.conf"
+  "$D$PREFIX/lib/tmpfiles.d/srdgd.conf" \
+  "$D$PREFIX/share/man/man1/srdgd.1.gz"
 rm -rf "$D$PREFIX/lib/srdgd" "$D$PREFIX/share/srdgd/models" "$D$PREFIX/share/doc/srdgd"
 rmdir "$D$PREFIX/share/srdgd" 2>/dev/null || true
 
