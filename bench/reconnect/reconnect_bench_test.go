@@ -375,7 +375,9 @@ publish:
 		}
 	}
 	var from uint64
-	up := func() { poll("frames", func(st camStatus) bool { return st.Connected && st.Frames >= from+framesPerUp }) }
+	up := func() {
+		poll("frames", func(st camStatus) bool { return st.Connected && st.Frames >= from+framesPerUp })
+	}
 	measure := func(c int) sample {
 		st := status()
 		rss, anon, err := procStatus(cmd.Process.Pid)
