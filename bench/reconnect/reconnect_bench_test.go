@@ -120,7 +120,8 @@ func report(t *testing.T, name string, rows []sample) {
 	if out == "" {
 		return
 	}
-	if err := os.WriteFile(filepath.Join(out, name+".csv"), []byte(csv.String()), 0o644); err != nil {
+	slug := strings.Trim(regexp.MustCompile(`[^a-zA-Z0-9]+`).ReplaceAllString(name, "-"), "-")
+	if err := os.WriteFile(filepath.Join(out, slug+".csv"), []byte(csv.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.OpenFile(filepath.Join(out, "summary.md"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
