@@ -197,6 +197,13 @@ type Backoff struct {
 	// ResetAfter is how long a session must stay up before the wait goes
 	// back to Initial. Must be > 0. Default: 60s.
 	ResetAfter time.Duration `yaml:"reset_after"`
+	// AuthRetry is the wait after the camera rejected the credentials 3
+	// times in a row (state auth_failed); it doubles per further rejection up
+	// to AuthRetryMax, so that a wrong password does not lock the camera's
+	// account. Must be > 0. Default: 5m.
+	AuthRetry time.Duration `yaml:"auth_retry"`
+	// AuthRetryMax caps that wait; must be >= AuthRetry. Default: 1h.
+	AuthRetryMax time.Duration `yaml:"auth_retry_max"`
 }
 
 // Detect configures face detection, tracking and quality gates.
@@ -635,9 +642,11 @@ func DefaultCamera() Camera {
 		DetectFPS: 5,
 		Enabled:   true,
 		Reconnect: Backoff{
-			Initial:    time.Second,
-			Max:        30 * time.Second,
-			ResetAfter: 60 * time.Second,
+			Initial:      time.Second,
+			Max:          30 * time.Second,
+			ResetAfter:   60 * time.Second,
+			AuthRetry:    5 * time.Minute,
+			AuthRetryMax: time.Hour,
 		},
 	}
 }

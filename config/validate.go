@@ -136,6 +136,9 @@ func (v checker) camera(c *Config, cam *Camera, p string) {
 		v.report(p+".reconnect.max", b.Max.String(), fmt.Sprintf("%s is out of range (allowed: >= reconnect.initial, %s)", b.Max, b.Initial))
 	}
 	v.positive(p+".reconnect.reset_after", b.ResetAfter)
+	if v.positive(p+".reconnect.auth_retry", b.AuthRetry) && b.AuthRetryMax < b.AuthRetry {
+		v.report(p+".reconnect.auth_retry_max", b.AuthRetryMax.String(), fmt.Sprintf("%s is out of range (allowed: >= reconnect.auth_retry, %s)", b.AuthRetryMax, b.AuthRetry))
+	}
 	if len(cam.Attributes) > 0 && c.SRDG.Attributes.Policy == "off" {
 		v.report(p+".attributes", "", "set, but srdg.attributes.policy is off; remove them or pick predict or operator")
 	}

@@ -45,6 +45,9 @@ type Camera struct {
 
 	frames, decodeErrors, rtpErrors, packetsLost atomic.Uint64
 	reconnects, bytes, decodeDropped, seq        atomic.Uint64
+	authFailures                                 atomic.Uint64
+	// played is set once a session has come up; later ones are reconnects.
+	played atomic.Bool
 
 	stMu    sync.Mutex
 	st      Status // State, Connected, Codec, Transport, Width, Height, LastError*, ConnectedSince
@@ -136,6 +139,8 @@ func NewCamera(o CameraOptions) (*Camera, error) {
 		return fail("max retries %d: want >= 0 (0 retries forever)", o.MaxRetries)
 	case o.MaxAuthFailures < 0:
 		return fail("max auth failures %d: want >= 1", o.MaxAuthFailures)
+	case o.AuthRetryInitial < 0 || o.AuthRetryInitial > o.AuthRetryMax:
+		return fail("auth retry initial %v: want > 0 and <= max %v", o.AuthRetryInitial, o.AuthRetryMax)
 	case o.ReadTimeout < 0 || o.WarnInterval < 0:
 		return fail("timeouts must not be negative")
 	case o.DecodeQueue < 0:
@@ -317,6 +322,7 @@ func (c *Camera) Status() Status {
 	s.RTPErrors = c.rtpErrors.Load()
 	s.PacketsLost = c.packetsLost.Load()
 	s.Reconnects = c.reconnects.Load()
+	s.AuthFailures = c.authFailures.Load()
 	s.Dropped = dropped + c.decodeDropped.Load()
 	return s
 }
@@ -342,25 +348,32 @@ func (c *Camera) setError(err error) {
 }
 
 // Run connects and keeps the camera connected until ctx ends, reconnecting with
-// exponential backoff and jitter. It returns nil when ctx ends, and an error
-// only for permanent failures: ErrAuthRejected, ErrRetriesExhausted, or a
-// decoder that cannot be built. All goroutines it started have ended when it
-// returns, and the subscriber queues are closed.
-func (c *Camera) Run(ctx context.Context) error {
+// exponential backoff and jitter. Rejected credentials do not end it: after
+// MaxAuthFailures rejections in a row the camera is in StateAuthFailed and
+// tries again after the long AuthRetry backoff, until the camera accepts
+// them. Run returns nil when ctx ends, and an error only for permanent
+// failures, after which the state is StateFailed: ErrRetriesExhausted (with
+// MaxRetries set) or a decoder that cannot be built. All goroutines it
+// started have ended when it returns, and the subscriber queues are closed.
+func (c *Camera) Run(ctx context.Context) (err error) {
 	if !c.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("ingest: camera %q: %w", c.o.Name, ErrAlreadyRunning)
 	}
 	defer c.closeSubscribers()
-	defer c.setState(StateStopped)
+	defer func() {
+		if err != nil {
+			c.setState(StateFailed)
+		} else {
+			c.setState(StateStopped)
+		}
+	}()
 
 	bo := backoff{initial: c.o.ReconnectInitial, max: c.o.ReconnectMax}
+	authBo := backoff{initial: c.o.AuthRetryInitial, max: c.o.AuthRetryMax}
 	failures, authFailures := 0, 0
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
 			return nil
-		}
-		if attempt > 0 {
-			c.reconnects.Add(1)
 		}
 		c.setState(StateConnecting)
 		c.log.Debug("connecting", "url", c.safeURL, "attempt", attempt+1)
@@ -382,8 +395,10 @@ func (c *Camera) Run(ctx context.Context) error {
 		}
 		if res.authRejected {
 			authFailures++
+			c.authFailures.Add(1)
 		} else {
 			authFailures = 0
+			authBo.reset()
 		}
 		if res.playedFor >= c.o.ReconnectResetAfter {
 			bo.reset()
@@ -392,8 +407,17 @@ func (c *Camera) Run(ctx context.Context) error {
 			err = fmt.Errorf("ingest: camera %q: %s: %w %d times (check username/password): %w",
 				c.o.Name, c.safeURL, ErrAuthRejected, authFailures, c.red.err(res.err))
 			c.setError(err)
-			c.log.Error("giving up", "err", err)
-			return err
+			delay := authBo.next()
+			c.setState(StateAuthFailed)
+			if authFailures == c.o.MaxAuthFailures {
+				c.log.Error("credentials rejected", "err", err, "retry_in", delay.Round(time.Second))
+			} else {
+				c.log.Warn("credentials still rejected", "err", err, "retry_in", delay.Round(time.Second))
+			}
+			if !sleepCtx(ctx, delay) {
+				return nil
+			}
+			continue
 		}
 		if c.o.MaxRetries > 0 && failures > c.o.MaxRetries {
 			err = fmt.Errorf("ingest: camera %q: %s: %w after %d attempts: %w",
@@ -410,13 +434,21 @@ func (c *Camera) Run(ctx context.Context) error {
 			msg = "connect failed"
 		}
 		c.log.Warn(msg, "err", err, "retry_in", delay.Round(time.Millisecond), "failures", failures)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, delay) {
 			return nil
-		case <-t.C:
 		}
+	}
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -615,6 +647,9 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		return res
 	}
 	playedAt := time.Now()
+	if c.played.Swap(true) {
+		c.reconnects.Add(1)
+	}
 	c.setState(StateConnected)
 	c.stMu.Lock()
 	c.st.Codec = asm.codec

@@ -200,8 +200,8 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	}
 	checkPicture(t, after[len(after)-1], 320, 240)
 	st := r.cam.Status()
-	if st.Reconnects < 1 || !st.Connected || st.LastError == "" || st.LastErrorAt.IsZero() {
-		t.Fatalf("status after reconnect %+v", st)
+	if st.Reconnects != 1 || !st.Connected || st.LastError == "" || st.LastErrorAt.IsZero() {
+		t.Fatalf("status after reconnect %+v, want connected with exactly 1 reconnect", st)
 	}
 	if err := r.stop(); err != nil {
 		t.Fatalf("Run = %v, want nil", err)
@@ -237,6 +237,7 @@ func TestCredentials(t *testing.T) {
 			o := fastReconnect(CameraOptions{
 				Name: "gate", URL: s.URL("cam"), Username: tc.username, Password: tc.password,
 				Transport: "tcp", MaxAuthFailures: 2, Logger: logs.logger(),
+				AuthRetryInitial: time.Hour, AuthRetryMax: time.Hour, // one state change to look at
 			})
 			if tc.inURL {
 				o.URL = strings.Replace(o.URL, "rtsp://", "rtsp://"+tc.username+":"+urlEscape(tc.password)+"@", 1)
@@ -250,29 +251,33 @@ func TestCredentials(t *testing.T) {
 					t.Fatalf("Run = %v", err)
 				}
 			} else {
-				err, ok := r.wait(ctx)
-				if !ok {
-					t.Fatal("Run kept retrying rejected credentials")
+				// rejected credentials are a state of the camera, not the end of Run
+				waitFor(t, ctx, "auth_failed", func() bool { return r.cam.Status().State == StateAuthFailed })
+				st := r.cam.Status()
+				if !strings.Contains(st.LastError, ErrAuthRejected.Error()) {
+					t.Fatalf("last error %q does not say the credentials were rejected", st.LastError)
 				}
-				if tc.username != "" && !errors.Is(err, ErrAuthRejected) {
-					t.Fatalf("Run = %v, want ErrAuthRejected", err)
+				if !strings.Contains(st.LastError, `camera "gate"`) || !strings.Contains(st.LastError, s.Addr()) {
+					t.Fatalf("last error %q does not name the camera and address", st.LastError)
 				}
-				if err == nil {
-					t.Fatal("Run = nil, want an error")
+				if st.AuthFailures != 2 || st.Reconnects != 0 || st.Connected {
+					t.Fatalf("status %+v, want 2 auth failures (MaxAuthFailures 2), no reconnects, not connected", st)
 				}
-				if !strings.Contains(err.Error(), `camera "gate"`) || !strings.Contains(err.Error(), s.Addr()) {
-					t.Fatalf("error %q does not name the camera and address", err)
-				}
-				if st := r.cam.Status(); st.LastError == "" || st.Reconnects != 1 {
-					t.Fatalf("status %+v, want a last error and exactly one retry (MaxAuthFailures 2)", st)
+				select {
+				case <-r.done:
+					t.Fatalf("Run returned %v on rejected credentials", r.err)
+				default:
 				}
 				for _, secret := range []string{tc.password, urlEscape(tc.password)} {
-					if secret == "" {
-						continue
+					if secret != "" && strings.Contains(st.LastError, secret) {
+						t.Fatalf("last error leaks the password: %s", st.LastError)
 					}
-					if strings.Contains(err.Error(), secret) || strings.Contains(r.cam.Status().LastError, secret) {
-						t.Fatalf("error leaks the password: %v", err)
-					}
+				}
+				if err := r.stop(); err != nil {
+					t.Fatalf("Run = %v after cancel, want nil", err)
+				}
+				if st := r.cam.Status(); st.State != StateStopped {
+					t.Fatalf("state %q after cancel, want stopped", st.State)
 				}
 			}
 			for _, secret := range []string{pass, tc.password, urlEscape(tc.password)} {
@@ -284,6 +289,70 @@ func TestCredentials(t *testing.T) {
 				t.Fatalf("logs lack the component/camera attributes:\n%s", logs.String())
 			}
 		})
+	}
+}
+
+// TestAuthFailedRecovers: a camera whose password is changed after a healthy
+// session goes to auth_failed and keeps trying with the long backoff; when
+// the old password is accepted again it comes back, and that counts as one
+// reconnect.
+func TestAuthFailedRecovers(t *testing.T) {
+	requireFFmpeg(t)
+	leakCheck(t)
+	ctx := testCtx(t, 60*time.Second)
+	const user, pass = "operator", "Old-pa55word"
+	s1 := startServer(t, rtspserver.Options{Username: user, Password: pass})
+	addr := s1.Addr()
+	p1 := publish(t, ctx, s1, "cam", rtspserver.FFmpegOptions{})
+	r := startCamera(t, fastReconnect(CameraOptions{Name: "yard", URL: s1.URL("cam"), Username: user, Password: pass,
+		Transport: "tcp", AuthRetryInitial: 100 * time.Millisecond, AuthRetryMax: 400 * time.Millisecond}), nil)
+	frames := r.cam.SubscribeFrames(64)
+	last := popN(t, ctx, frames, 3)[2].Seq
+
+	// the password changes on the camera (it reboots with the new one)
+	s1.Close()
+	p1.Stop()
+	s2 := startServer(t, rtspserver.Options{Address: addr, Username: user, Password: "New-pa55word"})
+	publish(t, ctx, s2, "cam", rtspserver.FFmpegOptions{})
+	waitFor(t, ctx, "auth_failed", func() bool { return r.cam.Status().State == StateAuthFailed })
+	// and it goes on trying: the rejections keep being counted
+	waitFor(t, ctx, "retries while auth_failed", func() bool { return r.cam.Status().AuthFailures >= 5 })
+	if st := r.cam.Status(); st.Reconnects != 0 || !strings.Contains(st.LastError, ErrAuthRejected.Error()) {
+		t.Fatalf("status %+v, want no reconnect yet and the rejection as last error", st)
+	}
+
+	s2.SetReaderCredentials(user, pass)
+	for n := 0; n < 3; {
+		f := popN(t, ctx, frames, 1)[0]
+		if f.Seq > last && r.cam.Status().Connected {
+			n++
+		}
+		last = f.Seq
+	}
+	if st := r.cam.Status(); st.State != StateConnected || st.Reconnects != 1 {
+		t.Fatalf("status %+v, want connected with 1 reconnect", st)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+// TestReconnectsCountSessionsNotAttempts: failed attempts before the first
+// session are not reconnects (finding: 6 attempts showed as 6 reconnects).
+func TestReconnectsCountSessionsNotAttempts(t *testing.T) {
+	requireFFmpeg(t)
+	leakCheck(t)
+	ctx := testCtx(t, 60*time.Second)
+	s := startServer(t, rtspserver.Options{}) // nobody publishes yet: DESCRIBE is 404
+	var logs logBuffer
+	r := startCamera(t, fastReconnect(CameraOptions{Name: "late", URL: s.URL("cam"), Transport: "tcp", Logger: logs.logger()}), nil)
+	frames := r.cam.SubscribeFrames(8)
+	waitFor(t, ctx, "6 failed attempts", func() bool { return strings.Count(logs.String(), "msg=\"connect failed\"") >= 6 })
+	publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{})
+	popN(t, ctx, frames, 3)
+	if st := r.cam.Status(); st.Reconnects != 0 || !st.Connected {
+		t.Fatalf("status %+v, want connected with 0 reconnects after %d failed attempts", st,
+			strings.Count(logs.String(), "msg=\"connect failed\""))
 	}
 }
 
@@ -513,8 +582,8 @@ func TestMaxRetriesExhausted(t *testing.T) {
 	if !errors.Is(err, ErrRetriesExhausted) || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("Run = %v, want ErrRetriesExhausted naming the 404", err)
 	}
-	if st := r.cam.Status(); st.Reconnects != 2 || st.State != StateStopped {
-		t.Fatalf("status %+v, want 2 reconnects and stopped", st)
+	if st := r.cam.Status(); st.Reconnects != 0 || st.State != StateFailed || !strings.Contains(st.LastError, ErrRetriesExhausted.Error()) {
+		t.Fatalf("status %+v, want failed with the reason and no reconnects (no session came up)", st)
 	}
 }
 
@@ -744,7 +813,7 @@ func TestDecoderConstructionFailureIsPermanent(t *testing.T) {
 	if !ok || !errors.Is(err, boom) || asked != CodecH264 {
 		t.Fatalf("Run = %v (decoder asked for %q), want the constructor's error for H264", err, asked)
 	}
-	if st := r.cam.Status(); st.Reconnects != 0 || st.State != StateStopped {
-		t.Fatalf("status %+v, want no retries", st)
+	if st := r.cam.Status(); st.Reconnects != 0 || st.State != StateFailed || !strings.Contains(st.LastError, boom.Error()) {
+		t.Fatalf("status %+v, want failed with the reason and no retries", st)
 	}
 }

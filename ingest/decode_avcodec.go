@@ -5,6 +5,9 @@ package ingest
 /*
 #cgo pkg-config: libavcodec libavutil libswscale
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <libavcodec/avcodec.h>
 #include <libavutil/error.h>
 #include <libavutil/log.h>
@@ -26,6 +29,14 @@ static void srd_free(srd_dec *d) {
 	av_frame_free(&d->frame);
 	avcodec_free_context(&d->ctx);
 	free(d);
+#ifdef __GLIBC__
+	// Everything is freed, but glibc keeps the freed picture buffers in the
+	// malloc arena of whichever thread freed them (each reconnect decodes on
+	// another Go thread, hence another arena), so the RSS grew by megabytes
+	// per reconnect until every arena was full (bench/RESULTS.md, "Camera
+	// reconnect cycles"). Hand the free pages back once per session.
+	malloc_trim(0);
+#endif
 }
 
 // srd_new opens a single-threaded decoder. Frame threading would add a frame of

@@ -8,8 +8,8 @@ var (
 	// ErrUnsupportedCodec means the stream has no H.264 or H.265 video track, or
 	// a decoder was asked for another codec.
 	ErrUnsupportedCodec = errors.New("unsupported codec: want H264 or H265")
-	// ErrAuthRejected is returned by Run after MaxAuthFailures consecutive
-	// rejections of the credentials.
+	// ErrAuthRejected is the cause Status.LastError names after MaxAuthFailures
+	// consecutive rejections of the credentials (StateAuthFailed).
 	ErrAuthRejected = errors.New("credentials rejected")
 	// ErrRetriesExhausted is returned by Run when MaxRetries consecutive attempts failed.
 	ErrRetriesExhausted = errors.New("reconnect attempts exhausted")

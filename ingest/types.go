@@ -23,8 +23,16 @@ const (
 	StateConnecting = "connecting"
 	StateConnected  = "connected"
 	StateBackoff    = "backoff"
-	StateStopped    = "stopped"
+	// StateAuthFailed: the camera rejected the credentials MaxAuthFailures
+	// times in a row; Run retries after the long AuthRetry backoff.
+	StateAuthFailed = "auth_failed"
+	// StateFailed: Run returned a permanent error (see Run); LastError says which.
+	StateFailed  = "failed"
+	StateStopped = "stopped"
 )
+
+// States lists every value of Status.State.
+var States = []string{StateConnecting, StateConnected, StateBackoff, StateAuthFailed, StateFailed, StateStopped}
 
 // Frame is one decoded picture. Subscribers share the same *Frame: treat it,
 // and Pix in particular, as read-only.
@@ -87,7 +95,7 @@ type AccessUnit struct {
 // Status is a snapshot of a camera's health and counters.
 type Status struct {
 	Camera    string
-	State     string // StateConnecting, StateConnected, StateBackoff or StateStopped
+	State     string // one of States
 	Connected bool
 	Codec     string
 	// Transport in use while connected: "TCP" or "UDP".
@@ -102,8 +110,13 @@ type Status struct {
 	RTPErrors uint64
 	// PacketsLost counts RTP sequence gaps.
 	PacketsLost uint64
-	// Reconnects counts connection attempts after the first one.
+	// Reconnects counts the sessions that came up after an earlier session
+	// had been up: how often the camera came back. Failed attempts do not
+	// count (a camera that needed six tries to connect at all has 0).
 	Reconnects uint64
+	// AuthFailures counts connection attempts the camera answered with
+	// rejected credentials (401).
+	AuthFailures uint64
 	// Dropped counts frames and access units discarded because a queue was full,
 	// the decoder's own queue included.
 	Dropped        uint64
@@ -139,9 +152,14 @@ type CameraOptions struct {
 	// returns ErrRetriesExhausted. 0 retries forever. A session that delivered
 	// video resets the count.
 	MaxRetries int
-	// MaxAuthFailures: after this many consecutive rejected credentials Run
-	// returns ErrAuthRejected. Default 3.
+	// MaxAuthFailures: after this many consecutive rejected credentials the
+	// camera enters StateAuthFailed and waits AuthRetryInitial (doubling up to
+	// AuthRetryMax, with jitter) between further attempts, so that a wrong
+	// password does not lock the account on the camera. Default 3.
 	MaxAuthFailures int
+	// AuthRetryInitial and AuthRetryMax are that long backoff. Defaults 5 min
+	// and 1 h. It starts over once an attempt gets past authentication.
+	AuthRetryInitial, AuthRetryMax time.Duration
 	// ReadTimeout bounds RTSP requests and the silence tolerated on a playing
 	// session before it is restarted. Default 10 s.
 	ReadTimeout time.Duration
@@ -174,6 +192,12 @@ func (o *CameraOptions) setDefaults() {
 	}
 	if o.MaxAuthFailures == 0 {
 		o.MaxAuthFailures = 3
+	}
+	if o.AuthRetryInitial == 0 {
+		o.AuthRetryInitial = 5 * time.Minute
+	}
+	if o.AuthRetryMax == 0 {
+		o.AuthRetryMax = time.Hour
 	}
 	if o.ReadTimeout == 0 {
 		o.ReadTimeout = 10 * time.Second

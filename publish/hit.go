@@ -109,7 +109,10 @@ type Sink interface {
 
 // CameraStatus is the part of a camera's health that leaves the box.
 type CameraStatus struct {
-	Camera         string    `json:"camera"`
+	Camera string `json:"camera"`
+	// State is connecting, connected, backoff, auth_failed (the camera
+	// rejected the credentials; retried after a long backoff), failed (given
+	// up: LastError says why) or stopped.
 	State          string    `json:"state"`
 	Connected      bool      `json:"connected"`
 	Codec          string    `json:"codec,omitempty"`
@@ -120,11 +123,15 @@ type CameraStatus struct {
 	Frames         uint64    `json:"frames"`
 	DecodeErrors   uint64    `json:"decode_errors"`
 	Reconnects     uint64    `json:"reconnects"`
+	AuthFailures   uint64    `json:"auth_failures"`
 	Dropped        uint64    `json:"dropped"`
 	LastError      string    `json:"last_error,omitempty"`
 	LastErrorAt    time.Time `json:"last_error_at,omitzero"`
 	ConnectedSince time.Time `json:"connected_since,omitzero"`
 }
+
+// CameraStates are the values of CameraStatus.State (ingest's States).
+var CameraStates = []string{"connecting", "connected", "backoff", "auth_failed", "failed", "stopped"}
 
 // StatusFunc returns a snapshot of every configured camera.
 type StatusFunc func() []CameraStatus

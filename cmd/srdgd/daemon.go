@@ -78,13 +78,15 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 			ReconnectInitial:    cc.Reconnect.Initial,
 			ReconnectMax:        cc.Reconnect.Max,
 			ReconnectResetAfter: cc.Reconnect.ResetAfter,
+			AuthRetryInitial:    cc.Reconnect.AuthRetry,
+			AuthRetryMax:        cc.Reconnect.AuthRetryMax,
 			Logger:              log, // ingest adds component and camera
 		})
 		if err != nil {
 			return nil, fmt.Errorf("camera %q: %w", cc.Name, err)
 		}
 		d.cameras = append(d.cameras, cam)
-		d.components = append(d.components, component{name: "ingest/" + cc.Name, run: cam.Run})
+		d.components = append(d.components, component{name: "ingest/" + cc.Name, run: cameraRun(cam, log)})
 	}
 	sv, err := openServices(d)
 	if err != nil {
@@ -105,6 +107,20 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 	return d, nil
 }
 
+// cameraRun runs one camera as a component that never stops the daemon:
+// whatever a camera sends, its failure is its own. Rejected credentials are
+// a state the camera retries (auth_failed); a permanent error (a decoder
+// that cannot be built, retries exhausted) leaves it failed, shown in its
+// status, metrics and health, while the other cameras, MQTT and HTTP go on.
+func cameraRun(cam *ingest.Camera, log *slog.Logger) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		if err := cam.Run(ctx); err != nil {
+			log.Error("camera stopped; the daemon goes on without it", "camera", cam.Name(), "err", err)
+		}
+		return nil
+	}
+}
+
 // reportStatus logs every camera's status once a minute (and once shortly
 // after start), so an installer tailing the journal sees fps and errors.
 func (d *daemon) reportStatus(ctx context.Context) error {
@@ -123,7 +139,8 @@ func (d *daemon) reportStatus(ctx context.Context) error {
 				d.log.Info("camera status", "camera", s.Camera, "state", s.State, "codec", s.Codec,
 					"size", fmt.Sprintf("%dx%d", s.Width, s.Height), "fps", round1(s.FPS),
 					"kbps", round1(s.BitrateKbps), "frames", s.Frames, "dropped", s.Dropped,
-					"decode_errors", s.DecodeErrors, "reconnects", s.Reconnects, "last_error", s.LastError)
+					"decode_errors", s.DecodeErrors, "reconnects", s.Reconnects, "auth_failures", s.AuthFailures,
+					"last_error", s.LastError)
 			}
 			t.Reset(d.statusEvery)
 		}

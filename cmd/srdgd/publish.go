@@ -38,7 +38,7 @@ func cameraStatuses(cams []*ingest.Camera) publish.StatusFunc {
 			s := c.Status()
 			out = append(out, publish.CameraStatus{Camera: s.Camera, State: s.State, Connected: s.Connected, Codec: s.Codec,
 				Width: s.Width, Height: s.Height, FPS: s.FPS, BitrateKbps: s.BitrateKbps, Frames: s.Frames,
-				DecodeErrors: s.DecodeErrors, Reconnects: s.Reconnects, Dropped: s.Dropped, LastError: s.LastError,
+				DecodeErrors: s.DecodeErrors, Reconnects: s.Reconnects, AuthFailures: s.AuthFailures, Dropped: s.Dropped, LastError: s.LastError,
 				LastErrorAt: s.LastErrorAt, ConnectedSince: s.ConnectedSince})
 		}
 		return out

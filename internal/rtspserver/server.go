@@ -79,10 +79,12 @@ type Server struct {
 
 	forwardErrors atomic.Uint64
 
-	mu      sync.Mutex
-	paths   map[string]*pathState
-	changed chan struct{} // closed and replaced whenever a path gains or loses a publisher
-	closed  bool
+	mu       sync.Mutex
+	readUser string // reader credentials, Options.Username/Password until SetReaderCredentials
+	readPass string
+	paths    map[string]*pathState
+	changed  chan struct{} // closed and replaced whenever a path gains or loses a publisher
+	closed   bool
 }
 
 type pathState struct {
@@ -103,11 +105,13 @@ func Start(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:    opts,
-		log:     opts.Logger.With("component", "rtspserver"),
-		paths:   make(map[string]*pathState),
-		changed: make(chan struct{}),
-		scheme:  "rtsp",
+		opts:     opts,
+		log:      opts.Logger.With("component", "rtspserver"),
+		paths:    make(map[string]*pathState),
+		changed:  make(chan struct{}),
+		scheme:   "rtsp",
+		readUser: opts.Username,
+		readPass: opts.Password,
 	}
 	if opts.TLSConfig != nil {
 		s.scheme = "rtsps"
@@ -213,6 +217,15 @@ func (s *Server) Addr() string { return s.addr }
 // URL returns the rtsp:// (or rtsps://) URL of path on this server.
 func (s *Server) URL(path string) string {
 	return s.scheme + "://" + s.addr + "/" + strings.TrimPrefix(path, "/")
+}
+
+// SetReaderCredentials replaces the credentials required from readers from
+// the next request on, as a camera whose password is changed does; an empty
+// username lets every reader in. Sessions already playing go on.
+func (s *Server) SetReaderCredentials(username, password string) {
+	s.mu.Lock()
+	s.readUser, s.readPass = username, password
+	s.mu.Unlock()
 }
 
 // ForwardErrors counts RTP packets from publishers that could not be handed to
@@ -323,8 +336,10 @@ func (h *handler) unauthorized() (*base.Response, error) {
 }
 
 func (h *handler) readerAllowed(conn *gortsplib.ServerConn, req *base.Request) bool {
-	o := h.s.opts
-	return o.Username == "" || conn.VerifyCredentials(req, o.Username, o.Password)
+	h.s.mu.Lock()
+	user, pass := h.s.readUser, h.s.readPass
+	h.s.mu.Unlock()
+	return user == "" || conn.VerifyCredentials(req, user, pass)
 }
 
 func (h *handler) lookup(path string) *gortsplib.ServerStream {

@@ -113,8 +113,9 @@ func TestPageInBrowser(t *testing.T) {
 		Token: token, Hits: hist, Auditor: hist,
 		Cameras: func() []publish.CameraStatus {
 			return []publish.CameraStatus{
-				{Camera: "door", State: "streaming", Connected: true, FPS: 25, Codec: "H264", Width: 1920, Height: 1080},
-				{Camera: "yard", State: "reconnecting", LastError: "connection refused"},
+				{Camera: "door", State: "connected", Connected: true, FPS: 25, Codec: "H264", Width: 1920, Height: 1080},
+				{Camera: "yard", State: "backoff", LastError: "connection refused"},
+				{Camera: "gate", State: "auth_failed", LastError: `camera "gate": credentials rejected 3 times (check username/password)`},
 			}
 		},
 	}
@@ -157,9 +158,19 @@ func TestPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"door", "streaming", "25.0 fps", "yard", "reconnecting", "no live view"} {
+	for _, want := range []string{"door", "connected", "25.0 fps", "yard", "backoff", "connection refused", "no live view"} {
 		if !strings.Contains(cams, want) {
 			t.Errorf("camera grid %q lacks %q", cams, want)
+		}
+	}
+	// a camera that rejects the credentials says so on its tile, with the error
+	gate, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.camera[data-camera="gate"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"auth_failed", "check username and password", "credentials rejected 3 times"} {
+		if !strings.Contains(gate, want) {
+			t.Errorf("gate tile %q lacks %q", gate, want)
 		}
 	}
 

@@ -12,6 +12,15 @@ import (
 	"github.com/srdgd/srdgd/publish"
 )
 
+// healthJSON is GET /api/v1/health. Status is "ok", "degraded" (alive, but
+// a camera is not streaming: still 200, since restarting the daemon would
+// not bring a camera back) or "unhealthy" (a stage is wedged: 503). Cameras
+// counts the cameras per state; names only with a token, at /api/v1/cameras.
+type healthJSON struct {
+	Status  string         `json:"status"`
+	Cameras map[string]int `json:"cameras,omitempty"`
+}
+
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if s.o.Health != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
@@ -19,11 +28,23 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		if err := s.o.Health(ctx); err != nil {
 			// details only in the log: health needs no token
 			s.log.Warn("health check failed", "error", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy"})
+			writeJSON(w, http.StatusServiceUnavailable, healthJSON{Status: "unhealthy"})
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	h := healthJSON{Status: "ok"}
+	if s.o.Cameras != nil {
+		for _, c := range s.o.Cameras() {
+			if h.Cameras == nil {
+				h.Cameras = map[string]int{}
+			}
+			h.Cameras[c.State]++
+			if !c.Connected {
+				h.Status = "degraded"
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, h)
 }
 
 type loginRequest struct {

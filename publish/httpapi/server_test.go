@@ -402,3 +402,34 @@ func TestHealth(t *testing.T) {
 		t.Errorf("unhealthy: %d %s (no details without a token)", got.status, got.body)
 	}
 }
+
+// TestHealthCameras: a camera that is not streaming (auth_failed here) makes
+// health "degraded" but still 200, so that nothing restarts the daemon for
+// it; the states are counted, the names are not given without a token.
+func TestHealthCameras(t *testing.T) {
+	var yard atomic.Value
+	yard.Store("connected")
+	r := start(t, httpapi.Options{Token: token, Health: func(context.Context) error { return nil },
+		Cameras: func() []publish.CameraStatus {
+			st := yard.Load().(string)
+			return []publish.CameraStatus{{Camera: "door", State: "connected", Connected: true},
+				{Camera: "yard", State: st, Connected: st == "connected"}}
+		}})
+	cases := []struct {
+		yard, body string
+	}{
+		{"connected", `{"status":"ok","cameras":{"connected":2}}`},
+		{"auth_failed", `{"status":"degraded","cameras":{"auth_failed":1,"connected":1}}`},
+		{"failed", `{"status":"degraded","cameras":{"connected":1,"failed":1}}`},
+		{"backoff", `{"status":"degraded","cameras":{"backoff":1,"connected":1}}`},
+	}
+	for _, c := range cases {
+		t.Run(c.yard, func(t *testing.T) {
+			yard.Store(c.yard)
+			got := r.do(t, "GET", "/api/v1/health", nil)
+			if got.status != 200 || strings.TrimSpace(string(got.body)) != c.body {
+				t.Errorf("health: %d %s, want 200 %s", got.status, got.body, c.body)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,7 +34,8 @@ type MQTTStatus struct {
 // with the pipeline; nil ones export nothing.
 type Options struct {
 	// Cameras gives the per-camera series (frames, decode errors,
-	// reconnects, dropped frames, fps, bitrate, connected).
+	// reconnects, auth failures, dropped frames, fps, bitrate, connected,
+	// state).
 	Cameras publish.StatusFunc
 	// MQTT gives the srdgd_mqtt_* series.
 	MQTT func() MQTTStatus
@@ -189,6 +191,8 @@ var (
 	descFPS          = prometheus.NewDesc("srdgd_camera_fps", "Decoded frames per second, per camera.", []string{"camera"}, nil)
 	descBitrate      = prometheus.NewDesc("srdgd_camera_bitrate_kbps", "Received video bitrate in kbit/s, per camera.", []string{"camera"}, nil)
 	descConnected    = prometheus.NewDesc("srdgd_camera_connected", "1 while the camera's stream is up, per camera.", []string{"camera"}, nil)
+	descState        = prometheus.NewDesc("srdgd_camera_state", "1 for the camera's current state, 0 for the others (connecting, connected, backoff, auth_failed, failed, stopped), per camera.", []string{"camera", "state"}, nil)
+	descAuthFailures = prometheus.NewDesc("srdgd_camera_auth_failures_total", "Connection attempts the camera answered with rejected credentials, per camera.", []string{"camera"}, nil)
 	descMQTTUp       = prometheus.NewDesc("srdgd_mqtt_connected", "1 while the MQTT broker is connected.", nil, nil)
 	descSpoolMsgs    = prometheus.NewDesc("srdgd_mqtt_spool_messages", "Alerts spooled on disk while the broker is away.", nil, nil)
 	descSpoolBytes   = prometheus.NewDesc("srdgd_mqtt_spool_bytes", "Bytes of spooled alerts.", nil, nil)
@@ -199,7 +203,7 @@ var (
 // Describe implements prometheus.Collector.
 func (p *pulled) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFrames, descDecodeErrors, descReconnects, descDropped, descFPS, descBitrate,
-		descConnected, descMQTTUp, descSpoolMsgs, descSpoolBytes, descSpoolDrops, descViewers} {
+		descConnected, descState, descAuthFailures, descMQTTUp, descSpoolMsgs, descSpoolBytes, descSpoolDrops, descViewers} {
 		ch <- d
 	}
 }
@@ -240,6 +244,13 @@ func (p *pulled) Collect(ch chan<- prometheus.Metric) {
 			ch <- constMetric(descFPS, prometheus.GaugeValue, c.FPS, c.Camera)
 			ch <- constMetric(descBitrate, prometheus.GaugeValue, c.BitrateKbps, c.Camera)
 			ch <- constMetric(descConnected, prometheus.GaugeValue, b2f(c.Connected), c.Camera)
+			ch <- constMetric(descAuthFailures, prometheus.CounterValue, float64(c.AuthFailures), c.Camera)
+			for _, st := range publish.CameraStates {
+				ch <- constMetric(descState, prometheus.GaugeValue, b2f(c.State == st), c.Camera, st)
+			}
+			if c.State != "" && !slices.Contains(publish.CameraStates, c.State) {
+				ch <- constMetric(descState, prometheus.GaugeValue, 1, c.Camera, c.State)
+			}
 		}
 	}
 	if o.MQTT != nil {

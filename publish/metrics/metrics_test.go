@@ -73,8 +73,8 @@ next:
 func TestExposition(t *testing.T) {
 	cams := func() []publish.CameraStatus {
 		return []publish.CameraStatus{
-			{Camera: "door", Connected: true, FPS: 24.5, BitrateKbps: 2048, Frames: 1000, DecodeErrors: 3, Reconnects: 2, Dropped: 5},
-			{Camera: "yard", Frames: 10},
+			{Camera: "door", State: "connected", Connected: true, FPS: 24.5, BitrateKbps: 2048, Frames: 1000, DecodeErrors: 3, Reconnects: 2, Dropped: 5},
+			{Camera: "yard", State: "auth_failed", Frames: 10, AuthFailures: 4},
 			{Camera: "yard"}, // a duplicate must not break the scrape
 		}
 	}
@@ -117,6 +117,13 @@ func TestExposition(t *testing.T) {
 		{"srdgd_camera_bitrate_kbps", []string{"camera=door"}, 2048},
 		{"srdgd_camera_connected", []string{"camera=door"}, 1},
 		{"srdgd_camera_connected", []string{"camera=yard"}, 0},
+		{"srdgd_camera_auth_failures_total", []string{"camera=door"}, 0},
+		{"srdgd_camera_auth_failures_total", []string{"camera=yard"}, 4},
+		{"srdgd_camera_state", []string{"camera=door", "state=connected"}, 1},
+		{"srdgd_camera_state", []string{"camera=door", "state=auth_failed"}, 0},
+		{"srdgd_camera_state", []string{"camera=yard", "state=auth_failed"}, 1},
+		{"srdgd_camera_state", []string{"camera=yard", "state=connected"}, 0},
+		{"srdgd_camera_state", []string{"camera=yard", "state=failed"}, 0},
 		{"srdgd_faces_detected_total", []string{"camera=door"}, 3},
 		{"srdgd_probes_total", []string{"camera=door"}, 2},
 		{"srdgd_sr_duration_seconds", []string{"sampler=pc"}, 2},

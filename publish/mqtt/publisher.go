@@ -302,7 +302,7 @@ func (p *Publisher) session(ctx context.Context, c paho.Client, lost <-chan erro
 			}
 		}
 	})
-	lastConn := map[string]bool{}
+	lastConn := map[string]string{}
 	p.publishStatus(c, lastConn, true)
 	p.publishStats(c)
 
@@ -407,19 +407,33 @@ func (p *Publisher) goodbye(c paho.Client) {
 	c.Disconnect(250)
 }
 
+// statusKey is what must change for a camera's status to be published
+// before the next interval: connected, or a state that needs a person
+// (auth_failed, failed). The retries in between (connecting, backoff) wait.
+func statusKey(st publish.CameraStatus) string {
+	if st.Connected {
+		return "connected"
+	}
+	if st.State == "connecting" || st.State == "backoff" {
+		return "retrying"
+	}
+	return st.State
+}
+
 // publishStatus publishes every camera's status when all is set, else only
-// those whose Connected flag changed since the last publication.
-func (p *Publisher) publishStatus(c paho.Client, last map[string]bool, all bool) {
+// those whose statusKey changed since the last publication.
+func (p *Publisher) publishStatus(c paho.Client, last map[string]string, all bool) {
 	if p.opts.Status == nil {
 		return
 	}
 	now := time.Now()
 	for _, st := range p.opts.Status() {
 		prev, seen := last[st.Camera]
-		if !all && seen && prev == st.Connected {
+		key := statusKey(st)
+		if !all && seen && prev == key {
 			continue
 		}
-		last[st.Camera] = st.Connected
+		last[st.Camera] = key
 		b, err := json.Marshal(statusPayload{Schema: SchemaVersion, Time: jsTime(now), CameraStatus: st})
 		if err != nil {
 			p.log.Warn("status encode failed", "camera", st.Camera, "error", err)

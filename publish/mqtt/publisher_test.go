@@ -175,13 +175,21 @@ func TestPublishAllTopics(t *testing.T) {
 			b := bk.start(t, true)
 			prefix, ha := "site/"+bk.name, "ha"+bk.name
 			sub := subscribe(t, b.Addr(), prefix, ha, true)
-			var frontConnected atomic.Bool
+			var frontConnected, yardAuthFailed atomic.Bool
 			frontConnected.Store(true)
 			status := func() []publish.CameraStatus {
+				front := "connected"
+				if !frontConnected.Load() {
+					front = "backoff"
+				}
+				yard := "backoff"
+				if yardAuthFailed.Load() {
+					yard = "auth_failed"
+				}
 				return []publish.CameraStatus{
-					{Camera: "front door", State: "streaming", Connected: frontConnected.Load(), Codec: "h264", Width: 1920, Height: 1080,
+					{Camera: "front door", State: front, Connected: frontConnected.Load(), Codec: "h264", Width: 1920, Height: 1080,
 						FPS: 15, BitrateKbps: 2048, Frames: 1000, ConnectedSince: time.Now().Add(-time.Hour)},
-					{Camera: "yard+#", State: "backoff", LastError: "dial: refused", LastErrorAt: time.Now()},
+					{Camera: "yard+#", State: yard, LastError: "dial: refused", LastErrorAt: time.Now()},
 				}
 			}
 			h := startPublisher(t, Options{
@@ -235,6 +243,11 @@ func TestPublishAllTopics(t *testing.T) {
 			frontConnected.Store(false)
 			sub.nextMatching("status with connected=false", func(r received) bool {
 				return r.Topic == prefix+"/front door/status" && bytes.Contains(r.Payload, []byte(`"connected":false`))
+			})
+			// So is a camera that rejects the credentials (no change of connected).
+			yardAuthFailed.Store(true)
+			sub.nextMatching("status with state auth_failed", func(r received) bool {
+				return r.Topic == prefix+"/yard__/status" && bytes.Contains(r.Payload, []byte(`"state":"auth_failed"`))
 			})
 			waitState(t, h.p, "spool drained", func() bool { n, _ := h.p.SpoolDepth(); return n == 0 })
 			h.stop(t)

@@ -20,10 +20,12 @@ export async function show() {
   if (cameras.length === 0) grid.append(h("p", { className: "dim" }, "No cameras configured."));
   const waiting = new Map(); // camera -> tile without video yet
   for (const c of cameras) {
-    const state = h("span", { className: c.state === "connected" ? "state-ok" : "state-other" }, c.state);
+    const state = h("span", { className: "state" });
     const meta = h("div", { className: "meta" }, h("strong", {}, c.camera), state,
       h("span", {}, c.fps ? `${c.fps.toFixed(1)} fps` : ""));
-    const tile = h("div", { className: "camera", dataset: { camera: c.camera } }, meta);
+    const tile = h("div", { className: "camera", dataset: { camera: c.camera } }, meta,
+      h("p", { className: "last-error" }));
+    showState(tile, c);
     grid.append(tile);
     if (c.live) {
       attach(c.camera, tile, gen);
@@ -32,13 +34,17 @@ export async function show() {
       waiting.set(c.camera, tile);
     }
   }
-  // a camera becomes viewable once its first key frame arrived: ask again
+  const tiles = new Map([...grid.querySelectorAll(".camera")].map((t) => [t.dataset.camera, t]));
+  // ask again: a camera becomes viewable once its first key frame arrived,
+  // and every tile keeps showing its camera's state and last error
   const poll = async () => {
-    if (gen !== generation || waiting.size === 0) return;
+    if (gen !== generation) return;
     try {
       const { cameras } = await api("/api/v1/cameras");
       if (gen !== generation) return;
       for (const c of cameras) {
+        const t = tiles.get(c.camera);
+        if (t) showState(t, c);
         const tile = waiting.get(c.camera);
         if (!tile || !c.live) continue;
         waiting.delete(c.camera);
@@ -51,6 +57,24 @@ export async function show() {
     setTimeout(poll, 2000);
   };
   setTimeout(poll, 2000);
+}
+
+// STATE_TEXT explains the states that need a person.
+const STATE_TEXT = {
+  auth_failed: "the camera rejected the credentials: check username and password (retried every few minutes)",
+  failed: "ingest gave up on this camera; see the error, then restart srdgd",
+};
+
+// showState writes the camera's state and, unless it streams, its last error
+// into its tile.
+function showState(tile, c) {
+  const state = tile.querySelector(".state");
+  state.textContent = c.state;
+  state.className = "state " + (c.state === "connected" ? "state-ok" : c.state === "auth_failed" || c.state === "failed" ? "state-bad" : "state-other");
+  const err = tile.querySelector(".last-error");
+  const why = STATE_TEXT[c.state] || "";
+  err.textContent = c.connected ? "" : [why, c.last_error || ""].filter(Boolean).join(" — ");
+  err.hidden = err.textContent === "";
 }
 
 function attach(camera, tile, gen) {
