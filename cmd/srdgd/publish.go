@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish"
 	"github.com/srdgd/srdgd/publish/history"
 	"github.com/srdgd/srdgd/publish/httpapi"
@@ -252,9 +253,20 @@ func newMQTT(d *daemon, sv *services, p *pipeline, reg *metrics.Registry) (*mqtt
 	for _, c := range d.cameras {
 		names = append(names, c.Name())
 	}
+	// The spool holds faces: sealed with the gallery key like the history,
+	// kept no longer than the hit retention. Without a key (none created
+	// yet, or match.encrypt off) the publisher seals with a key that dies
+	// with the process and says so.
+	var key []byte
+	if cfg.Match.Encrypt && sv.gallery != nil {
+		if key, err = match.LoadKey(cfg.Match.KeyFile); err != nil {
+			return nil, fmt.Errorf("publish.mqtt: spool key: %w", err)
+		}
+	}
 	o := mqtt.Options{Broker: broker, ClientID: m.ClientID, Username: m.Username, Password: m.Password.Reveal(),
 		TLS: tc, QoS: byte(m.QoS), QoSSet: true, Keepalive: m.Keepalive, TopicPrefix: m.TopicPrefix,
 		SpoolDir: cfg.Paths().Spool, SpoolMaxMessages: m.SpoolMaxMessages, SpoolMaxBytes: m.SpoolMaxBytes,
+		SpoolKey: key, SpoolRetention: cfg.Storage.HitRetention,
 		IncludeImage: m.IncludeImage, HADiscovery: m.HADiscovery.Enabled, HAPrefix: m.HADiscovery.Prefix,
 		Cameras: names, Status: cameraStatuses(d.cameras), Version: buildVersion(), Logger: log}
 	if p != nil {

@@ -20,7 +20,7 @@ func TestSpoolCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("child process of TestSpoolKill9")
 	}
-	s, err := openSpool(spoolOptions{Dir: dir, MaxMessages: 1 << 20, MaxBytes: 1 << 30, SegmentBytes: 4096})
+	s, err := openSpool(spoolOptions{Dir: dir, MaxMessages: 1 << 20, MaxBytes: 1 << 30, SegmentBytes: 4096, Sealer: testSealer(t)})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)

@@ -2,37 +2,74 @@ package mqtt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 )
 
 var writeSeeds = flag.Bool("write-seeds", false, "rewrite the fuzz seed corpora in testdata/fuzz")
 
-// spoolSeeds are segment files: valid, torn, corrupt and hostile.
-func spoolSeeds() map[string][]byte {
-	rec := func(seq uint64, s string) []byte { return encodeRecord(seq, []byte(s)) }
-	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+// v1Record is a record of the earlier plaintext format ("SRQ1"), which
+// recovery migrates.
+func v1Record(seq uint64, entry string) []byte {
+	b := make([]byte, recHeaderLen+recSeqLen+len(entry))
+	binary.BigEndian.PutUint32(b[0:4], recMagicV1)
+	binary.BigEndian.PutUint32(b[4:8], uint32(recSeqLen+len(entry)))
+	binary.BigEndian.PutUint64(b[12:20], seq)
+	copy(b[20:], entry)
+	binary.BigEndian.PutUint32(b[8:12], crc32.Checksum(b[12:], castagnoli))
+	return b
+}
+
+// seedEntry is the alert in spoolSeeds.
+func seedEntry() []byte {
 	entry, _ := encodeEntry([]message{{Topic: "srdgd/cam/hit", QoS: 1, Payload: []byte(`{"schema":1}`)}, {Topic: "srdgd/cam/last_match", Retain: true, Payload: []byte("{}")}})
+	return entry
+}
+
+// seedEntries are the plaintexts sealed in spoolSeeds (and the committed
+// corpus): a sealed record that opens can only hold one of them.
+func seedEntries() []string {
+	return []string{"a", "c", "d", "dddd", "x", "y", "z", "SRQ1SRQ2", "clear", "sealed", string(seedEntry()), string(v1Record(9, "inner"))}
+}
+
+// spoolSeeds are segment files: valid, torn, corrupt and hostile, sealed,
+// and of the earlier plaintext format.
+func spoolSeeds(t testing.TB) map[string][]byte {
+	rec := func(seq uint64, s string) []byte { return testRecord(t, seq, s) }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	entry := seedEntry()
 	three := cat(rec(0, "a"), rec(1, string(entry)), rec(2, "c"))
 	flipped := bytes.Clone(three)
-	flipped[recHeaderLen+recSeqLen] ^= 1
+	flipped[recHeaderLen+recFixedLen] ^= 1
 	hugeLen := bytes.Clone(three)
 	hugeLen[5] = 0xff
+	sealed, _ := testSealer(t).Seal([]byte("sealed"), spoolAD(4))
+	withClear := encodeRecord(4, 1, []byte("clear"), sealed)
+	badClearLen := bytes.Clone(withClear)
+	binary.BigEndian.PutUint32(badClearLen[28:32], 1<<20)
 	return map[string][]byte{
 		"empty":            {},
 		"valid-three":      three,
 		"torn-header":      cat(three, rec(3, "d")[:5]),
-		"torn-body":        cat(three, rec(3, "dddd")[:recHeaderLen+recSeqLen+1]),
+		"torn-body":        cat(three, rec(3, "dddd")[:recHeaderLen+recFixedLen+1]),
 		"flipped-body":     flipped,
 		"huge-length":      hugeLen,
-		"magic-only":       {0x53, 0x52, 0x51, 0x31},
+		"magic-only":       {0x53, 0x52, 0x51, 0x32},
 		"out-of-order-seq": cat(rec(5, "x"), rec(2, "y"), rec(6, "z")),
 		"zero-tail":        cat(three, make([]byte, 64)),
-		"magic-in-payload": cat(rec(0, "SRQ1SRQ1"), rec(1, string(rec(9, "inner")))),
+		"magic-in-payload": cat(rec(0, "SRQ1SRQ2"), rec(1, string(v1Record(9, "inner")))),
+		"with-clear-copy":  cat(three, withClear),
+		"bad-clear-length": cat(three, badClearLen),
+		"other-key":        cat(encodeRecord(0, 0, nil, []byte("\x01not sealed with the key, not at all")), rec(1, "a")),
+		"v1-plaintext":     cat(v1Record(0, "a"), v1Record(1, string(entry)), v1Record(2, "c")),
+		"v1-then-v2":       cat(v1Record(0, "x"), rec(1, "y"), v1Record(2, "SRQ1SRQ2")[:9]),
 	}
 }
 
@@ -50,7 +87,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for name, b := range spoolSeeds() {
+	for name, b := range spoolSeeds(t) {
 		write("FuzzSpoolRecover", name, b)
 	}
 	entry, _ := encodeEntry([]message{{Topic: "a/b", QoS: 1, Payload: []byte("x")}, {Topic: "c", Retain: true}})
@@ -64,15 +101,16 @@ func TestWriteFuzzSeeds(t *testing.T) {
 // sequence, must accept appends afterwards, and what it kept must survive
 // another reopen unchanged.
 func FuzzSpoolRecover(f *testing.F) {
-	for _, b := range spoolSeeds() {
+	for _, b := range spoolSeeds(f) {
 		f.Add(b)
 	}
+	known := seedEntries()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, segName(0)), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		opts := spoolOptions{Dir: dir, MaxMessages: 1 << 20, MaxBytes: 1 << 30, NoSync: true}
+		opts := spoolOptions{Dir: dir, MaxMessages: 1 << 20, MaxBytes: 1 << 30, NoSync: true, Sealer: testSealer(t)}
 		s, err := openSpool(opts)
 		if err != nil {
 			t.Fatalf("recover: %v", err)
@@ -84,8 +122,19 @@ func FuzzSpoolRecover(f *testing.F) {
 			}
 		}
 		for _, e := range entries {
-			if !bytes.Contains(data, []byte(e)) {
+			if !bytes.Contains(data, []byte(e)) && !slices.Contains(known, e) {
 				t.Fatalf("entry %q not from the input", e)
+			}
+		}
+		// Every live record is sealed: none of the earlier plaintext
+		// format is left.
+		for _, e := range s.entries {
+			b, err := os.ReadFile(filepath.Join(dir, segName(e.seg)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r, ok := decodeRecordAt(b, int(e.off)); !ok || r.v1 {
+				t.Fatalf("entry %d: record at %d in %s is not a sealed record", e.seq, e.off, segName(e.seg))
 			}
 		}
 		if n, _ := s.Depth(); n != len(entries) {

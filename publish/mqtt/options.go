@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/srdgd/srdgd/internal/seal"
 	"github.com/srdgd/srdgd/publish"
 )
 
@@ -50,6 +51,16 @@ type Options struct {
 	SpoolMaxMessages int
 	// SpoolMaxBytes bounds the spool in bytes. Default: 256 MiB.
 	SpoolMaxBytes int64
+	// SpoolKey seals every spooled alert (AES-256-GCM, 32 bytes): the
+	// gallery key. Default (nil): a random key that lives in memory for
+	// this run only; each spooled alert then also keeps a copy without
+	// images, names or candidates (the hit message only), which is what
+	// is delivered for alerts still spooled when the process restarts.
+	SpoolKey []byte
+	// SpoolRetention: spooled alerts older than this are dropped, sent or
+	// not, and counted (the hit retention). Default: 0, kept until the
+	// bound.
+	SpoolRetention time.Duration
 	// IncludeImage attaches the SR face (JPEG) and the LR probe (PNG) to
 	// hits as base64 and publishes the face on <prefix>/<camera>/face.
 	IncludeImage bool
@@ -182,6 +193,12 @@ func (o Options) resolve(needSpool bool) (*resolved, error) {
 	}
 	if r.SpoolMaxBytes == 0 {
 		r.SpoolMaxBytes = 256 << 20
+	}
+	if r.SpoolKey != nil && len(r.SpoolKey) != seal.KeySize {
+		errs = append(errs, fmt.Errorf("mqtt: spool key of %d bytes, want %d", len(r.SpoolKey), seal.KeySize))
+	}
+	if r.SpoolRetention < 0 {
+		errs = append(errs, fmt.Errorf("mqtt: spool retention %s: must be >= 0", r.SpoolRetention))
 	}
 	if r.SpoolMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("mqtt: spool max bytes %d: must be >= 1", r.SpoolMaxBytes))

@@ -32,6 +32,23 @@ func (t jsTime) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + tt.UTC().Format(timeLayout) + `"`), nil
 }
 
+func (t *jsTime) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*t = jsTime{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	tt, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	*t = jsTime(tt)
+	return nil
+}
+
 type frameSize struct {
 	Width  int `json:"width"`
 	Height int `json:"height"`
@@ -68,6 +85,9 @@ type hitPayload struct {
 	Match       publish.Match       `json:"match"`
 	Models      map[string]string   `json:"models"`
 	Image       *imagePayload       `json:"image,omitempty"`
+	// Redacted marks the clear copy of an alert (redactEntry): no image,
+	// no match name, person id or candidates.
+	Redacted bool `json:"redacted,omitempty"`
 }
 
 // matchPayload is <prefix>/matches/<name> (schema/match.schema.json), in
@@ -117,6 +137,7 @@ type mqttStats struct {
 	SpoolMessages int    `json:"spool_messages"`
 	SpoolBytes    int64  `json:"spool_bytes"`
 	SpoolDropped  uint64 `json:"spool_dropped"`
+	SpoolExpired  uint64 `json:"spool_expired"`
 	SpoolCorrupt  uint64 `json:"spool_corrupt"`
 	Published     uint64 `json:"published"`
 	Reconnects    uint64 `json:"reconnects"`
@@ -222,4 +243,34 @@ func (p *Publisher) alertMessages(h *publish.Hit, now time.Time) ([]message, err
 		msgs = append(msgs, message{Topic: p.topics.face(h.Camera), QoS: qos, Retain: true, Payload: h.SRJPEG})
 	}
 	return msgs, nil
+}
+
+// redactEntry returns the clear copy of a spooled alert for a spool whose
+// key dies with the process: the hit message alone (the first of an entry)
+// without its image, the match's name and person id and the top-k
+// candidates, marked "redacted". The match message (its topic names the
+// person), the retained last match and face are left out: they are state
+// that a later alert refreshes. nil when the entry is not an alert.
+func redactEntry(entry []byte) []byte {
+	msgs, err := decodeEntry(entry)
+	if err != nil {
+		return nil
+	}
+	var hp hitPayload
+	if err := json.Unmarshal(msgs[0].Payload, &hp); err != nil || hp.Schema != SchemaVersion || hp.ID == "" {
+		return nil
+	}
+	hp.Image = nil
+	hp.Redacted = true
+	hp.Match.Name, hp.Match.PersonID = "", 0
+	hp.Match.TopK = []publish.Candidate{}
+	b, err := json.Marshal(hp)
+	if err != nil {
+		return nil
+	}
+	out, err := encodeEntry([]message{{Topic: msgs[0].Topic, QoS: msgs[0].QoS, Payload: b}})
+	if err != nil {
+		return nil
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/srdgd/srdgd/internal/seal"
 	"github.com/srdgd/srdgd/publish"
 )
 
@@ -50,12 +52,31 @@ func New(o Options) (*Publisher, error) {
 		return nil, err
 	}
 	log := r.Logger.With("component", "mqtt")
-	sp, err := openSpool(spoolOptions{
+	so := spoolOptions{
 		Dir:         r.SpoolDir,
 		MaxMessages: r.SpoolMaxMessages,
 		MaxBytes:    r.SpoolMaxBytes,
+		Retention:   r.SpoolRetention,
 		Logger:      log,
-	})
+	}
+	key := r.SpoolKey
+	if key == nil {
+		// Without the gallery key nothing that holds a face may be
+		// readable on disk: seal with a key that dies with the process
+		// and keep a clear copy without images or names for after a
+		// restart.
+		key = make([]byte, seal.KeySize)
+		if _, err := crand.Read(key); err != nil {
+			return nil, fmt.Errorf("mqtt: spool key: %w", err)
+		}
+		so.Redact = redactEntry
+		log.Warn("no gallery key: spooled alerts are sealed with a key kept in memory for this run only; alerts still spooled at a restart are delivered without images and names",
+			"dir", r.SpoolDir)
+	}
+	if so.Sealer, err = seal.New(key); err != nil {
+		return nil, fmt.Errorf("mqtt: spool key: %w", err)
+	}
+	sp, err := openSpool(so)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
@@ -110,6 +131,9 @@ func (p *Publisher) SpoolDepth() (messages int, bytes int64) { return p.spool.De
 
 // Dropped returns alerts dropped at the spool bound since New.
 func (p *Publisher) Dropped() uint64 { return p.spool.Dropped() }
+
+// Expired returns alerts dropped from the spool for the retention since New.
+func (p *Publisher) Expired() uint64 { return p.spool.Expired() }
 
 // Corrupt returns spool records found corrupt and skipped since New.
 func (p *Publisher) Corrupt() uint64 { return p.spool.Corrupt() }
@@ -191,6 +215,14 @@ func (p *Publisher) Run(ctx context.Context) error {
 		return errors.New("mqtt: publisher already running")
 	}
 	defer p.running.Store(false)
+	if p.opts.SpoolRetention > 0 {
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); p.expireSpool(ctx) }()
+		defer wg.Wait()
+		defer cancel()
+	}
 	p.log.Info("mqtt publisher starting", "broker", p.opts.redacted, "client_id", p.opts.ClientID,
 		"prefix", p.opts.TopicPrefix, "qos", p.opts.qos, "spool", p.opts.SpoolDir)
 	bo := backoff{min: p.opts.ReconnectMin, max: p.opts.ReconnectMax}
@@ -243,6 +275,24 @@ func (p *Publisher) Run(ctx context.Context) error {
 			t.Stop()
 			return nil
 		case <-t.C:
+		}
+	}
+}
+
+// expireSpool drops spooled alerts older than the retention every tenth of
+// it (at least every second, at most every hour) until ctx ends.
+func (p *Publisher) expireSpool(ctx context.Context) {
+	every := min(max(p.opts.SpoolRetention/10, time.Second), time.Hour)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if p.spool.Expire() > 0 {
+				p.changed()
+			}
 		}
 	}
 }
@@ -461,6 +511,7 @@ func (p *Publisher) snapshot(now time.Time) statsPayload {
 			SpoolMessages: n,
 			SpoolBytes:    b,
 			SpoolDropped:  p.spool.Dropped(),
+			SpoolExpired:  p.spool.Expired(),
 			SpoolCorrupt:  p.spool.Corrupt(),
 			Published:     p.published.Load(),
 			Reconnects:    p.reconnects.Load(),

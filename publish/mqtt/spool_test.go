@@ -7,11 +7,41 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/srdgd/srdgd/internal/seal"
 )
+
+// testKey seals the spools of the tests (a gallery key).
+var testKey = bytes.Repeat([]byte{7}, seal.KeySize)
+
+func testSealer(t testing.TB) *seal.Sealer {
+	t.Helper()
+	s, err := seal.New(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// sealOverhead is what sealing adds to an entry: version, nonce, GCM tag.
+const sealOverhead = 1 + 12 + 16
+
+// recSize is the size on disk of a record of an entry of n bytes.
+func recSize(n int) int { return recHeaderLen + recFixedLen + sealOverhead + n }
+
+// testRecord is the record Append writes for entry at seq (time 0).
+func testRecord(t testing.TB, seq uint64, entry string) []byte {
+	t.Helper()
+	sealed, err := testSealer(t).Seal([]byte(entry), spoolAD(seq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return encodeRecord(seq, 0, nil, sealed)
+}
 
 func testSpool(t *testing.T, dir string, maxMsgs int, maxBytes, segBytes int64) *spool {
 	t.Helper()
-	s, err := openSpool(spoolOptions{Dir: dir, MaxMessages: maxMsgs, MaxBytes: maxBytes, SegmentBytes: segBytes})
+	s, err := openSpool(spoolOptions{Dir: dir, MaxMessages: maxMsgs, MaxBytes: maxBytes, SegmentBytes: segBytes, Sealer: testSealer(t)})
 	if err != nil {
 		t.Fatalf("open spool: %v", err)
 	}
@@ -120,7 +150,7 @@ func TestSpoolOrderAckReopen(t *testing.T) {
 }
 
 func TestSpoolBoundDropsOldest(t *testing.T) {
-	rec := int64(recHeaderLen + recSeqLen + len("entry-000"))
+	rec := int64(recSize(len("entry-000")))
 	tests := []struct {
 		name     string
 		maxMsgs  int
@@ -181,7 +211,7 @@ func TestSpoolTooLarge(t *testing.T) {
 }
 
 func TestSpoolRecovery(t *testing.T) {
-	rec := recHeaderLen + recSeqLen + len("entry-000")
+	rec := recSize(len("entry-000"))
 	tests := []struct {
 		name        string
 		damage      func(b []byte) []byte // the single segment's bytes
@@ -192,12 +222,12 @@ func TestSpoolRecovery(t *testing.T) {
 	}{
 		{
 			name:   "torn tail: half a header",
-			damage: func(b []byte) []byte { return append(b, encodeRecord(99, []byte("entry-xxx"))[:7]...) },
+			damage: func(b []byte) []byte { return append(b, testRecord(t, 99, "entry-xxx")[:7]...) },
 			want:   names(0, 4), truncated: true, wantLenFile: 4 * rec,
 		},
 		{
 			name:   "torn tail: header, half the body",
-			damage: func(b []byte) []byte { return append(b, encodeRecord(4, []byte("entry-004"))[:rec-3]...) },
+			damage: func(b []byte) []byte { return append(b, testRecord(t, 4, "entry-004")[:rec-3]...) },
 			want:   names(0, 4), truncated: true, wantLenFile: 4 * rec,
 		},
 		{

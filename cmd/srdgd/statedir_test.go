@@ -1,0 +1,531 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/goleak"
+
+	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/internal/demoscene"
+	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/match"
+)
+
+// TestStateDirHoldsNoPlaintextFaces runs the real daemon on a real RTSP
+// stream of the demo scene (its eight people enrolled) with Debian's
+// mosquitto as an external broker, so that hits are spooled and
+// acknowledged; then stops the broker so that some hits wait in the spool,
+// stops the daemon, and scans every file under the state dir for a
+// readable face (a JPEG or PNG that decodes, raw or base64) and for the
+// enrolled names. A second run without cameras, the broker back, delivers
+// the waiting hits with their images, and the spool directory is empty
+// afterwards (acknowledged records do not stay on disk).
+//
+// Names are looked for in every file except the gallery database itself,
+// whose people table is the list of enrolled names (photos and embeddings
+// there are sealed and are scanned like everything else). The gallery is
+// enrolled without the CLI's audit entry, as that names the person too.
+func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
+	ffmpeg, err := rtspserver.FFmpegPath()
+	if err != nil {
+		requireFFmpeg(t, err)
+	}
+	mosq := requireMosquitto(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+
+	man, err := demoscene.LoadManifest(filepath.Join(modelsDir(""), "demo"))
+	if err != nil {
+		t.Skipf("SKIPPING: demo faces missing (make models-packaged): %v", err)
+	}
+	var names []string
+	for _, p := range man.People {
+		names = append(names, p.Name)
+	}
+	sc, err := demoscene.New(man, demoscene.Options{Width: 640, Height: 480, FPS: 10, Loop: 12 * time.Second, MinFace: 24, MaxFace: 48})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip := filepath.Join(t.TempDir(), "scene.mp4")
+	if err := sc.Encode(ctx, ffmpeg, clip); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := rtspserver.Start(rtspserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	pub, err := rtspserver.PublishFFmpeg(ctx, srv.URL("plaza"), rtspserver.FFmpegOptions{Input: clip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Stop()
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	err = srv.WaitPublisher(wctx, "plaza")
+	wcancel()
+	if err != nil {
+		t.Fatalf("camera stream: %v\n%s", err, pub.Stderr())
+	}
+
+	t0 := time.Now()
+	step := func(what string) { t.Logf("%s after %v", what, time.Since(t0).Round(time.Millisecond)) }
+	step("scene streaming")
+	broker := mosq.start(t)
+	defer mosq.stop(t)
+	cfg := testDaemonConfig(t)
+	state := cfg.Storage.StateDir
+	if err := match.GenerateKey(cfg.Match.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	enrolDemoPeople(ctx, t, cfg, man)
+	cfg.SRDG.Sampler, cfg.SRDG.Steps, cfg.SRDG.BatchSize = "ode", 4, 1
+	cfg.SRDG.Attributes.Policy = "off"
+	cfg.Daemon.ShutdownTimeout = 20 * time.Second
+	cfg.Publish.MQTT.Broker = "tcp://" + broker
+	cam := config.DefaultCamera()
+	cam.Name, cam.URL, cam.Transport = "plaza", srv.URL("plaza"), "tcp"
+	cfg.Cameras = []config.Camera{cam}
+
+	// Run 1: hits go out through the spool and are acknowledged.
+	step("gallery enrolled")
+	sub := subscribeHits(t, broker)
+	d := startTestDaemon(ctx, t, cfg)
+	step("daemon serving")
+	sub.waitFor(ctx, t, "3 hits with their SR face and named candidates", func(hs []hitSeen) bool {
+		n := 0
+		for _, h := range hs {
+			if h.image && h.named {
+				n++
+			}
+		}
+		return n >= 3
+	})
+	sub.close()
+	step("hits delivered")
+	// The broker goes away: the next hits wait in the spool.
+	mosq.stop(t)
+	d.waitMetric(ctx, t, "srdgd_mqtt_spool_messages", 2)
+	d.stop(t)
+	step("hits spooled, daemon stopped")
+	spooled := recordsOnDisk(t, filepath.Join(state, "spool"))
+	if spooled == 0 {
+		t.Fatal("no spool records on disk with the broker away: the scan below would prove nothing")
+	}
+	t.Logf("run 1: %d hits delivered, %d spool records waiting on disk", len(sub.hits()), spooled)
+	scanStateDir(t, state, names)
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Run 2, no camera: the waiting hits are delivered in full, and
+	// nothing stays in the spool directory.
+	mosq.start(t)
+	sub2 := subscribeHits(t, broker)
+	cfg.Cameras = nil
+	d2 := startTestDaemon(ctx, t, cfg)
+	sub2.waitFor(ctx, t, "the spooled hits", func(hs []hitSeen) bool { return len(hs) >= spooled })
+	d2.waitMetric(ctx, t, "srdgd_mqtt_spool_messages", -1)
+	d2.stop(t)
+	sub2.close()
+	for _, h := range sub2.hits() {
+		if !h.image || !h.named {
+			t.Errorf("hit %s delivered after the restart without its image or candidates", h.id)
+		}
+	}
+	if n := recordsOnDisk(t, filepath.Join(state, "spool")); n != 0 {
+		t.Errorf("%d spool records still on disk after every hit was acknowledged", n)
+	}
+	scanStateDir(t, state, names)
+	pub.Stop()
+	<-pub.Done()
+	srv.Close()
+}
+
+// enrolDemoPeople enrols the demo people directly (demoGallery would also
+// write an audit entry naming each).
+func enrolDemoPeople(ctx context.Context, t *testing.T, cfg *config.Config, man *demoscene.Manifest) {
+	t.Helper()
+	env, err := openGallery(ctx, cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.close()
+	for _, p := range man.People {
+		photos, err := match.PhotosFromFiles([]string{man.GalleryPath(p)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.gal.Add(ctx, p.Name, photos); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// scanStateDir fails for every readable face or name in any file under
+// dir: PNG and JPEG data that decodes, raw or base64 ("iVBOR", "/9j/"),
+// and the names (except in the gallery database, see above).
+func scanStateDir(t *testing.T, dir string, names []string) {
+	t.Helper()
+	gallery := filepath.Join(dir, "gallery.db")
+	files := 0
+	err := filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+		if err != nil || !de.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		rel, _ := filepath.Rel(dir, p)
+		for _, f := range readableFaces(b) {
+			t.Errorf("%s: %s", rel, f)
+		}
+		if !strings.HasPrefix(p, gallery) {
+			for _, n := range names {
+				if c := bytes.Count(b, []byte(n)); c > 0 {
+					t.Errorf("%s: the enrolled name %q, %d times", rel, n, c)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 3 {
+		t.Fatalf("only %d files under %s", files, dir)
+	}
+}
+
+var base64Run = regexp.MustCompile(`[A-Za-z0-9+/]{16,}={0,2}`)
+
+// readableFaces describes each image in b that decodes.
+func readableFaces(b []byte) []string {
+	var out []string
+	if n := bytes.Count(b, []byte("\x89PNG\r\n\x1a\n")); n > 0 {
+		out = append(out, fmt.Sprintf("%d PNG signatures", n))
+	}
+	jpegs := 0
+	for i := 0; ; {
+		k := bytes.Index(b[i:], []byte{0xff, 0xd8, 0xff})
+		if k < 0 {
+			break
+		}
+		if _, err := jpeg.DecodeConfig(bytes.NewReader(b[i+k:])); err == nil {
+			jpegs++
+		}
+		i += k + 1
+	}
+	if jpegs > 0 {
+		out = append(out, fmt.Sprintf("%d JPEG images", jpegs))
+	}
+	b64 := map[string]int{}
+	for _, loc := range base64Run.FindAllIndex(b, -1) {
+		run := b[loc[0]:loc[1]]
+		for _, sig := range []string{"/9j/", "iVBOR"} {
+			k := bytes.Index(run, []byte(sig))
+			if k < 0 {
+				continue
+			}
+			s := run[k:]
+			s = s[:len(s)/4*4]
+			img, err := base64.StdEncoding.DecodeString(string(s))
+			if err != nil {
+				continue
+			}
+			if _, err := jpeg.DecodeConfig(bytes.NewReader(img)); err == nil {
+				b64["JPEG"]++
+			} else if _, err := png.DecodeConfig(bytes.NewReader(img)); err == nil {
+				b64["PNG"]++
+			}
+		}
+	}
+	for k, n := range b64 {
+		out = append(out, fmt.Sprintf("%d base64 %s images", n, k))
+	}
+	return out
+}
+
+// recordsOnDisk counts the records in the spool's segment files by their
+// framing (magic, length), whatever their format.
+func recordsOnDisk(t *testing.T, dir string) int {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "seg-*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range segs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off+12 <= len(b) && string(b[off:off+3]) == "SRQ"; n++ {
+			off += 12 + int(uint32(b[off+4])<<24|uint32(b[off+5])<<16|uint32(b[off+6])<<8|uint32(b[off+7]))
+		}
+	}
+	return n
+}
+
+// testDaemon is a daemon run by a test.
+type testDaemon struct {
+	cancel context.CancelFunc
+	done   chan int
+	logs   *syncBuffer
+	http   string
+	stopT  time.Duration
+}
+
+func startTestDaemon(ctx context.Context, t *testing.T, cfg *config.Config) *testDaemon {
+	t.Helper()
+	d := &testDaemon{done: make(chan int, 1), logs: &syncBuffer{}, stopT: cfg.Daemon.ShutdownTimeout + 10*time.Second}
+	events := newLogEvents()
+	log := slog.New(&hookHandler{inner: slog.NewTextHandler(d.logs, nil), hook: events.record})
+	dctx, cancel := context.WithCancel(ctx)
+	d.cancel = cancel
+	go func() { d.done <- runDaemonWith(dctx, cfg, log, nil) }()
+	t.Cleanup(func() {
+		d.cancel()
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.logs.String())
+		}
+	})
+	select {
+	case d.http = <-events.httpAddr:
+	case code := <-d.done:
+		t.Fatalf("daemon exited with %d before serving:\n%s", code, d.logs.String())
+	case <-ctx.Done():
+		t.Fatal("the http api never listened")
+	}
+	return d
+}
+
+// stop stops the daemon like SIGTERM and checks it exits cleanly.
+func (d *testDaemon) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	select {
+	case code := <-d.done:
+		if code != exitOK {
+			t.Errorf("daemon exit %d after a clean stop:\n%s", code, d.logs.String())
+		}
+	case <-time.After(d.stopT):
+		t.Fatal("the daemon did not stop")
+	}
+}
+
+// waitMetric polls /metrics until the unlabelled series name is at least
+// min, or exactly 0 when min is -1.
+func (d *testDaemon) waitMetric(ctx context.Context, t *testing.T, name string, min float64) {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	last := "no such series"
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.http+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if m := re.FindSubmatch(b); m != nil {
+				v, _ := strconv.ParseFloat(string(m[1]), 64)
+				last = string(m[1])
+				if min < 0 && v == 0 || min >= 0 && v >= min {
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never reached %v (last %s)", name, min, last)
+		case <-tick.C:
+		}
+	}
+}
+
+// hitSeen is what a subscriber saw of one hit.
+type hitSeen struct {
+	id           string
+	image, named bool
+}
+
+// hitSubscriber collects the hits a broker delivers.
+type hitSubscriber struct {
+	c      paho.Client
+	mu     sync.Mutex
+	seen   []hitSeen
+	notify chan struct{}
+}
+
+func subscribeHits(t *testing.T, broker string) *hitSubscriber {
+	t.Helper()
+	s := &hitSubscriber{notify: make(chan struct{}, 1)}
+	s.c = paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("test-hits").SetAutoReconnect(false))
+	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscriber: %v", tok.Error())
+	}
+	tok := s.c.Subscribe("srdgd/+/hit", 1, func(_ paho.Client, m paho.Message) {
+		var hp struct {
+			ID    string `json:"id"`
+			Image struct {
+				SR string `json:"sr_jpeg"`
+			} `json:"image"`
+			Match struct {
+				TopK []struct {
+					Name string `json:"name"`
+				} `json:"top_k"`
+			} `json:"match"`
+		}
+		if json.Unmarshal(m.Payload(), &hp) != nil {
+			return
+		}
+		s.mu.Lock()
+		s.seen = append(s.seen, hitSeen{id: hp.ID, image: hp.Image.SR != "", named: len(hp.Match.TopK) > 0 && hp.Match.TopK[0].Name != ""})
+		s.mu.Unlock()
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *hitSubscriber) hits() []hitSeen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]hitSeen(nil), s.seen...)
+}
+
+func (s *hitSubscriber) waitFor(ctx context.Context, t *testing.T, what string, ok func([]hitSeen) bool) {
+	t.Helper()
+	for !ok(s.hits()) {
+		select {
+		case <-s.notify:
+		case <-ctx.Done():
+			t.Fatalf("never got %s (got %d hits)", what, len(s.hits()))
+		}
+	}
+}
+
+func (s *hitSubscriber) close() {
+	if s.c != nil {
+		s.c.Disconnect(100)
+		s.c = nil
+	}
+}
+
+// testMosquitto is Debian's mosquitto on one free loopback port, which
+// stop and start keep.
+type testMosquitto struct {
+	conf string
+	port int
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+const mosquittoPath = "/usr/sbin/mosquitto"
+
+func requireMosquitto(t *testing.T) *testMosquitto {
+	t.Helper()
+	if _, err := os.Stat(mosquittoPath); err != nil {
+		if os.Getenv("SRDGD_TEST_REQUIRE_MOSQUITTO") == "1" {
+			t.Fatalf("%s missing and SRDGD_TEST_REQUIRE_MOSQUITTO=1: apt-get install mosquitto", mosquittoPath)
+		}
+		t.Skipf("SKIPPING: %s not installed (apt-get install mosquitto)", mosquittoPath)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	m := &testMosquitto{conf: filepath.Join(t.TempDir(), "mosquitto.conf"), port: port}
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nuser root\n", port)
+	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// start runs mosquitto and waits for its "running" line; it returns the
+// broker's address.
+func (m *testMosquitto) start(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command(mosquittoPath, "-c", m.conf)
+	out, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	m.cmd, m.done = cmd, make(chan struct{})
+	ready := make(chan string, 1)
+	go func() {
+		defer close(m.done)
+		sc := bufio.NewScanner(out)
+		var log strings.Builder
+		sent := false
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if !sent && strings.Contains(sc.Text(), " running") {
+				ready <- ""
+				sent = true
+			}
+		}
+		if !sent {
+			ready <- log.String()
+		}
+		_ = cmd.Wait()
+	}()
+	select {
+	case msg := <-ready:
+		if msg != "" {
+			t.Fatalf("mosquitto did not start:\n%s", msg)
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("mosquitto did not say it was running within 20 s")
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.port))
+}
+
+func (m *testMosquitto) stop(t *testing.T) {
+	t.Helper()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.done
+	m.cmd = nil
+}
