@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -74,7 +75,10 @@ func loadFixture(t *testing.T, path string) (*Config, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return LoadBytes(filepath.Base(path), data, lookup(fixtureEnv(t, path)))
+	name := filepath.Base(path)
+	// files_* fixtures are loaded as `srdgd config check` loads a file,
+	// with the checks of the files it names
+	return loadWith(name, data, lookup(fixtureEnv(t, path)), nil, strings.HasPrefix(name, "files_"))
 }
 
 // golden compares got with the file at path, or rewrites it with -update.
@@ -543,4 +547,42 @@ func Example_errors() {
 	// Output:
 	// srdgd.yaml:5: cameras[0].transport: "tcpp" is not allowed (allowed: auto, tcp, udp)
 	// srdgd.yaml:6: cameras[0].detct_fps: unknown key, did you mean detect_fps? (allowed: name, url, username, password_env, password_file, transport, tls_insecure, tls_fingerprint, roi, face_min_px, face_max_px, detect_fps, enabled, reconnect, attributes)
+}
+
+// TestLoadFileKinds: Load and LoadChecked refuse, before reading, what is
+// not a regular file of at most MaxFileBytes.
+func TestLoadFileKinds(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, append([]byte("version: 1\n#"), bytes.Repeat([]byte("x"), MaxFileBytes)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, path, want string }{
+		{"device", "/dev/zero", "not a regular file (a character device)"},
+		{"fifo without a writer", fifo, "not a regular file (a FIFO)"},
+		{"directory", dir, "not a regular file (a directory)"},
+		{"over 1 MiB", big, "more than the limit of 1048576 (1 MiB)"},
+		{"missing", filepath.Join(dir, "nope.yaml"), "no such file or directory"},
+	} {
+		for _, load := range []struct {
+			name string
+			f    func(string) (*Config, error)
+		}{{"Load", Load}, {"LoadChecked", LoadChecked}} {
+			t.Run(c.name+"/"+load.name, func(t *testing.T) {
+				cfg, err := load.f(c.path)
+				var errs *Errors
+				if cfg != nil || !errors.As(err, &errs) || len(errs.Problems) != 1 {
+					t.Fatalf("got %v, %v; want one problem", cfg, err)
+				}
+				p := errs.Problems[0]
+				if p.File != c.path || !strings.HasPrefix(p.Msg, "cannot read config file: ") || !strings.Contains(p.Msg, c.want) {
+					t.Errorf("problem %q, want %s: cannot read config file: ...%s", p, c.path, c.want)
+				}
+			})
+		}
+	}
 }

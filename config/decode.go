@@ -16,11 +16,13 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Load reads the config file at path: defaults, then the file, then
-// environment overrides, then secrets, then validation. On any problem it
-// returns nil and an *Errors listing all of them.
+// Load reads the config file at path (a regular file of at most
+// MaxFileBytes): defaults, then the file, then environment overrides, then
+// secrets, then validation. On any problem it returns nil and an *Errors
+// listing all of them. It does not look at the files the config names
+// (LoadChecked does).
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -40,6 +42,12 @@ func LoadBytes(name string, data []byte, env func(string) (string, bool)) (*Conf
 }
 
 func load(name string, data []byte, env func(string) (string, bool), environ []string) (*Config, error) {
+	return loadWith(name, data, env, environ, false)
+}
+
+// loadWith is load, with checkFiles's checks after validation when files is
+// set (skipped when the config is invalid: its paths may be wrong too).
+func loadWith(name string, data []byte, env func(string) (string, bool), environ []string, files bool) (*Config, error) {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
 	}
@@ -56,6 +64,12 @@ func load(name string, data []byte, env func(string) (string, bool), environ []s
 	validate(cfg, l.report)
 	if err := l.err(); err != nil {
 		return nil, err
+	}
+	if files {
+		checkFiles(cfg, l.report)
+		if err := l.err(); err != nil {
+			return nil, err
+		}
 	}
 	return cfg, nil
 }

@@ -349,6 +349,9 @@ type plan struct {
 
 type planKey struct{ w, h int }
 
+// maxPlans bounds the window layouts a detector keeps.
+const maxPlans = 8
+
 // Levels returns the pyramid for the options: window side in frame pixels and
 // the face heights each level covers, smallest faces first.
 func (b *BlazeFace) levels() []level {
@@ -426,6 +429,11 @@ func (b *BlazeFace) plan(w, h int) (*plan, error) {
 				}
 			}
 		}
+	}
+	// a camera has one frame size, but photos come in many: keep a few
+	// plans, not one (with its level images) per size ever seen
+	if len(b.plans) >= maxPlans {
+		clear(b.plans)
 	}
 	b.plans[key] = p
 	tiles := make([]int, len(ls))

@@ -110,12 +110,16 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: srdgd detect --in IMAGE [--json] [--probes DIR] [--detector blazeface|haar] [--min-face PX] [--roi x0,y0,x1,y1]")
 		return 2
 	}
-	src, err := faceimg.Load(*in)
+	data, err := faceimg.ReadFile(*in)
 	if err != nil {
 		fmt.Fprintln(stderr, "detect:", err)
 		return 1
 	}
-	img := ImageFromGo(src)
+	img, err := decodeInput(data, faceimg.DefaultMaxPixels)
+	if err != nil {
+		fmt.Fprintf(stderr, "detect: %s: %v\n", *in, err)
+		return 1
+	}
 	search := Search{MinFacePx: *minFace, MaxFacePx: *maxFace, MinScore: *minScore, ROIs: rois}
 	var d Detector
 	switch *det {
@@ -279,4 +283,16 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// decodeInput decodes a `detect --in` image within maxPixels (the command
+// uses faceimg.DefaultMaxPixels: a frame of up to 8K; detection then takes
+// time in proportion to the pixels, about a minute at the limit with the
+// default face sizes).
+func decodeInput(data []byte, maxPixels int) (*Image, error) {
+	src, _, err := faceimg.Decode(data, maxPixels)
+	if err != nil {
+		return nil, err
+	}
+	return ImageFromGo(src), nil
 }

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"os"
+	"math"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"unicode"
 
-	_ "image/gif" // photo decoders
-	_ "image/png"
+	"github.com/srdgd/srdgd/internal/faceimg"
 )
 
 // FaceFinder finds the faces in a photo (the detect package's detector, wired
@@ -49,11 +49,12 @@ type Photo struct {
 	Data   []byte
 }
 
-// PhotosFromFiles reads photo files.
+// PhotosFromFiles reads photo files (regular files of at most
+// faceimg.MaxFileBytes).
 func PhotosFromFiles(paths []string) ([]Photo, error) {
 	out := make([]Photo, 0, len(paths))
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
+		b, err := faceimg.ReadFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("photo %w", err)
 		}
@@ -76,33 +77,93 @@ type PhotoResult struct {
 	Err error
 }
 
-// decodePhoto decodes a photo after checking its size, returning the JPEG
-// bytes to store: the original file when it is a JPEG, else a re-encoding.
-func decodePhoto(data []byte, maxPixels int) (image.Image, []byte, error) {
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+// PhotoSide is the longest side, in pixels, of the photos the gallery works
+// on: enrolment, import and search photos are reduced to it right after
+// decoding (a box filter, faceimg.Shrink), and enrolled photos are stored at
+// that size. Faces need no more: the embedder's input is 150 px, and face
+// detection over a full-size photo costs time in proportion to its pixels
+// (a minute for 40 megapixels) and memory kept by the detector.
+const PhotoSide = 1024
+
+// decoded is a photo ready for the face finder and the embedder.
+type decoded struct {
+	img    image.Image // at most PhotoSide on either side
+	stored []byte      // the JPEG to store, of img's pixels
+	file   image.Rectangle
+}
+
+// fromFile maps a rectangle in the file's pixels to img's.
+func (d decoded) fromFile(r image.Rectangle) image.Rectangle {
+	return scaleRect(r, d.file, d.img.Bounds())
+}
+
+// toFile maps a rectangle in img to the file's pixels.
+func (d decoded) toFile(r image.Rectangle) image.Rectangle {
+	return scaleRect(r, d.img.Bounds(), d.file)
+}
+
+// scaleRect maps r from the frame from to the frame to (same picture at
+// another size), rounding outwards.
+func scaleRect(r, from, to image.Rectangle) image.Rectangle {
+	if from == to || from.Empty() {
+		return r
+	}
+	sx := float64(to.Dx()) / float64(from.Dx())
+	sy := float64(to.Dy()) / float64(from.Dy())
+	return image.Rect(
+		to.Min.X+int(math.Floor(float64(r.Min.X-from.Min.X)*sx)), to.Min.Y+int(math.Floor(float64(r.Min.Y-from.Min.Y)*sy)),
+		to.Min.X+int(math.Ceil(float64(r.Max.X-from.Min.X)*sx)), to.Min.Y+int(math.Ceil(float64(r.Max.Y-from.Min.Y)*sy)))
+}
+
+// bigDecode is the picture size, in pixels, above which the memory of a
+// decode is handed back to the operating system right away: Go's background
+// scavenger would keep hundreds of megabytes for minutes.
+const bigDecode = 8_000_000
+
+// decodePhoto is decodePhotoBytes within the gallery's decode budget: the
+// pixels of the photos being decoded at the same time never exceed maxP, so
+// parallel enrolments wait rather than each allocate a full-size picture.
+func (g *Gallery) decodePhoto(ctx context.Context, data []byte) (decoded, error) {
+	weight := int64(1)
+	if cfg, _, err := image.DecodeConfig(bytes.NewReader(data)); err == nil {
+		weight = min(max(int64(cfg.Width)*int64(cfg.Height), 1), int64(g.maxP))
+	}
+	if err := g.decodeBudget.Acquire(ctx, weight); err != nil {
+		return decoded{}, err
+	}
+	d, err := decodePhotoBytes(data, g.maxP)
+	g.decodeBudget.Release(weight)
+	if weight > bigDecode {
+		debug.FreeOSMemory()
+	}
+	return d, err
+}
+
+// decodePhotoBytes decodes a photo after checking its size (faceimg.Decode),
+// reduces it to PhotoSide and returns it with the JPEG bytes to store: the
+// original file when it is a JPEG that needed no reduction, else a
+// re-encoding. Errors wrap ErrUnreadable or ErrTooLarge.
+func decodePhotoBytes(data []byte, maxPixels int) (decoded, error) {
+	img, format, err := faceimg.Decode(data, maxPixels)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w (JPEG, PNG or GIF): %w", ErrUnreadable, err)
+		return decoded{}, err
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxPixels {
-		return nil, nil, fmt.Errorf("%w: %dx%d pixels, the limit is %d", ErrTooLarge, cfg.Width, cfg.Height, maxPixels)
-	}
-	img, _, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w (%s): %w", ErrUnreadable, format, err)
-	}
-	if format == "jpeg" {
-		return img, data, nil
+	d := decoded{file: img.Bounds()}
+	small := faceimg.Shrink(img, PhotoSide)
+	if format == "jpeg" && small == img {
+		d.img, d.stored = img, data
+		return d, nil
 	}
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
-		return nil, nil, fmt.Errorf("re-encoding as JPEG: %w", err)
+	if err := jpeg.Encode(&buf, small, &jpeg.Options{Quality: 92}); err != nil {
+		return decoded{}, fmt.Errorf("re-encoding as JPEG: %w", err)
 	}
 	// decode what will be stored, so the descriptor is of the stored pixels
-	img, err = jpeg.Decode(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		return nil, nil, fmt.Errorf("re-encoding as JPEG: %w", err)
+	if d.img, err = jpeg.Decode(bytes.NewReader(buf.Bytes())); err != nil {
+		return decoded{}, fmt.Errorf("re-encoding as JPEG: %w", err)
 	}
-	return img, buf.Bytes(), nil
+	d.stored = buf.Bytes()
+	return d, nil
 }
 
 // oneFace asks the finder for the faces and insists on exactly one.
@@ -159,11 +220,15 @@ func (g *Gallery) Add(ctx context.Context, name string, photos []Photo) ([]Photo
 	jpegs := make([][]byte, len(photos))
 	for i, p := range photos {
 		res[i].Source = p.Source
-		img, stored, err := decodePhoto(p.Data, g.maxP)
+		d, err := g.decodePhoto(ctx, p.Data)
 		if err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
 			res[i].Err = err
 			continue
 		}
+		img, stored := d.img, d.stored
 		box, err := oneFace(ctx, g.find, img)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -1,6 +1,10 @@
 package match
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/srdgd/srdgd/internal/faceimg"
+)
 
 // Sentinel errors; returned errors wrap them with the object and value.
 var (
@@ -19,8 +23,8 @@ var (
 	// rejected.
 	ErrNoFace       = errors.New("no face found")
 	ErrSeveralFaces = errors.New("several faces found")
-	ErrUnreadable   = errors.New("not a readable image")
-	ErrTooLarge     = errors.New("image too large")
+	ErrUnreadable   = faceimg.ErrUnreadable
+	ErrTooLarge     = faceimg.ErrTooLarge
 	// ErrNoEmbedder, ErrNoFinder: the gallery was opened without the component
 	// an operation needs.
 	ErrNoEmbedder = errors.New("gallery opened without a face embedder")

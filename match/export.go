@@ -273,19 +273,25 @@ func (g *Gallery) importFrom(ctx context.Context, from string, read func(string)
 				fail(err)
 				continue
 			}
-			img, stored, err := decodePhoto(data, g.maxP)
+			d, err := g.decodePhoto(ctx, data)
 			if err != nil {
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
 				fail(err)
 				continue
 			}
+			img, stored := d.img, d.stored
 			var box image.Rectangle
 			switch {
 			case len(mi.Box) == 4:
 				box = image.Rect(mi.Box[0], mi.Box[1], mi.Box[2], mi.Box[3])
-				if box.Intersect(img.Bounds()).Empty() {
-					fail(fmt.Errorf("face box %v outside the %v photo", box, img.Bounds()))
+				if box.Intersect(d.file).Empty() {
+					fail(fmt.Errorf("face box %v outside the %v photo", box, d.file))
 					continue
 				}
+				// the manifest's box is in the file's pixels
+				box = d.fromFile(box)
 			case len(mi.Box) == 0 && g.find != nil:
 				if box, err = oneFace(ctx, g.find, img); err != nil {
 					if ctx.Err() != nil {

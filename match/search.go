@@ -6,6 +6,8 @@ import (
 	"image"
 	"math"
 	"slices"
+
+	"github.com/srdgd/srdgd/internal/faceimg"
 )
 
 // Thresholds decide identification and verification on cosine similarity of
@@ -72,16 +74,22 @@ type SearchResult struct {
 	Embedding *Embedding
 }
 
-// Search finds the one face in a photo (FaceFinder) and identifies it.
+// Search finds the one face in a photo (FaceFinder, on the photo reduced to
+// PhotoSide) and identifies it. The result's Face is in img's pixels.
 func (g *Gallery) Search(ctx context.Context, img image.Image, k int) (*SearchResult, error) {
 	if g.find == nil {
 		return nil, fmt.Errorf("gallery %s: search: %w", g.path, ErrNoFinder)
 	}
-	box, err := oneFace(ctx, g.find, img)
+	small := faceimg.Shrink(img, PhotoSide)
+	box, err := oneFace(ctx, g.find, small)
 	if err != nil {
 		return nil, fmt.Errorf("gallery %s: search: %w", g.path, err)
 	}
-	return g.SearchFace(ctx, Face{Image: img, Box: box}, k)
+	r, err := g.SearchFace(ctx, Face{Image: small, Box: box}, k)
+	if err == nil {
+		r.Face = scaleRect(r.Face, small.Bounds(), img.Bounds())
+	}
+	return r, err
 }
 
 // SearchFace identifies a face whose box is known (an SR output: the whole
@@ -190,16 +198,22 @@ type VerifyResult struct {
 	Face       image.Rectangle
 }
 
-// Verify finds the one face in a photo and checks it against the named person.
+// Verify finds the one face in a photo (reduced to PhotoSide, as Search) and
+// checks it against the named person. The result's Face is in img's pixels.
 func (g *Gallery) Verify(ctx context.Context, name string, img image.Image) (*VerifyResult, error) {
 	if g.find == nil {
 		return nil, fmt.Errorf("gallery %s: verify: %w", g.path, ErrNoFinder)
 	}
-	box, err := oneFace(ctx, g.find, img)
+	small := faceimg.Shrink(img, PhotoSide)
+	box, err := oneFace(ctx, g.find, small)
 	if err != nil {
 		return nil, fmt.Errorf("gallery %s: verify: %w", g.path, err)
 	}
-	return g.VerifyFace(ctx, name, Face{Image: img, Box: box})
+	r, err := g.VerifyFace(ctx, name, Face{Image: small, Box: box})
+	if err == nil {
+		r.Face = scaleRect(r.Face, small.Bounds(), img.Bounds())
+	}
+	return r, err
 }
 
 // VerifyFace checks a face with a known box against the named person.

@@ -16,7 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go
+
+	"github.com/srdgd/srdgd/internal/faceimg"
 )
 
 // Options configure Open.
@@ -37,8 +40,9 @@ type Options struct {
 	Finder FaceFinder
 	// Thresholds for Search and Verify; nil takes DefaultThresholds().
 	Thresholds *Thresholds
-	// MaxImagePixels refuses larger photos before decoding them; default
-	// 40,000,000.
+	// MaxImagePixels refuses larger photos before decoding them, and bounds
+	// the pixels of the photos decoded at the same time; default
+	// faceimg.DefaultMaxPixels (40,000,000).
 	MaxImagePixels int
 	// Log receives warnings (stale embeddings, loose key file permissions);
 	// default discards.
@@ -58,6 +62,9 @@ type Gallery struct {
 	th   Thresholds
 	maxP int
 	log  *slog.Logger
+	// decodeBudget holds maxP pixels: photos being decoded take their
+	// pixel count from it (decodePhoto)
+	decodeBudget *semaphore.Weighted
 
 	mu    sync.RWMutex
 	index map[int64]*indexed // person id -> descriptors for emb's model
@@ -136,7 +143,7 @@ func Open(ctx context.Context, o Options) (*Gallery, error) {
 		return nil, fmt.Errorf("gallery %s: the path must not contain '?' or '#' or start with 'file:'", o.Path)
 	}
 	if o.MaxImagePixels == 0 {
-		o.MaxImagePixels = 40_000_000
+		o.MaxImagePixels = faceimg.DefaultMaxPixels
 	}
 	th := DefaultThresholds()
 	if o.Thresholds != nil {
@@ -178,7 +185,8 @@ func Open(ctx context.Context, o Options) (*Gallery, error) {
 	// One connection: writes are serialised in Go rather than by SQLITE_BUSY
 	// retries, and reads are small (search runs on the in-memory index).
 	db.SetMaxOpenConns(1)
-	g := &Gallery{db: db, seal: seal, path: o.Path, emb: o.Embedder, find: o.Finder, th: th, maxP: o.MaxImagePixels, log: o.Log}
+	g := &Gallery{db: db, seal: seal, path: o.Path, emb: o.Embedder, find: o.Finder, th: th, maxP: o.MaxImagePixels, log: o.Log,
+		decodeBudget: semaphore.NewWeighted(int64(o.MaxImagePixels))}
 	if err := g.init(ctx, o.Plaintext); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
@@ -722,27 +730,32 @@ func (g *Gallery) Reembed(ctx context.Context, e FaceEmbedder) (*ReembedReport, 
 			rep.Failed = append(rep.Failed, fmt.Errorf("image %d (%s) of %q: %w", s.id, s.source, s.person, err))
 			return nil
 		}
-		img, _, err := decodePhoto(s.jpeg, g.maxP)
-		if err != nil {
-			return fail(err)
-		}
-		box := s.box
-		if box.Empty() {
-			if g.find == nil {
-				return fail(fmt.Errorf("no stored face box and %w", ErrNoFinder))
-			}
-			if box, err = oneFace(ctx, g.find, img); err != nil {
-				return fail(err)
-			}
-		}
-		embs, err := e.Embed(ctx, []Face{{Image: img, Box: box}})
+		d, err := g.decodePhoto(ctx, s.jpeg)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return fail(err)
 		}
-		if err := g.replaceEmbedding(ctx, s.id, box, embs[0]); err != nil {
+		// the stored box is in the stored photo's pixels, which photos
+		// enrolled before PhotoSide may have more of than d.img
+		box := d.fromFile(s.box)
+		if s.box.Empty() {
+			if g.find == nil {
+				return fail(fmt.Errorf("no stored face box and %w", ErrNoFinder))
+			}
+			if box, err = oneFace(ctx, g.find, d.img); err != nil {
+				return fail(err)
+			}
+		}
+		embs, err := e.Embed(ctx, []Face{{Image: d.img, Box: box}})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fail(err)
+		}
+		if err := g.replaceEmbedding(ctx, s.id, d.toFile(box), embs[0]); err != nil {
 			return err
 		}
 		rep.Reembedded++
@@ -850,7 +863,7 @@ func (g *Gallery) Check(ctx context.Context) (*CheckReport, error) {
 		return nil, fmt.Errorf("gallery %s: check: %w", g.path, err)
 	}
 	err = g.images(ctx, "", nil, func(s storedImage) error {
-		if _, _, err := decodePhoto(s.jpeg, g.maxP); err != nil {
+		if _, err := g.decodePhoto(ctx, s.jpeg); err != nil {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("image %d of %q: %v", s.id, s.person, err))
 		}
 		return nil

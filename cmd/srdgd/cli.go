@@ -119,7 +119,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, "usage: srdgd config check FILE\n")
 			return exitUsage
 		}
-		cfg, err := config.Load(args[1])
+		cfg, err := config.LoadChecked(args[1])
 		if err != nil {
 			printConfigError(stderr, err)
 			return exitConfig

@@ -221,7 +221,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := config.LoadChecked(*path)
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitConfig

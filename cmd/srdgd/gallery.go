@@ -149,8 +149,13 @@ func openGalleryWith(ctx context.Context, cfg *config.Config, withModels bool, r
 			e.close()
 			return nil, err
 		}
-		// one thread: enrolment is rare and must not take cores from the cameras
-		det, err := detect.NewBlazeFace(rt, detect.BlazeFaceOptions{Model: bf, Threads: 1})
+		// One thread: enrolment is rare and must not take cores from the
+		// cameras. Photos come reduced to match.PhotoSide: a portrait's face
+		// may fill one, and faces under 24 px make no useful gallery
+		// descriptor (the embedder's input is 150 px) while they cost most
+		// of the windows.
+		det, err := detect.NewBlazeFace(rt, detect.BlazeFaceOptions{Model: bf, Threads: 1,
+			Search: detect.Search{MinFacePx: 24, MaxFacePx: match.PhotoSide}})
 		if err != nil {
 			e.close()
 			return nil, err
@@ -397,7 +402,9 @@ func gallerySearch(ctx context.Context, env *galleryEnv, args []string, stdout, 
 		}
 		return printSearch(stdout, r, *asJSON)
 	}
-	// the whole chain: detect -> LR probe (SRDG.md section 2) -> SR -> search
+	// the whole chain: detect -> LR probe (SRDG.md section 2) -> SR -> search,
+	// on the photo reduced as Search reduces it
+	img = faceimg.Shrink(img, match.PhotoSide)
 	paths := env.cfg.Paths()
 	lrSize := 128 / *lr
 	prober, err := detect.NewProber(detect.ProbeOptions{LRSize: lrSize})

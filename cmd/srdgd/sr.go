@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -89,6 +90,33 @@ func modelsDir(configured string) string {
 	return filepath.Join("models", "dist")
 }
 
+// srInputSide is the largest crop srInput converts as it is: a bigger one is
+// first reduced to it by a box filter (faceimg.Shrink), so that a 40
+// megapixel input costs no 480 MB float copy.
+const srInputSide = 1024
+
+// srInput turns a decoded `srdgd sr --in` image into the model's lr x lr
+// input: a square face crop, downscaled with the antialiased bilinear filter
+// of training when larger. note says what was done to it.
+func srInput(img image.Image, lr int) (p *faceimg.Planar, note string, err error) {
+	b := img.Bounds()
+	if b.Dx() != b.Dy() {
+		return nil, "", fmt.Errorf("%dx%d; a square face crop is needed", b.Dx(), b.Dy())
+	}
+	if b.Dx() < lr {
+		return nil, "", fmt.Errorf("%dx%d, smaller than the model's %dx%d input", b.Dx(), b.Dy(), lr, lr)
+	}
+	if b.Dx() == lr {
+		return faceimg.FromImage(img), "", nil
+	}
+	p = faceimg.FromImage(faceimg.Shrink(img, srInputSide))
+	small, err := resample.Resize(p.Pix, 3, p.H, p.W, lr, lr, resample.Bilinear)
+	if err != nil {
+		return nil, "", err
+	}
+	return &faceimg.Planar{W: lr, H: lr, Pix: small}, fmt.Sprintf("input %dx%d downscaled to %dx%d (antialiased bilinear, as in training)", b.Dx(), b.Dy(), lr, lr), nil
+}
+
 func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("sr", stderr)
 	in := fs.String("in", "", "LR face image (PNG/JPEG); larger images are downscaled to the model's LR size")
@@ -147,23 +175,13 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	hr, lr := eng.Sizes()
-	p := faceimg.FromImage(img)
-	if p.W != p.H {
-		fmt.Fprintf(stderr, "srdgd sr: %s is %dx%d; a square face crop is needed\n", *in, p.W, p.H)
+	p, note, err := srInput(img, lr)
+	if err != nil {
+		fmt.Fprintf(stderr, "srdgd sr: %s: %v\n", *in, err)
 		return exitFailure
 	}
-	if p.W != lr {
-		if p.W < lr {
-			fmt.Fprintf(stderr, "srdgd sr: %s is %dx%d, smaller than the model's %dx%d input\n", *in, p.W, p.H, lr, lr)
-			return exitFailure
-		}
-		small, err := resample.Resize(p.Pix, 3, p.H, p.W, lr, lr, resample.Bilinear)
-		if err != nil {
-			fmt.Fprintln(stderr, "srdgd sr:", err)
-			return exitFailure
-		}
-		fmt.Fprintf(stdout, "input %dx%d downscaled to %dx%d (antialiased bilinear, as in training)\n", p.W, p.H, lr, lr)
-		p = &faceimg.Planar{W: lr, H: lr, Pix: small}
+	if note != "" {
+		fmt.Fprintln(stdout, note)
 	}
 	t0 := time.Now()
 	res, err := eng.SuperResolve(ctx, []srdg.Face{{LR: p.Pix, Labels: labels}},

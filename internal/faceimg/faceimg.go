@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	_ "image/gif" // decoders for Load
+	_ "image/gif" // decoders for Decode and Load
 )
 
 // Planar is a planar RGB float32 image.
@@ -82,16 +82,21 @@ func (p *Planar) Image() *image.RGBA {
 	return img
 }
 
-// Load decodes a PNG, JPEG or GIF file.
+// Load decodes a PNG, JPEG or GIF file within the limits of ReadFile and
+// Decode (DefaultMaxPixels).
 func Load(path string) (image.Image, error) {
-	f, err := os.Open(path)
+	return LoadLimit(path, DefaultMaxPixels)
+}
+
+// LoadLimit is Load with another pixel limit.
+func LoadLimit(path string, maxPixels int) (image.Image, error) {
+	b, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
+	img, _, err := Decode(b, maxPixels)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a readable image (PNG, JPEG or GIF): %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return img, nil
 }
