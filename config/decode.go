@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -22,13 +21,9 @@ import (
 // listing all of them. It does not look at the files the config names
 // (LoadChecked does).
 func Load(path string) (*Config, error) {
-	data, err := readFile(path)
+	data, err := readConfig(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, &Errors{Problems: []Problem{{File: path, Msg: fmt.Sprintf("cannot read config file: %v", err)}}}
+		return nil, err
 	}
 	return load(path, data, os.LookupEnv, os.Environ())
 }

@@ -3,10 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"syscall"
+
+	"github.com/srdgd/srdgd/internal/boundedfile"
 )
 
 // MaxFileBytes is the largest config file read (1 MiB; the full example is
@@ -14,55 +14,19 @@ import (
 // a FIFO, a directory), are refused before reading.
 const MaxFileBytes = 1 << 20
 
-// readFile reads a config file within MaxFileBytes. It opens without
-// blocking, so that a FIFO is refused instead of waiting for a writer.
+// readFile reads a config file within MaxFileBytes, refusing devices, FIFOs
+// and directories before reading (internal/boundedfile).
 func readFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
+	b, err := boundedfile.Read(path, MaxFileBytes)
+	if errors.Is(err, boundedfile.ErrTooLarge) {
+		return nil, fmt.Errorf("more than the limit of %d (1 MiB)", MaxFileBytes)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))
-	}
-	if st.Size() > MaxFileBytes {
-		return nil, fmt.Errorf("%d bytes, more than the limit of %d (1 MiB)", st.Size(), MaxFileBytes)
-	}
-	// the file may grow while it is read
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxFileBytes {
-		return nil, fmt.Errorf("more than the limit of %d bytes (1 MiB)", MaxFileBytes)
-	}
-	return b, nil
+	return b, err
 }
 
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return m.Type().String()
-}
-
-// LoadChecked is Load, then CheckFiles's checks, with file:line for every
-// problem. `srdgd config check` and `srdgd run` use it, so that a file the
-// daemon would fail to open at start is a config error (exit 3) instead.
-func LoadChecked(path string) (*Config, error) {
+// readConfig is readFile for Load and LoadChecked: a problem is an *Errors
+// naming the file.
+func readConfig(path string) ([]byte, error) {
 	data, err := readFile(path)
 	if err != nil {
 		var pe *fs.PathError
@@ -70,6 +34,17 @@ func LoadChecked(path string) (*Config, error) {
 			err = pe.Err
 		}
 		return nil, &Errors{Problems: []Problem{{File: path, Msg: fmt.Sprintf("cannot read config file: %v", err)}}}
+	}
+	return data, nil
+}
+
+// LoadChecked is Load, then CheckFiles's checks, with file:line for every
+// problem. `srdgd config check` and `srdgd run` use it, so that a file the
+// daemon would fail to open at start is a config error (exit 3) instead.
+func LoadChecked(path string) (*Config, error) {
+	data, err := readConfig(path)
+	if err != nil {
+		return nil, err
 	}
 	return loadWith(path, data, os.LookupEnv, os.Environ(), true)
 }
@@ -146,7 +121,7 @@ func checkReadable(path, p string, dir bool, report func(path, value, msg string
 		report(path, p, fmt.Sprintf("%s is %s, not a directory", quote(p), describeMode(st.Mode())))
 		return
 	case !dir && !st.Mode().IsRegular():
-		report(path, p, fmt.Sprintf("%s is %s, not a regular file", quote(p), fileKind(st.Mode())))
+		report(path, p, fmt.Sprintf("%s is %s, not a regular file", quote(p), boundedfile.Kind(st.Mode())))
 		return
 	}
 	f, err := os.Open(p)
@@ -161,9 +136,4 @@ func checkReadable(path, p string, dir bool, report func(path, value, msg string
 	f.Close()
 }
 
-func describeMode(m fs.FileMode) string {
-	if m.IsRegular() {
-		return "a regular file"
-	}
-	return fileKind(m)
-}
+func describeMode(m fs.FileMode) string { return boundedfile.Kind(m) }

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"io"
-	"os"
-	"syscall"
+	"io/fs"
+
+	"github.com/srdgd/srdgd/internal/boundedfile"
 )
 
 // Limits on image inputs (enrolment and search photos, `srdgd sr --in`,
@@ -69,30 +69,20 @@ func checkSize(w, h, maxPixels int) error {
 
 // ReadFile reads an image file: a regular file of at most MaxFileBytes (a
 // device, FIFO or directory is refused before reading; the file is opened
-// without blocking, so a FIFO does not wait for a writer).
+// without blocking, so a FIFO does not wait for a writer: internal/boundedfile).
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w: not a regular file (%s)", path, ErrUnreadable, st.Mode().Type())
-	}
-	if st.Size() > MaxFileBytes {
-		return nil, fmt.Errorf("%s: %w: %d bytes, the limit is %d", path, ErrTooLarge, st.Size(), MaxFileBytes)
-	}
-	// the file may grow while it is read
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
+	b, err := boundedfile.Read(path, MaxFileBytes)
+	switch {
+	case errors.Is(err, boundedfile.ErrNotRegular):
+		return nil, fmt.Errorf("%s: %w: %w", path, ErrUnreadable, err)
+	case errors.Is(err, boundedfile.ErrTooLarge):
+		return nil, fmt.Errorf("%s: %w: %w", path, ErrTooLarge, err)
+	case err != nil:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, err // names the path already
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(b) > MaxFileBytes {
-		return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLarge, MaxFileBytes)
 	}
 	return b, nil
 }
