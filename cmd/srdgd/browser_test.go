@@ -20,7 +20,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/srdgd/srdgd/config"
-	"github.com/srdgd/srdgd/internal/demoscene"
 	"github.com/srdgd/srdgd/internal/rtspserver"
 	"github.com/srdgd/srdgd/match"
 )
@@ -44,37 +43,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	// The camera: a 12 s loop in which a face 24-48 px high is nearly always
-	// in view. 480 px of height, as the scene draws a body 7.5 face heights
-	// tall below each face: at 360 px the faces would leave the frame.
-	man, err := demoscene.LoadManifest(filepath.Join(modelsDir(""), "demo"))
-	if err != nil {
-		t.Skipf("SKIPPING: demo faces missing (make models-packaged): %v", err)
-	}
-	sc, err := demoscene.New(man, demoscene.Options{Width: 640, Height: 480, FPS: 10, Loop: 12 * time.Second, MinFace: 24, MaxFace: 48})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clip := filepath.Join(t.TempDir(), "scene.mp4")
-	if err := sc.Encode(ctx, ffmpeg, clip); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := rtspserver.Start(rtspserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	pub, err := rtspserver.PublishFFmpeg(ctx, srv.URL("plaza"), rtspserver.FFmpegOptions{Input: clip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Stop()
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-	err = srv.WaitPublisher(wctx, "plaza")
-	wcancel()
-	if err != nil {
-		t.Fatalf("camera stream: %v\n%s", err, pub.Stderr())
-	}
+	// The camera: the demo scene, a face 24-48 px high nearly always in view.
+	srv, _, stopStream := streamDemoScene(ctx, t, ffmpeg)
+	defer stopStream()
 	t.Logf("scene rendered and streaming after %v", time.Since(t0).Round(time.Millisecond))
 
 	// The daemon: the default models, a key (so gallery and history exist),
@@ -300,8 +271,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if strings.Contains(out, "level=ERROR") {
 		t.Error("the daemon logged an error")
 	}
-	pub.Stop()
-	srv.Close()
+	stopStream()
 	t.Logf("%d faces super-resolved, whole test %v", events.faces(), time.Since(t0).Round(time.Millisecond))
 }
 

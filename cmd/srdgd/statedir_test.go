@@ -56,37 +56,11 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 
-	man, err := demoscene.LoadManifest(filepath.Join(modelsDir(""), "demo"))
-	if err != nil {
-		t.Skipf("SKIPPING: demo faces missing (make models-packaged): %v", err)
-	}
+	srv, man, stopStream := streamDemoScene(ctx, t, ffmpeg)
+	defer stopStream()
 	var names []string
 	for _, p := range man.People {
 		names = append(names, p.Name)
-	}
-	sc, err := demoscene.New(man, demoscene.Options{Width: 640, Height: 480, FPS: 10, Loop: 12 * time.Second, MinFace: 24, MaxFace: 48})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clip := filepath.Join(t.TempDir(), "scene.mp4")
-	if err := sc.Encode(ctx, ffmpeg, clip); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := rtspserver.Start(rtspserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	pub, err := rtspserver.PublishFFmpeg(ctx, srv.URL("plaza"), rtspserver.FFmpegOptions{Input: clip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Stop()
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-	err = srv.WaitPublisher(wctx, "plaza")
-	wcancel()
-	if err != nil {
-		t.Fatalf("camera stream: %v\n%s", err, pub.Stderr())
 	}
 
 	t0 := time.Now()
@@ -158,9 +132,7 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 		t.Errorf("%d spool records still on disk after every hit was acknowledged", n)
 	}
 	scanStateDir(t, state, names)
-	pub.Stop()
-	<-pub.Done()
-	srv.Close()
+	stopStream()
 }
 
 // enrolDemoPeople enrols the demo people directly (demoGallery would also
