@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"github.com/srdgd/srdgd/publish/history"
 	"image"
@@ -217,6 +218,21 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	sub, sargs := rest[0], rest[1:]
 	if sub == "keygen" {
+		// keygen writes a file: --help or a stray argument must not create a key
+		kfs := newFlagSet("gallery keygen", stderr)
+		kfs.Usage = func() {
+			fmt.Fprint(stderr, "usage: srdgd gallery [--config FILE] keygen\n\ncreates the gallery key file named by match.key_file; an existing key is never overwritten\n")
+		}
+		if err := kfs.Parse(sargs); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK
+			}
+			return exitUsage
+		}
+		if kfs.NArg() > 0 {
+			fmt.Fprintf(stderr, "srdgd gallery keygen: unexpected argument %q (keygen takes none; the key file is match.key_file)\n", kfs.Arg(0))
+			return exitUsage
+		}
 		if err := os.MkdirAll(filepath.Dir(cfg.Match.KeyFile), 0o750); err != nil {
 			return fail(err)
 		}

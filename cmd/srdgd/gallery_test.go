@@ -56,6 +56,15 @@ func TestGalleryCommands(t *testing.T) {
 	if code, _, errs := g("list"); code != exitFailure || !strings.Contains(errs, "gallery keygen") {
 		t.Errorf("list without a key: exit %d, stderr %q (want a hint to run keygen)", code, errs)
 	}
+	for _, args := range [][]string{{"keygen", "--help"}, {"keygen", "-h"}, {"keygen", "extra"}, {"keygen", "--force"}} {
+		code, _, errs := g(args...)
+		if _, err := os.Stat(filepath.Join(dir, "gallery.key")); err == nil {
+			t.Fatalf("%q wrote a key (exit %d, stderr %q)", args, code, errs)
+		}
+		if (args[1] == "--help" || args[1] == "-h") != (code == exitOK) || !strings.Contains(errs, "keygen") {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errs)
+		}
+	}
 	if code, out, errs := g("keygen"); code != exitOK || !strings.Contains(out, "gallery.key") {
 		t.Fatalf("keygen: %d %s %s", code, out, errs)
 	}
