@@ -29,10 +29,7 @@ func readFile(path string) ([]byte, error) {
 func readConfig(path string) ([]byte, error) {
 	data, err := readFile(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
+		err = withoutPath(err)
 		return nil, &Errors{Problems: []Problem{{File: path, Msg: fmt.Sprintf("cannot read config file: %v", err)}}}
 	}
 	return data, nil
@@ -109,16 +106,13 @@ func checkReadable(path, p string, dir bool, report func(path, value, msg string
 	}
 	st, err := os.Stat(p)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
+		err = withoutPath(err)
 		report(path, p, fmt.Sprintf("%s: %v (want %s)", quote(p), err, want))
 		return
 	}
 	switch {
 	case dir && !st.IsDir():
-		report(path, p, fmt.Sprintf("%s is %s, not a directory", quote(p), describeMode(st.Mode())))
+		report(path, p, fmt.Sprintf("%s is %s, not a directory", quote(p), boundedfile.Kind(st.Mode())))
 		return
 	case !dir && !st.Mode().IsRegular():
 		report(path, p, fmt.Sprintf("%s is %s, not a regular file", quote(p), boundedfile.Kind(st.Mode())))
@@ -126,14 +120,19 @@ func checkReadable(path, p string, dir bool, report func(path, value, msg string
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
+		err = withoutPath(err)
 		report(path, p, fmt.Sprintf("%s: %v (want %s)", quote(p), err, want))
 		return
 	}
 	f.Close()
 }
 
-func describeMode(m fs.FileMode) string { return boundedfile.Kind(m) }
+// withoutPath drops the path of an *fs.PathError: the messages quote the
+// path themselves.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
