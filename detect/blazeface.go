@@ -404,7 +404,7 @@ func (b *BlazeFace) plan(w, h int) (*plan, error) {
 					for _, x := range spans(reg.Min.X, reg.Dx(), l.tile, ov) {
 						r := image.Rect(x, y, x+l.tile, y+l.tile)
 						p.wins = append(p.wins, window{level: li, src: -1, r: r,
-							frame:   Rect{float64(x), float64(y), float64(x + l.tile), float64(y + l.tile)},
+							frame:   Rect{X0: float64(x), Y0: float64(y), X1: float64(x + l.tile), Y1: float64(y + l.tile)},
 							minFace: l.minFace * 0.7, maxFace: l.maxFace * 1.5})
 					}
 				}
@@ -423,8 +423,8 @@ func (b *BlazeFace) plan(w, h int) (*plan, error) {
 				for _, x := range spans(0, lw, b.size, ov) {
 					r := image.Rect(x, y, x+b.size, y+b.size)
 					p.wins = append(p.wins, window{level: li, src: len(p.imgs) - 1, r: r, frame: Rect{
-						float64(reg.Min.X) + float64(x)/sx, float64(reg.Min.Y) + float64(y)/sy,
-						float64(reg.Min.X) + float64(x+b.size)/sx, float64(reg.Min.Y) + float64(y+b.size)/sy},
+						X0: float64(reg.Min.X) + float64(x)/sx, Y0: float64(reg.Min.Y) + float64(y)/sy,
+						X1: float64(reg.Min.X) + float64(x+b.size)/sx, Y1: float64(reg.Min.Y) + float64(y+b.size)/sy},
 						minFace: l.minFace * 0.7, maxFace: l.maxFace * 1.5})
 				}
 			}
@@ -589,7 +589,7 @@ func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Face) error 
 			c := f.Box.Centre()
 			x, y := int(math.Round(c.X-float64(side)/2)), int(math.Round(c.Y-float64(side)/2))
 			w := window{src: -1, r: rectXYWH(x, y, side, side),
-				frame:   Rect{float64(x), float64(y), float64(x + side), float64(y + side)},
+				frame:   Rect{X0: float64(x), Y0: float64(y), X1: float64(x + side), Y1: float64(y + side)},
 				minFace: f.Px() / 2, maxFace: f.Px() * 2}
 			wins = append(wins, w)
 			w.mirror = true
@@ -634,7 +634,7 @@ func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Face) error 
 			var sum float64
 			for _, g := range looks {
 				w := 1 / float64(len(looks))
-				m.Box = Rect{m.Box.X0 + w*g.Box.X0, m.Box.Y0 + w*g.Box.Y0, m.Box.X1 + w*g.Box.X1, m.Box.Y1 + w*g.Box.Y1}
+				m.Box = Rect{X0: m.Box.X0 + w*g.Box.X0, Y0: m.Box.Y0 + w*g.Box.Y0, X1: m.Box.X1 + w*g.Box.X1, Y1: m.Box.Y1 + w*g.Box.Y1}
 				for j := range m.Landmarks {
 					m.Landmarks[j].X += w * g.Landmarks[j].X
 					m.Landmarks[j].Y += w * g.Landmarks[j].Y
@@ -756,7 +756,7 @@ func (b *BlazeFace) decode(scores, boxes []float32, w window, img *Image) {
 		if px < w.minFace || px > w.maxFace {
 			continue
 		}
-		box := Rect{fx - bw*sideX/2, fy - px/2, fx + bw*sideX/2, fy + px/2}
+		box := Rect{X0: fx - bw*sideX/2, Y0: fy - px/2, X1: fx + bw*sideX/2, Y1: fy + px/2}
 		if cut(box, w.frame, img) {
 			continue
 		}
@@ -773,7 +773,7 @@ func (b *BlazeFace) decode(scores, boxes []float32, w window, img *Image) {
 				// in the mirror the subject's right eye is its left one
 				x, to = 1-x, mirrorLandmark[k]
 			}
-			f.Landmarks[to] = Point{ox + x*sideX, oy + float64(an.y+r[5+2*k]*inv)*sideY}
+			f.Landmarks[to] = Point{X: ox + x*sideX, Y: oy + float64(an.y+r[5+2*k]*inv)*sideY}
 		}
 		b.cands = append(b.cands, f)
 	}
@@ -841,7 +841,7 @@ func weightedNMS(c []Face, iou float64) []Face {
 		var sw float64
 		add := func(f Face) {
 			s := f.Score
-			acc.Box = Rect{acc.Box.X0 + s*f.Box.X0, acc.Box.Y0 + s*f.Box.Y0, acc.Box.X1 + s*f.Box.X1, acc.Box.Y1 + s*f.Box.Y1}
+			acc.Box = Rect{X0: acc.Box.X0 + s*f.Box.X0, Y0: acc.Box.Y0 + s*f.Box.Y0, X1: acc.Box.X1 + s*f.Box.X1, Y1: acc.Box.Y1 + s*f.Box.Y1}
 			for k := range acc.Landmarks {
 				acc.Landmarks[k].X += s * f.Landmarks[k].X
 				acc.Landmarks[k].Y += s * f.Landmarks[k].Y
@@ -857,10 +857,10 @@ func weightedNMS(c []Face, iou float64) []Face {
 		}
 		if sw > 0 {
 			m := top
-			m.Box = Rect{acc.Box.X0 / sw, acc.Box.Y0 / sw, acc.Box.X1 / sw, acc.Box.Y1 / sw}
+			m.Box = Rect{X0: acc.Box.X0 / sw, Y0: acc.Box.Y0 / sw, X1: acc.Box.X1 / sw, Y1: acc.Box.Y1 / sw}
 			if top.HasLandmarks {
 				for k := range acc.Landmarks {
-					m.Landmarks[k] = Point{acc.Landmarks[k].X / sw, acc.Landmarks[k].Y / sw}
+					m.Landmarks[k] = Point{X: acc.Landmarks[k].X / sw, Y: acc.Landmarks[k].Y / sw}
 				}
 			}
 			out = append(out, m)

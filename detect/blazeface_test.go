@@ -41,9 +41,9 @@ func TestBlazeFaceOptionErrors(t *testing.T) {
 
 func TestWeightedNMS(t *testing.T) {
 	face := func(x, y, s, score float64) Face {
-		f := Face{Box: Rect{x, y, x + s, y + s}, Score: score, HasLandmarks: true}
+		f := Face{Box: Rect{X0: x, Y0: y, X1: x + s, Y1: y + s}, Score: score, HasLandmarks: true}
 		for k := range f.Landmarks {
-			f.Landmarks[k] = Point{x + float64(k), y}
+			f.Landmarks[k] = Point{X: x + float64(k), Y: y}
 		}
 		return f
 	}
@@ -55,11 +55,11 @@ func TestWeightedNMS(t *testing.T) {
 	}{
 		{"empty", nil, nil, nil},
 		{"disjoint kept, sorted", []Face{face(0, 0, 10, 0.6), face(50, 50, 10, 0.9)},
-			[]Rect{{50, 50, 60, 60}, {0, 0, 10, 10}}, []float64{0.9, 0.6}},
+			[]Rect{{X0: 50, Y0: 50, X1: 60, Y1: 60}, {X0: 0, Y0: 0, X1: 10, Y1: 10}}, []float64{0.9, 0.6}},
 		{"overlapping merged by score", []Face{face(0, 0, 10, 0.75), face(2, 0, 10, 0.25)},
-			[]Rect{{0.5, 0, 10.5, 10}}, []float64{0.75}},
+			[]Rect{{X0: 0.5, Y0: 0, X1: 10.5, Y1: 10}}, []float64{0.75}},
 		{"below iou kept", []Face{face(0, 0, 10, 0.8), face(7, 0, 10, 0.7)},
-			[]Rect{{0, 0, 10, 10}, {7, 0, 17, 10}}, []float64{0.8, 0.7}},
+			[]Rect{{X0: 0, Y0: 0, X1: 10, Y1: 10}, {X0: 7, Y0: 0, X1: 17, Y1: 10}}, []float64{0.8, 0.7}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,10 @@
 package detect
 
-import "math"
+import (
+	"math"
+
+	"github.com/srdgd/srdgd/face"
+)
 
 // The SR framing (SRDG.md section 2, models/data/crop.py): on a CelebA aligned
 // image (178x218) the 120x120 box with columns 29..148 and rows 56..175,
@@ -35,7 +39,7 @@ type Calibration struct {
 // frames the face closest to CelebA's own alignment (TestProbeMatchesTrainingCrop).
 var BlazeFaceCalibration = Calibration{
 	BoxSide: 1.254, BoxOffX: -0.009, BoxOffY: -0.186,
-	Landmarks: [NumLandmarks]Point{{69.57, 113.44}, {108.64, 113.57}, {88.36, 137.31}, {88.65, 156.33}, {49.60, 120.64}, {130.74, 120.88}},
+	Landmarks: [NumLandmarks]Point{{X: 69.57, Y: 113.44}, {X: 108.64, Y: 113.57}, {X: 88.36, Y: 137.31}, {X: 88.65, Y: 156.33}, {X: 49.60, Y: 120.64}, {X: 130.74, Y: 120.88}},
 	Weights:   [NumLandmarks]float64{1, 1, 0, 1, 0, 0},
 }
 
@@ -51,31 +55,18 @@ var HaarCalibration = Calibration{
 // (88.89, 123.78); BlazeFace's (refined) is 95.69 px at (89.88, 133.79).
 var haarToFace = struct{ scale, offX, offY float64 }{scale: 0.9257, offX: 0.0096, offY: 0.0968}
 
-// Framing is the square (possibly rotated) in frame coordinates that maps to
-// the SR crop.
-type Framing struct {
-	Centre Point   `json:"centre"`
-	Side   float64 `json:"side"`
-	// Angle in radians of the face relative to the aligned pose (0 when the
-	// framing came from the box or rotation is off); the crop is rotated by it
-	// so the eyes come out level.
-	Angle float64 `json:"angle"`
-	// FromEyes is true when the landmarks (eyes and mouth) set the framing.
-	FromEyes bool `json:"from_eyes"`
-}
-
 // Frame returns the SR framing of a detection. With landmarks it fits a
 // similarity transform (scale, rotation, shift; least squares, Umeyama 1991)
 // from the calibration's mean landmarks to the detected ones and maps the
 // aligned box through it; without, it scales and shifts the box. rotate keeps
 // the fitted angle; otherwise the crop stays upright (its centre still comes
 // from the full fit).
-func (c Calibration) Frame(f Face, rotate bool) Framing {
+func (c Calibration) Frame(f Face, rotate bool) face.Framing {
 	if f.HasLandmarks {
 		if s, th, tx, ty, ok := similarity(c.Landmarks[:], f.Landmarks[:], c.Weights[:]); ok {
 			cs, sn := math.Cos(th)*s, math.Sin(th)*s
-			fr := Framing{
-				Centre:   Point{cs*AlignedCentreX - sn*AlignedCentreY + tx, sn*AlignedCentreX + cs*AlignedCentreY + ty},
+			fr := face.Framing{
+				Centre:   Point{X: cs*AlignedCentreX - sn*AlignedCentreY + tx, Y: sn*AlignedCentreX + cs*AlignedCentreY + ty},
 				Side:     AlignedBoxSide * s,
 				Angle:    th,
 				FromEyes: true,
@@ -88,7 +79,7 @@ func (c Calibration) Frame(f Face, rotate bool) Framing {
 	}
 	h := f.Box.H()
 	cen := f.Box.Centre()
-	return Framing{Centre: Point{cen.X + c.BoxOffX*h, cen.Y + c.BoxOffY*h}, Side: c.BoxSide * h}
+	return face.Framing{Centre: Point{X: cen.X + c.BoxOffX*h, Y: cen.Y + c.BoxOffY*h}, Side: c.BoxSide * h}
 }
 
 // similarity finds s, th, (tx, ty) minimising sum w_i |s R(th) p_i + t - q_i|^2.

@@ -14,7 +14,7 @@ func TestSimilarity(t *testing.T) {
 		q := make([]Point, len(p))
 		c, sn := math.Cos(tc.th)*tc.s, math.Sin(tc.th)*tc.s
 		for i, v := range p {
-			q[i] = Point{c*v.X - sn*v.Y + tc.tx, sn*v.X + c*v.Y + tc.ty}
+			q[i] = Point{X: c*v.X - sn*v.Y + tc.tx, Y: sn*v.X + c*v.Y + tc.ty}
 		}
 		s, th, tx, ty, ok := similarity(p, q, BlazeFaceCalibration.Weights[:])
 		if !ok || math.Abs(s-tc.s) > 1e-9*tc.s || math.Abs(th-tc.th) > 1e-9 || math.Abs(tx-tc.tx) > 1e-6 || math.Abs(ty-tc.ty) > 1e-6 {
@@ -25,7 +25,7 @@ func TestSimilarity(t *testing.T) {
 		f.HasLandmarks = true
 		copy(f.Landmarks[:], q)
 		fr := BlazeFaceCalibration.Frame(f, true)
-		wantC := Point{c*AlignedCentreX - sn*AlignedCentreY + tc.tx, sn*AlignedCentreX + c*AlignedCentreY + tc.ty}
+		wantC := Point{X: c*AlignedCentreX - sn*AlignedCentreY + tc.tx, Y: sn*AlignedCentreX + c*AlignedCentreY + tc.ty}
 		if math.Hypot(fr.Centre.X-wantC.X, fr.Centre.Y-wantC.Y) > 1e-6 || math.Abs(fr.Side-120*tc.s) > 1e-6 || math.Abs(fr.Angle-tc.th) > 1e-9 {
 			t.Errorf("%+v: framing %+v, want centre %v side %g", tc, fr, wantC, 120*tc.s)
 		}
@@ -88,7 +88,7 @@ func TestCalibrationMatchesCelebA(t *testing.T) {
 	}
 	c := BlazeFaceCalibration
 	for _, k := range []int{RightEye, LeftEye, Mouth} {
-		m := Point{lm[k].X / float64(n), lm[k].Y / float64(n)}
+		m := Point{X: lm[k].X / float64(n), Y: lm[k].Y / float64(n)}
 		if d := math.Hypot(m.X-c.Landmarks[k].X, m.Y-c.Landmarks[k].Y); d > 1.2 {
 			t.Errorf("landmark %d: mean %.2f,%.2f is %.2f px from the calibration %.2f,%.2f", k, m.X, m.Y, d, c.Landmarks[k].X, c.Landmarks[k].Y)
 		}

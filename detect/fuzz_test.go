@@ -14,7 +14,7 @@ import (
 func FuzzDecodeInput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const limit = 1 << 20
-		img, err := decodeInput(data, limit)
+		img, err := DecodeImage(data, limit)
 		if err != nil {
 			if !errors.Is(err, faceimg.ErrUnreadable) && !errors.Is(err, faceimg.ErrTooLarge) {
 				t.Fatalf("error %v wraps neither ErrUnreadable nor ErrTooLarge", err)

@@ -121,11 +121,11 @@ func (h *Haar) region(img *Image, r image.Rectangle, up float64) ([]Face, error)
 		image.Point{X: minSz, Y: minSz}, image.Point{X: maxSz, Y: maxSz})
 	out := make([]Face, 0, len(rects))
 	for _, q := range rects {
-		raw := Rect{float64(r.Min.X) + float64(q.Min.X)/sx, float64(r.Min.Y) + float64(q.Min.Y)/sy,
-			float64(r.Min.X) + float64(q.Max.X)/sx, float64(r.Min.Y) + float64(q.Max.Y)/sy}
+		raw := Rect{X0: float64(r.Min.X) + float64(q.Min.X)/sx, Y0: float64(r.Min.Y) + float64(q.Min.Y)/sy,
+			X1: float64(r.Min.X) + float64(q.Max.X)/sx, Y1: float64(r.Min.Y) + float64(q.Max.Y)/sy}
 		c, rh := raw.Centre(), raw.H()
 		cx, cy, fh := c.X+haarToFace.offX*rh, c.Y+haarToFace.offY*rh, haarToFace.scale*rh
-		out = append(out, Face{Box: Rect{cx - fh/2, cy - fh/2, cx + fh/2, cy + fh/2}, Score: 1, Detector: "haar"})
+		out = append(out, Face{Box: Rect{X0: cx - fh/2, Y0: cy - fh/2, X1: cx + fh/2, Y1: cy + fh/2}, Score: 1, Detector: "haar"})
 	}
 	return out, nil
 }

@@ -8,49 +8,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/srdgd/srdgd/ingest"
-	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/queue"
 )
-
-// Probe is one best shot of a tracked face, ready for the SR engine.
-type Probe struct {
-	Camera  string
-	TrackID uint64
-	// Seq and FrameTime identify the frame (ingest.Frame.Seq and Wall).
-	Seq       uint64
-	FrameTime time.Time
-	// FrameW and FrameH are the frame's size in pixels.
-	FrameW, FrameH int
-	Detector       string
-	// Box is the face box in frame pixels; FacePx its height, rounded.
-	Box    Rect
-	FacePx int
-	Score  float64
-	// Landmarks are BlazeFace's six keypoints (RightEye ... LeftEar); nil for
-	// Haar.
-	Landmarks []Point
-	Quality   Quality
-	// Framing is the square cut from the frame (the SR framing).
-	Framing Framing
-	// LR is the probe, LRSize x LRSize planar RGB float32 in [0, 1].
-	LR     *faceimg.Planar
-	LRSize int
-	// Upscaled is true when the framing square had fewer pixels than LR.
-	Upscaled bool
-	// Preview is the framed face at 128x128 (planar RGB) for the UI.
-	Preview *faceimg.Planar
-	// First is true for the track's first probe; later ones are clearly
-	// better shots of the same track.
-	First bool
-}
 
 // PipelineOptions configures NewPipeline.
 type PipelineOptions struct {
 	// In delivers frames (any number of cameras); Out receives probes. Both
 	// required. Out drops its oldest probe when full, and the drop is counted.
-	In  *queue.Queue[*ingest.Frame]
-	Out *queue.Queue[*Probe]
+	In  *queue.Queue[*face.Frame]
+	Out *queue.Queue[*face.Probe]
 	// Detector is used by Run's goroutine only; the caller closes it.
 	Detector Detector
 	// FPS is the most frames per second analysed per camera (default 5);
@@ -172,7 +139,7 @@ func (p *Pipeline) cam(name string) *camState {
 	return c
 }
 
-func (p *Pipeline) process(ctx context.Context, f *ingest.Frame) error {
+func (p *Pipeline) process(ctx context.Context, f *face.Frame) error {
 	c := p.cam(f.Camera)
 	t := f.Wall
 	if t.IsZero() {
@@ -216,14 +183,14 @@ func (p *Pipeline) process(ctx context.Context, f *ingest.Frame) error {
 		s.TracksEnded += uint64(len(ended))
 	})
 	var firstErr error
-	for i, face := range res.Faces {
-		q := c.gate.Measure(img, face)
+	for i, det := range res.Faces {
+		q := c.gate.Measure(img, det)
 		before := c.gate.stats.First
 		ok, _ := c.gate.Check(tracks[i].ID, q)
 		if !ok {
 			continue
 		}
-		crop, err := p.prober.Cut(img, face, p.o.Detector.Calibration())
+		crop, err := p.prober.Cut(img, det, p.o.Detector.Calibration())
 		if err != nil {
 			p.count(func(s *Stats) { s.Errors++ })
 			if firstErr == nil {
@@ -231,14 +198,14 @@ func (p *Pipeline) process(ctx context.Context, f *ingest.Frame) error {
 			}
 			continue
 		}
-		pr := &Probe{
-			Camera: f.Camera, TrackID: tracks[i].ID, Seq: f.Seq, FrameTime: t, FrameW: f.Width, FrameH: f.Height, Detector: face.Detector,
-			Box: face.Box, FacePx: int(face.Px() + 0.5), Score: face.Score, Quality: q,
+		pr := &face.Probe{
+			Camera: f.Camera, TrackID: tracks[i].ID, Seq: f.Seq, FrameTime: t, FrameW: f.Width, FrameH: f.Height, Detector: det.Detector,
+			Box: det.Box, FacePx: int(det.Px() + 0.5), Score: det.Score, Quality: q,
 			Framing: crop.Framing, LR: crop.LR, LRSize: p.prober.LRSize(), Upscaled: crop.Upscaled,
 			Preview: crop.Preview, First: c.gate.stats.First > before,
 		}
-		if face.HasLandmarks {
-			pr.Landmarks = append([]Point(nil), face.Landmarks[:]...)
+		if det.HasLandmarks {
+			pr.Landmarks = append([]Point(nil), det.Landmarks[:]...)
 		}
 		dropped := p.o.Out.Push(pr)
 		p.count(func(s *Stats) {

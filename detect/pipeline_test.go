@@ -7,12 +7,12 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/queue"
 )
 
-func frameOf(img *Image, cam string, seq uint64, wall time.Time) *ingest.Frame {
-	return &ingest.Frame{Camera: cam, Seq: seq, Wall: wall, Width: img.Width, Height: img.Height, Pix: img.Pix}
+func frameOf(img *Image, cam string, seq uint64, wall time.Time) *face.Frame {
+	return &face.Frame{Camera: cam, Seq: seq, Wall: wall, Width: img.Width, Height: img.Height, Pix: img.Pix}
 }
 
 // Frames of a walking face go in; probes come out for one track, the first
@@ -24,7 +24,7 @@ func TestPipeline(t *testing.T) {
 	defer goleak.VerifyNone(t, ignore)
 	name := celebaNames(t, 3500, 1)[0]
 	b := newBlazeFace(t, BlazeFaceOptions{Search: Search{MinFacePx: 14, MaxFacePx: 96}})
-	in, out := queue.New[*ingest.Frame](16), queue.New[*Probe](16)
+	in, out := queue.New[*face.Frame](16), queue.New[*face.Probe](16)
 	p, err := NewPipeline(PipelineOptions{In: in, Out: out, Detector: b, FPS: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func TestPipeline(t *testing.T) {
 	if err := p.Run(context.Background()); err != nil {
 		t.Fatalf("Run: %v, want nil after the input closed", err)
 	}
-	var probes []*Probe
+	var probes []*face.Probe
 	for {
 		pr, ok, _ := out.TryPop()
 		if !ok {
@@ -76,7 +76,7 @@ func TestPipelineStopsOnCancel(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	defer goleak.VerifyNone(t, ignore)
 	b := newBlazeFace(t, BlazeFaceOptions{Search: Search{MinFacePx: 32}})
-	in, out := queue.New[*ingest.Frame](4), queue.New[*Probe](4)
+	in, out := queue.New[*face.Frame](4), queue.New[*face.Probe](4)
 	p, err := NewPipeline(PipelineOptions{In: in, Out: out, Detector: b})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestPipelineStopsWhenInputCloses(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	defer goleak.VerifyNone(t, ignore)
 	b := newBlazeFace(t, BlazeFaceOptions{Search: Search{MinFacePx: 32}})
-	in, out := queue.New[*ingest.Frame](4), queue.New[*Probe](4)
+	in, out := queue.New[*face.Frame](4), queue.New[*face.Probe](4)
 	p, err := NewPipeline(PipelineOptions{In: in, Out: out, Detector: b})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/resample"
 )
@@ -54,7 +55,7 @@ func (o *ProbeOptions) validate() error {
 
 // Crop is a face cut out of a frame in the SR framing.
 type Crop struct {
-	Framing Framing
+	Framing face.Framing
 	// Side is the crop's side in whole frame pixels (the framing side rounded).
 	Side int
 	// LR is the probe (LRSize x LRSize, planar RGB float32 in [0, 1]): the
@@ -143,7 +144,7 @@ func (p *Prober) resize(cache map[int]*resample.Resizer, src []float32, n, out i
 // upright framing is cut on the pixel grid (whole pixels, position rounded),
 // so the crop holds the camera's own pixel values; a rotated one is sampled
 // with bilinear interpolation at one output pixel per frame pixel.
-func sampleSquare(dst []float32, img *Image, fr Framing, n int) {
+func sampleSquare(dst []float32, img *Image, fr face.Framing, n int) {
 	m := n * n
 	if fr.Angle == 0 {
 		x0 := int(math.Round(fr.Centre.X - float64(n)/2))

@@ -204,7 +204,7 @@ func TestProbeLevelsRolledFace(t *testing.T) {
 // A face smaller than the probe is cut anyway, and the probe says so.
 func TestProbeUpscaledFlag(t *testing.T) {
 	img := background(64, 64, 4)
-	f := Face{Box: Rect{30, 30, 40, 40}, Score: 0.9}
+	f := Face{Box: Rect{X0: 30, Y0: 30, X1: 40, Y1: 40}, Score: 0.9}
 	for _, tc := range []struct {
 		lr   int
 		want bool
@@ -224,7 +224,7 @@ func TestProbeUpscaledFlag(t *testing.T) {
 	}
 	// a face at the frame's corner is cut with replicated edges, not refused
 	pr, _ := NewProber(ProbeOptions{})
-	if _, err := pr.Cut(img, Face{Box: Rect{-5, -5, 15, 15}}, BlazeFaceCalibration); err != nil {
+	if _, err := pr.Cut(img, Face{Box: Rect{X0: -5, Y0: -5, X1: 15, Y1: 15}}, BlazeFaceCalibration); err != nil {
 		t.Errorf("corner face: %v", err)
 	}
 }

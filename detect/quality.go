@@ -3,34 +3,13 @@ package detect
 import (
 	"fmt"
 	"math"
+
+	"github.com/srdgd/srdgd/face"
 )
 
-// Quality describes how useful one observation of a face is for SR.
-type Quality struct {
-	// FacePx is the face box height in frame pixels.
-	FacePx float64 `json:"face_px"`
-	// Sharpness is the variance of the 4-neighbour Laplacian over the face
-	// box's gray pixels divided by the gray variance there (so contrast does
-	// not count, blur does), on the box binned k x k (k = floor(FacePx/32)),
-	// times the binned height / 32. Measured on CelebA faces pasted at 8..64
-	// px: sharp ones have a median of about 0.5..0.65 and 90 % are above
-	// 0.24; after a Gaussian blur with sigma 1 px, 90 % are below 0.2.
-	Sharpness float64 `json:"sharpness"`
-	// Frontal is 1 for a face looking at the camera, falling to 0 when the
-	// nose tip sits over an eye (from BlazeFace's eye and nose keypoints:
-	// where the nose projects onto the eye line); -1 when unknown (Haar).
-	Frontal float64 `json:"frontal"`
-	// Score is the detector's.
-	Score float64 `json:"score"`
-	// Value combines them for best-shot ranking: size (up to RefFacePx),
-	// sharpness (up to RefSharpness), frontalness (1 when unknown) and score,
-	// multiplied.
-	Value float64 `json:"value"`
-}
-
 // Measure computes the quality of a detection in img.
-func (g *Gate) Measure(img *Image, f Face) Quality {
-	q := Quality{FacePx: f.Px(), Score: f.Score, Frontal: -1}
+func (g *Gate) Measure(img *Image, f Face) face.Quality {
+	q := face.Quality{FacePx: f.Px(), Score: f.Score, Frontal: -1}
 	q.Sharpness = sharpness(img, f.Box)
 	if f.HasLandmarks {
 		q.Frontal = frontalness(f)
@@ -218,7 +197,7 @@ func NewGate(o GateOptions) (*Gate, error) {
 
 // Check decides whether an observation of track id becomes a probe; reason
 // is empty when it does, else one of the Reject* constants (counted).
-func (g *Gate) Check(id uint64, q Quality) (ok bool, reason string) {
+func (g *Gate) Check(id uint64, q face.Quality) (ok bool, reason string) {
 	g.stats.Checked++
 	switch {
 	case q.FacePx < g.o.MinFacePx:

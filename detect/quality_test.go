@@ -3,6 +3,8 @@ package detect
 import (
 	"fmt"
 	"testing"
+
+	"github.com/srdgd/srdgd/face"
 )
 
 // A sharp face passes the gate; a Gaussian-blurred copy of the same frame
@@ -44,25 +46,25 @@ func TestGateRejectsBlur(t *testing.T) {
 }
 
 func TestGateBestShot(t *testing.T) {
-	good := Quality{FacePx: 30, Sharpness: 0.5, Frontal: 0.9, Score: 0.9, Value: 0.4}
-	with := func(f func(*Quality)) Quality { q := good; f(&q); return q }
+	good := face.Quality{FacePx: 30, Sharpness: 0.5, Frontal: 0.9, Score: 0.9, Value: 0.4}
+	with := func(f func(*face.Quality)) face.Quality { q := good; f(&q); return q }
 	steps := []struct {
 		id     uint64
-		q      Quality
+		q      face.Quality
 		ok     bool
 		reason string
 	}{
-		{1, with(func(q *Quality) { q.FacePx = 6 }), false, RejectSmall},
-		{1, with(func(q *Quality) { q.Score = 0.5 }), false, RejectLowScore},
-		{1, with(func(q *Quality) { q.Sharpness = 0.1 }), false, RejectBlurry},
-		{1, with(func(q *Quality) { q.Frontal = 0.1 }), false, RejectNotFrontal},
-		{1, with(func(q *Quality) { q.Frontal = -1 }), true, ""}, // unknown frontalness is not judged
-		{1, with(func(q *Quality) { q.Value = 0.45 }), false, RejectNotBetter},
-		{1, with(func(q *Quality) { q.Value = 0.6 }), true, ""},
-		{2, with(func(q *Quality) { q.Value = 0.1 }), true, ""}, // another track's first shot
-		{1, with(func(q *Quality) { q.Value = 0.8 }), true, ""},
-		{1, with(func(q *Quality) { q.Value = 1.2 }), true, ""},
-		{1, with(func(q *Quality) { q.Value = 2.0 }), false, RejectProbeLimit},
+		{1, with(func(q *face.Quality) { q.FacePx = 6 }), false, RejectSmall},
+		{1, with(func(q *face.Quality) { q.Score = 0.5 }), false, RejectLowScore},
+		{1, with(func(q *face.Quality) { q.Sharpness = 0.1 }), false, RejectBlurry},
+		{1, with(func(q *face.Quality) { q.Frontal = 0.1 }), false, RejectNotFrontal},
+		{1, with(func(q *face.Quality) { q.Frontal = -1 }), true, ""}, // unknown frontalness is not judged
+		{1, with(func(q *face.Quality) { q.Value = 0.45 }), false, RejectNotBetter},
+		{1, with(func(q *face.Quality) { q.Value = 0.6 }), true, ""},
+		{2, with(func(q *face.Quality) { q.Value = 0.1 }), true, ""}, // another track's first shot
+		{1, with(func(q *face.Quality) { q.Value = 0.8 }), true, ""},
+		{1, with(func(q *face.Quality) { q.Value = 1.2 }), true, ""},
+		{1, with(func(q *face.Quality) { q.Value = 2.0 }), false, RejectProbeLimit},
 	}
 	g, err := NewGate(GateOptions{})
 	if err != nil {
@@ -94,7 +96,7 @@ func TestFrontalness(t *testing.T) {
 	mk := func(noseX float64) Face {
 		var f Face
 		f.HasLandmarks = true
-		f.Landmarks[RightEye], f.Landmarks[LeftEye], f.Landmarks[NoseTip] = Point{0, 0}, Point{10, 0}, Point{noseX, 6}
+		f.Landmarks[RightEye], f.Landmarks[LeftEye], f.Landmarks[NoseTip] = Point{X: 0, Y: 0}, Point{X: 10, Y: 0}, Point{X: noseX, Y: 6}
 		return f
 	}
 	for _, tc := range []struct{ nose, want float64 }{{5, 1}, {2.5, 0.5}, {7.5, 0.5}, {0, 0}, {-3, 0}, {12, 0}} {

@@ -36,8 +36,8 @@ func truthOf(x0, y0, x1, y1 float64) truth {
 	fcx, fcy := (x0+x1)/2, (y0+y1)/2
 	bcx, bcy := fcx-c.BoxOffX*bh, fcy-c.BoxOffY*bh
 	return truth{
-		Box:   Rect{bcx - bh/2, bcy - bh/2, bcx + bh/2, bcy + bh/2},
-		Frame: Rect{x0, y0, x1, y1},
+		Box:   Rect{X0: bcx - bh/2, Y0: bcy - bh/2, X1: bcx + bh/2, Y1: bcy + bh/2},
+		Frame: Rect{X0: x0, Y0: y0, X1: x1, Y1: y1},
 	}
 }
 

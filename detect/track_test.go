@@ -7,7 +7,7 @@ import (
 )
 
 func box(cx, cy, s float64) Face {
-	return Face{Box: Rect{cx - s/2, cy - s/2, cx + s/2, cy + s/2}, Score: 0.9}
+	return Face{Box: Rect{X0: cx - s/2, Y0: cy - s/2, X1: cx + s/2, Y1: cy + s/2}, Score: 0.9}
 }
 
 func TestTrackerCases(t *testing.T) {

@@ -20,10 +20,13 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/srdgd/srdgd/face"
+	"github.com/srdgd/srdgd/internal/faceimg"
 )
 
 // Image is a packed BGR24 picture (stride 3*Width), the layout of
-// ingest.Frame.Pix and of a gocv CV_8UC3 Mat. Detectors treat it as read-only.
+// face.Frame.Pix and of a gocv CV_8UC3 Mat. Detectors treat it as read-only.
 type Image struct {
 	Width, Height int
 	Pix           []byte
@@ -79,6 +82,19 @@ func ImageFromGo(img image.Image) *Image {
 	return out
 }
 
+// DecodeImage decodes a picture file (PNG, JPEG or GIF) of at most
+// maxPixels into BGR24; errors wrap faceimg.ErrUnreadable or
+// faceimg.ErrTooLarge. Detection takes time in proportion to the pixels:
+// about a minute for an 8K frame (faceimg.DefaultMaxPixels) with the
+// default face sizes.
+func DecodeImage(data []byte, maxPixels int) (*Image, error) {
+	src, _, err := faceimg.Decode(data, maxPixels)
+	if err != nil {
+		return nil, err
+	}
+	return ImageFromGo(src), nil
+}
+
 // RGBA converts the image to a Go image.
 func (im *Image) RGBA() *image.RGBA {
 	out := image.NewRGBA(image.Rect(0, 0, im.Width, im.Height))
@@ -88,44 +104,16 @@ func (im *Image) RGBA() *image.RGBA {
 	return out
 }
 
-// Point is a position in frame pixels, continuous coordinates (pixel i covers
-// [i, i+1)).
-type Point struct {
-	X float64 `json:"x"`
-	Y float64 `json:"y"`
-}
-
-// Rect is an axis-aligned box in continuous frame coordinates.
-type Rect struct{ X0, Y0, X1, Y1 float64 }
-
-// W is the width.
-func (r Rect) W() float64 { return r.X1 - r.X0 }
-
-// H is the height.
-func (r Rect) H() float64 { return r.Y1 - r.Y0 }
-
-// Centre is the box centre.
-func (r Rect) Centre() Point { return Point{(r.X0 + r.X1) / 2, (r.Y0 + r.Y1) / 2} }
-
-// Area is W*H (0 for an empty box).
-func (r Rect) Area() float64 {
-	if r.X1 <= r.X0 || r.Y1 <= r.Y0 {
-		return 0
-	}
-	return r.W() * r.H()
-}
-
-// Int rounds the box outwards to whole pixels.
-func (r Rect) Int() image.Rectangle {
-	return image.Rect(int(math.Floor(r.X0)), int(math.Floor(r.Y0)), int(math.Ceil(r.X1)), int(math.Ceil(r.Y1)))
-}
-
-// Translate moves the box.
-func (r Rect) Translate(dx, dy float64) Rect { return Rect{r.X0 + dx, r.Y0 + dy, r.X1 + dx, r.Y1 + dy} }
+// Point and Rect are the frame geometry that travels with probes (package
+// face); detect's code names them without the package.
+type (
+	Point = face.Point
+	Rect  = face.Rect
+)
 
 // IoU is the intersection over union of two boxes.
 func IoU(a, b Rect) float64 {
-	in := Rect{math.Max(a.X0, b.X0), math.Max(a.Y0, b.Y0), math.Min(a.X1, b.X1), math.Min(a.Y1, b.Y1)}.Area()
+	in := Rect{X0: math.Max(a.X0, b.X0), Y0: math.Max(a.Y0, b.Y0), X1: math.Min(a.X1, b.X1), Y1: math.Min(a.Y1, b.Y1)}.Area()
 	if in == 0 {
 		return 0
 	}
@@ -136,7 +124,8 @@ func IoU(a, b Rect) float64 {
 // value in [0, 1].
 type NormRect struct{ X0, Y0, X1, Y1 float64 }
 
-func (n NormRect) validate() error {
+// Validate checks that the region lies inside the frame and is not empty.
+func (n NormRect) Validate() error {
 	if !(n.X0 >= 0 && n.Y0 >= 0 && n.X1 <= 1 && n.Y1 <= 1 && n.X0 < n.X1 && n.Y0 < n.Y1) {
 		return fmt.Errorf("region %v: want 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1", n)
 	}
@@ -261,7 +250,7 @@ func (s *Search) validate() error {
 		probs = append(probs, fmt.Sprintf("budget %v: must not be negative", s.Budget))
 	}
 	for _, r := range s.ROIs {
-		if err := r.validate(); err != nil {
+		if err := r.Validate(); err != nil {
 			probs = append(probs, err.Error())
 		}
 	}

@@ -326,7 +326,7 @@ func (o *Options) fitsSlot(rt *ort.Runtime, m Model, ins, outs []ortgo.InputOutp
 	case KindGuidance:
 		return ort.CheckSlot(m.Path, srdg.GuidanceSlot, ins, outs, meta)
 	case KindLRAttrs:
-		return ort.CheckSlot(m.Path, detect.AttrSlot, ins, outs, meta)
+		return ort.CheckSlot(m.Path, srdg.AttrSlot, ins, outs, meta)
 	case KindBlazeFace:
 		d, err := detect.NewBlazeFace(rt, detect.BlazeFaceOptions{Model: m.Path, Threads: 1, Providers: []string{ort.CPU}})
 		if err != nil {

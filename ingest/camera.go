@@ -19,6 +19,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtp"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/queue"
 )
 
@@ -37,8 +38,8 @@ type Camera struct {
 	pool    *bufPool
 
 	subMu      sync.Mutex
-	frameSubs  []*queue.Queue[*Frame]
-	auSubs     []*queue.Queue[*AccessUnit]
+	frameSubs  []*queue.Queue[*face.Frame]
+	auSubs     []*queue.Queue[*face.AccessUnit]
 	subsClosed bool
 	// subDropped keeps the drops of queues that were unsubscribed.
 	subDropped uint64
@@ -202,8 +203,8 @@ func (c *Camera) URL() string { return c.safeURL }
 // SubscribeFrames returns a new queue receiving every decoded frame. When it is
 // full the oldest frame is dropped (and counted in Status.Dropped). The queue is
 // closed when Run returns; subscribing after that yields a closed queue.
-func (c *Camera) SubscribeFrames(capacity int) *queue.Queue[*Frame] {
-	q := queue.New[*Frame](capacity)
+func (c *Camera) SubscribeFrames(capacity int) *queue.Queue[*face.Frame] {
+	q := queue.New[*face.Frame](capacity)
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
 	if c.subsClosed {
@@ -216,8 +217,8 @@ func (c *Camera) SubscribeFrames(capacity int) *queue.Queue[*Frame] {
 
 // SubscribeAccessUnits returns a new queue receiving every access unit from the
 // first key frame of each session on, like SubscribeFrames.
-func (c *Camera) SubscribeAccessUnits(capacity int) *queue.Queue[*AccessUnit] {
-	q := queue.New[*AccessUnit](capacity)
+func (c *Camera) SubscribeAccessUnits(capacity int) *queue.Queue[*face.AccessUnit] {
+	q := queue.New[*face.AccessUnit](capacity)
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
 	if c.subsClosed {
@@ -229,7 +230,7 @@ func (c *Camera) SubscribeAccessUnits(capacity int) *queue.Queue[*AccessUnit] {
 }
 
 // UnsubscribeFrames stops delivery to q and closes it.
-func (c *Camera) UnsubscribeFrames(q *queue.Queue[*Frame]) {
+func (c *Camera) UnsubscribeFrames(q *queue.Queue[*face.Frame]) {
 	c.subMu.Lock()
 	c.frameSubs = remove(c.frameSubs, q, &c.subDropped)
 	c.subMu.Unlock()
@@ -237,7 +238,7 @@ func (c *Camera) UnsubscribeFrames(q *queue.Queue[*Frame]) {
 }
 
 // UnsubscribeAccessUnits stops delivery to q and closes it.
-func (c *Camera) UnsubscribeAccessUnits(q *queue.Queue[*AccessUnit]) {
+func (c *Camera) UnsubscribeAccessUnits(q *queue.Queue[*face.AccessUnit]) {
 	c.subMu.Lock()
 	c.auSubs = remove(c.auSubs, q, &c.subDropped)
 	c.subMu.Unlock()
@@ -266,12 +267,12 @@ func (c *Camera) closeSubscribers() {
 	}
 }
 
-func (c *Camera) publishFrame(f *Frame) {
+func (c *Camera) publishFrame(f *face.Frame) {
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
 	// Count every reference before the first push: a subscriber may release
 	// the frame while it is still being handed to the others.
-	f.refs.Store(int32(len(c.frameSubs) + 1))
+	f.Share(len(c.frameSubs)+1, c.pool.put)
 	for _, q := range c.frameSubs {
 		if old, dropped := q.PushEvict(f); dropped {
 			old.Release() // the queue's reference
@@ -281,7 +282,7 @@ func (c *Camera) publishFrame(f *Frame) {
 	f.Release() // ingest's own reference
 }
 
-func (c *Camera) publishAU(au *AccessUnit) {
+func (c *Camera) publishAU(au *face.AccessUnit) {
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
 	for _, q := range c.auSubs {
@@ -498,7 +499,7 @@ func describeMedias(desc *description.Session) string {
 // decodeItem is an access unit on its way to the decoder; n numbers them so
 // the decoder notices a drop and waits for the next key frame.
 type decodeItem struct {
-	au *AccessUnit
+	au *face.AccessUnit
 	n  uint64
 }
 
@@ -625,7 +626,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 			started = true
 		}
 		gotVideo.Store(true)
-		au := &AccessUnit{
+		au := &face.AccessUnit{
 			Camera:  c.o.Name,
 			Codec:   asm.codec,
 			PTS:     ptsToDuration(pts, forma.ClockRate()),
@@ -682,7 +683,7 @@ func (c *Camera) decodeLoop(ctx context.Context, work *queue.Queue[decodeItem], 
 	needKey := true
 	// recent maps pictures back to their access units when the decoder delays
 	// output (B-frames); with zero-latency streams it is the current unit.
-	var recent [8]*AccessUnit
+	var recent [8]*face.AccessUnit
 	for {
 		it, err := work.Pop(ctx)
 		if err != nil {
@@ -712,7 +713,7 @@ func (c *Camera) decodeLoop(ctx context.Context, work *queue.Queue[decodeItem], 
 					break
 				}
 			}
-			f := &Frame{
+			f := &face.Frame{
 				Camera:  c.o.Name,
 				Seq:     c.seq.Add(1),
 				PTS:     p.PTS,
@@ -722,7 +723,6 @@ func (c *Camera) decodeLoop(ctx context.Context, work *queue.Queue[decodeItem], 
 				Width:   p.Width,
 				Height:  p.Height,
 				Pix:     p.Pix,
-				pool:    c.pool,
 			}
 			c.frames.Add(1)
 			c.stMu.Lock()

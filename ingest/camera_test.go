@@ -15,12 +15,13 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/queue"
 	"github.com/srdgd/srdgd/internal/rtspserver"
 )
 
 // checkPicture asserts a testsrc2 picture: right size, not black, coloured.
-func checkPicture(t *testing.T, f *Frame, w, h int) {
+func checkPicture(t *testing.T, f *face.Frame, w, h int) {
 	t.Helper()
 	if f.Width != w || f.Height != h || len(f.Pix) != 3*w*h {
 		t.Fatalf("frame %d: %dx%d with %d bytes, want %dx%d with %d", f.Seq, f.Width, f.Height, len(f.Pix), w, h, 3*w*h)
@@ -70,8 +71,8 @@ func TestDecodesStreamFromServer(t *testing.T) {
 			ctx := testCtx(t, 30*time.Second)
 			s := startServer(t, rtspserver.Options{DisableUDP: tc.tcpOnlyServer})
 			publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{Codec: tc.codec, GOP: 10})
-			var frames *queue.Queue[*Frame]
-			var aus *queue.Queue[*AccessUnit]
+			var frames *queue.Queue[*face.Frame]
+			var aus *queue.Queue[*face.AccessUnit]
 			r := startCamera(t, fastReconnect(CameraOptions{Name: "front", URL: s.URL("cam"), Transport: tc.transport}), func(c *Camera) {
 				frames = c.SubscribeFrames(64)
 				aus = c.SubscribeAccessUnits(64)
@@ -135,7 +136,7 @@ func TestDecodesStreamFromServer(t *testing.T) {
 }
 
 // checkParamsFirst asserts that a key access unit carries its parameter sets.
-func checkParamsFirst(t *testing.T, au *AccessUnit) {
+func checkParamsFirst(t *testing.T, au *face.AccessUnit) {
 	t.Helper()
 	seen := map[int]bool{}
 	for _, n := range au.NALUs {
@@ -187,7 +188,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	publish(t, ctx, s2, "cam", rtspserver.FFmpegOptions{})
 	// Drain what was queued before the restart, then require fresh frames.
 	last := before[len(before)-1].Seq
-	var after []*Frame
+	var after []*face.Frame
 	for len(after) < 5 {
 		f := popN(t, ctx, frames, 1)[0]
 		if f.Seq <= last {
@@ -691,7 +692,7 @@ func TestReleasedFrameBuffersAreRecycled(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	s := startServer(t, rtspserver.Options{})
 	publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{})
-	var releasing, holding *queue.Queue[*Frame]
+	var releasing, holding *queue.Queue[*face.Frame]
 	startCamera(t, fastReconnect(CameraOptions{Name: "pool", URL: s.URL("cam"), Transport: "tcp"}), func(c *Camera) {
 		releasing = c.SubscribeFrames(64)
 		holding = c.SubscribeFrames(64)
@@ -700,7 +701,7 @@ func TestReleasedFrameBuffersAreRecycled(t *testing.T) {
 	// One subscriber releases everything, the other holds its frames: no
 	// buffer may be reused while the holder still has it.
 	seen := map[*byte]uint64{}
-	var held []*Frame
+	var held []*face.Frame
 	for range 12 {
 		f := popN(t, ctx, releasing, 1)[0]
 		checkPicture(t, f, 320, 240)
@@ -763,7 +764,7 @@ func TestDecoderBehindDropsAndResumesAtKeyFrame(t *testing.T) {
 	s := startServer(t, rtspserver.Options{})
 	publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{GOP: 10})
 	gd := &gatedDecoder{gate: make(chan struct{})}
-	var frames *queue.Queue[*Frame]
+	var frames *queue.Queue[*face.Frame]
 	r := startCamera(t, fastReconnect(CameraOptions{
 		Name: "behind", URL: s.URL("cam"), Transport: "tcp", DecodeQueue: 3,
 		NewDecoder: func(codec string) (Decoder, error) {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/srdgd/srdgd/face"
 )
 
 func TestAVDecoderDecodesFiles(t *testing.T) {
@@ -48,7 +50,7 @@ func TestAVDecoderDecodesFiles(t *testing.T) {
 				pics = append(pics, got...)
 			}
 			for _, p := range pics {
-				checkPicture(t, &Frame{Width: p.Width, Height: p.Height, Pix: p.Pix}, tc.w, tc.h)
+				checkPicture(t, &face.Frame{Width: p.Width, Height: p.Height, Pix: p.Pix}, tc.w, tc.h)
 			}
 			// Buffers are per picture, not reused under the caller.
 			if &pics[0].Pix[0] == &pics[1].Pix[0] {

@@ -133,6 +133,28 @@ def linear_guidance(hw=FIX_HW):
     return m
 
 
+def lr_attrs(attributes, lr=1):
+    """probs = sigmoid(mean RGB of the probe . W): with W = diag(10, -10, 0) on the
+    first three attributes a probe of colour (0.4, 0.5, 0.6) gives p = (0.98, 0.007,
+    0.5), which the srdg stage tests turn into labels 1, 0 and abstain."""
+    x = helper.make_tensor_value_info("lr", TensorProto.FLOAT, ["B", 3, lr, lr])
+    out = helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["B", len(attributes)])
+    w = np.zeros((3, len(attributes)), dtype=np.float32)
+    w[0, 0], w[1, 1] = 10, -10
+    inits = [numpy_helper.from_array(w, "W")]
+    nodes = [
+        helper.make_node("ReduceMean", ["lr"], ["m"], axes=[2, 3], keepdims=0),
+        helper.make_node("MatMul", ["m", "W"], ["t"]),
+        helper.make_node("Sigmoid", ["t"], ["probs"]),
+    ]
+    g = helper.make_graph(nodes, "lr_attrs", [x], [out], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnxmeta.set_metadata(m, "lr_attrs", name="linear-test-lr-attrs", attributes=list(attributes),
+                          attribute_labels=onnxmeta.ATTRIBUTE_LABELS, scale=8, lr_size=lr, crop={"ref": "none"}, **COMMON_META)
+    return m
+
+
 def resample_vectors():
     """Pillow's float resize of a synthetic image: the reference for internal/resample."""
     from PIL import Image
@@ -158,6 +180,9 @@ def main():
     os.makedirs(os.path.join(ROOT, "srdg", "testdata"), exist_ok=True)
     save(gaussian_score(), os.path.join(ROOT, "srdg", "testdata", "gaussian_score.onnx"))
     save(linear_guidance(), os.path.join(ROOT, "srdg", "testdata", "linear_guidance.onnx"))
+    save(lr_attrs(onnxmeta.ATTRIBUTES), os.path.join(ROOT, "srdg", "testdata", "lr_attrs.onnx"))
+    # the guidance fixture's attributes in another order: the stage must refuse it
+    save(lr_attrs(("glasses", "male", "no_beard")), os.path.join(ROOT, "srdg", "testdata", "lr_attrs_swapped.onnx"))
 
 
 if __name__ == "__main__":

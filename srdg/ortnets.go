@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"fmt"
-	"github.com/srdgd/srdgd/detect"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -95,7 +94,7 @@ func parseInfo(s *ort.Session, kind string) (ModelInfo, error) {
 		mi.Scale = int(num("srdgd.scale"))
 		mi.LR = int(num("srdgd.lr_size"))
 	} else {
-		mi.Attributes = detect.ParseAttributes(s.Meta["srdgd.attributes"])
+		mi.Attributes = ParseAttributes(s.Meta["srdgd.attributes"])
 		mi.AbstainLabel = s.Meta["srdgd.label_abstain"] == "-1"
 	}
 	if len(probs) > 0 {

@@ -6,36 +6,25 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync/atomic"
 
-	"github.com/srdgd/srdgd/detect"
+	"github.com/srdgd/srdgd/face"
+	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/queue"
 )
 
-// Label sources reported with every SR face.
-const (
-	LabelsOperator  = "operator"  // forced by the installer/operator for the camera
-	LabelsPredicted = "predicted" // from the LR attribute predictor, above the abstain threshold
-	LabelsNone      = "none"      // guidance off (policy off, or nothing confident)
-)
-
-// SRFace is one probe after super-resolution.
-type SRFace struct {
-	Probe  *detect.Probe
-	Result Result
-	// AttrProbs are the predictor's probabilities (nil when not run), in
-	// Engine.Attributes order; LabelSource says where Result.Labels came from.
-	AttrProbs   []float64
-	LabelSource string
-	Seed        uint64
-}
-
 // StageOptions configure the SR stage of the daemon.
 type StageOptions struct {
-	In     *queue.Queue[*detect.Probe]
-	Out    *queue.Queue[*SRFace]
+	In     *queue.Queue[*face.Probe]
+	Out    *queue.Queue[*face.Shot]
 	Engine *Engine
 	// Attr predicts labels for policy "predict"; nil disables prediction.
-	Attr *detect.AttrPredictor
+	// Its attributes must be the guidance model's, in the same order (the
+	// predictor's probabilities are matched to the guidance labels by
+	// position).
+	Attr *AttrPredictor
 	// Policy: "predict" (operator labels when the camera has them, else the
 	// predictor's confident labels), "operator" (only operator labels) or
 	// "off" (never guide).
@@ -51,9 +40,19 @@ type StageOptions struct {
 	Logger *slog.Logger
 }
 
+// StageStats are the stage's counters since it started.
+type StageStats struct {
+	// Batches and Faces super-resolved; Failed faces whose batch failed.
+	Batches, Faces, Failed uint64
+	// ShotsDropped counts shots the full output queue dropped.
+	ShotsDropped uint64
+}
+
 // Stage super-resolves probes as they arrive, batching the ones waiting.
 type Stage struct {
-	o StageOptions
+	o                      StageOptions
+	batches, faces, failed atomic.Uint64
+	dropped                atomic.Uint64
 }
 
 // NewStage validates the options.
@@ -65,6 +64,15 @@ func NewStage(o StageOptions) (*Stage, error) {
 	case "predict", "operator", "off":
 	default:
 		return nil, fmt.Errorf("srdg stage: attributes policy %q (want predict, operator or off)", o.Policy)
+	}
+	if o.Attr != nil {
+		if g := o.Engine.Attributes(); len(g) > 0 && !slices.Equal(o.Attr.Attributes, g) {
+			return nil, fmt.Errorf("srdg stage: the LR attribute model predicts [%s] but the guidance model takes [%s]: the attributes must be the same, in the same order",
+				strings.Join(o.Attr.Attributes, ", "), strings.Join(g, ", "))
+		}
+		if _, lr := o.Engine.Sizes(); o.Attr.LR != lr {
+			return nil, fmt.Errorf("srdg stage: the LR attribute model takes %dx%d probes but the score model %dx%d", o.Attr.LR, o.Attr.LR, lr, lr)
+		}
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 4
@@ -78,15 +86,20 @@ func NewStage(o StageOptions) (*Stage, error) {
 	return &Stage{o: o}, nil
 }
 
+// Stats returns the counters; safe to call while Run runs.
+func (s *Stage) Stats() StageStats {
+	return StageStats{Batches: s.batches.Load(), Faces: s.faces.Load(), Failed: s.failed.Load(), ShotsDropped: s.dropped.Load()}
+}
+
 // labelsFor picks a face's guidance labels and their source.
-func (s *Stage) labelsFor(p *detect.Probe, probs []float64) ([]int, string) {
+func (s *Stage) labelsFor(p *face.Probe, probs []float64) ([]int, string) {
 	attrs := s.o.Engine.Attributes()
 	labels := make([]int, len(attrs))
 	for i := range labels {
 		labels[i] = -1
 	}
 	if s.o.Policy == "off" || len(attrs) == 0 {
-		return labels, LabelsNone
+		return labels, face.LabelsNone
 	}
 	if forced := s.o.Forced[p.Camera]; len(forced) > 0 {
 		for i, a := range attrs {
@@ -94,26 +107,26 @@ func (s *Stage) labelsFor(p *detect.Probe, probs []float64) ([]int, string) {
 				labels[i] = l
 			}
 		}
-		return labels, LabelsOperator
+		return labels, face.LabelsOperator
 	}
 	if s.o.Policy != "predict" || probs == nil {
-		return labels, LabelsNone
+		return labels, face.LabelsNone
 	}
-	chosen := detect.ChooseLabels(probs, s.o.AbstainThreshold)
+	chosen := ChooseLabels(probs, s.o.AbstainThreshold)
 	any := false
 	for _, l := range chosen {
 		any = any || l >= 0
 	}
 	if !any {
-		return chosen, LabelsNone
+		return chosen, face.LabelsNone
 	}
-	return chosen, LabelsPredicted
+	return chosen, face.LabelsPredicted
 }
 
 // Run super-resolves until ctx ends.
 func (s *Stage) Run(ctx context.Context) error {
 	log := s.o.Logger.With("component", "srdg")
-	batch := make([]*detect.Probe, 0, s.o.MaxBatch)
+	batch := make([]*face.Probe, 0, s.o.MaxBatch)
 	for {
 		p, err := s.o.In.Pop(ctx)
 		if err != nil {
@@ -131,12 +144,13 @@ func (s *Stage) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			s.failed.Add(uint64(len(batch)))
 			log.Warn("super-resolution failed", "faces", len(batch), "err", err)
 		}
 	}
 }
 
-func (s *Stage) process(ctx context.Context, batch []*detect.Probe) error {
+func (s *Stage) process(ctx context.Context, batch []*face.Probe) error {
 	lrs := make([][]float32, len(batch))
 	for i, p := range batch {
 		if p.LR == nil {
@@ -169,15 +183,42 @@ func (s *Stage) process(ctx context.Context, batch []*detect.Probe) error {
 	if err != nil {
 		return err
 	}
+	s.batches.Add(1)
 	for i, p := range batch {
-		out := &SRFace{Probe: p, Result: res[i], LabelSource: sources[i], Seed: seed}
+		var pr []float64
 		if probs != nil {
-			out.AttrProbs = probs[i]
+			pr = probs[i]
 		}
-		if !res[i].Guided {
-			out.LabelSource = LabelsNone
+		if s.o.Out.Push(s.shot(p, res[i], pr, sources[i], seed)) {
+			s.dropped.Add(1)
 		}
-		s.o.Out.Push(out)
+		s.faces.Add(1)
 	}
 	return nil
+}
+
+// shot describes one super-resolved probe as the match stage and the hit
+// see it.
+func (s *Stage) shot(p *face.Probe, r Result, probs []float64, source string, seed uint64) *face.Shot {
+	hr, lr := s.o.Engine.Sizes()
+	if !r.Guided {
+		source = face.LabelsNone
+	}
+	sh := &face.Shot{Probe: p, SR: &faceimg.Planar{W: hr, H: hr, Pix: r.SR}, Labels: r.Labels, LabelSource: source, Elapsed: r.Elapsed,
+		Run: face.SR{Sampler: r.Sampler, Steps: r.Steps, Evals: r.ScoreEvals + r.GuidanceEvals, Scale: hr / lr, LRSize: p.LRSize,
+			Seed: seed, Millis: float64(r.Elapsed.Microseconds()) / 1000, Guided: r.Guided, Weight: s.o.Params.W, Upscale: p.Upscaled}}
+	for i, name := range s.o.Engine.Attributes() {
+		a := face.Attribute{Name: name, Source: face.LabelsNone}
+		if i < len(r.Labels) && r.Labels[i] >= 0 && r.Guided {
+			l := r.Labels[i]
+			a.Label = &l
+			a.Source = source
+		}
+		if i < len(probs) {
+			pr := probs[i]
+			a.Probability = &pr
+		}
+		sh.Attributes = append(sh.Attributes, a)
+	}
+	return sh
 }

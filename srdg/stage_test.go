@@ -2,18 +2,21 @@ package srdg
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/srdgd/srdgd/detect"
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/internal/queue"
 )
 
 func TestStageLabelsAndStops(t *testing.T) {
 	e := fixtureEngine(t)
-	in := queue.New[*detect.Probe](8)
-	out := queue.New[*SRFace](8)
+	in := queue.New[*face.Probe](8)
+	out := queue.New[*face.Shot](8)
 	st, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Policy: "predict", AbstainThreshold: 0.8,
 		Forced: map[string]map[string]int{"door": {"male": 1, "glasses": 0, "no_beard": 1}},
 		Params: Params{Sampler: "ode"}, MaxBatch: 4, Seed: 5})
@@ -21,12 +24,12 @@ func TestStageLabelsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	lr := &faceimg.Planar{W: 1, H: 1, Pix: []float32{0.4, 0.5, 0.6}}
-	in.Push(&detect.Probe{Camera: "door", TrackID: 1, LR: lr})
-	in.Push(&detect.Probe{Camera: "yard", TrackID: 2, LR: lr})
+	in.Push(&face.Probe{Camera: "door", TrackID: 1, LR: lr})
+	in.Push(&face.Probe{Camera: "yard", TrackID: 2, LR: lr})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- st.Run(ctx) }()
-	got := map[string]*SRFace{}
+	got := map[string]*face.Shot{}
 	for len(got) < 2 {
 		f, err := out.Pop(ctx)
 		if err != nil {
@@ -34,15 +37,15 @@ func TestStageLabelsAndStops(t *testing.T) {
 		}
 		got[f.Probe.Camera] = f
 	}
-	if f := got["door"]; f.LabelSource != LabelsOperator || !f.Result.Guided || f.Result.Labels[0] != 1 || f.Result.Labels[1] != 0 {
-		t.Errorf("door: source %s guided %v labels %v", f.LabelSource, f.Result.Guided, f.Result.Labels)
+	if f := got["door"]; f.LabelSource != face.LabelsOperator || !f.Run.Guided || f.Labels[0] != 1 || f.Labels[1] != 0 {
+		t.Errorf("door: source %s guided %v labels %v", f.LabelSource, f.Run.Guided, f.Labels)
 	}
 	// no predictor loaded: nothing to guide with
-	if f := got["yard"]; f.LabelSource != LabelsNone || f.Result.Guided {
-		t.Errorf("yard: source %s guided %v", f.LabelSource, f.Result.Guided)
+	if f := got["yard"]; f.LabelSource != face.LabelsNone || f.Run.Guided {
+		t.Errorf("yard: source %s guided %v", f.LabelSource, f.Run.Guided)
 	}
-	if len(got["door"].Result.SR) != 3*fixHW*fixHW {
-		t.Errorf("SR size %d", len(got["door"].Result.SR))
+	if len(got["door"].SR.Pix) != 3*fixHW*fixHW {
+		t.Errorf("SR size %d", len(got["door"].SR.Pix))
 	}
 	cancel()
 	select {
@@ -56,4 +59,76 @@ func TestStageLabelsAndStops(t *testing.T) {
 	if _, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Policy: "sometimes"}); err == nil {
 		t.Error("bad policy accepted")
 	}
+}
+
+// TestStagePredictsLabels: with a real LR attribute model whose attributes
+// are the guidance model's, the stage guides by the confident predictions
+// and abstains on the others; the shot reports both.
+func TestStagePredictsLabels(t *testing.T) {
+	e := fixtureEngine(t)
+	ap := openFixtureAttrs(t, "testdata/lr_attrs.onnx")
+	in, out := queue.New[*face.Probe](4), queue.New[*face.Shot](4)
+	st, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Attr: ap, Policy: "predict", AbstainThreshold: 0.8,
+		Params: Params{Sampler: "ode"}, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Push(&face.Probe{Camera: "yard", TrackID: 3, LR: &faceimg.Planar{W: 1, H: 1, Pix: []float32{0.4, 0.5, 0.6}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	sh, err := out.Pop(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run returned %v after cancel", err)
+	}
+	if sh.LabelSource != face.LabelsPredicted || !sh.Run.Guided || !slices.Equal(sh.Labels, []int{1, 0, -1}) {
+		t.Fatalf("source %s guided %v labels %v, want predicted, guided, [1 0 -1]", sh.LabelSource, sh.Run.Guided, sh.Labels)
+	}
+	want := []struct {
+		name   string
+		label  int // -1: not guided
+		source string
+	}{{"male", 1, face.LabelsPredicted}, {"glasses", 0, face.LabelsPredicted}, {"no_beard", -1, face.LabelsNone}}
+	for i, w := range want {
+		a := sh.Attributes[i]
+		if a.Name != w.name || a.Source != w.source || a.Probability == nil || (w.label < 0) != (a.Label == nil) || (a.Label != nil && *a.Label != w.label) {
+			t.Errorf("attribute %d: %+v, want %s label %d from %s", i, a, w.name, w.label, w.source)
+		}
+	}
+	if s := st.Stats(); s.Faces != 1 || s.Batches != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestStageRefusesAttributeOrder: a predictor whose attributes are the
+// guidance model's in another order would guide "glasses" by the male
+// probability: the stage refuses it and names both orders.
+func TestStageRefusesAttributeOrder(t *testing.T) {
+	e := fixtureEngine(t)
+	ap := openFixtureAttrs(t, "testdata/lr_attrs_swapped.onnx")
+	in, out := queue.New[*face.Probe](1), queue.New[*face.Shot](1)
+	_, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Attr: ap, Policy: "predict", AbstainThreshold: 0.8})
+	if err == nil || !strings.Contains(err.Error(), "[glasses, male, no_beard]") || !strings.Contains(err.Error(), "[male, glasses, no_beard]") {
+		t.Fatalf("err %v, want one naming both attribute orders", err)
+	}
+}
+
+func openFixtureAttrs(t *testing.T, path string) *AttrPredictor {
+	t.Helper()
+	rt, err := ort.Open("", nil)
+	if err != nil {
+		t.Fatalf("onnxruntime is required (scripts/fetch-ort.sh): %v", err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	ap, err := OpenAttrPredictor(rt, path, ort.SessionOptions{Providers: []string{ort.CPU}, IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ap.Close() })
+	return ap
 }

@@ -13,7 +13,6 @@ import (
 	"syscall"
 
 	"github.com/srdgd/srdgd/config"
-	"github.com/srdgd/srdgd/detect"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -70,7 +69,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "gallery":
 		return cmdGallery(ctx, args[1:], stdout, stderr)
 	case "detect":
-		return detect.CLI(args[1:], stdout, stderr)
+		return cmdDetect(ctx, args[1:], stdout, stderr)
 	case "eval":
 		return cmdEval(ctx, args[1:], stdout, stderr)
 	case "sr":

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/srdgd/srdgd/publish/history"
 	"image"
 	"io"
 	"log/slog"
@@ -17,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/srdgd/srdgd/publish/history"
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/detect"

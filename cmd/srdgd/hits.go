@@ -4,23 +4,20 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"math"
 	"time"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish"
-	"github.com/srdgd/srdgd/srdg"
 )
 
 // hitInfo is what the daemon knows about its models, stamped on every hit.
 type hitInfo struct {
-	scale    int
-	weight   float64
 	models   map[string]string
 	sinks    []namedSink
 	log      *slog.Logger
-	observed func(h *publish.Hit, sr time.Duration)
+	observed func(h *face.Hit, sr time.Duration)
 }
 
 type namedSink struct {
@@ -28,39 +25,22 @@ type namedSink struct {
 	sink publish.Sink
 }
 
-// newHit turns an SR face and its search result (nil: not searched, with
+// newHit turns an SR shot and its search result (nil: not searched, with
 // reason) into the record every sink receives.
-func (hi *hitInfo) newHit(f *srdg.SRFace, attrs []string, r *match.SearchResult, reason string, th match.Thresholds) *publish.Hit {
+func (hi *hitInfo) newHit(f *face.Shot, r *match.SearchResult, reason string, th match.Thresholds) *face.Hit {
 	now := time.Now()
 	p := f.Probe
-	h := &publish.Hit{
-		ID: publish.NewID(now), Camera: p.Camera, FrameTime: p.FrameTime, Time: now, TrackID: p.TrackID,
-		Box:    publish.Box{X: p.Box.X0, Y: p.Box.Y0, W: p.Box.W(), H: p.Box.H()},
-		FrameW: p.FrameW, FrameH: p.FrameH, FacePx: p.FacePx, DetectScore: p.Score,
+	h := &face.Hit{
+		ID: face.NewID(now), Camera: p.Camera, FrameTime: p.FrameTime, Time: now, TrackID: p.TrackID,
+		Box: p.Box.Box(), FrameW: p.FrameW, FrameH: p.FrameH, FacePx: p.FacePx, DetectScore: p.Score,
 		Sharpness: p.Quality.Sharpness, Frontalness: p.Quality.Frontal,
-		SR: publish.SR{Sampler: f.Result.Sampler, Steps: f.Result.Steps, Evals: f.Result.ScoreEvals + f.Result.GuidanceEvals,
-			Scale: hi.scale, LRSize: p.LRSize, Seed: f.Seed, Millis: float64(f.Result.Elapsed.Microseconds()) / 1000,
-			Guided: f.Result.Guided, Weight: hi.weight, Upscale: p.Upscaled},
-		Models: hi.models,
-		Match:  publish.Match{Threshold: th.Identify, Reason: reason},
-	}
-	for i, name := range attrs {
-		a := publish.Attribute{Name: name, Source: "none"}
-		if i < len(f.Result.Labels) && f.Result.Labels[i] >= 0 && f.Result.Guided {
-			l := f.Result.Labels[i]
-			a.Label = &l
-			a.Source = f.LabelSource
-		}
-		if i < len(f.AttrProbs) {
-			pr := f.AttrProbs[i]
-			a.Probability = &pr
-		}
-		h.Attributes = append(h.Attributes, a)
+		Attributes: f.Attributes, SR: f.Run, Models: hi.models,
+		Match: face.Match{Threshold: th.Identify, Reason: reason},
 	}
 	if r != nil {
 		h.Match.Reason = r.Reason
 		for _, c := range r.Candidates {
-			h.Match.TopK = append(h.Match.TopK, publish.Candidate{PersonID: c.PersonID, Name: c.Name, Similarity: c.Similarity, Watchlist: c.Watchlist})
+			h.Match.TopK = append(h.Match.TopK, face.Candidate{PersonID: c.PersonID, Name: c.Name, Similarity: c.Similarity, Watchlist: c.Watchlist})
 		}
 		if len(r.Candidates) > 0 {
 			h.Match.Similarity = r.Candidates[0].Similarity
@@ -75,11 +55,10 @@ func (hi *hitInfo) newHit(f *srdg.SRFace, attrs []string, r *match.SearchResult,
 		}
 	}
 	if h.Match.TopK == nil {
-		h.Match.TopK = []publish.Candidate{}
+		h.Match.TopK = []face.Candidate{}
 	}
 	h.LRPNG = encodePlanar(p.LR, ".png")
-	hr := int(0.5 + math.Sqrt(float64(len(f.Result.SR)/3)))
-	h.SRJPEG = encodePlanar(&faceimg.Planar{W: hr, H: hr, Pix: f.Result.SR}, ".jpg")
+	h.SRJPEG = encodePlanar(f.SR, ".jpg")
 	h.PreviewJPEG = encodePlanar(p.Preview, ".jpg")
 	return h
 }
@@ -97,7 +76,7 @@ func encodePlanar(p *faceimg.Planar, ext string) []byte {
 
 // publishHit hands the hit to every sink; a sink's refusal is logged and
 // does not keep the hit from the others.
-func (hi *hitInfo) publishHit(ctx context.Context, h *publish.Hit) {
+func (hi *hitInfo) publishHit(ctx context.Context, h *face.Hit) {
 	for _, s := range hi.sinks {
 		if err := s.sink.Publish(ctx, h); err != nil {
 			hi.log.Warn("hit not accepted", "sink", s.name, "hit", h.ID, "err", err)

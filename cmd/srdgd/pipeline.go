@@ -14,8 +14,8 @@ import (
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/detect"
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/ingest"
-	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/internal/queue"
 	"github.com/srdgd/srdgd/match"
@@ -29,12 +29,12 @@ import (
 type pipeline struct {
 	rt       *ort.Runtime
 	engine   *srdg.Engine
-	attrs    *detect.AttrPredictor
+	attrs    *srdg.AttrPredictor
 	gallery  *match.Gallery
 	embedder *match.Embedder
 	closers  []func() error
-	probes   *queue.Queue[*detect.Probe]
-	srFaces  *queue.Queue[*srdg.SRFace]
+	probes   *queue.Queue[*face.Probe]
+	srFaces  *queue.Queue[*face.Shot]
 	hits     *hitInfo
 	history  *history.Store
 	// matched counts SR faces the match loop has taken (health).
@@ -73,8 +73,8 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 	cfg, log := d.cfg, d.log
 	paths := cfg.Paths()
 	p := &pipeline{
-		probes:  queue.New[*detect.Probe](max(cfg.Detect.QueueSize, 1)),
-		srFaces: queue.New[*srdg.SRFace](64),
+		probes:  queue.New[*face.Probe](max(cfg.Detect.QueueSize, 1)),
+		srFaces: queue.New[*face.Shot](64),
 		rt:      sv.rt, gallery: sv.gallery, embedder: sv.embedder, history: sv.history,
 	}
 	fail := func(err error) (*pipeline, error) { p.close(); return nil, err }
@@ -104,7 +104,7 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 		if err := requireFile("srdg.attr_model", ap); err != nil {
 			return fail(err)
 		}
-		attrs, err := detect.OpenAttrPredictor(rt, ap, so)
+		attrs, err := srdg.OpenAttrPredictor(rt, ap, so)
 		if err != nil {
 			return fail(err)
 		}
@@ -150,7 +150,7 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 	}
 
 	p.provider = eng.ScoreInfo.Provider
-	p.hits = &hitInfo{scale: cfg.SRDG.Scale, weight: cfg.SRDG.GuidanceWeight, log: log, models: map[string]string{
+	p.hits = &hitInfo{log: log, models: map[string]string{
 		"score": modelID(eng.ScoreInfo.Meta, score)}}
 	if eng.GuidanceInfo != nil {
 		p.hits.models["guidance"] = modelID(eng.GuidanceInfo.Meta, guid)
@@ -221,7 +221,6 @@ func newDetector(cfg *config.Config, paths config.Paths, cc config.Camera, rt *o
 // hands the hit to every sink (history, MQTT, live view, metrics).
 func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		hr, _ := p.engine.Sizes()
 		// every face here is super-resolved: the SR setting for the engine's scale
 		th := matchThresholds(cfg, cfg.SRDG.Scale)
 		for {
@@ -232,15 +231,15 @@ func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx cont
 			p.matched.Add(1)
 			t0 := time.Now()
 			attrs := []any{"camera", f.Probe.Camera, "track", f.Probe.TrackID, "face_px", f.Probe.FacePx,
-				"labels", labelList(p.engine.Attributes(), f.Result.Labels), "labels_from", f.LabelSource,
-				"sampler", f.Result.Sampler, "evals", f.Result.ScoreEvals + f.Result.GuidanceEvals,
-				"sr_ms", f.Result.Elapsed.Milliseconds(), "upscaled", f.Probe.Upscaled}
+				"labels", labelList(p.engine.Attributes(), f.Labels), "labels_from", f.LabelSource,
+				"sampler", f.Run.Sampler, "evals", f.Run.Evals,
+				"sr_ms", f.Elapsed.Milliseconds(), "upscaled", f.Probe.Upscaled}
 			var r *match.SearchResult
 			reason := ""
 			if p.gallery == nil {
 				reason = "no_gallery"
 			} else {
-				r, err = p.gallery.SearchFaceAt(ctx, match.Face{Planar: &faceimg.Planar{W: hr, H: hr, Pix: f.Result.SR}}, cfg.Match.TopK, th)
+				r, err = p.gallery.SearchFaceAt(ctx, match.Face{Planar: f.SR}, cfg.Match.TopK, th)
 				if err != nil {
 					if ctx.Err() != nil {
 						return nil
@@ -249,8 +248,8 @@ func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx cont
 					reason = "search_failed"
 				}
 			}
-			h := p.hits.newHit(f, p.engine.Attributes(), r, reason, th)
-			p.noteLatency(f.Result.Elapsed, h.Time.Sub(t0))
+			h := p.hits.newHit(f, r, reason, th)
+			p.noteLatency(f.Elapsed, h.Time.Sub(t0))
 			if h.Match.Known {
 				p.known.Add(1)
 			}

@@ -6,18 +6,20 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/srdgd/srdgd/config"
-	"github.com/srdgd/srdgd/publish/mqtt"
 	"net"
 	"os"
 	"time"
 
+	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/face"
+	"github.com/srdgd/srdgd/publish/mqtt"
+
 	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish"
 	"github.com/srdgd/srdgd/publish/history"
 	"github.com/srdgd/srdgd/publish/httpapi"
-	"github.com/srdgd/srdgd/publish/httpapi/matchgallery"
 	"github.com/srdgd/srdgd/publish/live"
 	"github.com/srdgd/srdgd/publish/metrics"
 )
@@ -49,7 +51,7 @@ func cameraStatuses(cams []*ingest.Camera) publish.StatusFunc {
 // metricsSink counts hits and SR latency.
 type metricsSink struct{ r *metrics.Registry }
 
-func (m metricsSink) Publish(_ context.Context, h *publish.Hit) error {
+func (m metricsSink) Publish(_ context.Context, h *face.Hit) error {
 	m.r.Hit(h.Camera, h.Match.Known)
 	m.r.ObserveSR(h.SR.Sampler, time.Duration(h.SR.Millis*float64(time.Millisecond)))
 	return nil
@@ -136,7 +138,7 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 			if o.Auditor == nil {
 				return nil, errors.New("publish.http: the gallery API needs the audit log (history), which could not be opened")
 			}
-			o.Gallery = matchgallery.New(sv.gallery)
+			o.Gallery = app.NewGalleryAPI(sv.gallery)
 		}
 		if pl.live != nil {
 			o.Live = pl.live.Handler()
@@ -201,11 +203,11 @@ func iceAddresses(w config.WebRTC, httpListen string) ([]string, error) {
 // historyAPI adapts the history store to the HTTP API.
 type historyAPI struct{ s *history.Store }
 
-func (h historyAPI) ListHits(ctx context.Context, q httpapi.HitQuery) ([]*publish.Hit, error) {
+func (h historyAPI) ListHits(ctx context.Context, q httpapi.HitQuery) ([]*face.Hit, error) {
 	return h.s.List(ctx, history.Query{Camera: q.Camera, Person: q.Person, Known: q.Known, Before: q.Before, Since: q.Since, Limit: q.Limit})
 }
 
-func (h historyAPI) GetHit(ctx context.Context, id string) (*publish.Hit, error) {
+func (h historyAPI) GetHit(ctx context.Context, id string) (*face.Hit, error) {
 	hit, err := h.s.Get(ctx, id)
 	if errors.Is(err, history.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)

@@ -23,8 +23,8 @@ import (
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/seal"
-	"github.com/srdgd/srdgd/publish"
 )
 
 // ErrNotFound reports a hit id that is not in the store.
@@ -227,7 +227,7 @@ type Stats struct {
 func (s *Store) Stats() Stats { return Stats{Saved: s.saved.Load(), Dropped: s.drops.Load()} }
 
 // Publish stores a hit; it implements publish.Sink.
-func (s *Store) Publish(ctx context.Context, h *publish.Hit) error {
+func (s *Store) Publish(ctx context.Context, h *face.Hit) error {
 	if h.ID == "" {
 		return errors.New("history: hit without an id")
 	}
@@ -310,7 +310,7 @@ type Query struct {
 }
 
 // List returns hits, newest first, without images.
-func (s *Store) List(ctx context.Context, q Query) ([]*publish.Hit, error) {
+func (s *Store) List(ctx context.Context, q Query) ([]*face.Hit, error) {
 	var where []string
 	var args []any
 	if q.Camera != "" {
@@ -346,7 +346,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]*publish.Hit, error) {
 		return nil, fmt.Errorf("history: list: %w", err)
 	}
 	defer rows.Close()
-	var out []*publish.Hit
+	var out []*face.Hit
 	for rows.Next() {
 		var id string
 		var rec []byte
@@ -362,12 +362,12 @@ func (s *Store) List(ctx context.Context, q Query) ([]*publish.Hit, error) {
 	return out, rows.Err()
 }
 
-func (s *Store) decode(id string, rec []byte) (*publish.Hit, error) {
+func (s *Store) decode(id string, rec []byte) (*face.Hit, error) {
 	p, err := s.seal.Open(rec, hitAD(id, "record"))
 	if err != nil {
 		return nil, fmt.Errorf("history: hit %s: %w", id, err)
 	}
-	var h publish.Hit
+	var h face.Hit
 	if err := json.Unmarshal(p, &h); err != nil {
 		return nil, fmt.Errorf("history: hit %s: record: %w", id, err)
 	}
@@ -375,7 +375,7 @@ func (s *Store) decode(id string, rec []byte) (*publish.Hit, error) {
 }
 
 // Get returns one hit with its images.
-func (s *Store) Get(ctx context.Context, id string) (*publish.Hit, error) {
+func (s *Store) Get(ctx context.Context, id string) (*face.Hit, error) {
 	var rec, lr, sr, pv []byte
 	err := s.db.QueryRowContext(ctx, `SELECT record, lr, sr, preview FROM hits WHERE id = ?`, id).Scan(&rec, &lr, &sr, &pv)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -12,25 +12,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srdgd/srdgd/face"
 	"go.uber.org/goleak"
-
-	"github.com/srdgd/srdgd/publish"
 )
 
 func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
-func hit(id, camera, name string, t time.Time) *publish.Hit {
+func hit(id, camera, name string, t time.Time) *face.Hit {
 	one := 1
 	p := 0.93
-	h := &publish.Hit{ID: id, Camera: camera, Time: t, FrameTime: t.Add(-time.Second), TrackID: 7, FacePx: 14,
-		Box: publish.Box{X: 10, Y: 20, W: 14, H: 14}, FrameW: 1280, FrameH: 720,
-		Attributes: []publish.Attribute{{Name: "male", Label: &one, Probability: &p, Source: "predicted"}},
-		SR:         publish.SR{Sampler: "fast", Steps: 16, Evals: 32, Scale: 8, LRSize: 16},
-		Match:      publish.Match{Reason: "below threshold", Similarity: 0.5},
+	h := &face.Hit{ID: id, Camera: camera, Time: t, FrameTime: t.Add(-time.Second), TrackID: 7, FacePx: 14,
+		Box: face.Box{X: 10, Y: 20, W: 14, H: 14}, FrameW: 1280, FrameH: 720,
+		Attributes: []face.Attribute{{Name: "male", Label: &one, Probability: &p, Source: "predicted"}},
+		SR:         face.SR{Sampler: "fast", Steps: 16, Evals: 32, Scale: 8, LRSize: 16},
+		Match:      face.Match{Reason: "below threshold", Similarity: 0.5},
 		Models:     map[string]string{"score": "score_x8@1"},
 		LRPNG:      []byte("lr-png-bytes-" + id), SRJPEG: []byte("sr-jpeg-bytes-" + id), PreviewJPEG: []byte("pv-" + id)}
 	if name != "" {
-		h.Match = publish.Match{Known: true, Name: name, PersonID: 3, Similarity: 0.97, Margin: 0.1}
+		h.Match = face.Match{Known: true, Name: name, PersonID: 3, Similarity: 0.97, Margin: 0.1}
 	}
 	return h
 }
@@ -58,7 +57,7 @@ func TestPublishListGet(t *testing.T) {
 			var ids []string
 			for i, c := range []struct{ cam, name string }{{"a", ""}, {"b", "alice"}, {"a", "alice"}, {"a", "bob"}} {
 				tt := t0.Add(time.Duration(i) * time.Second)
-				id := publish.NewID(tt)
+				id := face.NewID(tt)
 				ids = append(ids, id)
 				if err := s.Publish(ctx, hit(id, c.cam, c.name, tt)); err != nil {
 					t.Fatal(err)
@@ -163,7 +162,7 @@ func TestRetentionSweepAndRun(t *testing.T) {
 	s := open(t, Options{Path: filepath.Join(t.TempDir(), "h.db"), Retention: 24 * time.Hour, Now: clock, SweepEvery: time.Hour})
 	for i, age := range []time.Duration{48 * time.Hour, 25 * time.Hour, 23 * time.Hour, time.Minute} {
 		tt := now.Add(-age)
-		if err := s.Publish(ctx, hit(publish.NewID(tt), "a", "", tt)); err != nil {
+		if err := s.Publish(ctx, hit(face.NewID(tt), "a", "", tt)); err != nil {
 			t.Fatal(i, err)
 		}
 	}
@@ -208,12 +207,12 @@ func TestDiskFullDropsOldest(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
 	for i := range 3 {
 		tt := t0.Add(time.Duration(i) * time.Second)
-		if err := s.Publish(ctx, hit(publish.NewID(tt), "a", "", tt)); err != nil {
+		if err := s.Publish(ctx, hit(face.NewID(tt), "a", "", tt)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	set(10) // disk full and stays full: every old hit goes, then the new one is dropped
-	err := s.Publish(ctx, hit(publish.NewID(t0.Add(time.Hour)), "a", "", t0.Add(time.Hour)))
+	err := s.Publish(ctx, hit(face.NewID(t0.Add(time.Hour)), "a", "", t0.Add(time.Hour)))
 	if err == nil || !strings.Contains(err.Error(), "min_free_bytes") {
 		t.Fatalf("err %v, want a disk-full drop naming storage.min_free_bytes", err)
 	}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/publish"
 	"github.com/srdgd/srdgd/publish/httpapi"
-	"github.com/srdgd/srdgd/publish/httpapi/matchgallery"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -124,7 +124,7 @@ func TestPageInBrowser(t *testing.T) {
 	person := ""
 	if modelsPresent(t) && celebaDir(t) != "" {
 		rows := celebaRows(t)
-		gal := matchgallery.New(realGallery(t))
+		gal := app.NewGalleryAPI(realGallery(t))
 		person = "celeb " + rows[0].identity
 		res, err := gal.Enrol(context.Background(), person, []httpapi.Photo{{Source: rows[0].image, Data: readFile(t, celebaPath(t, rows[0].image))}})
 		if err != nil || len(res) != 1 || res[0].Result != httpapi.PhotoEnrolled {

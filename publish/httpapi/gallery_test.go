@@ -15,11 +15,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish/httpapi"
-	"github.com/srdgd/srdgd/publish/httpapi/matchgallery"
 )
 
 // celebaTiles finds one face per 178-pixel-wide tile of a row of CelebA
@@ -117,7 +117,7 @@ func TestGalleryEnrolListRemove(t *testing.T) {
 	rows := celebaRows(t)
 	g := realGallery(t)
 	hist := &memHistory{}
-	r := start(t, httpapi.Options{Token: token, Gallery: matchgallery.New(g), Auditor: hist, MaxBodyBytes: 1 << 20})
+	r := start(t, httpapi.Options{Token: token, Gallery: app.NewGalleryAPI(g), Auditor: hist, MaxBodyBytes: 1 << 20})
 	auth := "Authorization: Bearer " + token
 
 	// three photos of one person, and a stranger for the two-face photo

@@ -24,8 +24,8 @@ import (
 
 	"golang.org/x/image/draw"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/faceimg"
-	"github.com/srdgd/srdgd/publish"
 	"github.com/srdgd/srdgd/publish/httpapi"
 )
 
@@ -34,7 +34,7 @@ import (
 // entries numbered from 1). failAudit makes Audit fail, as a full disk would.
 type memHistory struct {
 	mu        sync.Mutex
-	hits      []*publish.Hit // oldest first
+	hits      []*face.Hit // oldest first
 	audit     []httpapi.AuditRecord
 	failAudit bool
 }
@@ -44,17 +44,17 @@ var (
 	_ httpapi.Auditor = (*memHistory)(nil)
 )
 
-func (m *memHistory) add(h *publish.Hit) {
+func (m *memHistory) add(h *face.Hit) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.hits = append(m.hits, h)
-	slices.SortFunc(m.hits, func(a, b *publish.Hit) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(m.hits, func(a, b *face.Hit) int { return strings.Compare(a.ID, b.ID) })
 }
 
-func (m *memHistory) ListHits(ctx context.Context, q httpapi.HitQuery) ([]*publish.Hit, error) {
+func (m *memHistory) ListHits(ctx context.Context, q httpapi.HitQuery) ([]*face.Hit, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []*publish.Hit
+	var out []*face.Hit
 	for i := len(m.hits) - 1; i >= 0 && len(out) < q.Limit; i-- {
 		h := m.hits[i]
 		switch {
@@ -72,7 +72,7 @@ func (m *memHistory) ListHits(ctx context.Context, q httpapi.HitQuery) ([]*publi
 	return out, nil
 }
 
-func (m *memHistory) GetHit(ctx context.Context, id string) (*publish.Hit, error) {
+func (m *memHistory) GetHit(ctx context.Context, id string) (*face.Hit, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, h := range m.hits {
@@ -225,25 +225,25 @@ func encPNG(t testing.TB, img image.Image) []byte {
 
 // makeHit builds a hit at time at with real images: LR 16x16 PNG, SR and
 // preview 128x128 JPEG.
-func makeHit(t testing.TB, at time.Time, camera string, face int, known bool, name string) *publish.Hit {
-	img := faceImage(t, face)
+func makeHit(t testing.TB, at time.Time, camera string, faceN int, known bool, name string) *face.Hit {
+	img := faceImage(t, faceN)
 	lbl := 1
 	p := 0.83
-	h := &publish.Hit{
-		ID: publish.NewID(at), Camera: camera, FrameTime: at.Add(-300 * time.Millisecond), Time: at, TrackID: 7,
-		Box: publish.Box{X: 400, Y: 220, W: 16, H: 16}, FrameW: 1920, FrameH: 1080, FacePx: 16,
+	h := &face.Hit{
+		ID: face.NewID(at), Camera: camera, FrameTime: at.Add(-300 * time.Millisecond), Time: at, TrackID: 7,
+		Box: face.Box{X: 400, Y: 220, W: 16, H: 16}, FrameW: 1920, FrameH: 1080, FacePx: 16,
 		DetectScore: 0.91, Sharpness: 0.5, Frontalness: 0.8,
-		Attributes:  []publish.Attribute{{Name: "male", Label: &lbl, Probability: &p, Source: "predicted"}},
-		SR:          publish.SR{Sampler: "pc", Steps: 100, Evals: 200, Scale: 8, LRSize: 16, Millis: 850, Guided: true, Weight: 1},
-		Match:       publish.Match{Known: known, Similarity: 0.41, Threshold: 0.93, Reason: "below threshold"},
+		Attributes:  []face.Attribute{{Name: "male", Label: &lbl, Probability: &p, Source: "predicted"}},
+		SR:          face.SR{Sampler: "pc", Steps: 100, Evals: 200, Scale: 8, LRSize: 16, Millis: 850, Guided: true, Weight: 1},
+		Match:       face.Match{Known: known, Similarity: 0.41, Threshold: 0.93, Reason: "below threshold"},
 		Models:      map[string]string{"score": "score_x8"},
 		LRPNG:       encPNG(t, scaled(img, 16)),
 		SRJPEG:      encJPEG(t, scaled(img, 128)),
 		PreviewJPEG: encJPEG(t, scaled(scaled(img, 16), 128)),
 	}
 	if known {
-		h.Match = publish.Match{Known: true, Name: name, PersonID: 1, Similarity: 0.95, Margin: 0.1, Threshold: 0.93,
-			TopK: []publish.Candidate{{PersonID: 1, Name: name, Similarity: 0.95}}}
+		h.Match = face.Match{Known: true, Name: name, PersonID: 1, Similarity: 0.95, Margin: 0.1, Threshold: 0.93,
+			TopK: []face.Candidate{{PersonID: 1, Name: name, Similarity: 0.95}}}
 	}
 	return h
 }

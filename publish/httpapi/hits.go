@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/srdgd/srdgd/publish"
+	"github.com/srdgd/srdgd/face"
 )
 
 // hitImages are the image links of a hit.
@@ -20,13 +20,13 @@ type hitImages struct {
 	Gallery string `json:"gallery,omitempty"`
 }
 
-// hitJSON is a hit as the API returns it: publish.Hit's JSON plus links.
+// hitJSON is a hit as the API returns it: face.Hit's JSON plus links.
 type hitJSON struct {
-	*publish.Hit
+	*face.Hit
 	Images hitImages `json:"images"`
 }
 
-func withLinks(h *publish.Hit) hitJSON {
+func withLinks(h *face.Hit) hitJSON {
 	base := "/api/v1/hits/" + url.PathEscape(h.ID)
 	im := hitImages{LR: base + "/lr.png", SR: base + "/sr.jpg", Preview: base + "/preview.jpg"}
 	if h.Match.Known && h.Match.Name != "" {
@@ -42,7 +42,7 @@ type hitsResponse struct {
 	Next string `json:"next,omitempty"`
 }
 
-// validID reports whether id looks like a publish.NewID (26 characters of
+// validID reports whether id looks like a face.NewID (26 characters of
 // Crockford base32).
 func validID(id string) bool {
 	if len(id) != 26 {
@@ -113,7 +113,7 @@ func (s *Server) listHits(w http.ResponseWriter, r *http.Request) {
 }
 
 // hit fetches the hit named by the path, or answers the request.
-func (s *Server) hit(w http.ResponseWriter, r *http.Request) *publish.Hit {
+func (s *Server) hit(w http.ResponseWriter, r *http.Request) *face.Hit {
 	if s.o.Hits == nil {
 		writeError(w, http.StatusServiceUnavailable, "", "no hit history configured")
 		return nil

@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/srdgd/srdgd/publish"
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/publish/httpapi"
 )
 
 // hitFixture fills a history with 5 hits a second apart, oldest first:
 // door unknown, door known "alice", yard unknown, door unknown, yard known "bob".
-func hitFixture(t testing.TB) (*memHistory, []*publish.Hit) {
+func hitFixture(t testing.TB) (*memHistory, []*face.Hit) {
 	hist := &memHistory{}
 	t0 := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
 	spec := []struct {
@@ -25,7 +25,7 @@ func hitFixture(t testing.TB) (*memHistory, []*publish.Hit) {
 		known  bool
 		name   string
 	}{{"door", false, ""}, {"door", true, "alice"}, {"yard", false, ""}, {"door", false, ""}, {"yard", true, "bob"}}
-	var hits []*publish.Hit
+	var hits []*face.Hit
 	for i, s := range spec {
 		h := makeHit(t, t0.Add(time.Duration(i)*time.Second), s.camera, i, s.known, s.name)
 		hist.add(h)
@@ -142,15 +142,15 @@ func TestHitDetailsAndImages(t *testing.T) {
 	r := start(t, httpapi.Options{Token: token, Hits: hist, Auditor: hist})
 	auth := "Authorization: Bearer " + token
 	h := hits[1]
-	unknownID := publish.NewID(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+	unknownID := face.NewID(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
 
 	got := r.do(t, "GET", "/api/v1/hits/"+h.ID, nil, auth)
 	var d struct {
-		ID         string              `json:"id"`
-		Camera     string              `json:"camera"`
-		Attributes []publish.Attribute `json:"attributes"`
-		Match      publish.Match       `json:"match"`
-		SR         publish.SR          `json:"sr"`
+		ID         string           `json:"id"`
+		Camera     string           `json:"camera"`
+		Attributes []face.Attribute `json:"attributes"`
+		Match      face.Match       `json:"match"`
+		SR         face.SR          `json:"sr"`
 		Images     struct{ Gallery string }
 	}
 	got.json(t, &d)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/srdgd/srdgd/publish"
+	"github.com/srdgd/srdgd/face"
 )
 
 // HitQuery selects hits, newest first. Zero fields do not filter.
@@ -25,10 +25,10 @@ type HitQuery struct {
 // Hits is the hit history (publish/history behind an adapter).
 type Hits interface {
 	// ListHits returns hits newest first, without images.
-	ListHits(ctx context.Context, q HitQuery) ([]*publish.Hit, error)
+	ListHits(ctx context.Context, q HitQuery) ([]*face.Hit, error)
 	// GetHit returns one hit with its images; an error wrapping ErrNotFound
 	// when there is none with that id.
-	GetHit(ctx context.Context, id string) (*publish.Hit, error)
+	GetHit(ctx context.Context, id string) (*face.Hit, error)
 }
 
 // AuditRecord is one audit log entry. Seq and Time are set by the store.
@@ -95,7 +95,7 @@ type PhotoResult struct {
 }
 
 // Gallery is the enrolled people (match.Gallery behind an adapter, see
-// publish/httpapi/matchgallery).
+// internal/app).
 type Gallery interface {
 	People(ctx context.Context) ([]Person, error)
 	// Enrol adds photos of name (creating the person); the error is for the

@@ -157,7 +157,7 @@ func browserPlays(t *testing.T, chromium string, stream rtspserver.FFmpegOptions
 		Name             string
 	}
 	hit, err := chromedp.Run(bctx, chromedp.Evaluate[pageHit](`(() => { const h = live.hits[0];
-		return {Type: h.type, ID: h.id, Camera: h.camera, SR: h.sr_jpeg, Known: h.match.known, Name: h.match.name}; })()`))
+		return {Type: h.type, ID: h.id, Camera: h.camera, SR: h.image.sr_jpeg, Known: h.match.known, Name: h.match.name}; })()`))
 	if err != nil {
 		t.Fatal(err)
 	}

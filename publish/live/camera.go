@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/queue"
 )
 
@@ -94,7 +94,7 @@ func (c *camera) run(ctx context.Context, capacity int) {
 
 // pump hands access units from q to the viewers until no viewer is left (once
 // the codec is known), ctx ends, or q is closed (closed=true).
-func (c *camera) pump(ctx context.Context, q *queue.Queue[*ingest.AccessUnit]) (closed bool) {
+func (c *camera) pump(ctx context.Context, q *queue.Queue[*face.AccessUnit]) (closed bool) {
 	var lastDropped uint64
 	for {
 		au, err := q.Pop(ctx)
@@ -126,9 +126,9 @@ func (c *camera) pump(ctx context.Context, q *queue.Queue[*ingest.AccessUnit]) (
 }
 
 // learn records the codec and H.264 profile of a key unit.
-func (c *camera) learn(au *ingest.AccessUnit) {
+func (c *camera) learn(au *face.AccessUnit) {
 	info := &streamInfo{codec: au.Codec}
-	if au.Codec == ingest.CodecH264 {
+	if au.Codec == face.CodecH264 {
 		for _, n := range au.NALUs {
 			if p, ok := spsProfile(n); ok {
 				info.profile, info.hasProfile = p, true

@@ -5,57 +5,34 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/srdgd/srdgd/publish"
+	"github.com/srdgd/srdgd/face"
 )
 
 // eventsLabel is the label of the data channel the browser opens for hits.
 const eventsLabel = "events"
 
 // hitMessage is the JSON sent on the "events" data channel for every hit of
-// the viewer's camera. Images travel base64-encoded (encoding/json does that
-// for []byte).
+// the viewer's camera: the hit's one JSON shape (face.Hit) with a type and
+// its images inline (base64, as in MQTT's image).
 type hitMessage struct {
-	Type        string              `json:"type"` // "hit"
-	ID          string              `json:"id"`
-	Camera      string              `json:"camera"`
-	TrackID     uint64              `json:"track_id"`
-	Box         publish.Box         `json:"box"`
-	FrameWidth  int                 `json:"frame_width"`
-	FrameHeight int                 `json:"frame_height"`
-	FacePx      int                 `json:"face_px"`
-	Time        time.Time           `json:"time"`
-	FrameTime   time.Time           `json:"frame_time"`
-	Match       publish.Match       `json:"match"`
-	Attributes  []publish.Attribute `json:"attributes"`
-	SRJPEG      []byte              `json:"sr_jpeg,omitempty"`
-	LRPNG       []byte              `json:"lr_png,omitempty"`
+	Type string `json:"type"` // "hit"
+	*face.Hit
+	Image *face.InlineImages `json:"image,omitempty"`
 }
 
-func newHitMessage(h *publish.Hit) hitMessage {
-	return hitMessage{
-		Type:        "hit",
-		ID:          h.ID,
-		Camera:      h.Camera,
-		TrackID:     h.TrackID,
-		Box:         h.Box,
-		FrameWidth:  h.FrameW,
-		FrameHeight: h.FrameH,
-		FacePx:      h.FacePx,
-		Time:        h.Time,
-		FrameTime:   h.FrameTime,
-		Match:       h.Match,
-		Attributes:  h.Attributes,
-		SRJPEG:      h.SRJPEG,
-		LRPNG:       h.LRPNG,
+func newHitMessage(h *face.Hit) hitMessage {
+	m := hitMessage{Type: "hit", Hit: h}
+	if len(h.SRJPEG) > 0 || len(h.LRPNG) > 0 {
+		m.Image = &face.InlineImages{SRJPEG: h.SRJPEG, LRPNG: h.LRPNG}
 	}
+	return m
 }
 
 // Publish implements publish.Sink: it queues the hit for every viewer of its
 // camera and never blocks; a viewer whose queue is full loses its oldest hit.
 // Hits of cameras without viewers, or not in the live view, are ignored.
-func (s *Server) Publish(_ context.Context, h *publish.Hit) error {
+func (s *Server) Publish(_ context.Context, h *face.Hit) error {
 	if h == nil {
 		return errors.New("live: publish: nil hit")
 	}

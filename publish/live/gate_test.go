@@ -3,7 +3,7 @@ package live
 import (
 	"testing"
 
-	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/face"
 )
 
 func TestKeyGate(t *testing.T) {
@@ -27,9 +27,9 @@ func TestKeyGate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var g keyGate
 			for i, s := range tc.steps {
-				au := &ingest.AccessUnit{Codec: ingest.CodecH264, Key: s.unit == "K"}
+				au := &face.AccessUnit{Codec: face.CodecH264, Key: s.unit == "K"}
 				if s.unit == "H" {
-					au = &ingest.AccessUnit{Codec: ingest.CodecH265, Key: true}
+					au = &face.AccessUnit{Codec: face.CodecH265, Key: true}
 				}
 				if got := g.admit(au, s.dropped, s.gap); got != s.want {
 					t.Fatalf("step %d (%+v): admit %v, want %v", i, s, got, s.want)

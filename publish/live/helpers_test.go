@@ -24,9 +24,9 @@ import (
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/ingest"
 	"github.com/srdgd/srdgd/internal/rtspserver"
-	"github.com/srdgd/srdgd/publish"
 )
 
 // requireFFmpeg skips loudly when the ffmpeg binary is missing; with
@@ -342,16 +342,16 @@ func (c *whepClient) waitState(t *testing.T, ctx context.Context, want ...webrtc
 func (c *whepClient) close() { _ = c.pc.Close() }
 
 // testHit is a hit for camera with a tiny JPEG-like payload.
-func testHit(camera, id string) *publish.Hit {
+func testHit(camera, id string) *face.Hit {
 	label := 1
 	prob := 0.9
-	return &publish.Hit{
+	return &face.Hit{
 		ID: id, Camera: camera, TrackID: 7,
-		Box:    publish.Box{X: 10, Y: 20, W: 16, H: 16},
+		Box:    face.Box{X: 10, Y: 20, W: 16, H: 16},
 		FrameW: 320, FrameH: 240, FacePx: 16,
 		Time:  time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
-		Match: publish.Match{Known: true, Name: "Ada", Similarity: 0.71},
-		Attributes: []publish.Attribute{
+		Match: face.Match{Known: true, Name: "Ada", Similarity: 0.71},
+		Attributes: []face.Attribute{
 			{Name: "glasses", Label: &label, Probability: &prob, Source: "predicted"},
 		},
 		SRJPEG: []byte{0xff, 0xd8, 0xff, 0xd9},

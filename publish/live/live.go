@@ -22,21 +22,19 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/queue"
 	"github.com/srdgd/srdgd/publish"
 )
 
-// Source is what the live view needs from a camera; *ingest.Camera has it.
+// Source is what the live view needs from a camera (an ingest camera: the
+// composition root, internal/app, checks that it has it).
 type Source interface {
-	SubscribeAccessUnits(capacity int) *queue.Queue[*ingest.AccessUnit]
-	UnsubscribeAccessUnits(q *queue.Queue[*ingest.AccessUnit])
+	SubscribeAccessUnits(capacity int) *queue.Queue[*face.AccessUnit]
+	UnsubscribeAccessUnits(q *queue.Queue[*face.AccessUnit])
 }
 
-var (
-	_ Source       = (*ingest.Camera)(nil)
-	_ publish.Sink = (*Server)(nil)
-)
+var _ publish.Sink = (*Server)(nil)
 
 // ICEServer is a STUN or TURN server offered to the server's peer connections
 // and, in WHEP Link headers, to viewers.
@@ -333,7 +331,7 @@ func (s *Server) Cameras() []CameraInfo {
 		switch info := c.info.Load(); {
 		case info == nil:
 			ci.Reason = "no video from the camera yet"
-		case info.codec == ingest.CodecH264:
+		case info.codec == face.CodecH264:
 			ci.Codec, ci.Viewable = info.codec, true
 		default:
 			ci.Codec = info.codec

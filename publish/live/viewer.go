@@ -14,7 +14,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/queue"
 )
 
@@ -45,7 +45,7 @@ type viewer struct {
 	track  *webrtc.TrackLocalStaticRTP
 	sender *webrtc.RTPSender
 
-	aus    *queue.Queue[*ingest.AccessUnit]
+	aus    *queue.Queue[*face.AccessUnit]
 	events *queue.Queue[[]byte]
 	gap    atomic.Bool // the camera queue dropped units: wait for a key unit
 
@@ -76,7 +76,7 @@ func newViewer(ctx context.Context, id string, cam *camera, log *slog.Logger, au
 		id:        id,
 		cam:       cam,
 		log:       log,
-		aus:       queue.New[*ingest.AccessUnit](auQueue),
+		aus:       queue.New[*face.AccessUnit](auQueue),
 		events:    queue.New[[]byte](eventQueue),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -90,7 +90,7 @@ func newViewer(ctx context.Context, id string, cam *camera, log *slog.Logger, au
 
 // push hands an access unit to the viewer without blocking; when the viewer
 // is behind, its oldest unit goes.
-func (v *viewer) push(au *ingest.AccessUnit) { v.aus.Push(au) }
+func (v *viewer) push(au *face.AccessUnit) { v.aus.Push(au) }
 
 // pushEvent queues a hit message, dropping the oldest when full.
 func (v *viewer) pushEvent(msg []byte) {
@@ -213,11 +213,11 @@ type keyGate struct {
 	synced  bool
 }
 
-func (g *keyGate) admit(au *ingest.AccessUnit, dropped uint64, gap bool) bool {
+func (g *keyGate) admit(au *face.AccessUnit, dropped uint64, gap bool) bool {
 	if dropped != g.dropped || gap {
 		g.dropped, g.synced = dropped, false
 	}
-	if au.Codec != ingest.CodecH264 {
+	if au.Codec != face.CodecH264 {
 		g.synced = false
 		return false
 	}
@@ -231,7 +231,7 @@ func (g *keyGate) admit(au *ingest.AccessUnit, dropped uint64, gap bool) bool {
 // writeUnit packetises one access unit (RFC 6184: single NAL units, STAP-A for
 // the parameter sets, FU-A above the MTU) with one RTP timestamp and the
 // marker bit on its last packet.
-func (v *viewer) writeUnit(au *ingest.AccessUnit) error {
+func (v *viewer) writeUnit(au *face.AccessUnit) error {
 	ticks := uint32(au.PTS * 90000 / time.Second) // wraps like RTP timestamps do
 	if !v.started {
 		v.tsBase -= ticks

@@ -15,8 +15,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
-
-	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/face"
 )
 
 const (
@@ -172,7 +171,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	if info.codec != ingest.CodecH264 {
+	if info.codec != face.CodecH264 {
 		cam.rejected.Add(1)
 		httpError(w, http.StatusUnsupportedMediaType,
 			fmt.Sprintf("camera %q: %v: %s", name, ErrCodecNotSupported, codecReason(info.codec)))

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/ingest"
 	"github.com/srdgd/srdgd/internal/queue"
 )
@@ -118,8 +119,10 @@ func TestWHEPSessionGoClient(t *testing.T) {
 		FrameHeight int    `json:"frame_height"`
 		FacePx      int    `json:"face_px"`
 		Time        string `json:"time"`
-		SRJPEG      string `json:"sr_jpeg"`
-		Match       struct {
+		Image       struct {
+			SRJPEG string `json:"sr_jpeg"`
+		} `json:"image"`
+		Match struct {
 			Known      bool    `json:"known"`
 			Name       string  `json:"name"`
 			Similarity float64 `json:"similarity"`
@@ -141,8 +144,8 @@ func TestWHEPSessionGoClient(t *testing.T) {
 		len(msg.Attributes) != 1 || msg.Attributes[0].Name != "glasses" || *msg.Attributes[0].Label != 1 {
 		t.Fatalf("hit message %+v", msg)
 	}
-	if jpeg, err := base64.StdEncoding.DecodeString(msg.SRJPEG); err != nil || string(jpeg) != "\xff\xd8\xff\xd9" {
-		t.Fatalf("sr_jpeg %q: %v", msg.SRJPEG, err)
+	if jpeg, err := base64.StdEncoding.DecodeString(msg.Image.SRJPEG); err != nil || string(jpeg) != "\xff\xd8\xff\xd9" {
+		t.Fatalf("image.sr_jpeg %q: %v", msg.Image.SRJPEG, err)
 	}
 
 	// The camera list shows the viewer.
@@ -346,12 +349,12 @@ type countingSource struct {
 	active atomic.Int32
 }
 
-func (c *countingSource) SubscribeAccessUnits(n int) *queue.Queue[*ingest.AccessUnit] {
+func (c *countingSource) SubscribeAccessUnits(n int) *queue.Queue[*face.AccessUnit] {
 	c.active.Add(1)
 	return c.Camera.SubscribeAccessUnits(n)
 }
 
-func (c *countingSource) UnsubscribeAccessUnits(q *queue.Queue[*ingest.AccessUnit]) {
+func (c *countingSource) UnsubscribeAccessUnits(q *queue.Queue[*face.AccessUnit]) {
 	c.active.Add(-1)
 	c.Camera.UnsubscribeAccessUnits(q)
 }

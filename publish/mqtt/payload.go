@@ -1,16 +1,20 @@
 package mqtt
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"time"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/publish"
 )
 
 // SchemaVersion is the "schema" field of every JSON payload. It changes
 // only when a field changes meaning or goes away; new fields keep it.
-const SchemaVersion = 1
+// Version 2: the hit payload is the hit's one JSON shape (face.Hit), so
+// frame.width/height became frame_width/frame_height and detect.score,
+// detect.sharpness, detect.frontalness became detect_score, sharpness and
+// frontalness.
+const SchemaVersion = 2
 
 // Availability payloads (plain strings, as Frigate and Home Assistant use).
 const (
@@ -49,42 +53,18 @@ func (t *jsTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-type frameSize struct {
-	Width  int `json:"width"`
-	Height int `json:"height"`
-}
-
-type detectPayload struct {
-	Score       float64 `json:"score"`
-	Sharpness   float64 `json:"sharpness"`
-	Frontalness float64 `json:"frontalness"`
-}
-
-type imagePayload struct {
-	// SRJPEG is the 128x128 super-resolved face, JPEG, base64.
-	SRJPEG string `json:"sr_jpeg,omitempty"`
-	// LRPNG is the LR probe, PNG, base64.
-	LRPNG string `json:"lr_png,omitempty"`
-}
-
-// hitPayload is <prefix>/<camera>/hit (schema/hit.schema.json).
+// hitPayload is <prefix>/<camera>/hit (schema/hit.schema.json): the hit's
+// one JSON shape (face.Hit) in an envelope. The envelope's times shadow the
+// hit's: MQTT writes them in UTC with milliseconds, and a zero frame time as
+// null.
 type hitPayload struct {
-	Schema      int                 `json:"schema"`
-	ID          string              `json:"id"`
-	Camera      string              `json:"camera"`
-	FrameTime   jsTime              `json:"frame_time"`
-	Time        jsTime              `json:"time"`
-	PublishTime jsTime              `json:"publish_time"`
-	TrackID     uint64              `json:"track_id"`
-	Box         publish.Box         `json:"box"`
-	Frame       frameSize           `json:"frame"`
-	FacePx      int                 `json:"face_px"`
-	Detect      detectPayload       `json:"detect"`
-	Attributes  []publish.Attribute `json:"attributes"`
-	SR          publish.SR          `json:"sr"`
-	Match       publish.Match       `json:"match"`
-	Models      map[string]string   `json:"models"`
-	Image       *imagePayload       `json:"image,omitempty"`
+	Schema int `json:"schema"`
+	face.Hit
+	FrameTime   jsTime `json:"frame_time"`
+	Time        jsTime `json:"time"`
+	PublishTime jsTime `json:"publish_time"`
+	// Image is present with include_image.
+	Image *face.InlineImages `json:"image,omitempty"`
 	// Redacted marks the clear copy of an alert (redactEntry): no image,
 	// no match name, person id or candidates.
 	Redacted bool `json:"redacted,omitempty"`
@@ -157,42 +137,29 @@ type statsPayload struct {
 
 // alertMessages builds the messages of one hit, in delivery order: the hit,
 // the match (known faces only), the last-match state and the face image.
-func (p *Publisher) alertMessages(h *publish.Hit, now time.Time) ([]message, error) {
+func (p *Publisher) alertMessages(h *face.Hit, now time.Time) ([]message, error) {
 	qos := p.opts.qos
 	hp := hitPayload{
 		Schema:      SchemaVersion,
-		ID:          h.ID,
-		Camera:      h.Camera,
+		Hit:         *h,
 		FrameTime:   jsTime(h.FrameTime),
 		Time:        jsTime(h.Time),
 		PublishTime: jsTime(now),
-		TrackID:     h.TrackID,
-		Box:         h.Box,
-		Frame:       frameSize{Width: h.FrameW, Height: h.FrameH},
-		FacePx:      h.FacePx,
-		Detect:      detectPayload{Score: h.DetectScore, Sharpness: h.Sharpness, Frontalness: h.Frontalness},
-		Attributes:  h.Attributes,
-		SR:          h.SR,
-		Match:       h.Match,
-		Models:      h.Models,
 	}
 	if hp.Time == (jsTime{}) {
 		hp.Time = jsTime(now)
 	}
 	if hp.Attributes == nil {
-		hp.Attributes = []publish.Attribute{}
+		hp.Attributes = []face.Attribute{}
 	}
 	if hp.Match.TopK == nil {
-		hp.Match.TopK = []publish.Candidate{}
+		hp.Match.TopK = []face.Candidate{}
 	}
 	if hp.Models == nil {
 		hp.Models = map[string]string{}
 	}
 	if p.opts.IncludeImage && (len(h.SRJPEG) > 0 || len(h.LRPNG) > 0) {
-		hp.Image = &imagePayload{
-			SRJPEG: base64.StdEncoding.EncodeToString(h.SRJPEG),
-			LRPNG:  base64.StdEncoding.EncodeToString(h.LRPNG),
-		}
+		hp.Image = &face.InlineImages{SRJPEG: h.SRJPEG, LRPNG: h.LRPNG}
 	}
 	hb, err := json.Marshal(hp)
 	if err != nil {
@@ -263,7 +230,7 @@ func redactEntry(entry []byte) []byte {
 	hp.Image = nil
 	hp.Redacted = true
 	hp.Match.Name, hp.Match.PersonID = "", 0
-	hp.Match.TopK = []publish.Candidate{}
+	hp.Match.TopK = []face.Candidate{}
 	b, err := json.Marshal(hp)
 	if err != nil {
 		return nil

@@ -14,6 +14,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/seal"
 	"github.com/srdgd/srdgd/publish"
 )
@@ -103,7 +104,7 @@ func (p *Publisher) Close() error {
 // Publish spools the hit's messages (fsynced) and wakes the sender; it
 // never waits for the network. It fails only when the hit cannot be
 // spooled (disk error, larger than the spool bound, closed).
-func (p *Publisher) Publish(_ context.Context, h *publish.Hit) error {
+func (p *Publisher) Publish(_ context.Context, h *face.Hit) error {
 	if h == nil {
 		return errors.New("mqtt: publish: nil hit")
 	}

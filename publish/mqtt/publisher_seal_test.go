@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/srdgd/srdgd/publish"
+	"github.com/srdgd/srdgd/face"
 )
 
 // TestRestartSpoolSealing: alerts spooled while the broker is away are
@@ -42,7 +42,7 @@ func TestRestartSpoolSealing(t *testing.T) {
 			log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
 			o := Options{Broker: "tcp://" + px.Addr(), TopicPrefix: prefix, SpoolDir: dir, ClientID: "a", IncludeImage: true, SpoolKey: tt.key, Logger: log}
 			h1 := startPublisher(t, o)
-			var hits []*publish.Hit
+			var hits []*face.Hit
 			for i := range 4 {
 				hit := makeHit(t, i, "cam", i%2 == 0)
 				hits = append(hits, hit)

@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/publish"
 )
 
@@ -54,31 +55,31 @@ func testImages(t *testing.T) ([]byte, []byte) {
 func ptr[T any](v T) *T { return &v }
 
 // makeHit builds a realistic hit; i makes it distinct.
-func makeHit(t *testing.T, i int, camera string, known bool) *publish.Hit {
+func makeHit(t *testing.T, i int, camera string, known bool) *face.Hit {
 	jp, pn := testImages(t)
 	now := time.Now()
-	h := &publish.Hit{
-		ID:          publish.NewID(now),
+	h := &face.Hit{
+		ID:          face.NewID(now),
 		Camera:      camera,
 		FrameTime:   now.Add(-300 * time.Millisecond),
 		Time:        now,
 		TrackID:     uint64(100 + i),
-		Box:         publish.Box{X: 640, Y: 200, W: 14, H: 17},
+		Box:         face.Box{X: 640, Y: 200, W: 14, H: 17},
 		FrameW:      1920,
 		FrameH:      1080,
 		FacePx:      16,
 		DetectScore: 0.91,
 		Sharpness:   0.4,
 		Frontalness: 0.8,
-		Attributes: []publish.Attribute{
+		Attributes: []face.Attribute{
 			{Name: "male", Label: ptr(1), Probability: ptr(0.87), Source: "predicted"},
 			{Name: "glasses", Label: nil, Probability: ptr(0.51), Source: "none"},
 			{Name: "no_beard", Label: ptr(0), Probability: nil, Source: "operator"},
 		},
-		SR: publish.SR{Sampler: "pc", Steps: 100, Evals: 400, Scale: 8, LRSize: 16, Seed: uint64(i), Millis: 812.5, Guided: true, Weight: 1.5},
-		Match: publish.Match{
+		SR: face.SR{Sampler: "pc", Steps: 100, Evals: 400, Scale: 8, LRSize: 16, Seed: uint64(i), Millis: 812.5, Guided: true, Weight: 1.5},
+		Match: face.Match{
 			Known: known, Similarity: 0.41, Margin: 0.12, Threshold: 0.35, Reason: "below threshold",
-			TopK: []publish.Candidate{{PersonID: 7, Name: "Ada / Lovelace #1", Similarity: 0.41}, {PersonID: 9, Name: "Bob", Similarity: 0.29}},
+			TopK: []face.Candidate{{PersonID: 7, Name: "Ada / Lovelace #1", Similarity: 0.41}, {PersonID: 9, Name: "Bob", Similarity: 0.29}},
 		},
 		Models: map[string]string{"score": "score_x8@2000", "embedder": "arcface-r50"},
 		LRPNG:  pn,
@@ -207,7 +208,7 @@ func TestPublishAllTopics(t *testing.T) {
 			}
 			known := makeHit(t, 1, "front door", true)
 			unknown := makeHit(t, 2, "yard+#", false)
-			for _, hit := range []*publish.Hit{known, unknown} {
+			for _, hit := range []*face.Hit{known, unknown} {
 				if err := h.p.Publish(context.Background(), hit); err != nil {
 					t.Fatal(err)
 				}
@@ -543,7 +544,7 @@ func TestPublishOptions(t *testing.T) {
 			prefix := "opt"
 			sub := subscribe(t, b.Addr(), prefix, "ha", false, prefix+"/cam/#")
 			h := startPublisher(t, Options{Broker: "tcp://" + b.Addr(), TopicPrefix: prefix, QoS: tt.qos, QoSSet: true, IncludeImage: tt.image})
-			hits := []*publish.Hit{makeHit(t, 0, "cam", false), makeHit(t, 1, "cam", false)}
+			hits := []*face.Hit{makeHit(t, 0, "cam", false), makeHit(t, 1, "cam", false)}
 			for _, hit := range hits {
 				if err := h.p.Publish(context.Background(), hit); err != nil {
 					t.Fatal(err)

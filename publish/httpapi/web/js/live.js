@@ -151,10 +151,11 @@ function onEvent(data, camera, boxes) {
   }
   if (m.type !== "hit") return;
   boxes.push({ ...m, at: performance.now() });
-  if (m.sr_jpeg) {
+  const sr = m.image && m.image.sr_jpeg;
+  if (sr) {
     const who = m.match && m.match.known ? m.match.name : "unknown";
     const fig = h("figure", {},
-      h("img", { src: `data:image/jpeg;base64,${m.sr_jpeg}`, alt: who }),
+      h("img", { src: `data:image/jpeg;base64,${sr}`, alt: who }),
       h("figcaption", {}, `${camera}: ${who}`));
     const strip = $("#strip");
     strip.prepend(fig);

@@ -1,9 +1,6 @@
-package publish
+package face
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // Box is a face box in frame pixels.
 type Box struct {
@@ -23,7 +20,7 @@ type Attribute struct {
 	// Probability is the LR predictor's probability that the attribute is
 	// present; nil when the predictor did not run.
 	Probability *float64 `json:"probability"`
-	// Source of Label: "predicted", "operator" or "none".
+	// Source of Label: LabelsPredicted, LabelsOperator or LabelsNone.
 	Source string `json:"source"`
 }
 
@@ -35,6 +32,16 @@ type Candidate struct {
 	Watchlist  bool    `json:"watchlist,omitempty"`
 }
 
+// Reasons a face is unknown (Match.Reason). The match stage sets them; they
+// are part of the hit's JSON.
+const (
+	ReasonNoGallery      = "no_gallery"      // no gallery key yet: faces are not matched
+	ReasonSearchFailed   = "search_failed"   // the embedder or the gallery failed on this face
+	ReasonEmpty          = "empty_gallery"   // nobody is searchable
+	ReasonBelowThreshold = "below_threshold" // top-1 similarity under the identify threshold
+	ReasonAmbiguous      = "ambiguous"       // top-1 leads the runner-up by less than the margin
+)
+
 // Match is the identity decision for a hit.
 type Match struct {
 	// Known is true when the best candidate passed the threshold and margin.
@@ -45,7 +52,7 @@ type Match struct {
 	// Margin is the lead of the best candidate over the runner-up.
 	Margin    float64 `json:"margin"`
 	Watchlist bool    `json:"watchlist,omitempty"`
-	// Reason says why the face is unknown ("below threshold", "no gallery", ...).
+	// Reason says why the face is unknown (one of the Reason constants).
 	Reason    string      `json:"reason,omitempty"`
 	Threshold float64     `json:"threshold"`
 	TopK      []Candidate `json:"top_k"`
@@ -68,9 +75,12 @@ type SR struct {
 }
 
 // Hit is one super-resolved face and its match outcome: the unit every sink
-// receives. Images are encoded once by the daemon and shared read-only.
+// receives. Images are encoded once and shared read-only.
+//
+// Its JSON is the one shape of a hit, the same in the history, the HTTP
+// API, MQTT and the live view (each adds an envelope around it at most).
 type Hit struct {
-	// ID is unique per hit (26-character ULID-like, time ordered).
+	// ID is unique per hit (26-character ULID-like, time ordered: NewID).
 	ID     string `json:"id"`
 	Camera string `json:"camera"`
 	// FrameTime is the wall time of the frame the probe was cut from;
@@ -100,38 +110,11 @@ type Hit struct {
 	PreviewJPEG []byte `json:"-"`
 }
 
-// Sink receives hits. Publish must not block for long (queue, spool or drop
-// and count); it returns an error only when the hit could not be accepted at
-// all, which the caller logs.
-type Sink interface {
-	Publish(ctx context.Context, h *Hit) error
+// InlineImages carries a hit's images inside a message (MQTT with
+// include_image, the live view's data channel): base64 in JSON.
+type InlineImages struct {
+	// SRJPEG is the 128x128 super-resolved face, JPEG.
+	SRJPEG []byte `json:"sr_jpeg,omitempty"`
+	// LRPNG is the LR probe, PNG.
+	LRPNG []byte `json:"lr_png,omitempty"`
 }
-
-// CameraStatus is the part of a camera's health that leaves the box.
-type CameraStatus struct {
-	Camera string `json:"camera"`
-	// State is connecting, connected, backoff, auth_failed (the camera
-	// rejected the credentials; retried after a long backoff), failed (given
-	// up: LastError says why) or stopped.
-	State          string    `json:"state"`
-	Connected      bool      `json:"connected"`
-	Codec          string    `json:"codec,omitempty"`
-	Width          int       `json:"width,omitempty"`
-	Height         int       `json:"height,omitempty"`
-	FPS            float64   `json:"fps"`
-	BitrateKbps    float64   `json:"bitrate_kbps"`
-	Frames         uint64    `json:"frames"`
-	DecodeErrors   uint64    `json:"decode_errors"`
-	Reconnects     uint64    `json:"reconnects"`
-	AuthFailures   uint64    `json:"auth_failures"`
-	Dropped        uint64    `json:"dropped"`
-	LastError      string    `json:"last_error,omitempty"`
-	LastErrorAt    time.Time `json:"last_error_at,omitzero"`
-	ConnectedSince time.Time `json:"connected_since,omitzero"`
-}
-
-// CameraStates are the values of CameraStatus.State (ingest's States).
-var CameraStates = []string{"connecting", "connected", "backoff", "auth_failed", "failed", "stopped"}
-
-// StatusFunc returns a snapshot of every configured camera.
-type StatusFunc func() []CameraStatus

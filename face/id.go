@@ -1,4 +1,4 @@
-package publish
+package face
 
 import (
 	"crypto/rand"

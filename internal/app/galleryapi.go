@@ -1,6 +1,4 @@
-// Package matchgallery adapts match.Gallery to httpapi.Gallery, mapping
-// match's sentinel errors to the API's.
-package matchgallery
+package app
 
 import (
 	"context"
@@ -11,19 +9,20 @@ import (
 	"github.com/srdgd/srdgd/publish/httpapi"
 )
 
-// Gallery is an httpapi.Gallery over a match.Gallery.
-type Gallery struct {
+// GalleryAPI is an httpapi.Gallery over a match.Gallery, mapping match's
+// sentinel errors to the API's.
+type GalleryAPI struct {
 	g *match.Gallery
 }
 
-var _ httpapi.Gallery = (*Gallery)(nil)
+var _ httpapi.Gallery = (*GalleryAPI)(nil)
 
-// New adapts g; the gallery must have been opened with an embedder and a
-// face finder for Enrol to work.
-func New(g *match.Gallery) *Gallery { return &Gallery{g: g} }
+// NewGalleryAPI adapts g; the gallery must have been opened with an
+// embedder and a face finder for Enrol to work.
+func NewGalleryAPI(g *match.Gallery) *GalleryAPI { return &GalleryAPI{g: g} }
 
 // People implements httpapi.Gallery.
-func (a *Gallery) People(ctx context.Context) ([]httpapi.Person, error) {
+func (a *GalleryAPI) People(ctx context.Context) ([]httpapi.Person, error) {
 	ps, err := a.g.List(ctx)
 	if err != nil {
 		return nil, err
@@ -40,7 +39,7 @@ func (a *Gallery) People(ctx context.Context) ([]httpapi.Person, error) {
 }
 
 // Enrol implements httpapi.Gallery.
-func (a *Gallery) Enrol(ctx context.Context, name string, photos []httpapi.Photo) ([]httpapi.PhotoResult, error) {
+func (a *GalleryAPI) Enrol(ctx context.Context, name string, photos []httpapi.Photo) ([]httpapi.PhotoResult, error) {
 	if err := match.CheckName(name); err != nil {
 		return nil, fmt.Errorf("%w: %w", httpapi.ErrInvalid, err)
 	}
@@ -51,12 +50,12 @@ func (a *Gallery) Enrol(ctx context.Context, name string, photos []httpapi.Photo
 	res, err := a.g.Add(ctx, name, in)
 	out := make([]httpapi.PhotoResult, len(res))
 	for i, r := range res {
-		out[i] = result(r)
+		out[i] = photoResult(r)
 	}
 	return out, err
 }
 
-func result(r match.PhotoResult) httpapi.PhotoResult {
+func photoResult(r match.PhotoResult) httpapi.PhotoResult {
 	o := httpapi.PhotoResult{Source: r.Source}
 	if r.Enrolled {
 		o.Result = httpapi.PhotoEnrolled
@@ -82,7 +81,7 @@ func result(r match.PhotoResult) httpapi.PhotoResult {
 }
 
 // Remove implements httpapi.Gallery.
-func (a *Gallery) Remove(ctx context.Context, name string) error {
+func (a *GalleryAPI) Remove(ctx context.Context, name string) error {
 	err := a.g.Remove(ctx, name)
 	if errors.Is(err, match.ErrNotFound) {
 		return fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
@@ -91,7 +90,7 @@ func (a *Gallery) Remove(ctx context.Context, name string) error {
 }
 
 // PhotoJPEG returns the person's first enrolled photo.
-func (a *Gallery) PhotoJPEG(ctx context.Context, name string) ([]byte, error) {
+func (a *GalleryAPI) PhotoJPEG(ctx context.Context, name string) ([]byte, error) {
 	b, err := a.g.Photo(ctx, name)
 	if errors.Is(err, match.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)

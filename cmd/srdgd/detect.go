@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/srdgd/srdgd/detect"
+	"github.com/srdgd/srdgd/face"
+	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/internal/ort"
+	"github.com/srdgd/srdgd/srdg"
+)
+
+// defaultBlazeFace is where the repository keeps the packaged BlazeFace.
+const defaultBlazeFace = "models/dist/blazeface.onnx"
+
+// detectFace is one face in the output of `srdgd detect` (the --json schema).
+type detectFace struct {
+	Box       [4]float64            `json:"box"` // x0, y0, x1, y1 in pixels
+	FacePx    float64               `json:"face_px"`
+	Score     float64               `json:"score"`
+	Landmarks map[string][2]float64 `json:"landmarks,omitempty"`
+	Quality   face.Quality          `json:"quality"`
+	// Gate is "ok" or the reason the quality gate would reject this face.
+	Gate     string       `json:"gate"`
+	Framing  face.Framing `json:"framing"`
+	Upscaled bool         `json:"upscaled"`
+	// Attributes are the LR attribute predictor's probabilities that each
+	// attribute has label 1, Labels the guidance labels chosen from them
+	// (-1 = abstain); absent without an attribute model.
+	Attributes map[string]float64 `json:"attributes,omitempty"`
+	Labels     map[string]int     `json:"labels,omitempty"`
+	// LR and Preview name the PNG files written with --probes.
+	LR      string `json:"lr,omitempty"`
+	Preview string `json:"preview,omitempty"`
+}
+
+// detectResult is the --json document.
+type detectResult struct {
+	Image     string       `json:"image"`
+	Width     int          `json:"width"`
+	Height    int          `json:"height"`
+	Detector  string       `json:"detector"`
+	ElapsedMS float64      `json:"elapsed_ms"`
+	Windows   int          `json:"windows"`
+	Faces     []detectFace `json:"faces"`
+}
+
+var landmarkNames = [detect.NumLandmarks]string{"right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear"}
+
+type roiFlag []detect.NormRect
+
+func (r *roiFlag) String() string { return fmt.Sprint(*r) }
+func (r *roiFlag) Set(v string) error {
+	parts := strings.Split(v, ",")
+	if len(parts) != 4 {
+		return fmt.Errorf("want x0,y0,x1,y1 (normalised), got %q", v)
+	}
+	var f [4]float64
+	for i, p := range parts {
+		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return fmt.Errorf("roi %q: %w", v, err)
+		}
+		f[i] = x
+	}
+	n := detect.NormRect{X0: f[0], Y0: f[1], X1: f[2], Y1: f[3]}
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	*r = append(*r, n)
+	return nil
+}
+
+// detectArgs are the flags of `srdgd detect`.
+type detectArgs struct {
+	in, probes, det, model, lib, attrModel string
+	asJSON                                 bool
+	threads, lr                            int
+	abstain                                float64
+	search                                 detect.Search
+}
+
+func parseDetectArgs(args []string, stderr io.Writer) (*detectArgs, int) {
+	fs := newFlagSet("detect", stderr)
+	a := &detectArgs{}
+	fs.StringVar(&a.in, "in", "", "image file (PNG, JPEG or GIF); required")
+	fs.BoolVar(&a.asJSON, "json", false, "print one JSON document instead of text")
+	fs.StringVar(&a.probes, "probes", "", "write each face's LR probe and 128x128 preview as PNG into this folder")
+	fs.StringVar(&a.det, "detector", "blazeface", "blazeface or haar")
+	fs.StringVar(&a.model, "model", defaultBlazeFace, "BlazeFace ONNX file")
+	fs.StringVar(&a.lib, "ort", "", "libonnxruntime path (default: search)")
+	fs.IntVar(&a.threads, "threads", 0, "ONNX Runtime threads (0 = ORT default)")
+	fs.Float64Var(&a.search.MinFacePx, "min-face", 0, "smallest face height to search for, px (default 12)")
+	fs.Float64Var(&a.search.MaxFacePx, "max-face", 0, "largest face height, px (default 256)")
+	fs.Float64Var(&a.search.MinScore, "min-score", 0, "minimum detector score (default 0.6)")
+	fs.IntVar(&a.lr, "lr", 16, "LR probe size: 16 (8x) or 8 (16x)")
+	fs.StringVar(&a.attrModel, "attr-model", "", "LR attribute model (default models/dist/lr_attrs_x8.onnx or _x16 by --lr, if present; 'none' = off)")
+	fs.Float64Var(&a.abstain, "abstain", 0.8, "confidence a predicted label needs, else abstain")
+	var rois roiFlag
+	fs.Var(&rois, "roi", "search only x0,y0,x1,y1 (normalised 0..1); repeat for several")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, exitOK
+		}
+		return nil, exitUsage
+	}
+	if a.in == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: srdgd detect --in IMAGE [--json] [--probes DIR] [--detector blazeface|haar] [--min-face PX] [--roi x0,y0,x1,y1]")
+		return nil, exitUsage
+	}
+	a.search.ROIs = rois
+	return a, exitOK
+}
+
+// cmdDetect implements `srdgd detect --in IMAGE [--json] [--probes DIR] ...`:
+// it prints every face found in a picture (box, score, landmarks, quality
+// and the gate's verdict) and writes each face's LR probe and preview as
+// PNG.
+func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a, code := parseDetectArgs(args, stderr)
+	if a == nil {
+		return code
+	}
+	fail := func(code int, err error) int { fmt.Fprintln(stderr, "detect:", err); return code }
+	data, err := faceimg.ReadFile(a.in)
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	img, err := detect.DecodeImage(data, faceimg.DefaultMaxPixels)
+	if err != nil {
+		return fail(exitFailure, fmt.Errorf("%s: %w", a.in, err))
+	}
+	var keep []func()
+	defer func() {
+		for i := len(keep) - 1; i >= 0; i-- {
+			keep[i]()
+		}
+	}()
+	d, code, err := a.detector(&keep)
+	if err != nil {
+		return fail(code, err)
+	}
+	attrs, code, err := a.attrPredictor(&keep)
+	if err != nil {
+		return fail(code, err)
+	}
+	prober, err := detect.NewProber(detect.ProbeOptions{LRSize: a.lr})
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	start := time.Now()
+	res, err := d.Detect(ctx, img)
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	out := detectResult{Image: a.in, Width: img.Width, Height: img.Height, Detector: d.Name(),
+		ElapsedMS: float64(time.Since(start).Microseconds()) / 1000, Windows: res.Tiles, Faces: []detectFace{}}
+	if a.probes != "" {
+		if err := os.MkdirAll(a.probes, 0o755); err != nil {
+			return fail(exitFailure, err)
+		}
+	}
+	for i, f := range res.Faces {
+		df, err := a.describe(ctx, img, f, i, d.Calibration(), prober, attrs)
+		if err != nil {
+			return fail(exitFailure, err)
+		}
+		out.Faces = append(out.Faces, df)
+	}
+	if a.asJSON {
+		return writeJSON(stdout, out)
+	}
+	printDetect(stdout, out)
+	return exitOK
+}
+
+// detector opens the chosen detector; keep collects what to close.
+func (a *detectArgs) detector(keep *[]func()) (detect.Detector, int, error) {
+	switch a.det {
+	case "blazeface":
+		rt, err := ort.Open(a.lib, nil)
+		if err != nil {
+			return nil, exitFailure, err
+		}
+		*keep = append(*keep, func() { rt.Close() })
+		b, err := detect.NewBlazeFace(rt, detect.BlazeFaceOptions{Model: a.model, Threads: a.threads, Search: a.search})
+		if err != nil {
+			return nil, exitFailure, err
+		}
+		*keep = append(*keep, func() { b.Close() })
+		return b, exitOK, nil
+	case "haar":
+		h, err := detect.NewHaar(detect.HaarOptions{Search: a.search})
+		if err != nil {
+			return nil, exitFailure, err
+		}
+		*keep = append(*keep, func() { h.Close() })
+		return h, exitOK, nil
+	}
+	return nil, exitUsage, fmt.Errorf("--detector %q: want blazeface or haar", a.det)
+}
+
+// attrPredictor opens the LR attribute model: the named one, else the
+// default for --lr when it is there; nil with "none" or no default.
+func (a *detectArgs) attrPredictor(keep *[]func()) (*srdg.AttrPredictor, int, error) {
+	if a.attrModel == "none" {
+		return nil, exitOK, nil
+	}
+	path, explicit := a.attrModel, a.attrModel != ""
+	if !explicit {
+		path = fmt.Sprintf("models/dist/lr_attrs_x%d.onnx", 128/a.lr)
+	}
+	if _, serr := os.Stat(path); serr != nil && !explicit {
+		return nil, exitOK, nil
+	}
+	rt, err := ort.Open(a.lib, nil)
+	if err != nil {
+		return nil, exitFailure, err
+	}
+	*keep = append(*keep, func() { rt.Close() })
+	attrs, err := srdg.OpenAttrPredictor(rt, path, ort.SessionOptions{Providers: []string{ort.CPU}, IntraOpThreads: 1})
+	if err != nil {
+		return nil, exitFailure, err
+	}
+	*keep = append(*keep, func() { attrs.Close() })
+	if attrs.LR != a.lr {
+		return nil, exitUsage, fmt.Errorf("%s takes %dx%d probes, --lr is %d", path, attrs.LR, attrs.LR, a.lr)
+	}
+	return attrs, exitOK, nil
+}
+
+// describe measures one face, cuts its probe and, with --probes, writes it.
+func (a *detectArgs) describe(ctx context.Context, img *detect.Image, f detect.Face, i int, cal detect.Calibration,
+	prober *detect.Prober, attrs *srdg.AttrPredictor) (detectFace, error) {
+	// a fresh gate per face: every face is its own track's first shot
+	g, _ := detect.NewGate(detect.GateOptions{})
+	q := g.Measure(img, f)
+	verdict := "ok"
+	if ok, why := g.Check(1, q); !ok {
+		verdict = why
+	}
+	df := detectFace{Box: [4]float64{f.Box.X0, f.Box.Y0, f.Box.X1, f.Box.Y1}, FacePx: f.Px(), Score: f.Score, Quality: q, Gate: verdict}
+	if f.HasLandmarks {
+		df.Landmarks = map[string][2]float64{}
+		for k, p := range f.Landmarks {
+			df.Landmarks[landmarkNames[k]] = [2]float64{p.X, p.Y}
+		}
+	}
+	crop, err := prober.Cut(img, f, cal)
+	if err != nil {
+		return df, err
+	}
+	df.Framing, df.Upscaled = crop.Framing, crop.Upscaled
+	if attrs != nil {
+		probs, err := attrs.Predict(ctx, [][]float32{crop.LR.Pix})
+		if err != nil {
+			return df, err
+		}
+		labels := srdg.ChooseLabels(probs[0], a.abstain)
+		df.Attributes, df.Labels = map[string]float64{}, map[string]int{}
+		for k, name := range attrs.Attributes {
+			df.Attributes[name], df.Labels[name] = probs[0][k], labels[k]
+		}
+	}
+	if a.probes == "" {
+		return df, nil
+	}
+	base := strings.TrimSuffix(filepath.Base(a.in), filepath.Ext(a.in))
+	df.LR = filepath.Join(a.probes, fmt.Sprintf("%s_face%02d_lr%d.png", base, i+1, a.lr))
+	df.Preview = filepath.Join(a.probes, fmt.Sprintf("%s_face%02d_hr128.png", base, i+1))
+	if err := faceimg.Save(df.LR, crop.LR.Image()); err != nil {
+		return df, err
+	}
+	return df, faceimg.Save(df.Preview, crop.Preview.Image())
+}
+
+func printDetect(w io.Writer, out detectResult) {
+	fmt.Fprintf(w, "%s: %dx%d, %s, %d faces in %.1f ms (%d windows)\n", out.Image, out.Width, out.Height,
+		out.Detector, len(out.Faces), out.ElapsedMS, out.Windows)
+	for i, f := range out.Faces {
+		fmt.Fprintf(w, "face %d: box %.1f,%.1f,%.1f,%.1f (%.0f px) score %.3f sharpness %.2f frontal %.2f value %.3f gate %s",
+			i+1, f.Box[0], f.Box[1], f.Box[2], f.Box[3], f.FacePx, f.Score, f.Quality.Sharpness, f.Quality.Frontal, f.Quality.Value, f.Gate)
+		if f.Upscaled {
+			fmt.Fprint(w, " (probe upscaled)")
+		}
+		fmt.Fprintln(w)
+		if f.Landmarks != nil {
+			var parts []string
+			for _, n := range landmarkNames {
+				p := f.Landmarks[n]
+				parts = append(parts, fmt.Sprintf("%s %.1f,%.1f", n, p[0], p[1]))
+			}
+			fmt.Fprintf(w, "  landmarks: %s\n", strings.Join(parts, "; "))
+		}
+		if f.Attributes != nil {
+			var parts []string
+			for _, n := range []string{"male", "glasses", "no_beard"} {
+				if p, ok := f.Attributes[n]; ok {
+					parts = append(parts, fmt.Sprintf("%s=%s (p=%.2f)", n, labelString(f.Labels[n]), p))
+				}
+			}
+			fmt.Fprintf(w, "  attributes: %s\n", strings.Join(parts, " "))
+		}
+		if f.LR != "" {
+			fmt.Fprintf(w, "  probe: %s  preview: %s\n", f.LR, f.Preview)
+		}
+	}
+}
