@@ -141,7 +141,10 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 }
 
 // Run analyses frames until ctx ends or the input queue is closed and
-// drained; it returns nil then.
+// drained; it returns nil then. Every frame it takes from the input queue is
+// released (ingest.Frame.Release) once it is done with it, skipped and failed
+// frames included, so that ingest recycles the pixel buffer: nothing that
+// leaves the pipeline refers to the frame's pixels (probes carry copies).
 func (p *Pipeline) Run(ctx context.Context) error {
 	for {
 		f, err := p.o.In.Pop(ctx)
@@ -151,7 +154,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("detect: input queue: %w", err)
 		}
-		if err := p.process(ctx, f); err != nil {
+		err = p.process(ctx, f)
+		f.Release()
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
