@@ -205,7 +205,14 @@ func (p *Pipeline) process(ctx context.Context, f *ingest.Frame) error {
 		p.count(func(s *Stats) { s.Errors++ })
 		return fmt.Errorf("camera %q frame %d: detect: %w", f.Camera, f.Seq, err)
 	}
-	tracks, ended := c.tracker.Update(t, res.Faces)
+	var descs [][]float32
+	if !p.o.Tracker.NoAppearance {
+		descs = make([][]float32, len(res.Faces))
+		for i, face := range res.Faces {
+			descs[i] = Appearance(img, face)
+		}
+	}
+	tracks, ended := c.tracker.UpdateWith(t, res.Faces, descs)
 	var started int
 	for _, tr := range tracks {
 		if tr.Hits == 1 {
