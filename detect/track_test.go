@@ -260,3 +260,25 @@ func TestAppearance(t *testing.T) {
 		t.Error("a missing descriptor is evidence against a match")
 	}
 }
+
+func BenchmarkAppearance(b *testing.B) {
+	img := background(1280, 720, 3)
+	f := Face{Box: Rect{600, 300, 630, 330}}
+	for b.Loop() {
+		Appearance(img, f)
+	}
+}
+
+// The tracker's work per frame with three faces and appearance, the demo's
+// usual load.
+func BenchmarkTrackerUpdate(b *testing.B) {
+	tk, _ := NewTracker(TrackerOptions{})
+	descs := [][]float32{colour(1, 2), colour(3, 4), colour(5, 6)}
+	t0 := time.Unix(0, 0)
+	i := 0
+	for b.Loop() {
+		x := float64(i%100) * 5
+		tk.UpdateWith(t0.Add(time.Duration(i)*200*time.Millisecond), []Face{box(100+x, 100, 20), box(900-x, 300, 30), box(400+x, 500, 40)}, descs)
+		i++
+	}
+}
