@@ -230,17 +230,41 @@ type Detect struct {
 	// FrameBudget is the detection time per frame after which remaining
 	// tiles are skipped. Must be > 0. Default: 150ms.
 	FrameBudget time.Duration `yaml:"frame_budget"`
-	// TrackTimeout ends a track not seen for this long; its best shot then
-	// goes to SR. Must be > 0. Default: 2s.
+	// TrackTimeout is the gap tolerance: a track coasts on its predicted
+	// motion while the detector misses the face and ends when it has not been
+	// seen for this long. A frame cut short by frame_budget searches only part
+	// of the frame, so a face may go unseen for seconds. Must be > 0.
+	// Default: 6s.
 	TrackTimeout time.Duration `yaml:"track_timeout"`
 	// IOUThreshold is the box overlap, in (0, 1], that links a detection to
 	// a track. Default: 0.3.
 	IOUThreshold float64 `yaml:"iou_threshold"`
+	// Track tunes how detections are linked into tracks. Default: see [Track].
+	Track Track `yaml:"track"`
 	// Quality gates a best shot must pass. Default: see [Quality].
 	Quality Quality `yaml:"quality"`
 	// QueueSize is the number of face tracks buffered towards SR, >= 1; the
 	// oldest is dropped when full. Default: 4.
 	QueueSize int `yaml:"queue_size"`
+}
+
+// Track tunes the tracker's association beyond box overlap.
+type Track struct {
+	// MaxSpeed, in face heights per second, in (0, 1000]: how far a face seen
+	// only once may have moved per second of gap (a walking person covers
+	// about 7). Default: 10.
+	MaxSpeed float64 `yaml:"max_speed"`
+	// SpeedUncertainty, in face heights per second, in (0, 1000]: how far the
+	// constant-velocity prediction of a face seen twice or more may drift per
+	// second of gap. Default: 2.
+	SpeedUncertainty float64 `yaml:"speed_uncertainty"`
+	// Appearance also compares the colours of the face and the body below it
+	// (a histogram of a few hundred pixels per face) to link detections.
+	// Default: true.
+	Appearance bool `yaml:"appearance"`
+	// MinAppearance, in (0, 1]: the least colour similarity for linking a
+	// detection that does not overlap the track's predicted box. Default: 0.6.
+	MinAppearance float64 `yaml:"min_appearance"`
 }
 
 // Quality gates for the best shot of a track.
@@ -580,8 +604,9 @@ func Default() *Config {
 			TileSize:     320,
 			Upscale:      2.0,
 			FrameBudget:  150 * time.Millisecond,
-			TrackTimeout: 2 * time.Second,
+			TrackTimeout: 6 * time.Second,
 			IOUThreshold: 0.3,
+			Track:        Track{MaxSpeed: 10, SpeedUncertainty: 2, Appearance: true, MinAppearance: 0.6},
 			Quality:      Quality{MinSharpness: 0.22, MinFrontalness: 0.3, MinFacePx: 8},
 			QueueSize:    4,
 		},

@@ -108,7 +108,10 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 }
 
 // Run analyses frames until ctx ends or the input queue is closed and
-// drained; it returns nil then.
+// drained; it returns nil then. Every frame it takes from the input queue is
+// released (ingest.Frame.Release) once it is done with it, skipped and failed
+// frames included, so that ingest recycles the pixel buffer: nothing that
+// leaves the pipeline refers to the frame's pixels (probes carry copies).
 func (p *Pipeline) Run(ctx context.Context) error {
 	for {
 		f, err := p.o.In.Pop(ctx)
@@ -118,7 +121,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("detect: input queue: %w", err)
 		}
-		if err := p.process(ctx, f); err != nil {
+		err = p.process(ctx, f)
+		f.Release()
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -167,7 +172,14 @@ func (p *Pipeline) process(ctx context.Context, f *face.Frame) error {
 		p.count(func(s *Stats) { s.Errors++ })
 		return fmt.Errorf("camera %q frame %d: detect: %w", f.Camera, f.Seq, err)
 	}
-	tracks, ended := c.tracker.Update(t, res.Faces)
+	var descs [][]float32
+	if !p.o.Tracker.NoAppearance {
+		descs = make([][]float32, len(res.Faces))
+		for i, face := range res.Faces {
+			descs[i] = Appearance(img, face)
+		}
+	}
+	tracks, ended := c.tracker.UpdateWith(t, res.Faces, descs)
 	var started int
 	for _, tr := range tracks {
 		if tr.Hits == 1 {

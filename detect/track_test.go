@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"image"
 	"testing"
 	"time"
 )
@@ -20,14 +21,15 @@ func TestTrackerCases(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
+		o      TrackerOptions
 		frames []frame
 	}{
-		{"slow walk keeps its id", []frame{
+		{"slow walk keeps its id", TrackerOptions{}, []frame{
 			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
 			{[]Face{box(105, 100, 20)}, []uint64{1}, nil},
 			{[]Face{box(110, 101, 21)}, []uint64{1}, nil},
 		}},
-		{"fast face: centre distance first, then the velocity prediction", []frame{
+		{"fast face: centre distance first, then the velocity prediction", TrackerOptions{}, []frame{
 			// 18 px per frame on a 20 px face: IoU with the last box is < 0.3
 			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
 			{[]Face{box(118, 100, 20)}, []uint64{1}, nil},
@@ -35,19 +37,21 @@ func TestTrackerCases(t *testing.T) {
 			// 36 px from the last box, 0 from the prediction
 			{[]Face{box(154, 100, 20)}, []uint64{1}, nil},
 		}},
-		{"two faces swap order in the list", []frame{
+		{"two faces swap order in the list", TrackerOptions{}, []frame{
 			{[]Face{box(100, 100, 20), box(300, 100, 20)}, []uint64{1, 2}, nil},
 			{[]Face{box(302, 100, 20), box(102, 100, 20)}, []uint64{2, 1}, nil},
 		}},
-		{"a jump too far starts a new track", []frame{
+		{"a jump too far starts a new track", TrackerOptions{}, []frame{
+			// 4 face heights in 200 ms: faster than MaxSpeed (10 per second)
+			// allows a face seen once, plus MaxCentreDist
 			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
-			{[]Face{box(160, 100, 20)}, []uint64{2}, nil},
+			{[]Face{box(180, 100, 20)}, []uint64{2}, nil},
 		}},
-		{"a size jump starts a new track", []frame{
+		{"a size jump starts a new track", TrackerOptions{}, []frame{
 			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
 			{[]Face{box(104, 100, 40)}, []uint64{2}, nil},
 		}},
-		{"timeout ends a track; the same place later is a new one", []frame{
+		{"timeout ends a track; the same place later is a new one", TrackerOptions{Timeout: 2 * time.Second}, []frame{
 			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
 			{nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil},
 			{nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil},
@@ -55,7 +59,7 @@ func TestTrackerCases(t *testing.T) {
 			{nil, nil, []uint64{1}},
 			{[]Face{box(100, 100, 20)}, []uint64{2}, nil},
 		}},
-		{"gap shorter than the timeout keeps the id", []frame{
+		{"gap shorter than the timeout keeps the id", TrackerOptions{}, []frame{
 			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
 			{nil, nil, nil}, {nil, nil, nil},
 			{[]Face{box(101, 100, 20)}, []uint64{1}, nil},
@@ -63,7 +67,7 @@ func TestTrackerCases(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			tk, err := NewTracker(TrackerOptions{})
+			tk, err := NewTracker(tc.o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,5 +138,147 @@ func TestTrackRealFaces(t *testing.T) {
 	}
 	if ids[0] == ids[1] {
 		t.Errorf("both faces on track %d", ids[0])
+	}
+}
+
+// colour is an appearance descriptor whose face and body histograms each
+// put all their mass in one bin.
+func colour(faceBin, bodyBin int) []float32 {
+	d := make([]float32, AppearanceLen)
+	d[faceBin] = 1
+	d[appRegion+bodyBin] = 1
+	return d
+}
+
+func TestTrackerCoastingAndAppearance(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	step := 200 * time.Millisecond
+	red, blue := colour(1, 2), colour(1, 40)
+	type frame struct {
+		faces []Face
+		descs [][]float32
+		want  []uint64
+	}
+	gap := func(n int) []frame { return make([]frame, n) }
+	cases := []struct {
+		name   string
+		o      TrackerOptions
+		frames []frame
+	}{
+		{"a face seen once may have moved far over a gap", TrackerOptions{}, append(append([]frame{
+			{[]Face{box(100, 100, 20)}, nil, []uint64{1}}}, gap(4)...),
+			// 1 s later, 8 face heights on: within MaxSpeed (10 per second)
+			frame{[]Face{box(260, 100, 20)}, nil, []uint64{1}})},
+		{"a walking face coasts 4 s on its prediction", TrackerOptions{}, append(append([]frame{
+			{[]Face{box(100, 100, 20)}, nil, []uint64{1}},
+			{[]Face{box(118, 100, 20)}, nil, []uint64{1}},
+			{[]Face{box(136, 100, 20)}, nil, []uint64{1}}}, gap(19)...),
+			// 4 s later where 90 px/s put it, 30 px off
+			frame{[]Face{box(136+18*20+30, 110, 20)}, nil, []uint64{1}})},
+		{"a coasting prediction does not reach a face going the other way", TrackerOptions{}, append(append([]frame{
+			{[]Face{box(300, 100, 20)}, nil, []uint64{1}},
+			{[]Face{box(318, 100, 20)}, nil, []uint64{1}}}, gap(9)...),
+			frame{[]Face{box(200, 100, 20)}, nil, []uint64{2}})},
+		{"other colours after a gap start a new track", TrackerOptions{}, []frame{
+			{[]Face{box(100, 100, 20)}, [][]float32{red}, []uint64{1}},
+			{}, {},
+			{[]Face{box(140, 100, 20)}, [][]float32{blue}, []uint64{2}}}},
+		{"the same colours after a gap continue", TrackerOptions{}, []frame{
+			{[]Face{box(100, 100, 20)}, [][]float32{red}, []uint64{1}},
+			{}, {},
+			{[]Face{box(140, 100, 20)}, [][]float32{red}, []uint64{1}}}},
+		{"NoAppearance ignores the colours", TrackerOptions{NoAppearance: true}, []frame{
+			{[]Face{box(100, 100, 20)}, [][]float32{red}, []uint64{1}},
+			{}, {},
+			{[]Face{box(140, 100, 20)}, [][]float32{blue}, []uint64{1}}}},
+		{"appearance sorts out two people seen once each", TrackerOptions{}, []frame{
+			{[]Face{box(100, 100, 20), box(200, 100, 20)}, [][]float32{red, blue}, []uint64{1, 2}},
+			{}, {}, {},
+			// both moved; by position alone the nearer pairing would swap them
+			{[]Face{box(180, 100, 20), box(150, 100, 20)}, [][]float32{red, blue}, []uint64{1, 2}}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tk, err := NewTracker(tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, fr := range tc.frames {
+				tracks, _ := tk.UpdateWith(t0.Add(time.Duration(i)*step), fr.faces, fr.descs)
+				for j, tr := range tracks {
+					if tr.ID != fr.want[j] {
+						t.Errorf("frame %d face %d: track %d, want %d", i, j, tr.ID, fr.want[j])
+					}
+				}
+			}
+		})
+	}
+}
+
+// The descriptor of a rendered demo person is stable from frame to frame and
+// tells two people apart; a face at the frame edge loses its body part, and
+// the similarity then rests on the face alone.
+func TestAppearance(t *testing.T) {
+	s := demoScene(t)
+	rgba := image.NewRGBA(image.Rect(0, 0, 1280, 720))
+	descOf := func(k, crossing int) []float32 {
+		s.Render(k, rgba)
+		img := ImageFromGo(rgba)
+		for _, f := range s.Faces(k) {
+			if f.Crossing == crossing {
+				b := f.Box
+				return Appearance(img, Face{Box: Rect{float64(b.Min.X), float64(b.Min.Y) + 0.1*float64(b.Dy()), float64(b.Max.X), float64(b.Max.Y) - 0.1*float64(b.Dy())}})
+			}
+		}
+		t.Fatalf("crossing %d not in frame %d", crossing, k)
+		return nil
+	}
+	fs := s.Faces(300)
+	if len(fs) < 2 {
+		t.Fatalf("%d faces in frame 300", len(fs))
+	}
+	a0, a1, b0 := descOf(300, fs[0].Crossing), descOf(306, fs[0].Crossing), descOf(300, fs[1].Crossing)
+	if sim := Similarity(a0, a1); sim < 0.9 {
+		t.Errorf("one person 6 frames apart: similarity %.3f, want >= 0.9", sim)
+	}
+	if sim := Similarity(a0, b0); sim > 0.6 {
+		t.Errorf("two people: similarity %.3f, want < 0.6", sim)
+	}
+	img := &Image{Width: 64, Height: 64, Pix: make([]byte, 3*64*64)}
+	edge := Appearance(img, Face{Box: Rect{10, 40, 30, 60}}) // the body would be below the frame
+	var body float32
+	for _, v := range edge[appRegion:] {
+		body += v
+	}
+	if body != 0 {
+		t.Errorf("body histogram outside the frame sums to %g, want 0", body)
+	}
+	if sim := Similarity(edge, Appearance(img, Face{Box: Rect{10, 10, 30, 30}})); sim < 0.999 {
+		t.Errorf("same face colours, one without body: similarity %.3f, want 1", sim)
+	}
+	if Similarity(nil, edge) != 1 {
+		t.Error("a missing descriptor is evidence against a match")
+	}
+}
+
+func BenchmarkAppearance(b *testing.B) {
+	img := background(1280, 720, 3)
+	f := Face{Box: Rect{600, 300, 630, 330}}
+	for b.Loop() {
+		Appearance(img, f)
+	}
+}
+
+// The tracker's work per frame with three faces and appearance, the demo's
+// usual load.
+func BenchmarkTrackerUpdate(b *testing.B) {
+	tk, _ := NewTracker(TrackerOptions{})
+	descs := [][]float32{colour(1, 2), colour(3, 4), colour(5, 6)}
+	t0 := time.Unix(0, 0)
+	i := 0
+	for b.Loop() {
+		x := float64(i%100) * 5
+		tk.UpdateWith(t0.Add(time.Duration(i)*200*time.Millisecond), []Face{box(100+x, 100, 20), box(900-x, 300, 30), box(400+x, 500, 40)}, descs)
+		i++
 	}
 }

@@ -1,13 +1,20 @@
 package ingest
 
+import "sync/atomic"
+
 // framePoolSize bounds the recycled frame buffers per camera: enough for a
 // consumer that holds a few frames, small enough not to pin memory (4 x 6 MB
 // at 1080p).
 const framePoolSize = 4
 
-// bufPool recycles the pixel buffers of released frames.
+// bufPool recycles the pixel buffers of released frames and counts what it
+// hands out, so that a consumer that forgets Frame.Release shows up in
+// Status (BuffersAllocated grows with every frame).
 type bufPool struct {
 	free chan []byte
+	// allocated: fresh buffers made; reused: buffers taken from free;
+	// returned: buffers given back by put (kept or not).
+	allocated, reused, returned atomic.Uint64
 }
 
 func newBufPool(n int) *bufPool {
@@ -21,10 +28,12 @@ func (p *bufPool) get(size int) []byte {
 		select {
 		case b := <-p.free:
 			if cap(b) >= size && cap(b) <= 2*size {
+				p.reused.Add(1)
 				return b[:size]
 			}
 			// Left over from another resolution: let it go.
 		default:
+			p.allocated.Add(1)
 			return make([]byte, size)
 		}
 	}
@@ -35,8 +44,18 @@ func (p *bufPool) put(b []byte) {
 	if cap(b) == 0 {
 		return
 	}
+	p.returned.Add(1)
 	select {
 	case p.free <- b:
 	default:
 	}
+}
+
+// outstanding is the number of buffers handed out and not yet returned: the
+// frames some subscriber (or a queue) still holds.
+func (p *bufPool) outstanding() int64 {
+	// returned first: a put racing with this read can only make the result
+	// larger than the truth, never negative
+	r := p.returned.Load()
+	return int64(p.allocated.Load()+p.reused.Load()) - int64(r)
 }

@@ -325,6 +325,8 @@ func (c *Camera) Status() Status {
 	s.Reconnects = c.reconnects.Load()
 	s.AuthFailures = c.authFailures.Load()
 	s.Dropped = dropped + c.decodeDropped.Load()
+	s.BuffersAllocated, s.BuffersReused = c.pool.allocated.Load(), c.pool.reused.Load()
+	s.BuffersOutstanding = c.pool.outstanding()
 	return s
 }
 

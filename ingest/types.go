@@ -63,10 +63,19 @@ type Status struct {
 	AuthFailures uint64
 	// Dropped counts frames and access units discarded because a queue was full,
 	// the decoder's own queue included.
-	Dropped        uint64
-	LastError      string
-	LastErrorAt    time.Time
-	ConnectedSince time.Time
+	Dropped uint64
+	// BuffersAllocated counts frame pixel buffers allocated fresh,
+	// BuffersReused those recycled from released frames (see Frame.Release).
+	// A subscriber that never releases its frames makes every buffer a fresh
+	// one.
+	BuffersAllocated, BuffersReused uint64
+	// BuffersOutstanding is the number of frames whose buffer is still held
+	// by a subscriber or a subscriber queue; it returns to 0 once every frame
+	// delivered has been released.
+	BuffersOutstanding int64
+	LastError          string
+	LastErrorAt        time.Time
+	ConnectedSince     time.Time
 }
 
 // CameraOptions configures a Camera. Durations of 0 take the documented default.

@@ -100,3 +100,25 @@ func TestPTSConversion(t *testing.T) {
 		}
 	}
 }
+
+func TestBufPoolCounts(t *testing.T) {
+	p := newBufPool(2)
+	a, b := p.get(100), p.get(100)
+	if p.allocated.Load() != 2 || p.outstanding() != 2 {
+		t.Fatalf("allocated %d outstanding %d, want 2 and 2", p.allocated.Load(), p.outstanding())
+	}
+	p.put(a)
+	c := p.get(100) // a again
+	if &c[0] != &a[0] || p.reused.Load() != 1 || p.outstanding() != 2 {
+		t.Fatalf("reused %d outstanding %d, want a recycled and 2 out", p.reused.Load(), p.outstanding())
+	}
+	p.put(b)
+	p.put(c)
+	if p.outstanding() != 0 {
+		t.Fatalf("outstanding %d after every buffer came back", p.outstanding())
+	}
+	// a buffer of another size is let go, and a fresh one made
+	if d := p.get(1000); len(d) != 1000 || p.allocated.Load() != 3 {
+		t.Fatalf("len %d allocated %d", len(d), p.allocated.Load())
+	}
+}

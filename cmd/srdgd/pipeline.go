@@ -133,7 +133,9 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 		frames := cam.SubscribeFrames(2)
 		dp, err := detect.NewPipeline(detect.PipelineOptions{
 			In: frames, Out: p.probes, Detector: det, FPS: cc.DetectFPS,
-			Tracker: detect.TrackerOptions{MinIoU: cfg.Detect.IOUThreshold, Timeout: cfg.Detect.TrackTimeout},
+			Tracker: detect.TrackerOptions{MinIoU: cfg.Detect.IOUThreshold, Timeout: cfg.Detect.TrackTimeout,
+				MaxSpeed: cfg.Detect.Track.MaxSpeed, SpeedUncertainty: cfg.Detect.Track.SpeedUncertainty,
+				NoAppearance: !cfg.Detect.Track.Appearance, MinAppearance: cfg.Detect.Track.MinAppearance},
 			Gate: detect.GateOptions{MinFacePx: float64(max(cfg.Detect.Quality.MinFacePx, cc.FaceMinPx)),
 				MinSharpness: cfg.Detect.Quality.MinSharpness, MinFrontal: cfg.Detect.Quality.MinFrontalness,
 				MinScore: cfg.Detect.MinScore},

@@ -168,18 +168,30 @@ func (s *Scene) FaceHeight(y float64) float64 {
 	return s.o.MinFace + t*(s.o.MaxFace-s.o.MinFace)
 }
 
-// Face is where a person's face is in a frame.
+// Face is where a person's face is in a frame: the ground truth of the
+// scene.
 type Face struct {
 	Person int
-	Box    image.Rectangle
+	// Crossing numbers the person's passes through the scene, the same for
+	// every frame of one pass: walk w of loop L (the clip plays in a loop,
+	// L = k / Frames()) is (L+1)*len(Walks())+w. A walk that runs past the
+	// end of the loop continues at the start of the next one under the same
+	// number.
+	Crossing int
+	// Box is the sprite's square; the face fills about 80 % of its height.
+	Box image.Rectangle
 }
 
-// Faces returns the faces fully inside frame k.
+// Faces returns the faces in frame k, any k >= 0 (frames repeat every
+// Frames(), as the looped clip does), including faces partly outside the
+// frame at the left and right edges.
 func (s *Scene) Faces(k int) []Face {
-	t := time.Duration(float64(k) / float64(s.o.FPS) * float64(time.Second))
+	n := s.Frames()
+	loop := k / n
+	t := time.Duration(float64(k%n) / float64(s.o.FPS) * float64(time.Second))
 	var out []Face
-	for _, w := range s.walks {
-		for _, off := range []time.Duration{0, -s.o.Loop} { // walks that wrap the loop end
+	for wi, w := range s.walks {
+		for back, off := range []time.Duration{0, -s.o.Loop} { // walks that wrap the loop end
 			tt := t - off
 			if tt < w.Start || tt >= w.End {
 				continue
@@ -191,13 +203,14 @@ func (s *Scene) Faces(k int) []Face {
 			// body 7.5 face heights tall; the sprite's face fills ~80 % of it
 			sp := fh / 0.8
 			r := image.Rect(int(x-sp/2), int(y-7.5*fh-sp/2+fh*0.4), int(x+sp/2), int(y-7.5*fh+sp/2+fh*0.4))
-			out = append(out, Face{Person: w.Person, Box: r})
+			out = append(out, Face{Person: w.Person, Crossing: (loop+1-back)*len(s.walks) + wi, Box: r})
 		}
 	}
 	return out
 }
 
-// Render draws frame k into dst (Width x Height).
+// Render draws frame k into dst (Width x Height); frames repeat every
+// Frames().
 func (s *Scene) Render(k int, dst *image.RGBA) {
 	copy(dst.Pix, s.bg.Pix)
 	faces := s.Faces(k)

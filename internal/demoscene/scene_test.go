@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"image"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,5 +131,58 @@ func TestFrameCodeRoundTrip(t *testing.T) {
 	}
 	if _, ok := ReadFrameCode(grey, 640*3); ok {
 		t.Fatal("a grey picture has no frame code")
+	}
+}
+
+// Crossing numbers one pass of one person: over three loops each number is
+// one person in one contiguous run of frames, walks that wrap the loop end
+// keep their number into the next loop, and every loop has one crossing per
+// person.
+func TestSceneCrossings(t *testing.T) {
+	m, err := LoadManifest(demoDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(m, Options{Width: 640, Height: 360})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := s.Frames()
+	type span struct{ person, first, last int }
+	spans := map[int]*span{}
+	for k := range 3 * n {
+		for _, f := range s.Faces(k) {
+			sp, ok := spans[f.Crossing]
+			if !ok {
+				spans[f.Crossing] = &span{f.Person, k, k}
+				continue
+			}
+			if sp.person != f.Person {
+				t.Fatalf("crossing %d: person %d at frame %d, person %d before", f.Crossing, f.Person, k, sp.person)
+			}
+			if sp.last != k-1 {
+				t.Fatalf("crossing %d: frames %d..%d, then again at %d", f.Crossing, sp.first, sp.last, k)
+			}
+			sp.last = k
+		}
+	}
+	cross := 0.3 * s.o.Loop.Seconds() * float64(s.o.FPS)
+	perLoop := map[int]int{}
+	for id, sp := range spans {
+		if sp.first > 0 && sp.last < 3*n-1 && math.Abs(float64(sp.last-sp.first+1)-cross) > 1 {
+			t.Errorf("crossing %d lasts %d frames, want %.0f", id, sp.last-sp.first+1, cross)
+		}
+		perLoop[sp.first/n]++
+	}
+	for l := range 3 {
+		// the crossings starting in loop l (loop 0 also holds the tails of
+		// the walks that wrap from the loop before)
+		if got := perLoop[l]; got < len(m.People) {
+			t.Errorf("loop %d: %d crossings start, want at least %d", l, got, len(m.People))
+		}
+	}
+	// the frames repeat
+	if a, b := s.Faces(17), s.Faces(17+n); len(a) != len(b) || a[0].Box != b[0].Box || a[0].Crossing == b[0].Crossing {
+		t.Errorf("frame 17 %v and %v a loop later: want the same boxes, other crossings", a, b)
 	}
 }
