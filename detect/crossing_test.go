@@ -155,7 +155,7 @@ func (f fragmentation) perCrossing() float64 { return float64(f.Tracks) / float6
 func crossingOf(d Rect, truth []demoscene.Face) int {
 	best, c := 0.3, -1
 	for _, tr := range truth {
-		tb := Rect{float64(tr.Box.Min.X), float64(tr.Box.Min.Y), float64(tr.Box.Max.X), float64(tr.Box.Max.Y)}
+		tb := Rect{X0: float64(tr.Box.Min.X), Y0: float64(tr.Box.Min.Y), X1: float64(tr.Box.Max.X), Y1: float64(tr.Box.Max.Y)}
 		if v := IoU(d, tb); v >= best {
 			best, c = v, tr.Crossing
 		}
@@ -180,7 +180,7 @@ func replay(tb testing.TB, s *demoscene.Scene, rec recording, o TrackerOptions, 
 	for i, rf := range rec.Frames {
 		faces := make([]Face, len(rf.Faces))
 		for j, f := range rf.Faces {
-			faces[j] = Face{Box: Rect{f.Box[0], f.Box[1], f.Box[2], f.Box[3]}, Score: f.Score, Detector: "blazeface"}
+			faces[j] = Face{Box: Rect{X0: f.Box[0], Y0: f.Box[1], X1: f.Box[2], Y1: f.Box[3]}, Score: f.Score, Detector: "blazeface"}
 		}
 		var descs [][]float32
 		if appearance && len(faces) > 0 {

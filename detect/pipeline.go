@@ -109,7 +109,7 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 
 // Run analyses frames until ctx ends or the input queue is closed and
 // drained; it returns nil then. Every frame it takes from the input queue is
-// released (ingest.Frame.Release) once it is done with it, skipped and failed
+// released (face.Frame.Release) once it is done with it, skipped and failed
 // frames included, so that ingest recycles the pixel buffer: nothing that
 // leaves the pipeline refers to the frame's pixels (probes carry copies).
 func (p *Pipeline) Run(ctx context.Context) error {

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/ingest"
 	"github.com/srdgd/srdgd/internal/queue"
 	"github.com/srdgd/srdgd/internal/rtspserver"
@@ -88,7 +89,7 @@ func TestPipelineReleasesFrames(t *testing.T) {
 			runDone := make(chan error, 1)
 			if tc.noPipe {
 				var n uint64
-				var held []*ingest.Frame
+				var held []*face.Frame
 				taken = func() uint64 { return n }
 				for n < want {
 					f, err := in.Pop(ctx)
@@ -105,7 +106,7 @@ func TestPipelineReleasesFrames(t *testing.T) {
 				if tc.failN > 0 {
 					det = &failEvery{Detector: det, n: tc.failN}
 				}
-				p, err := NewPipeline(PipelineOptions{In: in, Out: queue.New[*Probe](4), Detector: det, FPS: tc.fps})
+				p, err := NewPipeline(PipelineOptions{In: in, Out: queue.New[*face.Probe](4), Detector: det, FPS: tc.fps})
 				if err != nil {
 					t.Fatal(err)
 				}

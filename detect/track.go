@@ -345,8 +345,8 @@ func Appearance(img *Image, f Face) []float32 {
 	b := f.Box
 	h := b.H()
 	c := b.Centre()
-	face := Rect{c.X - 0.625*b.W(), b.Y0 - 0.25*h, c.X + 0.625*b.W(), b.Y1}
-	body := Rect{c.X - h, b.Y1 + 0.5*h, c.X + h, b.Y1 + 2.5*h}
+	face := Rect{X0: c.X - 0.625*b.W(), Y0: b.Y0 - 0.25*h, X1: c.X + 0.625*b.W(), Y1: b.Y1}
+	body := Rect{X0: c.X - h, Y0: b.Y1 + 0.5*h, X1: c.X + h, Y1: b.Y1 + 2.5*h}
 	histogram(d[:appRegion], img, face)
 	histogram(d[appRegion:], img, body)
 	return d

@@ -227,7 +227,7 @@ func TestAppearance(t *testing.T) {
 		for _, f := range s.Faces(k) {
 			if f.Crossing == crossing {
 				b := f.Box
-				return Appearance(img, Face{Box: Rect{float64(b.Min.X), float64(b.Min.Y) + 0.1*float64(b.Dy()), float64(b.Max.X), float64(b.Max.Y) - 0.1*float64(b.Dy())}})
+				return Appearance(img, Face{Box: Rect{X0: float64(b.Min.X), Y0: float64(b.Min.Y) + 0.1*float64(b.Dy()), X1: float64(b.Max.X), Y1: float64(b.Max.Y) - 0.1*float64(b.Dy())}})
 			}
 		}
 		t.Fatalf("crossing %d not in frame %d", crossing, k)
@@ -245,7 +245,7 @@ func TestAppearance(t *testing.T) {
 		t.Errorf("two people: similarity %.3f, want < 0.6", sim)
 	}
 	img := &Image{Width: 64, Height: 64, Pix: make([]byte, 3*64*64)}
-	edge := Appearance(img, Face{Box: Rect{10, 40, 30, 60}}) // the body would be below the frame
+	edge := Appearance(img, Face{Box: Rect{X0: 10, Y0: 40, X1: 30, Y1: 60}}) // the body would be below the frame
 	var body float32
 	for _, v := range edge[appRegion:] {
 		body += v
@@ -253,7 +253,7 @@ func TestAppearance(t *testing.T) {
 	if body != 0 {
 		t.Errorf("body histogram outside the frame sums to %g, want 0", body)
 	}
-	if sim := Similarity(edge, Appearance(img, Face{Box: Rect{10, 10, 30, 30}})); sim < 0.999 {
+	if sim := Similarity(edge, Appearance(img, Face{Box: Rect{X0: 10, Y0: 10, X1: 30, Y1: 30}})); sim < 0.999 {
 		t.Errorf("same face colours, one without body: similarity %.3f, want 1", sim)
 	}
 	if Similarity(nil, edge) != 1 {
@@ -263,7 +263,7 @@ func TestAppearance(t *testing.T) {
 
 func BenchmarkAppearance(b *testing.B) {
 	img := background(1280, 720, 3)
-	f := Face{Box: Rect{600, 300, 630, 330}}
+	f := Face{Box: Rect{X0: 600, Y0: 300, X1: 630, Y1: 330}}
 	for b.Loop() {
 		Appearance(img, f)
 	}

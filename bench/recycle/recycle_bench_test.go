@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/srdgd/srdgd/detect"
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/ingest"
 	"github.com/srdgd/srdgd/internal/demoscene"
 	"github.com/srdgd/srdgd/internal/ort"
@@ -84,7 +85,7 @@ type result struct {
 // forward moves frames from the camera's queue to detect's. Without release
 // detect gets a copy of the header that ingest's pool does not know, so the
 // buffer is never recycled.
-func forward(ctx context.Context, from, to *queue.Queue[*ingest.Frame], release bool) {
+func forward(ctx context.Context, from, to *queue.Queue[*face.Frame], release bool) {
 	for {
 		f, err := from.Pop(ctx)
 		if err != nil {
@@ -93,7 +94,7 @@ func forward(ctx context.Context, from, to *queue.Queue[*ingest.Frame], release 
 		}
 		g := f
 		if !release {
-			g = &ingest.Frame{Camera: f.Camera, Seq: f.Seq, PTS: f.PTS, RTPTime: f.RTPTime, Wall: f.Wall,
+			g = &face.Frame{Camera: f.Camera, Seq: f.Seq, PTS: f.PTS, RTPTime: f.RTPTime, Wall: f.Wall,
 				Decoded: f.Decoded, Width: f.Width, Height: f.Height, Pix: f.Pix}
 		}
 		if old, dropped := to.PushEvict(g); dropped {
@@ -145,7 +146,7 @@ func run(t *testing.T, rt *ort.Runtime, clip string, cameras int, budget time.Du
 		}
 		dets = append(dets, det)
 		sub := cam.SubscribeFrames(2)
-		in, out := queue.New[*ingest.Frame](2), queue.New[*detect.Probe](4)
+		in, out := queue.New[*face.Frame](2), queue.New[*face.Probe](4)
 		p, err := detect.NewPipeline(detect.PipelineOptions{In: in, Out: out, Detector: det, FPS: 5,
 			Gate:  detect.GateOptions{MinFacePx: 8, MinSharpness: 0.22, MinFrontal: 0.3, MinScore: 0.5},
 			Probe: detect.ProbeOptions{LRSize: 16}})
