@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/srdgd/srdgd/match"
+	"github.com/srdgd/srdgd/eval"
 )
 
 // TestEvalCommand runs `srdgd eval` on real CelebA faces (LR rows only, so it
@@ -28,7 +28,7 @@ func TestEvalCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("eval: exit %d: %s", code, stderr)
 	}
-	var rep match.EvalReport
+	var rep eval.Report
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))
 	if err != nil {
 		t.Fatal(err)
