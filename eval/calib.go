@@ -25,7 +25,8 @@ const histLo, histStep, histBins = 0.5, 0.01, 50
 // Calibrate turns the open-set scores of a report's rows into decision
 // calibrations (match.Calibration): per row, the identify threshold and
 // margin at FPIR <= 1 % (Result.OpenSetBest; when no setting identifies
-// anyone, the lowest threshold at margin 0.02 that keeps FPIR <= 1 %), the
+// anyone, the lowest threshold at margin 0.02 that keeps FPIR <= 1 %; when
+// none does, the strictest setting of the grid; Chosen says which), the
 // top-1 and pair similarity distributions, and a logistic fit of P(top
 // candidate is the person | top similarity, margin). The fit's searches are
 // every probe as a known person (label: its top candidate is right) and as
@@ -68,8 +69,9 @@ func calibrateRow(r Result) (match.CalibrationEntry, error) {
 			}
 		}
 	}
-	if pt == nil {
-		return e, fmt.Errorf("no grid setting keeps FPIR <= 1 %%")
+	if pt == nil { // the grid's strictest point: the last (highest threshold, margin)
+		how = "no grid setting keeps FPIR <= 1 %: the strictest one"
+		pt = &r.OpenSet[len(r.OpenSet)-1]
 	}
 	e.Identify, e.Margin, e.Chosen, e.DIR, e.Wrong, e.FPIR = pt.Threshold, pt.Margin, how, pt.DIR, pt.Wrong, pt.FPIR
 	x, y, gen, imp := searches(r.Scores)

@@ -33,13 +33,13 @@ type Shots struct {
 	// methods (different noise seeds; 0 or 1: one).
 	Samples int
 	// Shift is the largest shift along each axis in LR pixels (uniform in
-	// [-Shift, Shift]); default 0.5.
+	// [-Shift, Shift]); DefaultShots: 0.5.
 	Shift float64
 	// Zoom is the largest relative change of scale (uniform in [-Zoom,
-	// Zoom]); default 0.04.
+	// Zoom]); DefaultShots: 0.04.
 	Zoom float64
 	// Noise is the standard deviation of the sensor noise in [0, 1] units;
-	// default 0.01 (2.6 of 255).
+	// DefaultShots: 0.01 (2.6 of 255).
 	Noise float64
 	// CRF > 0 adds the H.264 round trip at that constant rate factor
 	// (libx264 -preset veryfast -tune zerolatency -bf 0); 0: none.
@@ -51,18 +51,15 @@ type Shots struct {
 // Enabled says whether the shots add rows.
 func (s Shots) Enabled() bool { return s.K > 1 || s.Samples > 1 }
 
-// WithDefaults fills the zero fields.
+// DefaultShots are k shots with the default motion and noise.
+func DefaultShots(k int) Shots {
+	return Shots{K: k, Samples: 1, Shift: 0.5, Zoom: 0.04, Noise: 0.01, Seed: 1}
+}
+
+// WithDefaults makes K and Samples at least 1 (zero motion and noise are
+// settings, not defaults: see DefaultShots).
 func (s Shots) WithDefaults() Shots {
 	s.K, s.Samples = max(s.K, 1), max(s.Samples, 1)
-	if s.Shift == 0 {
-		s.Shift = 0.5
-	}
-	if s.Zoom == 0 {
-		s.Zoom = 0.04
-	}
-	if s.Noise == 0 {
-		s.Noise = 0.01
-	}
 	return s
 }
 

@@ -13,7 +13,7 @@ import (
 // shots, the identify threshold and margin at an open-set FPIR of 1 %, and a
 // logistic map from (top similarity, margin over the runner-up) to the
 // probability that the top candidate is the person (bench/RESULTS.md,
-// "Multi-shot"; reproduce with bench/srmatch/calibrate.sh).
+// "Multi-shot"; reproduce with bench/srmatch/shots.sh val SCALE, then copy its calibration.json).
 type Calibration struct {
 	Source   string             `json:"source"`
 	Embedder string             `json:"embedder"`

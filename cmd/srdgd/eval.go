@@ -96,6 +96,10 @@ func (f *evalFlags) check(stderr io.Writer) bool {
 		f.samplerNames = append(f.samplerNames, s)
 	}
 	f.shots.Seed = f.seed
+	if f.shots.K < 1 || f.shots.Samples < 1 {
+		fmt.Fprintf(stderr, "srdgd eval: --shots %d --samples %d: want 1 or more of each\n", f.shots.K, f.shots.Samples)
+		return false
+	}
 	if err := f.shots.WithDefaults().Check(); err != nil {
 		fmt.Fprintf(stderr, "srdgd eval: %v\n", err)
 		return false

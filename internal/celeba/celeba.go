@@ -100,7 +100,11 @@ func Read(dir string) ([]Row, error) {
 			return nil, fmt.Errorf("celeba %s: a row with an empty image or identity: %q", path, r)
 		}
 		for _, i := range attrs {
-			row.Attrs[recs[0][i]] = min(1, max(0, int(r[i][len(r[i])-1]-'0')))
+			if r[i] == "1" { // "-1" and "0" are no
+				row.Attrs[recs[0][i]] = 1
+			} else {
+				row.Attrs[recs[0][i]] = 0
+			}
 		}
 		rows = append(rows, row)
 	}
