@@ -14,9 +14,10 @@ type Options struct {
 	// Methods returns the methods to run at a scale.
 	Methods  func(scale int) ([]Method, error)
 	Embedder match.FaceEmbedder
-	// Cache is the JSONL file of finished work (one line per gallery image
-	// and per probe, scale and method); what it holds for the embedder's
-	// model is not recomputed. "" = no cache.
+	// Cache is the JSONL file of finished work (one line per gallery image,
+	// per probe, scale and method, and per shot and sample of a probe);
+	// what it holds for the embedder's model is not recomputed. "" = no
+	// cache.
 	Cache string
 	// Progress receives one line per probe (default discards).
 	Progress io.Writer
