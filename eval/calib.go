@@ -1,10 +1,13 @@
 package eval
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/srdgd/srdgd/match"
@@ -214,6 +217,52 @@ func solve3(h [3][3]float64, g [3]float64) ([3]float64, bool) {
 		d[r] = s / h[r][r]
 	}
 	return d, true
+}
+
+// MergeCalibration adds c's entries to old's, replacing those of the same
+// scale, shots, samples and fusion rule (so one file collects the scales of
+// several runs); the embedders must agree.
+func MergeCalibration(old, c *match.Calibration) (*match.Calibration, error) {
+	if old.Embedder != c.Embedder {
+		return nil, fmt.Errorf("calibration for embedder %q cannot join one for %q", c.Embedder, old.Embedder)
+	}
+	key := func(e match.CalibrationEntry) string {
+		return fmt.Sprintf("%d|%d|%d|%s", e.Scale, e.Shots, e.Samples, e.Fusion)
+	}
+	out := &match.Calibration{Source: old.Source, Embedder: c.Embedder}
+	if !strings.Contains(old.Source, c.Source) {
+		out.Source = strings.TrimPrefix(old.Source+"; "+c.Source, "; ")
+	}
+	repl := map[string]bool{}
+	for _, e := range c.Entries {
+		repl[key(e)] = true
+	}
+	for _, e := range old.Entries {
+		if !repl[key(e)] {
+			out.Entries = append(out.Entries, e)
+		}
+	}
+	out.Entries = append(out.Entries, c.Entries...)
+	slices.SortStableFunc(out.Entries, func(a, b match.CalibrationEntry) int {
+		return cmp.Or(cmp.Compare(a.Scale, b.Scale), cmp.Compare(a.Shots, b.Shots), cmp.Compare(a.Samples, b.Samples), strings.Compare(a.Fusion, b.Fusion))
+	})
+	return out, nil
+}
+
+// ReadCalibration reads a calibration file; a missing one is empty.
+func ReadCalibration(path string) (*match.Calibration, bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var c match.Calibration
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, false, fmt.Errorf("calibration %s: %w", path, err)
+	}
+	return &c, true, nil
 }
 
 // WriteCalibration writes the calibration as indented JSON.

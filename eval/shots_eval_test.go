@@ -175,3 +175,37 @@ func TestFitLogistic(t *testing.T) {
 		t.Error("2 samples fitted")
 	}
 }
+
+func TestMergeCalibration(t *testing.T) {
+	e := func(scale, shots int, fusion string, dir float64) match.CalibrationEntry {
+		return match.CalibrationEntry{Scale: scale, Shots: shots, Fusion: fusion, DIR: dir}
+	}
+	old := &match.Calibration{Source: "run x16", Embedder: "m", Entries: []match.CalibrationEntry{e(16, 1, "", 0.1), e(8, 4, "descriptor", 0.2)}}
+	c := &match.Calibration{Source: "run x8", Embedder: "m", Entries: []match.CalibrationEntry{e(8, 4, "descriptor", 0.3), e(8, 1, "", 0.4)}}
+	got, err := MergeCalibration(old, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, x := range got.Entries {
+		s = append(s, fmt.Sprintf("x%d/%d/%s/%.1f", x.Scale, x.Shots, x.Fusion, x.DIR))
+	}
+	if fmt.Sprint(s) != "[x8/1//0.4 x8/4/descriptor/0.3 x16/1//0.1]" || got.Source != "run x16; run x8" {
+		t.Errorf("merged %v, source %q", s, got.Source)
+	}
+	c.Embedder = "other"
+	if _, err := MergeCalibration(old, c); err == nil {
+		t.Error("calibrations of two embedders merged")
+	}
+	path := filepath.Join(t.TempDir(), "c.json")
+	if _, ok, err := ReadCalibration(path); ok || err != nil {
+		t.Errorf("missing file: %v %v", ok, err)
+	}
+	if err := WriteCalibration(path, got); err != nil {
+		t.Fatal(err)
+	}
+	back, ok, err := ReadCalibration(path)
+	if !ok || err != nil || len(back.Entries) != 3 {
+		t.Errorf("read back: %v %v %+v", ok, err, back)
+	}
+}

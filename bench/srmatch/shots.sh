@@ -5,7 +5,11 @@
 # single-shot rows (<method>-shots1) of the same run beside the fused ones.
 #
 #   bench/srmatch/shots.sh test 8 [N] [STEP]   # Rank-1 / DIR at FPIR 1 %: fused vs single
-#   bench/srmatch/shots.sh val 16 [N] [STEP]   # also writes the calibration (--calibrate)
+#   bench/srmatch/shots.sh val 16 [N] [STEP]   # also the calibration (--calibrate $CALIB)
+#
+# The val runs merge their entries into $CALIB (default $OUT/fused.json;
+# the one shipped is match/calib/fused.json: run val 16 and val 8, copy it
+# there).
 #
 # N probes (default 600 = all), run in chunks of STEP probes (default 120),
 # each chunk a separate command under the shared CPU lock; the SR outputs and
@@ -27,13 +31,14 @@ SAMPLER=${SAMPLER:-fast}
 SHOTS=${SHOTS:-4}
 LOCK=${LOCK:-/tmp/srdgd-cpu.lock}
 EXTRA=${EXTRA:-}
+CALIB=${CALIB:-$OUT/fused.json}
 go build -o bin/srdgd ./cmd/srdgd
 dir="$OUT/${SPLIT}_x$SCALE"
 mkdir -p "$dir"
 calib=()
 for ((n = STEP; ; n += STEP)); do
   ((n > N)) && n=$N
-  if ((n == N)) && [[ $SPLIT == val ]]; then calib=(--calibrate "$dir/calibration.json"); fi
+  if ((n == N)) && [[ $SPLIT == val ]]; then calib=(--calibrate "$CALIB"); fi
   flock "$LOCK" bin/srdgd eval --celeba "$CELEBA" --split "$SPLIT" --limit "$n" --scale "$SCALE" \
     --sampler "$SAMPLER" --guided=false --hr=false --single=false --shots "$SHOTS" \
     --models "$MODELS" --threads "$THREADS" --out "$dir" "${calib[@]}" $EXTRA >"$dir/stdout.md"

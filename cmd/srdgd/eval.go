@@ -63,7 +63,7 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	fs.IntVar(&f.shots.CRF, "shot-h264-crf", 0, "> 0: each probe's shots go through libx264 at this CRF and our decoder (0: no H.264)")
 	fs.BoolVar(&f.single, "single", true, "with --shots: also the rows of each method on the probe itself (false: only the shot rows; <method>-shots1 is then the single-shot figure)")
 	fs.StringVar(&f.srCache, "sr-cache", "", "folder keeping the SR outputs, so a new embedder or fusion rule does not rerun SR (default: <out>/sr)")
-	fs.StringVar(&f.calibrate, "calibrate", "", "write the decision calibration of the SR rows (threshold and margin at FPIR 1 %, similarity -> probability of genuine) to this JSON file (use --split val)")
+	fs.StringVar(&f.calibrate, "calibrate", "", "write the decision calibration of the SR shot rows (threshold and margin at FPIR 1 %, similarity -> probability of genuine) into this JSON file, replacing its entries of the same scale and shots (use --split val)")
 	if err := fs.Parse(args); err != nil {
 		return nil, false
 	}
@@ -331,6 +331,14 @@ func (r *evalRunner) writeOutputs(ctx context.Context, rep *eval.Report, stderr 
 	if err != nil {
 		return fmt.Errorf("calibrate: %w", err)
 	}
+	// Entries of other scales already in the file stay: one file for all.
+	if old, ok, err := eval.ReadCalibration(f.calibrate); err != nil {
+		return fmt.Errorf("calibrate: %w", err)
+	} else if ok {
+		if c, err = eval.MergeCalibration(old, c); err != nil {
+			return fmt.Errorf("calibrate %s: %w", f.calibrate, err)
+		}
+	}
 	if err := eval.WriteCalibration(f.calibrate, c); err != nil {
 		return fmt.Errorf("calibrate: %w", err)
 	}
@@ -345,8 +353,8 @@ func (r *evalRunner) calibSource() string {
 	if f.celeba != "" {
 		data = "CelebA aligned " + f.split + " (shares identities with train)"
 	}
-	return fmt.Sprintf("srdgd eval: %s, %d probes, %d gallery identities, sampler %s, shots %d (%s), samples %d",
-		data, len(r.set.Probes), len(r.set.Gallery), f.samplers, f.shots.K, f.shots.WithDefaults().Tag(), f.shots.Samples)
+	return fmt.Sprintf("srdgd eval x%s: %s, %d probes, %d gallery identities, sampler %s, shots %d (%s), samples %d",
+		f.scales, data, len(r.set.Probes), len(r.set.Gallery), f.samplers, f.shots.K, f.shots.WithDefaults().Tag(), f.shots.Samples)
 }
 
 // writeEvalGrid writes a PNG with one row per probe (the first n): the LR
