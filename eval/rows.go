@@ -37,11 +37,14 @@ func (ev *evaluation) similarities(image string, desc []float32) ([]float64, err
 // shot, over all k shots of every probe; with samples, "-shots1-samplesM"
 // fuses a shot's samples), the fused descriptor ("-shotsK[-samplesM]") and
 // the score-level rule ("...-score": the mean of the similarities).
+// singleFused is "" without samples or with one shot.
 func ShotRows(method string, k, m int) (single, singleFused, fused, score string) {
 	single = fmt.Sprintf("%s-shots1", method)
 	fused = fmt.Sprintf("%s-shots%d", method, k)
 	if m > 1 {
-		singleFused = fmt.Sprintf("%s-shots1-samples%d", method, m)
+		if k > 1 { // with one shot, fused is this row
+			singleFused = fmt.Sprintf("%s-shots1-samples%d", method, m)
+		}
 		fused += fmt.Sprintf("-samples%d", m)
 	}
 	return single, singleFused, fused, fused + "-score"

@@ -209,3 +209,19 @@ func TestMergeCalibration(t *testing.T) {
 		t.Errorf("read back: %v %v %+v", ok, err, back)
 	}
 }
+
+func TestShotRows(t *testing.T) {
+	for _, tt := range []struct {
+		k, m int
+		want string
+	}{
+		{4, 1, "[sr-shots1  sr-shots4 sr-shots4-score]"},
+		{4, 2, "[sr-shots1 sr-shots1-samples2 sr-shots4-samples2 sr-shots4-samples2-score]"},
+		{1, 3, "[sr-shots1  sr-shots1-samples3 sr-shots1-samples3-score]"},
+	} {
+		a, b, c, d := ShotRows("sr", tt.k, tt.m)
+		if got := fmt.Sprint([]string{a, b, c, d}); got != tt.want {
+			t.Errorf("ShotRows(%d, %d) = %s, want %s", tt.k, tt.m, got, tt.want)
+		}
+	}
+}
