@@ -1,8 +1,10 @@
 // Package match turns faces into identity descriptors and matches them against
 // an enrolled gallery: alignment and embedding on ONNX Runtime, the encrypted
 // SQLite gallery store, 1:N identification and 1:1 verification with
-// thresholds, and the evaluation metrics (PSNR, SSIM, ROC AUC, Rank-k, and PNG
-// plots of ROC and CMC curves).
+// thresholds, fusion of several shots of one person (Fuse) and the calibrated
+// confidence of a fused decision (Confidence). The offline evaluation
+// (datasets, PSNR, SSIM, ROC AUC, Rank-k, open-set rates, plots) is package
+// eval, which the daemon does not link.
 //
 // # Descriptors
 //
@@ -53,17 +55,19 @@
 // the margin matters: without it FPIR is 2.7 % at the same threshold. These
 // are HR faces. Super-resolved faces get their own setting (SearchFaceAt,
 // config match.sr), chosen with the evaluation harness's open-set operating
-// points (EvalResult.OpenSet; bench/srmatch): on 400 CelebA validation probes
+// points (eval.Result.OpenSet; bench/srmatch): on 400 CelebA validation probes
 // from 16x16, 0.94 / 0.02 identifies 3.2 % at FPIR 0.75 %; from 8x8 nothing
 // identifies anyone at FPIR <= 1 %, and 0.945 / 0.02 keeps FPIR at 0.75 %.
 // CelebA's terms (non-commercial research) apply to these numbers'
 // source data, not to the thresholds.
 //
-// # Metrics
+// # Fused decisions
 //
-// PSNR over all samples with a stated peak; SSIM as Wang et al. 2004 (11x11
-// Gaussian window, sigma 1.5, K1 0.01, K2 0.03, "valid" positions only, mean
-// per channel, channels averaged); AUC as the Mann-Whitney statistic with ties
-// counted half; ROC points per distinct score; CMC with ties counted against
-// the probe.
+// Fuse averages the L2-normalised descriptors of a track's shots (weighted
+// by their quality) and normalises the mean again. match/calib/fused.json,
+// written by `srdgd eval --calibrate` on CelebA validation probes
+// (bench/srmatch/shots.sh; bench/RESULTS.md, "Multi-shot"), holds per scale
+// and number of shots the threshold and margin at an open-set FPIR of 1 %
+// and a logistic map from (top similarity, margin) to the probability that
+// the top candidate is the person; Confidence reads it.
 package match

@@ -1,7 +1,6 @@
 package match
 
 import (
-	"encoding/csv"
 	"image"
 	"log/slog"
 	"os"
@@ -11,13 +10,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/srdgd/srdgd/internal/celeba"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/ort"
 )
 
-// celebaBox is the face box of every CelebA aligned image (178x218): columns
-// 29..148, rows 56..175 (models/README.md, "srdgd.crop").
-var celebaBox = image.Rect(29, 56, 149, 176)
+// celebaBox is the face box of every CelebA aligned image (178x218).
+var celebaBox = celeba.Box
 
 func repoRoot(t testing.TB) string {
 	t.Helper()
@@ -28,38 +27,21 @@ func repoRoot(t testing.TB) string {
 // celebaDir returns the CelebA aligned subset or skips the test, saying so.
 func celebaDir(t testing.TB) string {
 	t.Helper()
-	d := os.Getenv("SRDGD_TEST_CELEBA")
-	if d == "" {
-		d = filepath.Join(repoRoot(t), "..", "shared", "data", "celeba-aligned")
-	}
-	if _, err := os.Stat(filepath.Join(d, "labels.csv")); err != nil {
-		t.Skipf("SKIPPING: CelebA aligned subset not found at %s (set SRDGD_TEST_CELEBA): %v", d, err)
+	d, err := celeba.Find()
+	if err != nil {
+		t.Skipf("SKIPPING: %v", err)
 	}
 	return d
 }
 
-type celebaRow struct{ Image, Split, Identity string }
+type celebaRow = celeba.Row
 
 // celebaRows reads labels.csv: image name, split, CelebA identity.
 func celebaRows(t testing.TB) []celebaRow {
 	t.Helper()
-	d := celebaDir(t)
-	f, err := os.Open(filepath.Join(d, "labels.csv"))
+	rows, err := celeba.Read(celebaDir(t))
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := map[string]int{}
-	for i, h := range recs[0] {
-		col[h] = i
-	}
-	var rows []celebaRow
-	for _, r := range recs[1:] {
-		rows = append(rows, celebaRow{r[col["image"]], r[col["split"]], r[col["celeba_identity"]]})
 	}
 	return rows
 }
@@ -80,7 +62,7 @@ func byIdentity(rows []celebaRow, split string) (ids []string, imgs map[string][
 }
 
 func celebaPath(t testing.TB, name string) string {
-	return filepath.Join(celebaDir(t), "img_align_celeba", name)
+	return celeba.ImagePath(celebaDir(t), name)
 }
 
 func loadCeleba(t testing.TB, name string) image.Image {

@@ -8,9 +8,7 @@ package matchbench
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
-	"image"
 	"log/slog"
 	"math"
 	"os"
@@ -21,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srdgd/srdgd/eval"
+	"github.com/srdgd/srdgd/internal/celeba"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/npy"
 	"github.com/srdgd/srdgd/internal/ort"
@@ -28,7 +28,7 @@ import (
 )
 
 // celebaBox: columns 29..148, rows 56..175 of the 178x218 aligned images.
-var celebaBox = image.Rect(29, 56, 149, 176)
+var celebaBox = celeba.Box
 
 func report(t *testing.T, format string, args ...any) {
 	t.Helper()
@@ -44,44 +44,20 @@ func report(t *testing.T, format string, args ...any) {
 	}
 }
 
-type row struct{ image, split, id string }
-
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-func loadRows(t *testing.T, dir string) []row {
-	f, err := os.Open(filepath.Join(dir, "labels.csv"))
-	if err != nil {
-		t.Fatalf("CelebA aligned subset required (SRDGD_TEST_CELEBA): %v", err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := map[string]int{}
-	for i, h := range recs[0] {
-		col[h] = i
-	}
-	var rows []row
-	for _, r := range recs[1:] {
-		rows = append(rows, row{r[col["image"]], r[col["split"]], r[col["celeba_identity"]]})
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].image < rows[j].image })
-	return rows
 }
 
 func TestMatchROC(t *testing.T) {
 	if os.Getenv("SRDGD_BENCH") != "1" {
 		t.Skip("benchmark; run bench/match/run.sh (SRDGD_BENCH=1)")
 	}
-	dir := os.Getenv("SRDGD_TEST_CELEBA")
-	if dir == "" {
-		dir = filepath.Join(repoRoot(), "..", "shared", "data", "celeba-aligned")
+	dir := celeba.DefaultDir()
+	rows, err := celeba.Read(dir)
+	if err != nil {
+		t.Fatalf("CelebA aligned subset required (%s): %v", celeba.EnvDir, err)
 	}
-	rows := loadRows(t, dir)
 	rt, err := ort.Open("", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +93,7 @@ func TestMatchROC(t *testing.T) {
 		for s := 0; s < len(rows); s += chunk {
 			var faces []match.Face
 			for _, r := range rows[s:min(s+chunk, len(rows))] {
-				img, err := faceimg.Load(filepath.Join(dir, "img_align_celeba", r.image))
+				img, err := faceimg.Load(celeba.ImagePath(dir, r.Image))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -146,7 +122,7 @@ func TestMatchROC(t *testing.T) {
 
 	var train, held []int
 	for i, r := range rows {
-		if r.split == "train" {
+		if r.Split == "train" {
 			train = append(train, i)
 		} else {
 			held = append(held, i)
@@ -156,7 +132,7 @@ func TestMatchROC(t *testing.T) {
 		for a := 0; a < len(idx); a++ {
 			for b := a + 1; b < len(idx); b++ {
 				s := dot(vecs[idx[a]], vecs[idx[b]])
-				if rows[idx[a]].id == rows[idx[b]].id {
+				if rows[idx[a]].Identity == rows[idx[b]].Identity {
 					gen = append(gen, s)
 				} else {
 					imp = append(imp, s)
@@ -168,11 +144,11 @@ func TestMatchROC(t *testing.T) {
 
 	// 1. verification ROC on train pairs (selection)
 	gen, imp := pairs(train)
-	auc, err := match.AUC(gen, imp)
+	auc, err := eval.AUC(gen, imp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	roc, err := match.ROC(gen, imp)
+	roc, err := eval.ROC(gen, imp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +163,7 @@ func TestMatchROC(t *testing.T) {
 	hgen, himp := pairs(held)
 	chosen := map[float64]float64{}
 	for _, f := range []float64{1e-2, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5} {
-		p := match.ThresholdAtFMR(roc, f)
+		p := eval.ThresholdAtFMR(roc, f)
 		chosen[f] = p.Threshold
 		hf, ht := rates(hgen, himp, p.Threshold)
 		report(t, "| %.0e | %.4f | %.2e | %.4f | %.2e | %.4f |", f, p.Threshold, p.FMR, p.TMR, hf, ht)
@@ -202,10 +178,10 @@ func TestMatchROC(t *testing.T) {
 	ids := map[string][]int{}
 	var idList []string
 	for i, r := range rows {
-		if _, ok := ids[r.id]; !ok {
-			idList = append(idList, r.id)
+		if _, ok := ids[r.Identity]; !ok {
+			idList = append(idList, r.Identity)
 		}
-		ids[r.id] = append(ids[r.id], i)
+		ids[r.Identity] = append(ids[r.Identity], i)
 	}
 	sort.Strings(idList)
 	enrolled := map[string]bool{}
@@ -218,7 +194,7 @@ func TestMatchROC(t *testing.T) {
 		enrolled[id] = true
 		n := 0
 		for _, i := range ids[id] {
-			if rows[i].split == "train" && n < 5 {
+			if rows[i].Split == "train" && n < 5 {
 				gal = append(gal, i)
 				galID = append(galID, id)
 				n++
@@ -248,7 +224,7 @@ func TestMatchROC(t *testing.T) {
 					best[galID[k]] = s
 				}
 			}
-			p := probe{known: enrolled[r.id], trueID: r.id, top: math.Inf(-1), sec: math.Inf(-1)}
+			p := probe{known: enrolled[r.Identity], trueID: r.Identity, top: math.Inf(-1), sec: math.Inf(-1)}
 			for id, s := range best {
 				if s > p.top {
 					p.sec, p.top, p.topID = p.top, s, id
@@ -281,8 +257,8 @@ func TestMatchROC(t *testing.T) {
 		}
 		return float64(hit) / float64(nk), float64(fa) / float64(nu), float64(wr) / float64(nk)
 	}
-	sel := search(func(i int) bool { return rows[i].split == "train" })
-	chk := search(func(i int) bool { return rows[i].split != "train" })
+	sel := search(func(i int) bool { return rows[i].Split == "train" })
+	chk := search(func(i int) bool { return rows[i].Split != "train" })
 	report(t, "#### Open-set 1:N search (gallery: 100 identities x 5 train photos, person score = best over their photos)")
 	report(t, "")
 	report(t, "Selection probes: the other %d train photos (known and unknown people); check probes: the %d val+test photos. DIR = known probes identified correctly and accepted; FPIR = unknown probes accepted as someone; wrong = known probes accepted as someone else.", len(sel), len(chk))
@@ -313,7 +289,7 @@ func TestMatchROC(t *testing.T) {
 	var cgID []string
 	for _, id := range idList {
 		for _, i := range ids[id] {
-			if rows[i].split == "train" {
+			if rows[i].Split == "train" {
 				cg, cgID = append(cg, i), append(cgID, id)
 				break
 			}
@@ -323,25 +299,25 @@ func TestMatchROC(t *testing.T) {
 	var pid []string
 	var pg, pi []float64
 	for i, r := range rows {
-		if r.split != "test" {
+		if r.Split != "test" {
 			continue
 		}
 		s := make([]float64, len(cg))
 		for k, g := range cg {
 			s[k] = dot(vecs[i], vecs[g])
-			if cgID[k] == r.id {
+			if cgID[k] == r.Identity {
 				pg = append(pg, s[k])
 			} else {
 				pi = append(pi, s[k])
 			}
 		}
-		sim, pid = append(sim, s), append(pid, r.id)
+		sim, pid = append(sim, s), append(pid, r.Identity)
 	}
-	cmc, err := match.CMC(sim, pid, cgID, 20)
+	cmc, err := eval.CMC(sim, pid, cgID, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pauc, err := match.AUC(pg, pi)
+	pauc, err := eval.AUC(pg, pi)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,26 +328,26 @@ func TestMatchROC(t *testing.T) {
 	report(t, "")
 
 	if out := os.Getenv("SRDGD_BENCH_PLOTS"); out != "" {
-		proc, _ := match.ROC(pg, pi)
-		rp := match.Plot{
+		proc, _ := eval.ROC(pg, pi)
+		rp := eval.Plot{
 			Title: "Face embedder ROC on CelebA (HR)", XLabel: "false match rate", YLabel: "true match rate",
 			XLog: true, XMin: 1e-6, XMax: 1, YMin: 0.5, YMax: 1,
-			Series: []match.Series{
-				match.ROCSeries(fmt.Sprintf("train pairs, AUC %.4f", auc), thin(roc)),
-				match.ROCSeries(fmt.Sprintf("test probe vs gallery, AUC %.4f", pauc), thin(proc)),
+			Series: []eval.Series{
+				eval.ROCSeries(fmt.Sprintf("train pairs, AUC %.4f", auc), thin(roc)),
+				eval.ROCSeries(fmt.Sprintf("test probe vs gallery, AUC %.4f", pauc), thin(proc)),
 			},
 		}
 		writePNG(t, filepath.Join(out, "roc.png"), rp)
-		cp := match.Plot{
+		cp := eval.Plot{
 			Title: "CMC on CelebA (HR, 200 identities)", XLabel: "rank", YLabel: "identification rate",
 			XMin: 1, XMax: 20, YMin: 0.8, YMax: 1,
-			Series: []match.Series{match.CMCSeries("test probes, 1 photo per identity", cmc)},
+			Series: []eval.Series{eval.CMCSeries("test probes, 1 photo per identity", cmc)},
 		}
 		writePNG(t, filepath.Join(out, "cmc.png"), cp)
 	}
 }
 
-func writePNG(t *testing.T, path string, p match.Plot) {
+func writePNG(t *testing.T, path string, p eval.Plot) {
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -385,8 +361,8 @@ func writePNG(t *testing.T, path string, p match.Plot) {
 }
 
 // thin keeps ROC points that move at least 1/2000 in TMR or 1 % in FMR.
-func thin(roc []match.ROCPoint) []match.ROCPoint {
-	out := []match.ROCPoint{roc[0]}
+func thin(roc []eval.ROCPoint) []eval.ROCPoint {
+	out := []eval.ROCPoint{roc[0]}
 	for i, p := range roc[1:] {
 		l := out[len(out)-1]
 		if i == len(roc)-2 || p.TMR-l.TMR > 5e-4 || p.FMR > l.FMR*1.01 {
@@ -396,7 +372,7 @@ func thin(roc []match.ROCPoint) []match.ROCPoint {
 	return out
 }
 
-func eerOf(roc []match.ROCPoint) match.ROCPoint {
+func eerOf(roc []eval.ROCPoint) eval.ROCPoint {
 	best := roc[0]
 	bd := math.Inf(1)
 	for _, p := range roc {

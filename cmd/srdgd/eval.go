@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
-	"github.com/srdgd/srdgd/internal/faceimg"
 	"image"
 	"image/draw"
 	"io"
@@ -14,233 +15,361 @@ import (
 	"strings"
 	"time"
 
+	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/eval"
+	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/srdg"
 )
 
-// cmdEval is the evaluation harness: LR probes made from HR faces at 8x or
-// 16x (SRDG.md section 2), restored by bicubic upsampling and by SRDG
-// (unguided and guided, per sampler), scored for image quality against the
-// HR face and for recognition against a gallery.
-func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// evalFlags are the command line of `srdgd eval`.
+type evalFlags struct {
+	setPath, celeba, split, cfgPath, scales, samplers, out, dir, lib, calibrate, srCache string
+	limit, steps, threads, grid                                                          int
+	seed                                                                                 uint64
+	guided, unguided, hrRef, limitSet, single                                            bool
+	shots                                                                                eval.Shots
+
+	scaleList    []int
+	samplerNames []string
+}
+
+func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
+	f := &evalFlags{}
 	fs := newFlagSet("eval", stderr)
-	setPath := fs.String("set", "", "dataset description (JSON: gallery and probes, see README \"Evaluation\")")
-	celeba := fs.String("celeba", "", "CelebA aligned folder (labels.csv): gallery = one train image per identity, probes = test images")
-	limit := fs.Int("limit", 0, "at most this many probes (0 = all; with --celeba the default is 20)")
-	split := fs.String("split", "test", "with --celeba: the probes' split, test or val (val: choose thresholds without the test images)")
-	cfgPath := fs.String("config", "", "config file whose match thresholds are reported as the \"configured\" operating point (default: $SRDGD_CONFIG, /etc/srdgd/srdgd.yaml, else the defaults)")
-	scales := fs.String("scale", "8", "scales, comma-separated: 8 (16x16 probes), 16 (8x8)")
-	samplers := fs.String("sampler", "fast", "SR samplers, comma-separated: "+strings.Join(srdg.SamplerNames(), ", ")+" (empty: LR only)")
-	steps := fs.Int("steps", 0, "predictor steps (0 = sampler default)")
-	seed := fs.Uint64("seed", 1, "noise seed (each probe's noise is derived from it and the probe's path)")
-	guided := fs.Bool("guided", true, "also run guided SR with the probe's attributes as labels (slow)")
-	unguided := fs.Bool("unguided", true, "run unguided SR")
-	hrRef := fs.Bool("hr", true, "add the HR face itself as a reference row (the recognition upper bound)")
-	out := fs.String("out", "eval-results", "results folder (results.json, results.md, roc.png, cmc.png, cache.jsonl)")
-	dir := fs.String("models", "", "models folder (default: /usr/share/srdgd/models, else ./models/dist)")
-	lib := fs.String("ort-library", "", "libonnxruntime path (default: search)")
-	threads := fs.Int("threads", 0, "ORT intra-op threads (0 = default)")
-	grid := fs.Int("grid", 0, "also write grid_x<scale>.png: the first N probes, one row each: LR | every method | HR")
+	fs.StringVar(&f.setPath, "set", "", "dataset description (JSON: gallery and probes, see README \"Evaluation\")")
+	fs.StringVar(&f.celeba, "celeba", "", "CelebA aligned folder (labels.csv): gallery = one train image per identity, probes = test images")
+	fs.IntVar(&f.limit, "limit", 0, "at most this many probes (0 = all; with --celeba the default is 20)")
+	fs.StringVar(&f.split, "split", "test", "with --celeba: the probes' split, test or val (val: choose thresholds without the test images)")
+	fs.StringVar(&f.cfgPath, "config", "", "config file whose match thresholds are reported as the \"configured\" operating point (default: $SRDGD_CONFIG, /etc/srdgd/srdgd.yaml, else the defaults)")
+	fs.StringVar(&f.scales, "scale", "8", "scales, comma-separated: 8 (16x16 probes), 16 (8x8)")
+	fs.StringVar(&f.samplers, "sampler", "fast", "SR samplers, comma-separated: "+strings.Join(srdg.SamplerNames(), ", ")+" (empty: LR only)")
+	fs.IntVar(&f.steps, "steps", 0, "predictor steps (0 = sampler default)")
+	fs.Uint64Var(&f.seed, "seed", 1, "noise seed (each probe's noise is derived from it and the probe's path)")
+	fs.BoolVar(&f.guided, "guided", true, "also run guided SR with the probe's attributes as labels (slow)")
+	fs.BoolVar(&f.unguided, "unguided", true, "run unguided SR")
+	fs.BoolVar(&f.hrRef, "hr", true, "add the HR face itself as a reference row (the recognition upper bound)")
+	fs.StringVar(&f.out, "out", "eval-results", "results folder (results.json, results.md, roc.png, cmc.png, cache.jsonl, sr/)")
+	fs.StringVar(&f.dir, "models", "", "models folder (default: /usr/share/srdgd/models, else ./models/dist)")
+	fs.StringVar(&f.lib, "ort-library", "", "libonnxruntime path (default: search)")
+	fs.IntVar(&f.threads, "threads", 0, "ORT intra-op threads (0 = default)")
+	fs.IntVar(&f.grid, "grid", 0, "also write grid_x<scale>.png: the first N probes, one row each: LR | every method | HR")
+	fs.IntVar(&f.shots.K, "shots", 1, "LR observations per probe as a walking person gives them (sub-pixel shifts, scale, sensor noise); > 1 adds fused rows (<method>-shotsK)")
+	fs.IntVar(&f.shots.Samples, "samples", 1, "posterior SR samples per shot (different noise seeds); > 1 adds <method>-...-samplesM rows")
+	fs.Float64Var(&f.shots.Shift, "shot-shift", 0.5, "largest shift of a shot along each axis, LR pixels")
+	fs.Float64Var(&f.shots.Zoom, "shot-zoom", 0.04, "largest relative change of scale of a shot")
+	fs.Float64Var(&f.shots.Noise, "shot-noise", 0.01, "sensor noise of a shot, standard deviation in [0, 1] units")
+	fs.IntVar(&f.shots.CRF, "shot-h264-crf", 0, "> 0: each probe's shots go through libx264 at this CRF and our decoder (0: no H.264)")
+	fs.BoolVar(&f.single, "single", true, "with --shots: also the rows of each method on the probe itself (false: only the shot rows; <method>-shots1 is then the single-shot figure)")
+	fs.StringVar(&f.srCache, "sr-cache", "", "folder keeping the SR outputs, so a new embedder or fusion rule does not rerun SR (default: <out>/sr)")
+	fs.StringVar(&f.calibrate, "calibrate", "", "write the decision calibration of the SR shot rows (threshold and margin at FPIR 1 %, similarity -> probability of genuine) into this JSON file, replacing its entries of the same scale and shots (use --split val)")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return nil, false
 	}
-	if fs.NArg() > 0 || (*setPath == "") == (*celeba == "") {
+	fs.Visit(func(fl *flag.Flag) { f.limitSet = f.limitSet || fl.Name == "limit" })
+	if fs.NArg() > 0 || (f.setPath == "") == (f.celeba == "") {
 		fmt.Fprintln(stderr, "srdgd eval: exactly one of --set FILE and --celeba DIR is required")
-		return exitUsage
+		return nil, false
 	}
-	var scaleList []int
-	for _, s := range strings.Split(*scales, ",") {
+	return f, f.check(stderr)
+}
+
+// check validates the lists and the shot settings.
+func (f *evalFlags) check(stderr io.Writer) bool {
+	for _, s := range strings.Split(f.scales, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || (n != 8 && n != 16) {
-			fmt.Fprintf(stderr, "srdgd eval: --scale %q: want 8, 16 or 8,16\n", *scales)
-			return exitUsage
+			fmt.Fprintf(stderr, "srdgd eval: --scale %q: want 8, 16 or 8,16\n", f.scales)
+			return false
 		}
-		scaleList = append(scaleList, n)
+		f.scaleList = append(f.scaleList, n)
 	}
-	var samplerList []string
-	for _, s := range strings.Split(*samplers, ",") {
+	for _, s := range strings.Split(f.samplers, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
 		if _, ok := srdg.LookupSampler(s); !ok {
 			fmt.Fprintf(stderr, "srdgd eval: --sampler %q: want one of %s\n", s, strings.Join(srdg.SamplerNames(), ", "))
-			return exitUsage
+			return false
 		}
-		samplerList = append(samplerList, s)
+		f.samplerNames = append(f.samplerNames, s)
 	}
-	limitSet := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "limit" {
-			limitSet = true
-		}
-	})
+	f.shots.Seed = f.seed
+	if f.shots.K < 1 || f.shots.Samples < 1 {
+		fmt.Fprintf(stderr, "srdgd eval: --shots %d --samples %d: want 1 or more of each\n", f.shots.K, f.shots.Samples)
+		return false
+	}
+	if err := f.shots.WithDefaults().Check(); err != nil {
+		fmt.Fprintf(stderr, "srdgd eval: %v\n", err)
+		return false
+	}
+	if f.srCache == "" {
+		f.srCache = filepath.Join(f.out, "sr")
+	}
+	return true
+}
 
-	var set *match.EvalSet
-	var err error
-	if *celeba != "" {
-		if !limitSet {
-			*limit = 20
+// loadSet reads the dataset the flags name.
+func (f *evalFlags) loadSet() (*eval.Set, error) {
+	if f.celeba != "" {
+		if !f.limitSet {
+			f.limit = 20
 		}
-		set, err = match.CelebAEvalSet(*celeba, *split, *limit)
-	} else {
-		set, err = match.LoadEvalSet(*setPath)
-		if err == nil && *limit > 0 && len(set.Probes) > *limit {
-			set.Probes = set.Probes[:*limit]
-		}
+		return eval.CelebASet(f.celeba, f.split, f.limit)
 	}
-	if err != nil {
+	set, err := eval.LoadSet(f.setPath)
+	if err == nil && f.limit > 0 && len(set.Probes) > f.limit {
+		set.Probes = set.Probes[:f.limit]
+	}
+	return set, err
+}
+
+// cmdEval is the evaluation harness: LR probes made from HR faces at 8x or
+// 16x (SRDG.md section 2), restored by bicubic upsampling and by SRDG
+// (unguided and guided, per sampler), scored for image quality against the
+// HR face and for recognition against a gallery; with --shots, also on K
+// observations of each probe, fused.
+func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, ok := parseEvalFlags(args, stderr)
+	if !ok {
+		return exitUsage
+	}
+	fail := func(err error) int {
 		fmt.Fprintln(stderr, "srdgd eval:", err)
 		return exitFailure
 	}
-
-	cfg, err := loadConfigOrDefault(*cfgPath)
+	set, err := f.loadSet()
+	if err != nil {
+		return fail(err)
+	}
+	cfg, err := loadConfigOrDefault(f.cfgPath)
+	if err != nil {
+		return fail(err)
+	}
+	rt, err := ort.Open(f.lib, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer rt.Close()
+	r := &evalRunner{f: f, set: set, rt: rt, md: modelsDir(f.dir),
+		sess: ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: f.threads}}
+	defer r.close()
+	emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, Session: r.sess,
+		EmbedderPath:  filepath.Join(r.md, "face_embedder.onnx"),
+		LandmarksPath: filepath.Join(r.md, "face_landmarks68.onnx")})
+	if err != nil {
+		return fail(err)
+	}
+	defer emb.Close()
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		return fail(err)
+	}
+	t0 := time.Now()
+	rep, err := eval.Evaluate(ctx, eval.Options{Set: set, Scales: f.scaleList, Methods: r.methods,
+		Embedder: emb, Cache: filepath.Join(f.out, "cache.jsonl"), SRCache: f.srCache, Progress: stderr,
+		Thresholds: evalThresholds(cfg), Shots: f.shots, ShotsOnly: !f.single})
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd eval:", err)
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "srdgd eval: interrupted; rerun the same command to resume from", filepath.Join(f.out, "cache.jsonl"))
+		}
 		return exitFailure
 	}
-	// Photos (the HR row) are judged with the photo thresholds, every restored
-	// probe with the SR thresholds of its scale, as the daemon does.
-	thresholds := func(scale int, method string) (match.Thresholds, bool) {
-		if method == match.HRMethod {
+	if err := r.writeOutputs(ctx, rep, stderr); err != nil {
+		return fail(err)
+	}
+	fmt.Fprint(stdout, eval.Markdown(rep))
+	fmt.Fprintf(stdout, "\n%d results computed, %d from the cache, in %s; wrote %s\n",
+		rep.Computed, rep.Cached, time.Since(t0).Round(time.Second), f.out)
+	return exitOK
+}
+
+// evalThresholds judges photos (the HR row) with the photo thresholds and
+// every restored probe with the SR thresholds of its scale, as the daemon
+// does.
+func evalThresholds(cfg *config.Config) func(int, string) (match.Thresholds, bool) {
+	return func(scale int, method string) (match.Thresholds, bool) {
+		if method == eval.HRMethod {
 			return matchThresholds(cfg, 0), true
 		}
 		return matchThresholds(cfg, scale), true
 	}
+}
 
-	md := modelsDir(*dir)
-	rt, err := ort.Open(*lib, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "srdgd eval:", err)
-		return exitFailure
-	}
-	defer rt.Close()
-	sess := ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: *threads}
-	emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, Session: sess,
-		EmbedderPath:  filepath.Join(md, "face_embedder.onnx"),
-		LandmarksPath: filepath.Join(md, "face_landmarks68.onnx")})
-	if err != nil {
-		fmt.Fprintln(stderr, "srdgd eval:", err)
-		return exitFailure
-	}
-	defer emb.Close()
+// evalRunner holds what the methods need: the runtime, the models and the
+// SR engines opened so far.
+type evalRunner struct {
+	f       *evalFlags
+	set     *eval.Set
+	rt      *ort.Runtime
+	sess    ort.SessionOptions
+	md      string
+	engines []*srdg.Engine
+}
 
-	var engines []*srdg.Engine
-	defer func() {
-		for _, e := range engines {
-			e.Close()
-		}
-	}()
-	suffix := ""
-	if *steps != 0 {
-		suffix += fmt.Sprintf("-n%d", *steps)
+func (r *evalRunner) close() {
+	for _, e := range r.engines {
+		e.Close()
 	}
-	if *seed != 1 {
-		suffix += fmt.Sprintf("-seed%d", *seed)
+}
+
+// methods returns the methods of a scale: the HR reference, LR bicubic, and
+// SR per sampler, unguided and guided as the flags say.
+func (r *evalRunner) methods(scale int) ([]eval.Method, error) {
+	f := r.f
+	ms := []eval.Method{eval.LRBicubic()}
+	if f.hrRef {
+		ms = append([]eval.Method{eval.HRReference(r.set)}, ms...)
 	}
-	methods := func(scale int) ([]match.EvalMethod, error) {
-		ms := []match.EvalMethod{match.LRBicubic()}
-		if *hrRef {
-			ms = append([]match.EvalMethod{match.HRReference(set)}, ms...)
+	if len(f.samplerNames) == 0 || (!f.guided && !f.unguided) {
+		return ms, nil
+	}
+	scorePath := filepath.Join(r.md, fmt.Sprintf("score_x%d.onnx", scale))
+	gp := ""
+	if f.guided {
+		gp = filepath.Join(r.md, "guidance.onnx")
+	}
+	eng, err := srdg.Open(srdg.ModelOptions{Runtime: r.rt, Session: r.sess, WantScale: scale, ScorePath: scorePath, GuidancePath: gp})
+	if err != nil {
+		return nil, err
+	}
+	r.engines = append(r.engines, eng)
+	ids, err := modelIDs(scorePath, gp)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range f.samplerNames {
+		if f.unguided {
+			ms = append(ms, r.srMethod(eng, s, false, ids[0]))
 		}
-		if len(samplerList) == 0 || (!*guided && !*unguided) {
-			return ms, nil
+		if f.guided {
+			ms = append(ms, r.srMethod(eng, s, true, ids[0]+"+"+ids[1]))
 		}
-		gp := ""
-		if *guided {
-			gp = filepath.Join(md, "guidance.onnx")
+	}
+	return ms, nil
+}
+
+// modelIDs are sha256 prefixes of the model files ("" for no file), naming
+// the SR cache's entries.
+func modelIDs(paths ...string) ([]string, error) {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		if p == "" {
+			continue
 		}
-		eng, err := srdg.Open(srdg.ModelOptions{Runtime: rt, Session: sess, WantScale: scale,
-			ScorePath: filepath.Join(md, fmt.Sprintf("score_x%d.onnx", scale)), GuidancePath: gp})
+		b, err := os.ReadFile(p)
 		if err != nil {
 			return nil, err
 		}
-		engines = append(engines, eng)
-		attrs := eng.Attributes()
-		sr := func(sampler string, guide bool) match.EvalMethod {
-			kind := "unguided"
-			if guide {
-				kind = "guided"
-			}
-			return match.EvalMethod{Name: "sr-" + sampler + suffix + "-" + kind,
-				Restore: func(ctx context.Context, lr []float32, _ int, p match.EvalImage) ([]float32, error) {
-					var labels []int // nil: all abstain (unguided)
-					if guide {
-						labels = make([]int, len(attrs))
-						for i, a := range attrs {
-							labels[i] = -1
-							if v, ok := p.Attributes[a]; ok {
-								labels[i] = v
-							}
-						}
-					}
-					res, err := eng.SuperResolve(ctx, []srdg.Face{{LR: lr, Labels: labels}},
-						srdg.Params{Sampler: sampler, Steps: *steps}, srdg.NewSeededNoise(match.ProbeSeed(*seed, p.Path)))
-					if err != nil {
-						return nil, err
-					}
-					return res[0].SR, nil
-				}}
-		}
-		for _, s := range samplerList {
-			if *unguided {
-				ms = append(ms, sr(s, false))
-			}
-			if *guided {
-				ms = append(ms, sr(s, true))
-			}
-		}
-		return ms, nil
+		h := sha256.Sum256(b)
+		out[i] = hex.EncodeToString(h[:8])
 	}
+	return out, nil
+}
 
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		fmt.Fprintln(stderr, "srdgd eval:", err)
-		return exitFailure
+// srMethod is SRDG with one sampler, guided by the probe's attributes or not.
+func (r *evalRunner) srMethod(eng *srdg.Engine, sampler string, guide bool, models string) eval.Method {
+	f := r.f
+	suffix := ""
+	if f.steps != 0 {
+		suffix += fmt.Sprintf("-n%d", f.steps)
 	}
-	t0 := time.Now()
-	rep, err := match.Evaluate(ctx, match.EvalOptions{Set: set, Scales: scaleList, Methods: methods,
-		Embedder: emb, Cache: filepath.Join(*out, "cache.jsonl"), Progress: stderr, Thresholds: thresholds})
-	if err != nil {
-		fmt.Fprintln(stderr, "srdgd eval:", err)
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "srdgd eval: interrupted; rerun the same command to resume from", filepath.Join(*out, "cache.jsonl"))
-		}
-		return exitFailure
+	if f.seed != 1 {
+		suffix += fmt.Sprintf("-seed%d", f.seed)
 	}
-	if err := match.WriteEvalOutputs(*out, rep); err != nil {
-		fmt.Fprintln(stderr, "srdgd eval:", err)
-		return exitFailure
+	kind := "unguided"
+	if guide {
+		kind = "guided"
 	}
-	if *grid > 0 {
-		for _, sc := range scaleList {
-			path := filepath.Join(*out, fmt.Sprintf("grid_x%d.png", sc))
-			cols, err := writeEvalGrid(ctx, path, set, sc, *grid, methods)
+	attrs := eng.Attributes()
+	return eval.Method{Name: "sr-" + sampler + suffix + "-" + kind, Stochastic: true,
+		ID: fmt.Sprintf("%s|steps%d|seed%d", models, f.steps, f.seed),
+		Restore: func(ctx context.Context, in eval.Input) ([]float32, error) {
+			var labels []int // nil: all abstain (unguided)
+			if guide {
+				labels = make([]int, len(attrs))
+				for i, a := range attrs {
+					labels[i] = -1
+					if v, ok := in.Probe.Attributes[a]; ok {
+						labels[i] = v
+					}
+				}
+			}
+			res, err := eng.SuperResolve(ctx, []srdg.Face{{LR: in.LR, Labels: labels}},
+				srdg.Params{Sampler: sampler, Steps: f.steps}, srdg.NewSeededNoise(eval.ProbeSeed(f.seed, in.SeedKey())))
 			if err != nil {
-				fmt.Fprintln(stderr, "srdgd eval: grid:", err)
-				return exitFailure
+				return nil, err
+			}
+			return res[0].SR, nil
+		}}
+}
+
+// writeOutputs writes the results folder, the grids and the calibration.
+func (r *evalRunner) writeOutputs(ctx context.Context, rep *eval.Report, stderr io.Writer) error {
+	f := r.f
+	if err := eval.WriteOutputs(f.out, rep); err != nil {
+		return err
+	}
+	if f.grid > 0 {
+		for _, sc := range f.scaleList {
+			path := filepath.Join(f.out, fmt.Sprintf("grid_x%d.png", sc))
+			cols, err := writeEvalGrid(ctx, path, r.set, sc, f.grid, r.methods)
+			if err != nil {
+				return fmt.Errorf("grid: %w", err)
 			}
 			fmt.Fprintf(stderr, "srdgd eval: wrote %s (columns: %s)\n", path, strings.Join(cols, " | "))
 		}
 	}
-	fmt.Fprint(stdout, match.EvalMarkdown(rep))
-	fmt.Fprintf(stdout, "\n%d results computed, %d from the cache, in %s; wrote %s\n",
-		rep.Computed, rep.Cached, time.Since(t0).Round(time.Second), *out)
-	return exitOK
+	if f.calibrate == "" {
+		return nil
+	}
+	if f.celeba != "" && f.split != "val" {
+		fmt.Fprintln(stderr, "srdgd eval: warning: calibrating on the", f.split, "split; choose thresholds on val and check them on test")
+	}
+	c, err := eval.Calibrate(rep, eval.CalibrateOptions{Source: r.calibSource()})
+	if err != nil {
+		return fmt.Errorf("calibrate: %w", err)
+	}
+	// Entries of other scales already in the file stay: one file for all.
+	if old, ok, err := eval.ReadCalibration(f.calibrate); err != nil {
+		return fmt.Errorf("calibrate: %w", err)
+	} else if ok {
+		if c, err = eval.MergeCalibration(old, c); err != nil {
+			return fmt.Errorf("calibrate %s: %w", f.calibrate, err)
+		}
+	}
+	if err := eval.WriteCalibration(f.calibrate, c); err != nil {
+		return fmt.Errorf("calibrate: %w", err)
+	}
+	fmt.Fprintf(stderr, "srdgd eval: wrote %s (%d entries)\n", f.calibrate, len(c.Entries))
+	return nil
+}
+
+// calibSource describes the run in the calibration file.
+func (r *evalRunner) calibSource() string {
+	f := r.f
+	data := "set " + filepath.Base(f.setPath)
+	if f.celeba != "" {
+		data = "CelebA aligned " + f.split + " (shares identities with train)"
+	}
+	return fmt.Sprintf("srdgd eval x%s: %s, %d probes, %d gallery identities, sampler %s, shots %d (%s), samples %d",
+		f.scales, data, len(r.set.Probes), len(r.set.Gallery), f.samplers, f.shots.K, f.shots.WithDefaults().Tag(), f.shots.Samples)
 }
 
 // writeEvalGrid writes a PNG with one row per probe (the first n): the LR
 // probe (nearest-neighbour upscaled), every method's output, the HR face.
-func writeEvalGrid(ctx context.Context, path string, set *match.EvalSet, scale, n int,
-	methods func(int) ([]match.EvalMethod, error)) ([]string, error) {
+func writeEvalGrid(ctx context.Context, path string, set *eval.Set, scale, n int,
+	methods func(int) ([]eval.Method, error)) ([]string, error) {
 	ms, err := methods(scale)
 	if err != nil {
 		return nil, err
 	}
 	probes := set.Probes[:min(n, len(set.Probes))]
-	const side, gap = match.EvalHR, 4
+	const side, gap = eval.HR, 4
 	cols := []string{"LR"}
 	for _, m := range ms {
-		if m.Name != "hr" {
+		if m.Name != eval.HRMethod {
 			cols = append(cols, m.Name)
 		}
 	}
@@ -250,37 +379,48 @@ func writeEvalGrid(ctx context.Context, path string, set *match.EvalSet, scale, 
 	put := func(row, col int, p *faceimg.Planar) {
 		draw.Draw(img, image.Rect(col*(side+gap), row*(side+gap), col*(side+gap)+side, row*(side+gap)+side), p.Image(), image.Point{}, draw.Src)
 	}
-	for r, pr := range probes {
-		hr, err := set.LoadFace(pr)
+	for row, pr := range probes {
+		faces, err := gridRow(ctx, set, pr, scale, ms)
 		if err != nil {
 			return nil, err
 		}
-		lr, ln, err := match.MakeLR(hr, scale)
-		if err != nil {
-			return nil, err
+		for col, p := range faces {
+			put(row, col, p)
 		}
-		up := faceimg.NewPlanar(side, side)
-		for c := range 3 {
-			for y := range side {
-				for x := range side {
-					up.Pix[c*side*side+y*side+x] = lr[c*ln*ln+(y*ln/side)*ln+x*ln/side]
-				}
-			}
-		}
-		put(r, 0, up)
-		col := 1
-		for _, m := range ms {
-			if m.Name == "hr" {
-				continue
-			}
-			out, err := m.Restore(ctx, lr, ln, pr)
-			if err != nil {
-				return nil, fmt.Errorf("%s on %s: %w", m.Name, pr.Path, err)
-			}
-			put(r, col, &faceimg.Planar{W: side, H: side, Pix: out})
-			col++
-		}
-		put(r, col, hr)
 	}
 	return cols, faceimg.Save(path, img)
+}
+
+// gridRow is one probe's row of the grid: LR (nearest-neighbour), the
+// methods' outputs, HR.
+func gridRow(ctx context.Context, set *eval.Set, pr eval.Image, scale int, ms []eval.Method) ([]*faceimg.Planar, error) {
+	const side = eval.HR
+	hr, err := set.LoadFace(pr)
+	if err != nil {
+		return nil, err
+	}
+	lr, ln, err := eval.MakeLR(hr, scale)
+	if err != nil {
+		return nil, err
+	}
+	up := faceimg.NewPlanar(side, side)
+	for c := range 3 {
+		for y := range side {
+			for x := range side {
+				up.Pix[c*side*side+y*side+x] = lr[c*ln*ln+(y*ln/side)*ln+x*ln/side]
+			}
+		}
+	}
+	row := []*faceimg.Planar{up}
+	for _, m := range ms {
+		if m.Name == eval.HRMethod {
+			continue
+		}
+		out, err := m.Restore(ctx, eval.Input{LR: lr, N: ln, Probe: pr})
+		if err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", m.Name, pr.Path, err)
+		}
+		row = append(row, &faceimg.Planar{W: side, H: side, Pix: out})
+	}
+	return append(row, hr), nil
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/srdgd/srdgd/match"
+	"github.com/srdgd/srdgd/eval"
 )
 
 // TestEvalCommand runs `srdgd eval` on real CelebA faces (LR rows only, so it
@@ -28,7 +28,7 @@ func TestEvalCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("eval: exit %d: %s", code, stderr)
 	}
-	var rep match.EvalReport
+	var rep eval.Report
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -59,5 +59,37 @@ func TestEvalCommand(t *testing.T) {
 	code, _, stderr = runCLI(t, context.Background(), "eval", "--celeba", root, "--split", "train", "--out", out)
 	if code == 0 || !strings.Contains(stderr, `split "train"`) {
 		t.Errorf("--split train: exit %d: %s", code, stderr)
+	}
+}
+
+// TestEvalCommandShots: --shots adds the single-shot and fused rows (LR
+// only, so no SR time), --single=false drops the rows of the probe itself,
+// and --calibrate refuses a run without SR rows.
+func TestEvalCommandShots(t *testing.T) {
+	root, _, _ := celebaByIdentity(t)
+	out := filepath.Join(t.TempDir(), "out")
+	args := []string{"eval", "--celeba", root, "--split", "val", "--limit", "3", "--sampler", "", "--hr=false",
+		"--shots", "2", "--single=false", "--threads", "2", "--out", out}
+	code, stdout, stderr := runCLI(t, context.Background(), args...)
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, stderr)
+	}
+	for _, s := range []string{"| lr-bicubic-shots1 |", "| lr-bicubic-shots2 |", "| lr-bicubic-shots2-score |"} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("output lacks %q:\n%s", s, stdout)
+		}
+	}
+	if strings.Contains(stdout, "| lr-bicubic |") {
+		t.Errorf("--single=false printed the single-probe row:\n%s", stdout)
+	}
+	code, _, stderr = runCLI(t, context.Background(), append(args, "--calibrate", filepath.Join(out, "c.json"))...)
+	if code == 0 || !strings.Contains(stderr, "no rows to calibrate") {
+		t.Errorf("--calibrate without SR: exit %d: %s", code, stderr)
+	}
+	for _, bad := range [][]string{{"--shots", "0"}, {"--shot-noise", "1"}, {"--samples", "100"}} {
+		code, _, stderr := runCLI(t, context.Background(), append(args, bad...)...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d: %s", bad, code, stderr)
+		}
 	}
 }

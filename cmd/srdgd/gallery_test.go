@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"image"
 	"image/png"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/srdgd/srdgd/internal/celeba"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish/history"
 )
@@ -18,22 +18,20 @@ import (
 // identity (research-only data, read in place, never copied into the repo).
 func celebaByIdentity(t *testing.T) (dir string, ids []string, byID map[string][]string) {
 	t.Helper()
-	root, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "data", "celeba-aligned"))
-	f, err := os.Open(filepath.Join(root, "labels.csv"))
+	root, err := celeba.Find()
 	if err != nil {
-		t.Skipf("SKIPPING: CelebA subset not found: %v", err)
+		t.Skipf("SKIPPING: %v", err)
 	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
+	rows, err := celeba.Read(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	byID = map[string][]string{}
-	for _, r := range rows[1:] {
-		if _, ok := byID[r[3]]; !ok {
-			ids = append(ids, r[3])
+	for _, r := range rows {
+		if _, ok := byID[r.Identity]; !ok {
+			ids = append(ids, r.Identity)
 		}
-		byID[r[3]] = append(byID[r[3]], filepath.Join(root, "img_align_celeba", r[0]))
+		byID[r.Identity] = append(byID[r.Identity], celeba.ImagePath(root, r.Image))
 	}
 	return root, ids, byID
 }

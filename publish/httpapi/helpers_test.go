@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"image/png"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -25,6 +23,7 @@ import (
 	"golang.org/x/image/draw"
 
 	"github.com/srdgd/srdgd/face"
+	"github.com/srdgd/srdgd/internal/celeba"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/publish/httpapi"
 )
@@ -131,11 +130,8 @@ func repoRoot(t testing.TB) string {
 
 // celebaDir is the CelebA aligned subset, or "" when it is absent.
 func celebaDir(t testing.TB) string {
-	d := os.Getenv("SRDGD_TEST_CELEBA")
-	if d == "" {
-		d = filepath.Join(repoRoot(t), "..", "shared", "data", "celeba-aligned")
-	}
-	if _, err := os.Stat(filepath.Join(d, "labels.csv")); err != nil {
+	d, err := celeba.Find()
+	if err != nil {
 		return ""
 	}
 	return d
@@ -143,7 +139,7 @@ func celebaDir(t testing.TB) string {
 
 // celebaBox is the face box of a CelebA aligned image (columns 29..148,
 // rows 56..175; models/README.md).
-var celebaBox = image.Rect(29, 56, 149, 176)
+var celebaBox = celeba.Box
 
 // celebaRow is one row of labels.csv.
 type celebaRow struct{ image, split, identity string }
@@ -154,28 +150,19 @@ func celebaRows(t testing.TB) []celebaRow {
 	if d == "" {
 		t.Skip("SKIPPING: CelebA aligned subset not found (set SRDGD_TEST_CELEBA)")
 	}
-	f, err := os.Open(filepath.Join(d, "labels.csv"))
+	all, err := celeba.Read(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := map[string]int{}
-	for i, h := range recs[0] {
-		col[h] = i
-	}
-	var rows []celebaRow
-	for _, r := range recs[1:] {
-		rows = append(rows, celebaRow{r[col["image"]], r[col["split"]], r[col["celeba_identity"]]})
+	rows := make([]celebaRow, len(all))
+	for i, r := range all {
+		rows[i] = celebaRow{r.Image, r.Split, r.Identity}
 	}
 	return rows
 }
 
 func celebaPath(t testing.TB, name string) string {
-	return filepath.Join(celebaDir(t), "img_align_celeba", name)
+	return celeba.ImagePath(celebaDir(t), name)
 }
 
 // faceImage is a real face (the i-th CelebA image, cropped to celebaBox)

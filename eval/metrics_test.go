@@ -1,4 +1,4 @@
-package match
+package eval
 
 import (
 	"encoding/json"

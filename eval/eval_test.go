@@ -1,4 +1,4 @@
-package match
+package eval
 
 import (
 	"bytes"
@@ -16,8 +16,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/srdgd/srdgd/internal/celeba"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/resample"
+	"github.com/srdgd/srdgd/match"
 )
 
 // synthFace draws a crude face (skin ellipse, eyes, mouth) whose colours and
@@ -55,13 +57,13 @@ func synthFace(id, variant, w, h int, box image.Rectangle) *image.RGBA {
 // synthSet writes 3 identities into dir: a 178x218 gallery image with the
 // CelebA box, and two probes each: the gallery image itself and a 128x128
 // whole-image face of another variant.
-func synthSet(t *testing.T, dir string) *EvalSet {
+func synthSet(t *testing.T, dir string) *Set {
 	t.Helper()
-	s := &EvalSet{Root: dir}
-	celebaBox := []int{CelebABox.Min.X, CelebABox.Min.Y, CelebABox.Max.X, CelebABox.Max.Y}
+	s := &Set{Root: dir}
+	celebaBox := []int{celeba.Box.Min.X, celeba.Box.Min.Y, celeba.Box.Max.X, celeba.Box.Max.Y}
 	for id := 1; id <= 3; id++ {
 		g := fmt.Sprintf("g%d.png", id)
-		if err := faceimg.Save(filepath.Join(dir, g), synthFace(id, 0, 178, 218, CelebABox)); err != nil {
+		if err := faceimg.Save(filepath.Join(dir, g), synthFace(id, 0, 178, 218, celeba.Box)); err != nil {
 			t.Fatal(err)
 		}
 		p := fmt.Sprintf("p%d.png", id)
@@ -69,21 +71,21 @@ func synthSet(t *testing.T, dir string) *EvalSet {
 			t.Fatal(err)
 		}
 		name := fmt.Sprintf("person%d", id)
-		s.Gallery = append(s.Gallery, EvalImage{Path: g, Identity: name, Box: celebaBox})
+		s.Gallery = append(s.Gallery, Image{Path: g, Identity: name, Box: celebaBox})
 		s.Probes = append(s.Probes,
-			EvalImage{Path: g, Identity: name, Box: celebaBox, Attributes: map[string]int{"male": id % 2}},
-			EvalImage{Path: p, Identity: name})
+			Image{Path: g, Identity: name, Box: celebaBox, Attributes: map[string]int{"male": id % 2}},
+			Image{Path: p, Identity: name})
 	}
 	return s
 }
 
 // countingEmbedder counts the faces the real embedder is asked for.
 type countingEmbedder struct {
-	FaceEmbedder
+	match.FaceEmbedder
 	n atomic.Int64
 }
 
-func (c *countingEmbedder) Embed(ctx context.Context, faces []Face) ([]Embedding, error) {
+func (c *countingEmbedder) Embed(ctx context.Context, faces []match.Face) ([]match.Embedding, error) {
 	c.n.Add(int64(len(faces)))
 	return c.FaceEmbedder.Embed(ctx, faces)
 }
@@ -91,11 +93,11 @@ func (c *countingEmbedder) Embed(ctx context.Context, faces []Face) ([]Embedding
 // oracle is HRReference, counted: PSNR capped, SSIM 1, and since half the
 // probes are the gallery images themselves, their descriptors equal the
 // gallery's.
-func oracle(set *EvalSet, calls *atomic.Int64) EvalMethod {
+func oracle(set *Set, calls *atomic.Int64) Method {
 	hr := HRReference(set)
-	return EvalMethod{Name: "hr-oracle", Restore: func(ctx context.Context, lr []float32, n int, p EvalImage) ([]float32, error) {
+	return Method{Name: "hr-oracle", Restore: func(ctx context.Context, in Input) ([]float32, error) {
 		calls.Add(1)
-		return hr.Restore(ctx, lr, n, p)
+		return hr.Restore(ctx, in)
 	}}
 }
 
@@ -109,12 +111,12 @@ func TestEvalAggregatesAndResumes(t *testing.T) {
 	}
 	var restores atomic.Int64
 	lrb := LRBicubic()
-	counted := EvalMethod{Name: lrb.Name, Restore: func(ctx context.Context, lr []float32, n int, p EvalImage) ([]float32, error) {
+	counted := Method{Name: lrb.Name, Restore: func(ctx context.Context, in Input) ([]float32, error) {
 		restores.Add(1)
-		return lrb.Restore(ctx, lr, n, p)
+		return lrb.Restore(ctx, in)
 	}}
-	opts := EvalOptions{Set: set, Scales: []int{8, 16}, Embedder: emb, Cache: cache, Thresholds: func(scale int, _ string) (Thresholds, bool) { return DefaultThresholds(), scale == 8 },
-		Methods: func(int) ([]EvalMethod, error) { return []EvalMethod{counted, oracle(set, &restores)}, nil }}
+	opts := Options{Set: set, Scales: []int{8, 16}, Embedder: emb, Cache: cache, Thresholds: func(scale int, _ string) (match.Thresholds, bool) { return match.DefaultThresholds(), scale == 8 },
+		Methods: func(int) ([]Method, error) { return []Method{counted, oracle(set, &restores)}, nil }}
 	var progress bytes.Buffer
 	opts.Progress = &progress
 
@@ -135,7 +137,7 @@ func TestEvalAggregatesAndResumes(t *testing.T) {
 	if len(rep.Results) != 4 {
 		t.Fatalf("%d results, want 4 (2 scales x 2 methods)", len(rep.Results))
 	}
-	byKey := map[string]EvalResult{}
+	byKey := map[string]Result{}
 	for _, r := range rep.Results {
 		byKey[fmt.Sprintf("%d/%s", r.Scale, r.Method)] = r
 	}
@@ -180,7 +182,7 @@ func TestEvalAggregatesAndResumes(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "out")
-	if err := WriteEvalOutputs(out, rep); err != nil {
+	if err := WriteOutputs(out, rep); err != nil {
 		t.Fatal(err)
 	}
 	md, err := os.ReadFile(filepath.Join(out, "results.md"))
@@ -215,7 +217,7 @@ func TestEvalAggregatesAndResumes(t *testing.T) {
 			t.Errorf("hr-oracle accepted a wrong identity: %+v", r.Configured)
 		}
 	}
-	var js EvalReport
+	var js Report
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -267,8 +269,8 @@ func TestEvalAggregatesAndResumes(t *testing.T) {
 	}
 
 	// A new method on the rerun computes only that method.
-	opts.Methods = func(int) ([]EvalMethod, error) {
-		return []EvalMethod{counted, {Name: "lr-bicubic-2", Restore: lrb.Restore}}, nil
+	opts.Methods = func(int) ([]Method, error) {
+		return []Method{counted, {Name: "lr-bicubic-2", Restore: lrb.Restore}}, nil
 	}
 	rep3, err := Evaluate(context.Background(), opts)
 	if err != nil {
@@ -284,26 +286,26 @@ func TestEvalCacheCorrupt(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{bad\n{\"kind\":\"gallery\",\"image\":\"a\",\"model\":\"m\",\"embedding\":[1]}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readEvalCache(path); err == nil || !strings.Contains(err.Error(), "line 1") {
+	if _, err := readCache(path); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Fatalf("corrupt cache: err %v, want one naming line 1", err)
 	}
 }
 
 func TestEvalSetCheck(t *testing.T) {
-	g := func(p, id string) EvalImage { return EvalImage{Path: p, Identity: id} }
+	g := func(p, id string) Image { return Image{Path: p, Identity: id} }
 	tests := []struct {
 		name string
-		set  EvalSet
+		set  Set
 		want string
 	}{
-		{"ok", EvalSet{Gallery: []EvalImage{g("a", "x"), g("b", "y")}, Probes: []EvalImage{g("a", "x")}}, ""},
-		{"no probes", EvalSet{Gallery: []EvalImage{g("a", "x")}}, "want both non-empty"},
-		{"one identity", EvalSet{Gallery: []EvalImage{g("a", "x")}, Probes: []EvalImage{g("b", "x")}}, "at least 2"},
-		{"duplicate", EvalSet{Gallery: []EvalImage{g("a", "x"), g("a", "y")}, Probes: []EvalImage{g("a", "x")}}, "listed twice"},
-		{"unknown identity", EvalSet{Gallery: []EvalImage{g("a", "x"), g("b", "y")}, Probes: []EvalImage{g("c", "z")}}, "no gallery image"},
-		{"bad attribute", EvalSet{Gallery: []EvalImage{g("a", "x"), g("b", "y")},
-			Probes: []EvalImage{{Path: "c", Identity: "x", Attributes: map[string]int{"male": -1}}}}, "want 0 or 1"},
-		{"bad box", EvalSet{Box: []int{1, 2}, Gallery: []EvalImage{g("a", "x"), g("b", "y")}, Probes: []EvalImage{g("a", "x")}}, "box"},
+		{"ok", Set{Gallery: []Image{g("a", "x"), g("b", "y")}, Probes: []Image{g("a", "x")}}, ""},
+		{"no probes", Set{Gallery: []Image{g("a", "x")}}, "want both non-empty"},
+		{"one identity", Set{Gallery: []Image{g("a", "x")}, Probes: []Image{g("b", "x")}}, "at least 2"},
+		{"duplicate", Set{Gallery: []Image{g("a", "x"), g("a", "y")}, Probes: []Image{g("a", "x")}}, "listed twice"},
+		{"unknown identity", Set{Gallery: []Image{g("a", "x"), g("b", "y")}, Probes: []Image{g("c", "z")}}, "no gallery image"},
+		{"bad attribute", Set{Gallery: []Image{g("a", "x"), g("b", "y")},
+			Probes: []Image{{Path: "c", Identity: "x", Attributes: map[string]int{"male": -1}}}}, "want 0 or 1"},
+		{"bad box", Set{Box: []int{1, 2}, Gallery: []Image{g("a", "x"), g("b", "y")}, Probes: []Image{g("a", "x")}}, "box"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,7 +329,7 @@ func TestLoadEvalSet(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadEvalSet(path)
+	got, err := LoadSet(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +346,7 @@ func TestLoadEvalSet(t *testing.T) {
 		}
 	}
 	if err := os.WriteFile(path, []byte(`{"gallery":[],"probes":[],"extra":1}`), 0o644); err == nil {
-		if _, err := LoadEvalSet(path); err == nil || !strings.Contains(err.Error(), "extra") {
+		if _, err := LoadSet(path); err == nil || !strings.Contains(err.Error(), "extra") {
 			t.Errorf("unknown field: %v", err)
 		}
 	}
@@ -364,7 +366,7 @@ func TestCelebAEvalSet(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "labels.csv"), []byte(csv), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := CelebAEvalSet(dir, "test", 2)
+	s, err := CelebASet(dir, "test", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,17 +378,17 @@ func TestCelebAEvalSet(t *testing.T) {
 	if fmt.Sprint(s.Box) != "[29 56 149 176]" || s.Root != filepath.Join(dir, "img_align_celeba") {
 		t.Errorf("box %v root %s", s.Box, s.Root)
 	}
-	v, err := CelebAEvalSet(dir, "val", 0)
+	v, err := CelebASet(dir, "val", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := fmt.Sprint(v.Probes); got != "[{008.jpg 9 [] map[glasses:0 male:0 no_beard:1]}]" {
 		t.Errorf("val probes %s", got)
 	}
-	if _, err := CelebAEvalSet(dir, "train", 0); err == nil || !strings.Contains(err.Error(), `"train"`) {
+	if _, err := CelebASet(dir, "train", 0); err == nil || !strings.Contains(err.Error(), `"train"`) {
 		t.Errorf("split train: %v", err)
 	}
-	if _, err := CelebAEvalSet(t.TempDir(), "test", 0); err == nil || !errors.Is(err, os.ErrNotExist) {
+	if _, err := CelebASet(t.TempDir(), "test", 0); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing labels.csv: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package match
+package eval
 
 import (
 	"fmt"
@@ -290,7 +290,7 @@ type OpenSetPoint struct {
 	FPIR  float64 `json:"fpir"`
 }
 
-// OpenSet measures open-set identification the way SearchEmbedding decides
+// OpenSet measures open-set identification the way match.SearchEmbedding decides
 // (best identity accepted when its score reaches threshold and leads the
 // runner-up by margin; an identity's score is its best column). Every probe
 // is used twice: as a known person with the full gallery (DIR, Wrong), and as

@@ -7,7 +7,7 @@ K2 0.03, L = 1, the window applied as a direct 2-D weighted sum at every positio
 fits ('valid', as the authors' ssim.m), the SSIM map averaged per channel, channels averaged.
 (The Go code filters separably; this script does not.)
 
-Run from the repository root: /usr/bin/python3 match/testdata/metrics/make_reference.py
+Run from the repository root: /usr/bin/python3 eval/testdata/metrics/make_reference.py
 """
 import json
 import os

@@ -1,0 +1,257 @@
+package eval
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/srdgd/srdgd/match"
+)
+
+// scored is what a row aggregates: per probe, image quality and the
+// similarity to every gallery entry.
+type scored struct {
+	psnr, ssim []float64
+	sim        [][]float64
+	id         []string
+}
+
+func (sc *scored) add(psnr, ssim float64, sim []float64, id string) {
+	sc.psnr, sc.ssim = append(sc.psnr, psnr), append(sc.ssim, ssim)
+	sc.sim, sc.id = append(sc.sim, sim), append(sc.id, id)
+}
+
+// similarities of one descriptor to every gallery entry.
+func (ev *evaluation) similarities(image string, desc []float32) ([]float64, error) {
+	out := make([]float64, len(ev.gal))
+	for g, v := range ev.gal {
+		if len(v) != len(desc) {
+			return nil, fmt.Errorf("probe %s: descriptor of %d values, gallery %d", image, len(desc), len(v))
+		}
+		out[g] = match.Cosine(desc, v)
+	}
+	return out, nil
+}
+
+// ShotRows are the names of the multi-shot rows of a method with k shots
+// and m samples per shot: each shot alone ("-shots1": one decision per
+// shot, over all k shots of every probe; with samples, "-shots1-samplesM"
+// fuses a shot's samples), the fused descriptor ("-shotsK[-samplesM]") and
+// the score-level rule ("...-score": the mean of the similarities).
+// singleFused is "" without samples or with one shot.
+func ShotRows(method string, k, m int) (single, singleFused, fused, score string) {
+	single = fmt.Sprintf("%s-shots1", method)
+	fused = fmt.Sprintf("%s-shots%d", method, k)
+	if m > 1 {
+		if k > 1 { // with one shot, fused is this row
+			singleFused = fmt.Sprintf("%s-shots1-samples%d", method, m)
+		}
+		fused += fmt.Sprintf("-samples%d", m)
+	}
+	return single, singleFused, fused, fused + "-score"
+}
+
+// rows aggregates a method's records into its rows: the single probe, and
+// with shots the rows of ShotRows.
+func (ev *evaluation) rows(scale int, meth Method, recs []record, shots [][]record) error {
+	if ev.wantSingle(meth) {
+		if err := ev.singleRow(scale, meth, recs); err != nil {
+			return err
+		}
+	}
+	nk, nm := ev.draws(meth)
+	if nk == 0 {
+		return nil
+	}
+	return ev.shotRowsOf(scale, meth, shots, nk, nm)
+}
+
+func (ev *evaluation) singleRow(scale int, meth Method, recs []record) error {
+	var one scored
+	for p, r := range recs {
+		s, err := ev.similarities(r.Image, r.Embedding)
+		if err != nil {
+			return fmt.Errorf("evaluate: %s x%d: %w", meth.Name, scale, err)
+		}
+		one.add(r.PSNR, r.SSIM, s, ev.o.Set.Probes[p].Identity)
+	}
+	return ev.appendRow(scale, rowInfo{name: meth.Name}, one)
+}
+
+// shotRowsOf aggregates the multi-shot rows of a method.
+func (ev *evaluation) shotRowsOf(scale int, meth Method, shots [][]record, nk, nm int) error {
+	single, singleFused, fused, score := ShotRows(meth.Name, nk, nm)
+	rows := map[string]*scored{single: {}, fused: {}, score: {}}
+	if singleFused != "" {
+		rows[singleFused] = &scored{}
+	}
+	for p, draws := range shots {
+		if err := ev.shotRows(p, draws, nm, rows, single, singleFused, fused, score); err != nil {
+			return fmt.Errorf("evaluate: %s x%d: %w", meth.Name, scale, err)
+		}
+	}
+	for _, ri := range []rowInfo{
+		{single, meth.Name, 1, 1, ""}, {singleFused, meth.Name, 1, nm, "descriptor"},
+		{fused, meth.Name, nk, nm, "descriptor"}, {score, meth.Name, nk, nm, "score"},
+	} {
+		if ri.name == "" {
+			continue
+		}
+		if err := ev.appendRow(scale, ri, *rows[ri.name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shotRows adds one probe's draws (shot major, nm samples per shot) to the
+// multi-shot rows.
+func (ev *evaluation) shotRows(p int, draws []record, nm int, rows map[string]*scored, single, singleFused, fused, score string) error {
+	id := ev.o.Set.Probes[p].Identity
+	sims := make([][]float64, len(draws))
+	descs := make([][]float32, len(draws))
+	var psnr, ssim float64
+	for i, r := range draws {
+		s, err := ev.similarities(r.Image, r.Embedding)
+		if err != nil {
+			return err
+		}
+		sims[i], descs[i] = s, r.Embedding
+		psnr += r.PSNR / float64(len(draws))
+		ssim += r.SSIM / float64(len(draws))
+		if i%nm == 0 {
+			rows[single].add(r.PSNR, r.SSIM, s, id)
+		}
+	}
+	if singleFused != "" {
+		for k := 0; k < len(draws); k += nm {
+			f, err := ev.fusedSimilarities(draws[k].Image, descs[k:k+nm])
+			if err != nil {
+				return err
+			}
+			rows[singleFused].add(meanOf(draws[k:k+nm], func(r record) float64 { return r.PSNR }),
+				meanOf(draws[k:k+nm], func(r record) float64 { return r.SSIM }), f, id)
+		}
+	}
+	f, err := ev.fusedSimilarities(draws[0].Image, descs)
+	if err != nil {
+		return err
+	}
+	rows[fused].add(psnr, ssim, f, id)
+	rows[score].add(psnr, ssim, MeanSimilarity(sims), id)
+	return nil
+}
+
+func (ev *evaluation) fusedSimilarities(image string, descs [][]float32) ([]float64, error) {
+	f, err := match.Fuse(descs, nil)
+	if err != nil {
+		return nil, fmt.Errorf("probe %s: %w", image, err)
+	}
+	return ev.similarities(image, f)
+}
+
+// MeanSimilarity is the score-level fusion rule: per gallery entry, the
+// mean of the shots' similarities.
+func MeanSimilarity(sims [][]float64) []float64 {
+	out := make([]float64, len(sims[0]))
+	for _, s := range sims {
+		for g, v := range s {
+			out[g] += v / float64(len(sims))
+		}
+	}
+	return out
+}
+
+func meanOf(rs []record, f func(record) float64) float64 {
+	var s float64
+	for _, r := range rs {
+		s += f(r)
+	}
+	return s / float64(len(rs))
+}
+
+// rowInfo names a row and says what it fuses.
+type rowInfo struct {
+	name, base     string
+	shots, samples int
+	fusion         string
+}
+
+func (ev *evaluation) appendRow(scale int, ri rowInfo, sc scored) error {
+	res, err := aggregate(scale, ri.name, sc, ev.galID, ev.nIDs, ev.o.Thresholds)
+	if err != nil {
+		return fmt.Errorf("evaluate: %s x%d: %w", ri.name, scale, err)
+	}
+	res.Base, res.Shots, res.Samples, res.Fusion = ri.base, ri.shots, ri.samples, ri.fusion
+	ev.rep.Results = append(ev.rep.Results, *res)
+	return nil
+}
+
+func aggregate(scale int, method string, sc scored, galID []string, nIDs int,
+	th func(int, string) (match.Thresholds, bool)) (*Result, error) {
+	res := &Result{Scale: scale, Method: method, Probes: len(sc.sim)}
+	var genuine, impostor []float64
+	for p, row := range sc.sim {
+		res.PSNR += sc.psnr[p] / float64(len(sc.sim))
+		res.SSIM += sc.ssim[p] / float64(len(sc.sim))
+		for g, s := range row {
+			if galID[g] == sc.id[p] {
+				genuine = append(genuine, s)
+			} else {
+				impostor = append(impostor, s)
+			}
+		}
+	}
+	res.genuine, res.impostor = genuine, impostor
+	var err error
+	if res.AUC, err = AUC(genuine, impostor); err != nil {
+		return nil, err
+	}
+	if res.ROC, err = ROC(genuine, impostor); err != nil {
+		return nil, err
+	}
+	cmc, err := CMC(sc.sim, sc.id, galID, min(10, nIDs))
+	if err != nil {
+		return nil, err
+	}
+	for len(cmc) < 10 { // fewer than 10 identities: every rank beyond is 1
+		cmc = append(cmc, 1)
+	}
+	res.Rank, res.R1, res.R5, res.R10 = cmc, cmc[0], cmc[4], cmc[9]
+	if err := res.openSet(sc.sim, sc.id, galID, th); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// openSet fills Verify, OpenSet, OpenSetBest, Configured and Scores from the
+// probe x gallery similarities.
+func (res *Result) openSet(sim [][]float64, probeID, galID []string, th func(int, string) (match.Thresholds, bool)) error {
+	if v := ThresholdAtFMR(res.ROC, 1e-3); !math.IsInf(v.Threshold, 0) {
+		res.Verify = &v
+	}
+	sc, err := NewOpenSetScores(sim, probeID, galID)
+	if err != nil {
+		return err
+	}
+	res.Scores = sc
+	n := int(math.Round((openSetHi-openSetLo)/openSetStep)) + 1
+	for i := 0; i < n; i++ {
+		t := math.Round((openSetLo+float64(i)*openSetStep)*1e4) / 1e4
+		for _, m := range openSetMargins {
+			pt := sc.At(t, m)
+			res.OpenSet = append(res.OpenSet, pt)
+			if pt.FPIR <= openSetFPIR && pt.DIR > 0 && (res.OpenSetBest == nil || pt.DIR > res.OpenSetBest.DIR) {
+				b := pt
+				res.OpenSetBest = &b
+			}
+		}
+	}
+	if th == nil {
+		return nil
+	}
+	if t, ok := th(res.Scale, res.Method); ok {
+		pt := sc.At(t.Identify, t.Margin)
+		res.Configured = &pt
+	}
+	return nil
+}

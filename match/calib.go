@@ -1,0 +1,132 @@
+package match
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Calibration is what `srdgd eval --calibrate` measured for decisions on
+// super-resolved faces, single-shot and fused: per scale and number of
+// shots, the identify threshold and margin at an open-set FPIR of 1 %, and a
+// logistic map from (top similarity, margin over the runner-up) to the
+// probability that the top candidate is the person (bench/RESULTS.md,
+// "Multi-shot"; reproduce with bench/srmatch/shots.sh val SCALE, then copy its calibration.json).
+type Calibration struct {
+	Source   string             `json:"source"`
+	Embedder string             `json:"embedder"`
+	Entries  []CalibrationEntry `json:"entries"`
+}
+
+// CalibrationEntry is one scale, number of shots and fusion rule.
+type CalibrationEntry struct {
+	Scale   int `json:"scale"`
+	Shots   int `json:"shots"`
+	Samples int `json:"samples"`
+	// Fusion is "descriptor" (Fuse) or "score" (mean similarity); "" for one
+	// shot.
+	Fusion string `json:"fusion,omitempty"`
+	Method string `json:"method"`
+	Probes int    `json:"probes"`
+	// Identify and Margin: the decision rule's setting, chosen as the highest
+	// DIR at FPIR <= 1 % (Chosen says how), with the rates measured there.
+	Identify float64 `json:"identify"`
+	Margin   float64 `json:"margin"`
+	Chosen   string  `json:"chosen"`
+	DIR      float64 `json:"dir"`
+	Wrong    float64 `json:"wrong"`
+	FPIR     float64 `json:"fpir"`
+	// Logistic maps a search to P(top candidate is the person), fitted on
+	// searches of which Prior were of enrolled people.
+	Logistic Logistic `json:"logistic"`
+	Prior    float64  `json:"prior"`
+	// Top-1 similarity of correct identifications (Genuine) and of searches
+	// whose top candidate is someone else (Impostor: unknown people and
+	// known people ranked wrong); all probe-gallery pairs (PairGenuine,
+	// PairImpostor).
+	Genuine      Histogram `json:"top1_genuine"`
+	Impostor     Histogram `json:"top1_impostor"`
+	PairGenuine  Histogram `json:"pair_genuine"`
+	PairImpostor Histogram `json:"pair_impostor"`
+}
+
+// Logistic is P = 1 / (1 + exp(-(Bias + Top*top + Margin*margin))).
+type Logistic struct {
+	Bias   float64 `json:"bias"`
+	Top    float64 `json:"top"`
+	Margin float64 `json:"margin"`
+}
+
+// P is the probability at a top similarity and margin.
+func (l Logistic) P(top, margin float64) float64 {
+	return 1 / (1 + math.Exp(-(l.Bias + l.Top*top + l.Margin*margin)))
+}
+
+// Histogram counts values in bins of Step from Lo (values below Lo in the
+// first bin, above the last bin's end in the last).
+type Histogram struct {
+	Lo     float64 `json:"lo"`
+	Step   float64 `json:"step"`
+	Counts []int   `json:"counts"`
+	Mean   float64 `json:"mean"`
+	SD     float64 `json:"sd"`
+}
+
+//go:embed calib/fused.json
+var calibJSON []byte
+
+var loadCalibration = sync.OnceValues(func() (*Calibration, error) {
+	var c Calibration
+	if err := json.Unmarshal(calibJSON, &c); err != nil {
+		return nil, fmt.Errorf("calibration match/calib/fused.json: %w", err)
+	}
+	return &c, nil
+})
+
+// DefaultCalibration is the calibration shipped in match/calib/fused.json.
+func DefaultCalibration() (*Calibration, error) { return loadCalibration() }
+
+// Entry returns the descriptor-fusion entry for a scale and a number of
+// shots: the one with the most shots not over shots (the fewest there are
+// when shots is below every entry).
+func (c *Calibration) Entry(scale, shots int) (CalibrationEntry, error) {
+	var le, gt *CalibrationEntry // most shots <= shots; fewest > shots
+	for i := range c.Entries {
+		e := &c.Entries[i]
+		if e.Scale != scale || e.Samples > 1 || e.Fusion == "score" {
+			continue
+		}
+		if e.Shots <= shots {
+			if le == nil || e.Shots > le.Shots {
+				le = e
+			}
+		} else if gt == nil || e.Shots < gt.Shots {
+			gt = e
+		}
+	}
+	switch {
+	case le != nil:
+		return *le, nil
+	case gt != nil:
+		return *gt, nil
+	}
+	return CalibrationEntry{}, fmt.Errorf("calibration: no entry for x%d", scale)
+}
+
+// Confidence is the probability that the top candidate of a search is the
+// person, for a decision from shots fused SR faces at scale (8 or 16) with
+// that top similarity and margin over the runner-up, from the shipped
+// calibration (at its prior: half the searched faces enrolled).
+func Confidence(scale, shots int, top, margin float64) (float64, error) {
+	c, err := DefaultCalibration()
+	if err != nil {
+		return 0, err
+	}
+	e, err := c.Entry(scale, shots)
+	if err != nil {
+		return 0, err
+	}
+	return e.Logistic.P(top, margin), nil
+}

@@ -1,0 +1,65 @@
+package match
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+// TestShippedCalibration checks match/calib/fused.json: one-shot and fused
+// entries for both scales, settings inside the evaluated grid, and a
+// confidence that grows with the top similarity and the margin.
+func TestShippedCalibration(t *testing.T) {
+	c, err := DefaultCalibration()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(c.Source, "CelebA") || c.Embedder == "" {
+		t.Errorf("source %q, embedder %q", c.Source, c.Embedder)
+	}
+	for _, scale := range []int{8, 16} {
+		one, err := c.Entry(scale, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		four, err := c.Entry(scale, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if one.Shots != 1 || four.Shots != 4 || four.Fusion != "descriptor" {
+			t.Errorf("x%d: entries for 1 and 4 shots are %d (%s) and %d (%s)", scale, one.Shots, one.Method, four.Shots, four.Method)
+		}
+		if e, _ := c.Entry(scale, 10); e.Shots != 4 {
+			t.Errorf("x%d: 10 shots use the %d-shot entry, want the 4-shot one", scale, e.Shots)
+		}
+		for _, e := range []CalibrationEntry{one, four} {
+			if e.Identify < 0.8 || e.Identify > 0.97 || e.Margin < 0 || e.Margin > 0.03 || e.Probes < 100 {
+				t.Errorf("x%d %s: setting %v / %v from %d probes", scale, e.Method, e.Identify, e.Margin, e.Probes)
+			}
+			lo, hi := e.Logistic.P(0.85, 0), e.Logistic.P(0.97, 0.03)
+			if !(lo < hi) || math.IsNaN(lo) || e.Logistic.Top <= 0 {
+				t.Errorf("x%d %s: P(0.85, 0) = %v, P(0.97, 0.03) = %v: want increasing (%+v)", scale, e.Method, lo, hi, e.Logistic)
+			}
+		}
+		p, err := Confidence(scale, 4, 0.95, 0.03)
+		if err != nil || p <= 0 || p >= 1 {
+			t.Errorf("x%d: Confidence = %v, %v", scale, p, err)
+		}
+	}
+	if _, err := Confidence(4, 1, 0.9, 0.01); err == nil || !strings.Contains(err.Error(), "x4") {
+		t.Errorf("scale 4: %v", err)
+	}
+}
+
+func TestCalibrationEntry(t *testing.T) {
+	c := &Calibration{Entries: []CalibrationEntry{
+		{Scale: 8, Shots: 1}, {Scale: 8, Shots: 4, Fusion: "descriptor"}, {Scale: 8, Shots: 4, Fusion: "score"},
+		{Scale: 8, Shots: 4, Samples: 2, Fusion: "descriptor"}, {Scale: 16, Shots: 4, Fusion: "descriptor"},
+	}}
+	for _, tt := range []struct{ scale, shots, want int }{{8, 1, 1}, {8, 3, 1}, {8, 4, 4}, {8, 9, 4}, {16, 1, 4}} {
+		e, err := c.Entry(tt.scale, tt.shots)
+		if err != nil || e.Shots != tt.want || e.Fusion == "score" || e.Samples > 1 {
+			t.Errorf("Entry(%d, %d) = %+v, %v; want %d shots", tt.scale, tt.shots, e, err, tt.want)
+		}
+	}
+}
