@@ -19,6 +19,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtp"
 
+	"github.com/srdgd/srdgd/internal/backoff"
 	"github.com/srdgd/srdgd/internal/queue"
 )
 
@@ -368,8 +369,8 @@ func (c *Camera) Run(ctx context.Context) (err error) {
 		}
 	}()
 
-	bo := backoff{initial: c.o.ReconnectInitial, max: c.o.ReconnectMax}
-	authBo := backoff{initial: c.o.AuthRetryInitial, max: c.o.AuthRetryMax}
+	bo := backoff.Backoff{Initial: c.o.ReconnectInitial, Max: c.o.ReconnectMax, ResetAfter: c.o.ReconnectResetAfter}
+	authBo := backoff.Backoff{Initial: c.o.AuthRetryInitial, Max: c.o.AuthRetryMax}
 	failures, authFailures := 0, 0
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
@@ -398,16 +399,14 @@ func (c *Camera) Run(ctx context.Context) (err error) {
 			c.authFailures.Add(1)
 		} else {
 			authFailures = 0
-			authBo.reset()
+			authBo.Reset()
 		}
-		if res.playedFor >= c.o.ReconnectResetAfter {
-			bo.reset()
-		}
+		bo.Ended(res.playedFor)
 		if c.o.MaxAuthFailures > 0 && authFailures >= c.o.MaxAuthFailures {
 			err = fmt.Errorf("ingest: camera %q: %s: %w %d times (check username/password): %w",
 				c.o.Name, c.safeURL, ErrAuthRejected, authFailures, c.red.err(res.err))
 			c.setError(err)
-			delay := authBo.next()
+			delay := authBo.Next()
 			c.setState(StateAuthFailed)
 			if authFailures == c.o.MaxAuthFailures {
 				c.log.Error("credentials rejected", "err", err, "retry_in", delay.Round(time.Second))
@@ -427,7 +426,7 @@ func (c *Camera) Run(ctx context.Context) (err error) {
 			return err
 		}
 
-		delay := bo.next()
+		delay := bo.Next()
 		c.setState(StateBackoff)
 		msg := "disconnected"
 		if res.playedFor == 0 {
