@@ -21,6 +21,7 @@ import (
 
 	"github.com/srdgd/srdgd/internal/backoff"
 	"github.com/srdgd/srdgd/internal/queue"
+	"github.com/srdgd/srdgd/internal/ratelog"
 )
 
 // Camera is one supervised RTSP source. Build it with NewCamera, subscribe,
@@ -57,11 +58,11 @@ type Camera struct {
 	rateB   uint64
 	fps     float64
 	kbps    float64
-	warnDec *warnLimiter
-	warnRTP *warnLimiter
-	warnQ   *warnLimiter
-	warnQD  *warnLimiter
-	warnPL  *warnLimiter
+	warnDec *ratelog.Limiter
+	warnRTP *ratelog.Limiter
+	warnQ   *ratelog.Limiter
+	warnQD  *ratelog.Limiter
+	warnPL  *ratelog.Limiter
 }
 
 // NewCamera validates o and returns a Camera that is not yet running.
@@ -157,11 +158,11 @@ func NewCamera(o CameraOptions) (*Camera, error) {
 		tls:       tcfg,
 		red:       red,
 		log:       log,
-		warnDec:   newWarnLimiter(log, "decode errors", o.WarnInterval),
-		warnRTP:   newWarnLimiter(log, "rtp errors", o.WarnInterval),
-		warnQ:     newWarnLimiter(log, "subscriber queue full, dropped oldest", o.WarnInterval),
-		warnQD:    newWarnLimiter(log, "decoder behind, dropped access units until next key frame", o.WarnInterval),
-		warnPL:    newWarnLimiter(log, "rtp packets lost", o.WarnInterval),
+		warnDec:   ratelog.New(log, "decode errors", o.WarnInterval),
+		warnRTP:   ratelog.New(log, "rtp errors", o.WarnInterval),
+		warnQ:     ratelog.New(log, "subscriber queue full, dropped oldest", o.WarnInterval),
+		warnQD:    ratelog.New(log, "decoder behind, dropped access units until next key frame", o.WarnInterval),
+		warnPL:    ratelog.New(log, "rtp packets lost", o.WarnInterval),
 		pool:      newBufPool(framePoolSize),
 	}
 	c.st = Status{Camera: o.Name, State: StateStopped}
@@ -276,7 +277,7 @@ func (c *Camera) publishFrame(f *Frame) {
 	for _, q := range c.frameSubs {
 		if old, dropped := q.PushEvict(f); dropped {
 			old.Release() // the queue's reference
-			c.warnQ.warn("kind", "frame", "capacity", q.Cap())
+			c.warnQ.Warn("kind", "frame", "capacity", q.Cap())
 		}
 	}
 	f.Release() // ingest's own reference
@@ -287,7 +288,7 @@ func (c *Camera) publishAU(au *AccessUnit) {
 	defer c.subMu.Unlock()
 	for _, q := range c.auSubs {
 		if q.Push(au) {
-			c.warnQ.warn("kind", "access_unit", "capacity", q.Cap())
+			c.warnQ.Warn("kind", "access_unit", "capacity", q.Cap())
 		}
 	}
 }
@@ -529,11 +530,11 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		},
 		OnPacketsLost: func(n uint64) {
 			c.packetsLost.Add(n)
-			c.warnPL.warn("lost", n)
+			c.warnPL.Warn("lost", n)
 		},
 		OnDecodeError: func(err error) {
 			c.rtpErrors.Add(1)
-			c.warnRTP.warn("err", c.red.string(err.Error()))
+			c.warnRTP.Warn("err", c.red.string(err.Error()))
 		},
 	}
 	if err := client.Start2(); err != nil {
@@ -611,7 +612,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		nalus, ts, key, err := asm.push(pkt)
 		if err != nil {
 			c.rtpErrors.Add(1)
-			c.warnRTP.warn("err", err.Error())
+			c.warnRTP.Warn("err", err.Error())
 			return
 		}
 		if nalus == nil || !ptsOK {
@@ -637,7 +638,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		n++
 		if work.Push(decodeItem{au: au, n: n}) {
 			c.decodeDropped.Add(1)
-			c.warnQD.warn("queue", work.Cap())
+			c.warnQD.Warn("queue", work.Cap())
 		}
 	})
 
@@ -701,7 +702,7 @@ func (c *Camera) decodeLoop(ctx context.Context, work *queue.Queue[decodeItem], 
 		pics, err := dec.Decode(it.au.NALUs, it.au.PTS, c.pool.get)
 		if err != nil {
 			c.decodeErrors.Add(1)
-			c.warnDec.warn("err", err.Error())
+			c.warnDec.Warn("err", err.Error())
 		}
 		for _, p := range pics {
 			src := it.au

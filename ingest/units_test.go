@@ -3,30 +3,9 @@ package ingest
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 )
-
-func TestWarnLimiterAggregates(t *testing.T) {
-	var logs logBuffer
-	w := newWarnLimiter(logs.logger(), "decode errors", time.Hour)
-	for i := range 50 {
-		w.warn("err", fmt.Sprint("e", i))
-	}
-	out := logs.String()
-	if n := strings.Count(out, "decode errors"); n != 1 {
-		t.Fatalf("%d log lines for 50 warnings within one interval, want 1:\n%s", n, out)
-	}
-	// Once the interval has passed the next line reports what was suppressed.
-	w.mu.Lock()
-	w.last = time.Now().Add(-2 * time.Hour)
-	w.mu.Unlock()
-	w.warn("err", "last")
-	if !strings.Contains(logs.String(), "count=50") || !strings.Contains(logs.String(), "err=last") {
-		t.Fatalf("second line does not aggregate the 49 suppressed and the new one:\n%s", logs.String())
-	}
-}
 
 func TestRedaction(t *testing.T) {
 	tests := []struct {

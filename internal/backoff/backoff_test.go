@@ -33,7 +33,7 @@ func TestBackoff(t *testing.T) {
 		{"healthy session resets", Backoff{Initial: 100 * ms, Max: time.Second, ResetAfter: time.Minute},
 			[]step{next(100 * ms), next(200 * ms), next(400 * ms), ended(time.Minute, true), next(100 * ms), next(200 * ms)}},
 		{"short session does not reset", Backoff{Initial: 100 * ms, Max: time.Second, ResetAfter: time.Minute},
-			[]step{next(100 * ms), next(200 * ms), ended(59 * time.Second, false), next(400 * ms)}},
+			[]step{next(100 * ms), next(200 * ms), ended(59*time.Second, false), next(400 * ms)}},
 		{"reset after any session with ResetAfter 0", Backoff{Initial: 100 * ms, Max: time.Second},
 			[]step{next(100 * ms), next(200 * ms), ended(0, true), next(100 * ms)}},
 		{"initial above max is the max", Backoff{Initial: 5 * time.Second, Max: time.Second},
