@@ -206,4 +206,3 @@ func sdpVideo(desc *description.Session) (codec string, w, h int) {
 	}
 	return "", 0, 0
 }
-
