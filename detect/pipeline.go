@@ -10,6 +10,7 @@ import (
 
 	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/queue"
+	"github.com/srdgd/srdgd/internal/ratelog"
 )
 
 // PipelineOptions configures NewPipeline.
@@ -67,9 +68,7 @@ type Pipeline struct {
 	mu    sync.Mutex
 	stats Stats
 
-	lastWarn time.Time
-	warnN    int
-	warnErr  error
+	warnFail *ratelog.Limiter
 }
 
 // NewPipeline validates the options.
@@ -104,7 +103,9 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	if len(probs) > 0 {
 		return nil, fmt.Errorf("detect: pipeline: %s", joinProbs(probs))
 	}
-	return &Pipeline{o: o, log: o.Logger.With("component", "detect"), prober: pr, cams: map[string]*camState{}}, nil
+	log := o.Logger.With("component", "detect")
+	return &Pipeline{o: o, log: log, prober: pr, cams: map[string]*camState{},
+		warnFail: ratelog.New(log, "detection failed", o.WarnInterval)}, nil
 }
 
 // Run analyses frames until ctx ends or the input queue is closed and
@@ -254,15 +255,7 @@ func (p *Pipeline) count(f func(*Stats)) {
 }
 
 // warn logs recurring errors at most once per WarnInterval, with the count.
-func (p *Pipeline) warn(err error) {
-	p.warnN++
-	p.warnErr = err
-	if time.Since(p.lastWarn) < p.o.WarnInterval {
-		return
-	}
-	p.log.Warn("detection failed", "count", p.warnN, "last_error", p.warnErr.Error())
-	p.lastWarn, p.warnN = time.Now(), 0
-}
+func (p *Pipeline) warn(err error) { p.warnFail.Warn("last_error", err.Error()) }
 
 // Stats returns a snapshot of the counters; safe to call while Run runs.
 func (p *Pipeline) Stats() Stats {

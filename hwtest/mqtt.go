@@ -2,18 +2,13 @@ package hwtest
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
-	"strings"
-	"sync"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/srdgd/srdgd/publish/mqtt"
 )
 
 // checkMQTT connects to the external broker with the configured credentials,
@@ -71,127 +66,41 @@ func unwrapOp(err error) error {
 	return err
 }
 
-// mqttConnect opens and closes one MQTT session. The client id is its own,
-// so a running daemon's session is not taken over.
+// mqttConnect opens and closes one MQTT session with the daemon's own
+// client (mqtt.Probe, mqtt.ClientTLS). The client id is its own, so a
+// running daemon's session is not taken over.
 func (o *Options) mqttConnect(ctx context.Context, broker string) (time.Duration, error) {
 	m := o.MQTT
-	u, err := url.Parse(broker)
-	if err != nil || u.Host == "" {
-		return 0, fmt.Errorf("not a broker URL")
+	tc, err := mqtt.ClientTLS(mqtt.TLSFiles{CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile,
+		InsecureSkipVerify: m.InsecureSkipVerify})
+	if err != nil {
+		return 0, fmt.Errorf("publish.mqtt.tls: %w", err)
 	}
 	host, _ := os.Hostname()
-	opts := paho.NewClientOptions().
-		AddBroker(broker).
-		SetClientID(fmt.Sprintf("srdgd-hwtest-%s-%d", host, os.Getpid())).
-		SetConnectTimeout(o.MQTTTimeout).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetCleanSession(true)
-	if m.Username != "" {
-		opts.SetUsername(m.Username).SetPassword(m.Password)
-	}
-	scheme := strings.ToLower(u.Scheme)
-	var tcfg *tls.Config
-	switch scheme {
-	case "ssl", "tls", "mqtts", "wss", "tcps":
-		if tcfg, err = mqttTLS(m); err != nil {
-			return 0, err
-		}
-		opts.SetTLSConfig(tcfg)
-	}
-	// For plain and TLS TCP the connection is dialled here with a deadline
-	// over the whole handshake: paho waits for CONNACK without one, and a
-	// listener that is not a broker would keep its goroutine forever.
-	var (
-		connMu sync.Mutex
-		conn   net.Conn
-	)
-	deadline := time.Now().Add(o.MQTTTimeout)
-	switch scheme {
-	case "tcp", "mqtt", "ssl", "tls", "mqtts", "tcps":
-		opts.SetCustomOpenConnectionFn(func(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {
-			d := net.Dialer{Deadline: deadline}
-			c, err := d.DialContext(ctx, "tcp", uri.Host)
-			if err != nil {
-				return nil, err
-			}
-			c.SetDeadline(deadline)
-			if tcfg != nil {
-				tc := tcfg.Clone()
-				if tc.ServerName == "" {
-					tc.ServerName = uri.Hostname()
-				}
-				tl := tls.Client(c, tc)
-				if err := tl.HandshakeContext(ctx); err != nil {
-					c.Close()
-					return nil, err
-				}
-				c = tl
-			}
-			connMu.Lock()
-			conn = c
-			connMu.Unlock()
-			return c, nil
-		})
-	}
-	cl := paho.NewClient(opts)
+	ctx, cancel := context.WithTimeout(ctx, o.MQTTTimeout)
+	defer cancel()
 	t0 := time.Now()
-	tok := cl.Connect()
-	stop := context.AfterFunc(ctx, func() {
-		connMu.Lock()
-		defer connMu.Unlock()
-		if conn != nil {
-			conn.Close()
-		}
-	})
-	<-tok.Done()
-	stop()
-	d := time.Since(t0)
-	if err := tok.Error(); err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return 0, cerr
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return 0, fmt.Errorf("no MQTT answer within %s (%v): is it an MQTT broker?", o.MQTTTimeout, err)
-		}
-		return 0, explainMQTT(err)
+	err = mqtt.Probe(ctx, mqtt.Options{Broker: broker, ClientID: fmt.Sprintf("srdgd-hwtest-%s-%d", host, os.Getpid()),
+		Username: m.Username, Password: m.Password, TLS: tc, ConnectTimeout: o.MQTTTimeout})
+	if err != nil {
+		return 0, o.explainMQTT(err)
 	}
-	cl.Disconnect(250)
-	return d, nil
+	return time.Since(t0), nil
 }
 
-// explainMQTT adds what to check to paho's connect errors.
-func explainMQTT(err error) error {
-	msg := err.Error()
+// explainMQTT adds what to check to the probe's classified errors.
+func (o *Options) explainMQTT(err error) error {
 	switch {
-	case strings.Contains(msg, "not Authorized"), strings.Contains(msg, "bad user name or password"):
+	case errors.Is(err, mqtt.ErrAuth):
 		return fmt.Errorf("credentials rejected (%v): check publish.mqtt.username and the password variable/file", err)
-	case strings.Contains(msg, "connection refused"):
+	case errors.Is(err, mqtt.ErrRefused):
 		return fmt.Errorf("nothing listens there (%v): is the broker running?", err)
+	case errors.Is(err, mqtt.ErrTimeout):
+		return fmt.Errorf("no MQTT answer within %s (%v): is it an MQTT broker?", o.MQTTTimeout, err)
+	case errors.Is(err, mqtt.ErrTLS):
+		return fmt.Errorf("%v: check publish.mqtt.tls (ca_file, insecure_skip_verify) and that the broker's port speaks TLS", err)
+	case errors.Is(err, mqtt.ErrProtocol):
+		return fmt.Errorf("%v: is it an MQTT broker, and does the scheme (tcp:// or ssl://) match its listener?", err)
 	}
 	return err
-}
-
-func mqttTLS(m MQTTOptions) (*tls.Config, error) {
-	t := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: m.InsecureSkipVerify} //nolint:gosec // operator's choice
-	if m.CAFile != "" {
-		pem, err := os.ReadFile(m.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("publish.mqtt.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("publish.mqtt.tls.ca_file %s: no PEM certificate in it", m.CAFile)
-		}
-		t.RootCAs = pool
-	}
-	if m.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(m.CertFile, m.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("publish.mqtt.tls.cert_file/key_file: %w", err)
-		}
-		t.Certificates = []tls.Certificate{cert}
-	}
-	return t, nil
 }

@@ -1,7 +1,6 @@
 package hwtest
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,7 +12,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/srdgd/srdgd/ingest"
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 	"github.com/srdgd/srdgd/match"
 )
 
@@ -37,22 +36,14 @@ func runOnly(t *testing.T, edit func(*Options)) *Report {
 	return Run(context.Background(), o)
 }
 
-func skipOrFail(t *testing.T, env string, err error) {
-	t.Helper()
-	if os.Getenv(env) == "1" {
-		t.Fatalf("%s=1 but %v", env, err)
-	}
-	t.Skipf("SKIPPING %s: %v -- real-peer test did NOT run", t.Name(), err)
-}
-
 func requireFFmpeg(t *testing.T) {
 	t.Helper()
 	if _, err := rtspserver.FFmpegPath(); err != nil {
-		skipOrFail(t, "SRDGD_TEST_REQUIRE_FFMPEG", err)
+		testutil.SkipOrFail(t, "SRDGD_TEST_REQUIRE_FFMPEG", err)
 	}
 	dec, err := ingest.NewAVDecoder(ingest.CodecH264)
 	if err != nil {
-		skipOrFail(t, "SRDGD_TEST_REQUIRE_FFMPEG", err)
+		testutil.SkipOrFail(t, "SRDGD_TEST_REQUIRE_FFMPEG", err)
 	}
 	dec.Close()
 }
@@ -135,71 +126,7 @@ func TestCameras(t *testing.T) {
 // returns its host:port; extra is appended to the listener's settings.
 func mosquitto(t *testing.T, user, pass, extra string) string {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/sbin/mosquitto"); err2 == nil {
-			bin = "/usr/sbin/mosquitto"
-		} else {
-			skipOrFail(t, "SRDGD_TEST_REQUIRE_MOSQUITTO", fmt.Errorf("mosquitto not installed (Debian package mosquitto): %v", err))
-		}
-	}
-	pw, err := exec.LookPath("mosquitto_passwd")
-	if err != nil {
-		pw = "/usr/bin/mosquitto_passwd"
-	}
-	dir := t.TempDir()
-	pwFile := filepath.Join(dir, "passwd")
-	if out, err := exec.Command(pw, "-b", "-c", pwFile, user, pass).CombinedOutput(); err != nil {
-		t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
-	}
-	addr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(dir, "mosquitto.conf")
-	cfg := fmt.Sprintf("listener %s 127.0.0.1\n%sallow_anonymous false\npassword_file %s\nlog_dest stderr\nlog_type all\npersistence false\n", port, extra, pwFile)
-	if os.Getuid() == 0 {
-		// as root it would switch to the mosquitto user, who cannot read the test's temp dir
-		cfg += "user root\n"
-	}
-	os.WriteFile(conf, []byte(cfg), 0o600)
-	cmd := exec.Command(bin, "-c", conf)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
-	// ready when it logs that it runs; the rest of its log is drained
-	ready := make(chan struct{})
-	var lines []string
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		started := false
-		for sc.Scan() {
-			if l := sc.Text(); !started {
-				lines = append(lines, l)
-				if strings.Contains(l, " running") {
-					started = true
-					close(ready)
-				}
-			}
-		}
-		cmd.Wait()
-	}()
-	select {
-	case <-ready:
-	case <-done: // lines is complete once done is closed
-		t.Fatalf("mosquitto exited:\n%s", strings.Join(lines, "\n"))
-	case <-time.After(10 * time.Second):
-		t.Fatal("mosquitto did not start within 10s")
-	}
-	return addr
+	return testutil.StartMosquitto(t, testutil.MosquittoOptions{Username: user, Password: pass, Listener: extra}).Addr()
 }
 
 func TestMQTT(t *testing.T) {

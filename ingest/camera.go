@@ -20,7 +20,9 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/srdgd/srdgd/face"
+	"github.com/srdgd/srdgd/internal/backoff"
 	"github.com/srdgd/srdgd/internal/queue"
+	"github.com/srdgd/srdgd/internal/ratelog"
 )
 
 // Camera is one supervised RTSP source. Build it with NewCamera, subscribe,
@@ -57,11 +59,11 @@ type Camera struct {
 	rateB   uint64
 	fps     float64
 	kbps    float64
-	warnDec *warnLimiter
-	warnRTP *warnLimiter
-	warnQ   *warnLimiter
-	warnQD  *warnLimiter
-	warnPL  *warnLimiter
+	warnDec *ratelog.Limiter
+	warnRTP *ratelog.Limiter
+	warnQ   *ratelog.Limiter
+	warnQD  *ratelog.Limiter
+	warnPL  *ratelog.Limiter
 }
 
 // NewCamera validates o and returns a Camera that is not yet running.
@@ -157,11 +159,11 @@ func NewCamera(o CameraOptions) (*Camera, error) {
 		tls:       tcfg,
 		red:       red,
 		log:       log,
-		warnDec:   newWarnLimiter(log, "decode errors", o.WarnInterval),
-		warnRTP:   newWarnLimiter(log, "rtp errors", o.WarnInterval),
-		warnQ:     newWarnLimiter(log, "subscriber queue full, dropped oldest", o.WarnInterval),
-		warnQD:    newWarnLimiter(log, "decoder behind, dropped access units until next key frame", o.WarnInterval),
-		warnPL:    newWarnLimiter(log, "rtp packets lost", o.WarnInterval),
+		warnDec:   ratelog.New(log, "decode errors", o.WarnInterval),
+		warnRTP:   ratelog.New(log, "rtp errors", o.WarnInterval),
+		warnQ:     ratelog.New(log, "subscriber queue full, dropped oldest", o.WarnInterval),
+		warnQD:    ratelog.New(log, "decoder behind, dropped access units until next key frame", o.WarnInterval),
+		warnPL:    ratelog.New(log, "rtp packets lost", o.WarnInterval),
 		pool:      newBufPool(framePoolSize),
 	}
 	c.st = Status{Camera: o.Name, State: StateStopped}
@@ -276,7 +278,7 @@ func (c *Camera) publishFrame(f *face.Frame) {
 	for _, q := range c.frameSubs {
 		if old, dropped := q.PushEvict(f); dropped {
 			old.Release() // the queue's reference
-			c.warnQ.warn("kind", "frame", "capacity", q.Cap())
+			c.warnQ.Warn("kind", "frame", "capacity", q.Cap())
 		}
 	}
 	f.Release() // ingest's own reference
@@ -287,7 +289,7 @@ func (c *Camera) publishAU(au *face.AccessUnit) {
 	defer c.subMu.Unlock()
 	for _, q := range c.auSubs {
 		if q.Push(au) {
-			c.warnQ.warn("kind", "access_unit", "capacity", q.Cap())
+			c.warnQ.Warn("kind", "access_unit", "capacity", q.Cap())
 		}
 	}
 }
@@ -371,8 +373,8 @@ func (c *Camera) Run(ctx context.Context) (err error) {
 		}
 	}()
 
-	bo := backoff{initial: c.o.ReconnectInitial, max: c.o.ReconnectMax}
-	authBo := backoff{initial: c.o.AuthRetryInitial, max: c.o.AuthRetryMax}
+	bo := backoff.Backoff{Initial: c.o.ReconnectInitial, Max: c.o.ReconnectMax, ResetAfter: c.o.ReconnectResetAfter}
+	authBo := backoff.Backoff{Initial: c.o.AuthRetryInitial, Max: c.o.AuthRetryMax}
 	failures, authFailures := 0, 0
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
@@ -401,16 +403,14 @@ func (c *Camera) Run(ctx context.Context) (err error) {
 			c.authFailures.Add(1)
 		} else {
 			authFailures = 0
-			authBo.reset()
+			authBo.Reset()
 		}
-		if res.playedFor >= c.o.ReconnectResetAfter {
-			bo.reset()
-		}
+		bo.Ended(res.playedFor)
 		if c.o.MaxAuthFailures > 0 && authFailures >= c.o.MaxAuthFailures {
 			err = fmt.Errorf("ingest: camera %q: %s: %w %d times (check username/password): %w",
 				c.o.Name, c.safeURL, ErrAuthRejected, authFailures, c.red.err(res.err))
 			c.setError(err)
-			delay := authBo.next()
+			delay := authBo.Next()
 			c.setState(StateAuthFailed)
 			if authFailures == c.o.MaxAuthFailures {
 				c.log.Error("credentials rejected", "err", err, "retry_in", delay.Round(time.Second))
@@ -430,7 +430,7 @@ func (c *Camera) Run(ctx context.Context) (err error) {
 			return err
 		}
 
-		delay := bo.next()
+		delay := bo.Next()
 		c.setState(StateBackoff)
 		msg := "disconnected"
 		if res.playedFor == 0 {
@@ -533,11 +533,11 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		},
 		OnPacketsLost: func(n uint64) {
 			c.packetsLost.Add(n)
-			c.warnPL.warn("lost", n)
+			c.warnPL.Warn("lost", n)
 		},
 		OnDecodeError: func(err error) {
 			c.rtpErrors.Add(1)
-			c.warnRTP.warn("err", c.red.string(err.Error()))
+			c.warnRTP.Warn("err", c.red.string(err.Error()))
 		},
 	}
 	if err := client.Start2(); err != nil {
@@ -615,7 +615,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		nalus, ts, key, err := asm.push(pkt)
 		if err != nil {
 			c.rtpErrors.Add(1)
-			c.warnRTP.warn("err", err.Error())
+			c.warnRTP.Warn("err", err.Error())
 			return
 		}
 		if nalus == nil || !ptsOK {
@@ -641,7 +641,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		n++
 		if work.Push(decodeItem{au: au, n: n}) {
 			c.decodeDropped.Add(1)
-			c.warnQD.warn("queue", work.Cap())
+			c.warnQD.Warn("queue", work.Cap())
 		}
 	})
 
@@ -705,7 +705,7 @@ func (c *Camera) decodeLoop(ctx context.Context, work *queue.Queue[decodeItem], 
 		pics, err := dec.Decode(it.au.NALUs, it.au.PTS, c.pool.get)
 		if err != nil {
 			c.decodeErrors.Add(1)
-			c.warnDec.warn("err", err.Error())
+			c.warnDec.Warn("err", err.Error())
 		}
 		for _, p := range pics {
 			src := it.au

@@ -3,55 +3,9 @@ package ingest
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 )
-
-func TestBackoff(t *testing.T) {
-	b := backoff{initial: 100 * time.Millisecond, max: time.Second}
-	// Steps double from initial and stop at max; each delay is jittered into
-	// [step/2, step].
-	steps := []time.Duration{100, 200, 400, 800, 1000, 1000}
-	for round := range 2 {
-		for i, step := range steps {
-			step *= time.Millisecond
-			d := b.next()
-			if d < step/2 || d > step {
-				t.Fatalf("round %d attempt %d: delay %v outside [%v, %v]", round, i, d, step/2, step)
-			}
-		}
-		b.reset()
-	}
-	// Jitter really varies (1000 draws from a range of 500 ms).
-	seen := map[time.Duration]bool{}
-	for range 1000 {
-		seen[b.next()] = true
-	}
-	if len(seen) < 10 {
-		t.Fatalf("only %d distinct delays at the cap: no jitter", len(seen))
-	}
-}
-
-func TestWarnLimiterAggregates(t *testing.T) {
-	var logs logBuffer
-	w := newWarnLimiter(logs.logger(), "decode errors", time.Hour)
-	for i := range 50 {
-		w.warn("err", fmt.Sprint("e", i))
-	}
-	out := logs.String()
-	if n := strings.Count(out, "decode errors"); n != 1 {
-		t.Fatalf("%d log lines for 50 warnings within one interval, want 1:\n%s", n, out)
-	}
-	// Once the interval has passed the next line reports what was suppressed.
-	w.mu.Lock()
-	w.last = time.Now().Add(-2 * time.Hour)
-	w.mu.Unlock()
-	w.warn("err", "last")
-	if !strings.Contains(logs.String(), "count=50") || !strings.Contains(logs.String(), "err=last") {
-		t.Fatalf("second line does not aggregate the 49 suppressed and the new one:\n%s", logs.String())
-	}
-}
 
 func TestRedaction(t *testing.T) {
 	tests := []struct {

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"github.com/srdgd/srdgd/config"
@@ -247,7 +244,8 @@ func newMQTT(d *daemon, sv *services, p *pipeline, reg *metrics.Registry) (*mqtt
 		broker = "tcp://" + b.Addr()
 		log.Info("embedded MQTT broker", "addr", b.Addr(), "auth", m.Username != "")
 	}
-	tc, err := clientTLS(m.TLS)
+	tc, err := mqtt.ClientTLS(mqtt.TLSFiles{CAFile: m.TLS.CAFile, CertFile: m.TLS.CertFile, KeyFile: m.TLS.KeyFile,
+		InsecureSkipVerify: m.TLS.InsecureSkipVerify})
 	if err != nil {
 		return nil, fmt.Errorf("publish.mqtt.tls: %w", err)
 	}
@@ -281,34 +279,6 @@ func newMQTT(d *daemon, sv *services, p *pipeline, reg *metrics.Registry) (*mqtt
 	d.components = append(d.components, component{name: "mqtt", run: pub.Run})
 	d.onStop = append(d.onStop, func() { pub.Close() })
 	return pub, nil
-}
-
-// clientTLS builds the TLS config towards an external broker; nil when
-// nothing is configured (system roots).
-func clientTLS(c config.ClientTLS) (*tls.Config, error) {
-	if c.CAFile == "" && c.CertFile == "" && !c.InsecureSkipVerify {
-		return nil, nil
-	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", c.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("cert_file %s / key_file %s: %w", c.CertFile, c.KeyFile, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // feedMetrics moves the detect pipelines' counters into the registry every

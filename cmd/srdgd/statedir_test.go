@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -11,10 +10,8 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -29,6 +26,7 @@ import (
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/internal/demoscene"
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 	"github.com/srdgd/srdgd/match"
 )
 
@@ -51,7 +49,7 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	if err != nil {
 		requireFFmpeg(t, err)
 	}
-	mosq := requireMosquitto(t)
+	mosq := testutil.NewMosquitto(t, testutil.MosquittoOptions{})
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -66,8 +64,8 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	t0 := time.Now()
 	step := func(what string) { t.Logf("%s after %v", what, time.Since(t0).Round(time.Millisecond)) }
 	step("scene streaming")
-	broker := mosq.start(t)
-	defer mosq.stop(t)
+	broker := mosq.Start(t)
+	defer mosq.Stop(t)
 	cfg := testDaemonConfig(t)
 	state := cfg.Storage.StateDir
 	if err := match.GenerateKey(cfg.Match.KeyFile); err != nil {
@@ -99,7 +97,7 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	sub.close()
 	step("hits delivered")
 	// The broker goes away: the next hits wait in the spool.
-	mosq.stop(t)
+	mosq.Stop(t)
 	d.waitMetric(ctx, t, "srdgd_mqtt_spool_messages", 2)
 	d.stop(t)
 	step("hits spooled, daemon stopped")
@@ -115,7 +113,7 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 
 	// Run 2, no camera: the waiting hits are delivered in full, and
 	// nothing stays in the spool directory.
-	mosq.start(t)
+	mosq.Start(t)
 	sub2 := subscribeHits(t, broker)
 	cfg.Cameras = nil
 	d2 := startTestDaemon(ctx, t, cfg)
@@ -416,88 +414,3 @@ func (s *hitSubscriber) close() {
 	}
 }
 
-// testMosquitto is Debian's mosquitto on one free loopback port, which
-// stop and start keep.
-type testMosquitto struct {
-	conf string
-	port int
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-const mosquittoPath = "/usr/sbin/mosquitto"
-
-func requireMosquitto(t *testing.T) *testMosquitto {
-	t.Helper()
-	if _, err := os.Stat(mosquittoPath); err != nil {
-		if os.Getenv("SRDGD_TEST_REQUIRE_MOSQUITTO") == "1" {
-			t.Fatalf("%s missing and SRDGD_TEST_REQUIRE_MOSQUITTO=1: apt-get install mosquitto", mosquittoPath)
-		}
-		t.Skipf("SKIPPING: %s not installed (apt-get install mosquitto)", mosquittoPath)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	m := &testMosquitto{conf: filepath.Join(t.TempDir(), "mosquitto.conf"), port: port}
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nuser root\n", port)
-	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// start runs mosquitto and waits for its "running" line; it returns the
-// broker's address.
-func (m *testMosquitto) start(t *testing.T) string {
-	t.Helper()
-	cmd := exec.Command(mosquittoPath, "-c", m.conf)
-	out, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	m.cmd, m.done = cmd, make(chan struct{})
-	ready := make(chan string, 1)
-	go func() {
-		defer close(m.done)
-		sc := bufio.NewScanner(out)
-		var log strings.Builder
-		sent := false
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if !sent && strings.Contains(sc.Text(), " running") {
-				ready <- ""
-				sent = true
-			}
-		}
-		if !sent {
-			ready <- log.String()
-		}
-		_ = cmd.Wait()
-	}()
-	select {
-	case msg := <-ready:
-		if msg != "" {
-			t.Fatalf("mosquitto did not start:\n%s", msg)
-		}
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("mosquitto did not say it was running within 20 s")
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.port))
-}
-
-func (m *testMosquitto) stop(t *testing.T) {
-	t.Helper()
-	if m.cmd == nil {
-		return
-	}
-	_ = m.cmd.Process.Kill()
-	<-m.done
-	m.cmd = nil
-}

@@ -1,12 +1,10 @@
 package httpapi
 
 import (
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -41,7 +39,7 @@ func (s *Server) sameOriginChanges(next http.Handler) http.Handler {
 			why = crossOriginEvidence(r)
 		}
 		if why != "" {
-			s.refused.warn(s.log, r, why)
+			s.refused.Warn("method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", why)
 			writeError(w, http.StatusForbidden, "", "cross-origin request refused: "+why+
 				"; changes must come from this server's page, or authenticate with Authorization: Bearer <token>")
 			return
@@ -50,27 +48,9 @@ func (s *Server) sameOriginChanges(next http.Handler) http.Handler {
 	})
 }
 
-// refusedLog aggregates the warnings about refused cross-origin changes: a
-// hostile page can send them in a loop.
-type refusedLog struct {
-	mu       sync.Mutex
-	warnedAt time.Time
-	unwarned int
-}
-
+// refusedWarnInterval aggregates the warnings about refused cross-origin
+// changes: a hostile page can send them in a loop.
 const refusedWarnInterval = 10 * time.Second
-
-func (l *refusedLog) warn(log *slog.Logger, r *http.Request, why string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.unwarned++
-	if time.Since(l.warnedAt) < refusedWarnInterval {
-		return
-	}
-	log.Warn("cross-origin change refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
-		"reason", why, "refused_since_last_warning", l.unwarned)
-	l.warnedAt, l.unwarned = time.Now(), 0
-}
 
 func safeMethod(m string) bool { return m == "GET" || m == "HEAD" || m == "OPTIONS" }
 

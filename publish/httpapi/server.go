@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/srdgd/srdgd/internal/ratelog"
 	"github.com/srdgd/srdgd/publish"
 )
 
@@ -83,7 +84,7 @@ type Server struct {
 	handler http.Handler
 	auth    *authenticator
 	web     fs.FS
-	refused refusedLog
+	refused *ratelog.Limiter // cross-origin changes refused
 
 	ready chan struct{}
 	mu    sync.Mutex
@@ -143,6 +144,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("http api: an auditor is required with the hit history or the gallery")
 	}
 	s := &Server{o: o, log: o.Logger.With("component", "httpapi"), ready: make(chan struct{})}
+	s.refused = ratelog.New(s.log, "cross-origin change refused", refusedWarnInterval)
 	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
 		return nil, fmt.Errorf("http api: tls cert file %q and key file %q: give both or neither", o.TLSCertFile, o.TLSKeyFile)
 	}

@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,17 +10,15 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 const (
@@ -95,100 +92,20 @@ func (e *embedded) Stop(t *testing.T) {
 	e.cancel = nil
 }
 
-// mosquitto runs Debian's /usr/sbin/mosquitto on a free port.
-type mosquitto struct {
-	dir  string
-	port int
-	auth bool
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-const mosquittoBin = "/usr/sbin/mosquitto"
+// mosquitto is Debian's broker (testutil) as a testBroker.
+type mosquitto struct{ *testutil.Mosquitto }
 
 func startMosquitto(t *testing.T, auth bool) testBroker {
 	t.Helper()
-	if _, err := os.Stat(mosquittoBin); err != nil {
-		if os.Getenv("SRDGD_TEST_REQUIRE_MOSQUITTO") == "1" {
-			t.Fatalf("%s missing and SRDGD_TEST_REQUIRE_MOSQUITTO=1: apt-get install mosquitto", mosquittoBin)
-		}
-		t.Skipf("%s not installed (apt-get install mosquitto); set SRDGD_TEST_REQUIRE_MOSQUITTO=1 to fail instead", mosquittoBin)
-	}
-	m := &mosquitto{dir: t.TempDir(), port: freePort(t), auth: auth}
-	conf := fmt.Sprintf("listener %d 127.0.0.1\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nuser root\n", m.port)
+	var o testutil.MosquittoOptions
 	if auth {
-		pw := filepath.Join(m.dir, "passwd")
-		out, err := exec.Command("mosquitto_passwd", "-c", "-b", pw, testUser, testPass).CombinedOutput()
-		if err != nil {
-			t.Fatalf("mosquitto_passwd: %v: %s", err, out)
-		}
-		conf += "allow_anonymous false\npassword_file " + pw + "\n"
-	} else {
-		conf += "allow_anonymous true\n"
+		o.Username, o.Password = testUser, testPass
 	}
-	if err := os.WriteFile(filepath.Join(m.dir, "mosquitto.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m.Start(t)
-	t.Cleanup(func() { m.Stop(t) })
-	return m
+	return mosquitto{testutil.StartMosquitto(t, o)}
 }
 
-func (m *mosquitto) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.port)) }
-
-// Start runs mosquitto and waits for its "running" log line.
-func (m *mosquitto) Start(t *testing.T) {
-	t.Helper()
-	cmd := exec.Command(mosquittoBin, "-c", filepath.Join(m.dir, "mosquitto.conf"))
-	// stderr: mosquitto block-buffers stdout into a pipe.
-	out, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	m.cmd, m.done = cmd, make(chan struct{})
-	ready := make(chan string, 1)
-	go func() {
-		defer close(m.done)
-		sc := bufio.NewScanner(out)
-		var log strings.Builder
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			log.WriteString(line + "\n")
-			if !sent && strings.Contains(line, " running") {
-				ready <- ""
-				sent = true
-			}
-		}
-		if !sent {
-			ready <- log.String()
-		}
-		_ = cmd.Wait()
-	}()
-	select {
-	case msg := <-ready:
-		if msg != "" {
-			t.Fatalf("mosquitto did not start:\n%s", msg)
-		}
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-m.done
-		t.Fatal("mosquitto did not say it was running within 15s")
-	}
-}
-
-func (m *mosquitto) Stop(t *testing.T) {
-	t.Helper()
-	if m.cmd == nil {
-		return
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	<-m.done
-	m.cmd = nil
-}
+func (m mosquitto) Start(t *testing.T) { m.Mosquitto.Start(t) }
+func (m mosquitto) Stop(t *testing.T)  { m.Mosquitto.Stop(t) }
 
 func freePort(t *testing.T) int {
 	t.Helper()

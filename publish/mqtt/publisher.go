@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/srdgd/srdgd/face"
+	"github.com/srdgd/srdgd/internal/backoff"
 	"github.com/srdgd/srdgd/internal/seal"
 	"github.com/srdgd/srdgd/publish"
 )
@@ -187,24 +187,6 @@ func (p *Publisher) setErr(err error) {
 	p.changed()
 }
 
-// backoff doubles from min to max with jitter in [d/2, d).
-type backoff struct {
-	min, max time.Duration
-	n        int
-}
-
-func (b *backoff) next() time.Duration {
-	d := b.min << min(b.n, 30)
-	if d > b.max || d <= 0 {
-		d = b.max
-	} else {
-		b.n++
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-func (b *backoff) reset() { b.n = 0 }
-
 // healthyAfter is how long a connection must last to reset the backoff.
 const healthyAfter = time.Minute
 
@@ -226,7 +208,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 	p.log.Info("mqtt publisher starting", "broker", p.opts.redacted, "client_id", p.opts.ClientID,
 		"prefix", p.opts.TopicPrefix, "qos", p.opts.qos, "spool", p.opts.SpoolDir)
-	bo := backoff{min: p.opts.ReconnectMin, max: p.opts.ReconnectMax}
+	bo := backoff.Backoff{Initial: p.opts.ReconnectMin, Max: p.opts.ReconnectMax, ResetAfter: healthyAfter}
 	var (
 		failures   int
 		lastFailAt time.Time
@@ -266,11 +248,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 			}
 			p.setErr(err)
 			p.log.Warn("mqtt connection lost", "broker", p.opts.redacted, "error", err)
-			if time.Since(began) >= healthyAfter {
-				bo.reset()
-			}
+			bo.Ended(time.Since(began))
 		}
-		t := time.NewTimer(bo.next())
+		t := time.NewTimer(bo.Next())
 		select {
 		case <-ctx.Done():
 			t.Stop()
