@@ -259,13 +259,13 @@ func tickLabel(v float64, log bool) string {
 	return strconv.FormatFloat(v, 'g', 4, 64)
 }
 
-var face = basicfont.Face7x13
+var plotFace = basicfont.Face7x13
 
-func textWidth(s string) int { return font.MeasureString(face, s).Round() }
+func textWidth(s string) int { return font.MeasureString(plotFace, s).Round() }
 
 // text draws s with its baseline at y.
 func text(img *image.RGBA, x, y int, s string, c color.RGBA) {
-	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: face, Dot: fixed.P(x, y)}
+	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: plotFace, Dot: fixed.P(x, y)}
 	d.DrawString(s)
 }
 
