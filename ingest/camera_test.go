@@ -183,7 +183,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 
 	s1.Close() // kill the server mid-stream: camera and publisher lose their sessions
 	p1.Stop()
-	waitFor(t, ctx, "camera to notice the dead server", func() bool { return !r.cam.Status().Connected })
+	testutil.WaitFor(t, ctx, "camera to notice the dead server", func() bool { return !r.cam.Status().Connected })
 
 	s2 := startServer(t, rtspserver.Options{Address: addr})
 	publish(t, ctx, s2, "cam", rtspserver.FFmpegOptions{})
@@ -254,7 +254,7 @@ func TestCredentials(t *testing.T) {
 				}
 			} else {
 				// rejected credentials are a state of the camera, not the end of Run
-				waitFor(t, ctx, "auth_failed", func() bool { return r.cam.Status().State == StateAuthFailed })
+				testutil.WaitFor(t, ctx, "auth_failed", func() bool { return r.cam.Status().State == StateAuthFailed })
 				st := r.cam.Status()
 				if !strings.Contains(st.LastError, ErrAuthRejected.Error()) {
 					t.Fatalf("last error %q does not say the credentials were rejected", st.LastError)
@@ -316,9 +316,9 @@ func TestAuthFailedRecovers(t *testing.T) {
 	p1.Stop()
 	s2 := startServer(t, rtspserver.Options{Address: addr, Username: user, Password: "New-pa55word"})
 	publish(t, ctx, s2, "cam", rtspserver.FFmpegOptions{})
-	waitFor(t, ctx, "auth_failed", func() bool { return r.cam.Status().State == StateAuthFailed })
+	testutil.WaitFor(t, ctx, "auth_failed", func() bool { return r.cam.Status().State == StateAuthFailed })
 	// and it goes on trying: the rejections keep being counted
-	waitFor(t, ctx, "retries while auth_failed", func() bool { return r.cam.Status().AuthFailures >= 5 })
+	testutil.WaitFor(t, ctx, "retries while auth_failed", func() bool { return r.cam.Status().AuthFailures >= 5 })
 	if st := r.cam.Status(); st.Reconnects != 0 || !strings.Contains(st.LastError, ErrAuthRejected.Error()) {
 		t.Fatalf("status %+v, want no reconnect yet and the rejection as last error", st)
 	}
@@ -349,7 +349,7 @@ func TestReconnectsCountSessionsNotAttempts(t *testing.T) {
 	var logs logBuffer
 	r := startCamera(t, fastReconnect(CameraOptions{Name: "late", URL: s.URL("cam"), Transport: "tcp", Logger: logs.logger()}), nil)
 	frames := r.cam.SubscribeFrames(8)
-	waitFor(t, ctx, "6 failed attempts", func() bool { return strings.Count(logs.String(), "msg=\"connect failed\"") >= 6 })
+	testutil.WaitFor(t, ctx, "6 failed attempts", func() bool { return strings.Count(logs.String(), "msg=\"connect failed\"") >= 6 })
 	publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{})
 	popN(t, ctx, frames, 3)
 	if st := r.cam.Status(); st.Reconnects != 0 || !st.Connected {
@@ -430,7 +430,7 @@ func TestGarbageRTPIsCountedNotFatal(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startCamera(t, fastReconnect(CameraOptions{Name: "junk", URL: s.URL("junk"), Transport: "tcp", WarnInterval: time.Hour}), nil)
-	waitFor(t, ctx, "rtp and decode errors to be counted", func() bool {
+	testutil.WaitFor(t, ctx, "rtp and decode errors to be counted", func() bool {
 		st := r.cam.Status()
 		return st.RTPErrors >= 5 && st.DecodeErrors >= 5
 	})
@@ -526,7 +526,7 @@ func TestRunReturnsPromptlyOnCancel(t *testing.T) {
 				return CameraOptions{URL: s.URL("cam"), ReconnectInitial: time.Hour, ReconnectMax: time.Hour}
 			},
 			ready: func(t *testing.T, ctx context.Context, r *running) {
-				waitFor(t, ctx, "backoff", func() bool { return r.cam.Status().State == StateBackoff })
+				testutil.WaitFor(t, ctx, "backoff", func() bool { return r.cam.Status().State == StateBackoff })
 			},
 		},
 		{
@@ -774,7 +774,7 @@ func TestDecoderBehindDropsAndResumesAtKeyFrame(t *testing.T) {
 			return gd, err
 		},
 	}), func(c *Camera) { frames = c.SubscribeFrames(64) })
-	waitFor(t, ctx, "the decode queue to overflow", func() bool { return r.cam.Status().Dropped >= 15 })
+	testutil.WaitFor(t, ctx, "the decode queue to overflow", func() bool { return r.cam.Status().Dropped >= 15 })
 	close(gd.gate)
 	popN(t, ctx, frames, 15)
 	st := r.cam.Status()

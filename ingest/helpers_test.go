@@ -129,21 +129,6 @@ func popN[T any](t *testing.T, ctx context.Context, q *queue.Queue[T], n int) []
 	return out
 }
 
-// waitFor polls cond until it holds or ctx ends. It is for conditions on
-// counters that have no event to wait on.
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
-}
-
 // logBuffer is a concurrency-safe sink for a slog text handler.
 type logBuffer struct {
 	mu  sync.Mutex

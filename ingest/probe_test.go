@@ -6,51 +6,12 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/srdgd/srdgd/internal/rtspserver"
 	"github.com/srdgd/srdgd/internal/testutil"
 )
-
-// silentListener accepts TCP connections and never answers: a camera that
-// hangs after the connect.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
-}
 
 // TestProbe probes real cameras: the in-process RTSP server fed by ffmpeg,
 // over rtsp with credentials and over rtsps with a pinned certificate.
@@ -72,7 +33,7 @@ func TestProbe(t *testing.T) {
 	}
 	secure := startServer(t, rtspserver.Options{TLSConfig: cfg, DisableUDP: true})
 	publish(t, ctx, secure, "cam", rtspserver.FFmpegOptions{GOP: 5})
-	silent := "rtsp://" + silentListener(t) + "/cam"
+	silent := "rtsp://" + testutil.SilentListener(t) + "/cam"
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package systemd
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,12 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 // fakeManager is the service manager's end of the notify protocol: a real
@@ -222,24 +222,6 @@ func TestWatchdogInterval(t *testing.T) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// syncBuffer is a log sink safe for the watchdog goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestWatchdogCadenceAndUnhealthy(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	m := abstractSocket(t)
@@ -388,3 +370,6 @@ func mustNotifier(t *testing.T, s string) *Notifier {
 	}
 	return n
 }
+
+// syncBuffer is a log sink safe for a goroutine writing while the test reads.
+type syncBuffer = testutil.SyncBuffer

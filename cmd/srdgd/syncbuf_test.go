@@ -1,24 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"sync"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for a goroutine writing while the test reads.
+type syncBuffer = testutil.SyncBuffer

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 func TestLimiter(t *testing.T) {
@@ -78,7 +80,7 @@ func TestAggregates(t *testing.T) {
 }
 
 func TestConcurrent(t *testing.T) {
-	var buf syncBuf
+	var buf testutil.SyncBuffer
 	l := New(slog.New(slog.NewTextHandler(&buf, nil)), "x", time.Hour)
 	var wg sync.WaitGroup
 	for range 8 {
@@ -97,21 +99,4 @@ func TestConcurrent(t *testing.T) {
 	if New(nil, "nil logger", 0).Warn() != true {
 		t.Fatal("a nil logger must discard, not fail")
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -98,7 +98,7 @@ func TestWHEPUnconnectedSessionsFreeTheirSlot(t *testing.T) {
 			b := newWHEPClient(t, clientOptions{})
 			offerB := []byte(b.offer(t, ctx))
 			// b may already find the slot free; if not, it must become free
-			waitFor(t, ctx, "the unconnected session to free its slot", func() bool {
+			testutil.WaitFor(t, ctx, "the unconnected session to free its slot", func() bool {
 				return ls.srv.Stats()[0].Viewers == 0
 			})
 			resp, body := ls.post(t, ctx, "front", "application/sdp", offerB)

@@ -34,7 +34,7 @@ func TestWHEPErrors(t *testing.T) {
 
 	// The short FirstVideoTimeout is for "dark"; wait until the others have
 	// shown their codec, so a slow start-up cannot turn 415 into 503.
-	waitFor(t, ctx, "codecs of front and hevc", func() bool {
+	testutil.WaitFor(t, ctx, "codecs of front and hevc", func() bool {
 		n := 0
 		for _, ci := range ls.srv.Cameras() {
 			if ci.Codec != "" {

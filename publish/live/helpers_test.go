@@ -373,18 +373,3 @@ func highProfileFile(t *testing.T) string {
 	}
 	return out
 }
-
-// waitFor polls cond until it holds or ctx ends. It is for conditions on
-// counters that have no event to wait on.
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
-}

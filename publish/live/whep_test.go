@@ -369,7 +369,7 @@ func TestSubscribesOnlyWhileWatched(t *testing.T) {
 	src := &countingSource{Camera: startCamera(t, "front", h264)}
 	ls := startLive(t, Options{Cameras: map[string]Source{"front": src}})
 
-	waitFor(t, ctx, "codec learnt and subscription dropped", func() bool {
+	testutil.WaitFor(t, ctx, "codec learnt and subscription dropped", func() bool {
 		return len(ls.srv.Cameras()) == 1 && ls.srv.Cameras()[0].Viewable && src.active.Load() == 0
 	})
 	c := newWHEPClient(t, clientOptions{})
@@ -382,5 +382,5 @@ func TestSubscribesOnlyWhileWatched(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("DELETE: %d %s", resp.StatusCode, body)
 	}
-	waitFor(t, ctx, "subscription dropped after the last viewer left", func() bool { return src.active.Load() == 0 })
+	testutil.WaitFor(t, ctx, "subscription dropped after the last viewer left", func() bool { return src.active.Load() == 0 })
 }

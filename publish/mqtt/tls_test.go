@@ -2,45 +2,27 @@ package mqtt
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-// pemFiles writes cert's certificate and key as PEM files in dir.
-func pemFiles(t *testing.T, dir string, cert tls.Certificate) (certFile, keyFile string) {
-	t.Helper()
-	kder, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
+	"github.com/srdgd/srdgd/internal/testutil"
+)
 
 // TestClientTLS builds the client configuration from real files and uses it
 // against the embedded broker behind a TLS listener.
 func TestClientTLS(t *testing.T) {
 	b := startEmbedded(t, true)
-	cert, _ := selfSigned(t)
+	cert, _ := testutil.SelfSigned(t)
 	tlsAddr := startTLSProxy(t, b.Addr(), cert)
-	other, _ := selfSigned(t)
+	other, _ := testutil.SelfSigned(t)
 	dir := t.TempDir()
-	certFile, keyFile := pemFiles(t, dir, cert)
-	otherCA, _ := pemFiles(t, t.TempDir(), other)
+	certFile, keyFile := testutil.WritePEM(t, dir, cert)
+	otherCA, _ := testutil.WritePEM(t, t.TempDir(), other)
 	garbage := filepath.Join(dir, "garbage.pem")
 	if err := os.WriteFile(garbage, []byte("not a certificate\n"), 0o644); err != nil {
 		t.Fatal(err)
