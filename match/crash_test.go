@@ -31,7 +31,7 @@ func crashChild() int {
 		return 2
 	}
 	var seed storedImage
-	err = g.images(ctx, "WHERE p.name = ?", []any{"seed"}, func(s storedImage) error {
+	err = g.images(ctx, "WHERE p.name_key = ?", []any{g.nameKey("seed")}, func(s storedImage) error {
 		if seed.jpeg == nil {
 			seed = s
 		}
@@ -178,8 +178,8 @@ func TestCheckFindsProblems(t *testing.T) {
 	}
 	defer g.Close()
 	now := "2026-01-01T00:00:00Z"
-	mustExec(t, g.db, `INSERT INTO people (id, name, created) VALUES (1, 'lonely', ?)`, now)
-	mustExec(t, g.db, `INSERT INTO people (id, name, created) VALUES (2, 'bare', ?)`, now)
+	mustExec(t, g.db, `INSERT INTO people (id, name, name_key, created) VALUES (1, 'lonely', ?, ?)`, g.nameKey("lonely"), now)
+	mustExec(t, g.db, `INSERT INTO people (id, name, name_key, created) VALUES (2, 'bare', ?, ?)`, g.nameKey("bare"), now)
 	mustExec(t, g.db, `INSERT INTO images (id, person_id, jpeg, source, created) VALUES (1, 2, x'00', 'x.jpg', ?)`, now)
 	rep, err := g.Check(ctx)
 	if err != nil {

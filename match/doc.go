@@ -24,10 +24,14 @@
 //
 // Gallery keeps people (name, watchlist flag, forced attributes), their
 // photos (the JPEG as submitted) and descriptors in one SQLite file in WAL
-// mode (modernc.org/sqlite, no cgo). Photos and descriptors are encrypted with
-// AES-256-GCM under a key file (LoadKey, GenerateKey), with associated data
-// that binds each blob to its row; a key check value in the meta table makes a
-// wrong key fail at Open. Enrolling one photo is one transaction. The schema
+// mode (modernc.org/sqlite, no cgo). Names, photos, photo sources and
+// descriptors are encrypted with AES-256-GCM under a key file (LoadKey,
+// GenerateKey), with associated data that binds each blob to its row; a key
+// check value in the meta table makes a wrong key fail at Open. A person is
+// found by a keyed hash (HMAC-SHA256, key derived from the gallery key with
+// HKDF) of the case-folded, NFC-normalised name, which is also what must be
+// unique; List decrypts and sorts the names. Enrolling one photo is one
+// transaction. The schema
 // has an explicit migration list (schema_version table); Reembed recomputes
 // descriptors after an embedder change. Search works on an in-memory copy of
 // the current model's descriptors.

@@ -227,7 +227,7 @@ func fsNameOK(name string) bool {
 }
 
 // importFrom enrols every person and photo of a manifest. Existing people (by
-// name) get the photos added and keep their own watchlist flag and
+// name, compared as normName does) get the photos added and keep their own watchlist flag and
 // attributes; new people take them from the manifest. Descriptors are
 // computed with the gallery's embedder, on the stored face box (or the
 // FaceFinder's when the manifest has none).
@@ -249,13 +249,15 @@ func (g *Gallery) importFrom(ctx context.Context, from string, read func(string)
 		return nil, fmt.Errorf("gallery %s: import from %s: format %q version %d, want %q version %d",
 			g.path, from, m.Format, m.Version, exportFormat, exportVersion)
 	}
+	// by nameKey: a manifest name that differs from an enrolled one only in
+	// case or Unicode form is that person
 	existing := map[string]bool{}
 	people, err := g.List(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range people {
-		existing[p.Name] = true
+		existing[string(g.nameKey(p.Name))] = true
 	}
 	rep := &ImportReport{}
 	for _, mp := range m.People {
@@ -329,9 +331,9 @@ func (g *Gallery) importFrom(ctx context.Context, from string, read func(string)
 		rep.Images += enrolled
 		if enrolled > 0 {
 			rep.People++
-			if !existing[mp.Name] {
+			if nk := string(g.nameKey(mp.Name)); !existing[nk] {
 				rep.Created++
-				existing[mp.Name] = true
+				existing[nk] = true
 				if err := g.SetAttributes(ctx, mp.Name, Attributes{mp.Male, mp.Glasses, mp.NoBeard}); err != nil {
 					return rep, err
 				}

@@ -404,8 +404,10 @@ func TestKeyErrors(t *testing.T) {
 }
 
 // TestEncryptionAtRest searches the raw database files (main file and WAL)
-// for the bytes of a stored descriptor and of a stored photo; with encryption
-// off the same search finds them, so the search itself works.
+// for the bytes of a stored descriptor, of a stored photo, the person's name
+// and the photo's source; with encryption off the same search finds them, so
+// the search itself works. The name of a person enrolled and removed is not
+// in the encrypted gallery's files either.
 func TestEncryptionAtRest(t *testing.T) {
 	emb := testEmbedder(t)
 	fx := newFixture(t, 1, 2)
@@ -422,7 +424,16 @@ func TestEncryptionAtRest(t *testing.T) {
 		}
 		name := fx.people[0]
 		jpg := readCeleba(t, fx.enrol[name][0])
-		if _, err := g.Add(ctx, name, []Photo{{Source: "a.jpg", Data: jpg}}); err != nil {
+		source := "photos/" + name + " 1.jpg"
+		if _, err := g.Add(ctx, name, []Photo{{Source: source, Data: jpg}}); err != nil {
+			t.Fatal(err)
+		}
+		// a person enrolled and removed again leaves no trace either
+		const gone = "Removed Person Xavier"
+		if _, err := g.Add(ctx, gone, []Photo{{Source: "b.jpg", Data: jpg}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Remove(ctx, gone); err != nil {
 			t.Fatal(err)
 		}
 		g.mu.RLock()
@@ -434,7 +445,10 @@ func TestEncryptionAtRest(t *testing.T) {
 		needles := map[string][]byte{
 			"descriptor bytes": vecBytes(vec)[:32],
 			"photo bytes":      jpg[len(jpg)/2 : len(jpg)/2+64],
+			"name":             []byte(name),
+			"photo source":     []byte(source),
 		}
+		removedNeedle := []byte("Removed Person Xavier")
 		found := func() map[string]bool {
 			f := map[string]bool{}
 			ents, _ := os.ReadDir(dir)
@@ -450,6 +464,9 @@ func TestEncryptionAtRest(t *testing.T) {
 					if bytes.Contains(b, n) {
 						f[what] = true
 					}
+				}
+				if !plaintext && bytes.Contains(b, removedNeedle) {
+					t.Errorf("%s: the removed person's name", e.Name())
 				}
 			}
 			return f

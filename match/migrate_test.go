@@ -1,10 +1,15 @@
 package match
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	_ "modernc.org/sqlite"
@@ -91,7 +96,7 @@ func TestMigrateV1(t *testing.T) {
 	}
 	defer g.Close()
 	var v int
-	if err := g.db.QueryRow(`SELECT max(version) FROM schema_version`).Scan(&v); err != nil || v != SchemaVersion() || v != 2 {
+	if err := g.db.QueryRow(`SELECT max(version) FROM schema_version`).Scan(&v); err != nil || v != SchemaVersion() || v != 3 {
 		t.Fatalf("schema version %d (%v), want %d", v, err, SchemaVersion())
 	}
 	people, err := g.List(ctx)
@@ -155,5 +160,240 @@ func TestNewerSchemaRefused(t *testing.T) {
 	db.Close()
 	if _, err := Open(ctx, Options{Path: other, Plaintext: true}); !errors.Is(err, ErrSchema) {
 		t.Fatalf("foreign database: %v", err)
+	}
+}
+
+// schemaV2 is what version 2 added to schemaV1, verbatim: the gallery as
+// srdgd wrote it before names were sealed (names and photo sources in the
+// clear).
+var schemaV2 = []string{
+	`ALTER TABLE people ADD COLUMN male INTEGER CHECK (male IN (0, 1))`,
+	`ALTER TABLE people ADD COLUMN glasses INTEGER CHECK (glasses IN (0, 1))`,
+	`ALTER TABLE people ADD COLUMN no_beard INTEGER CHECK (no_beard IN (0, 1))`,
+	`ALTER TABLE images ADD COLUMN box TEXT`,
+	`CREATE INDEX images_person ON images(person_id)`,
+	`CREATE INDEX embeddings_model ON embeddings(model)`,
+	`INSERT INTO schema_version VALUES (2, 'forced attributes, face boxes, indexes', '2026-02-01T00:00:00Z')`,
+}
+
+// v2Person is one person of a version-2 fixture.
+type v2Person struct {
+	id        int64
+	name      string
+	watchlist bool
+	male      any
+	photos    []string // labels of small JPEGs (tinyJPEG)
+}
+
+// writeV2Gallery builds a version-2 gallery by hand at path, sealed with
+// keyFile (or plaintext when keyFile is ""), with each person's photos
+// (source "<name> N.jpg", a box, a descriptor), and leaves its WAL in place
+// as a crash or a running daemon would.
+func writeV2Gallery(t *testing.T, path, keyFile string, people []v2Person) {
+	t.Helper()
+	var seal *sealer
+	mode := encNone
+	if keyFile != "" {
+		key, err := LoadKey(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seal, err = newSealer(key); err != nil {
+			t.Fatal(err)
+		}
+		mode = encAES
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range append(append([]string{}, schemaV1...), schemaV2...) {
+		mustExec(t, db, s)
+	}
+	mustExec(t, db, `INSERT INTO meta VALUES ('encryption', ?)`, mode)
+	if seal != nil {
+		kc, _ := seal.Seal([]byte(keyCheckText), keyCheckAD)
+		mustExec(t, db, `INSERT INTO meta VALUES ('key_check', ?)`, kc)
+	}
+	now := "2026-02-01T00:00:00Z"
+	iid := int64(100)
+	for _, p := range people {
+		mustExec(t, db, `INSERT INTO people (id, name, watchlist, created, male) VALUES (?, ?, ?, ?, ?)`, p.id, p.name, p.watchlist, now, p.male)
+		for k, ph := range p.photos {
+			iid++
+			jpg, _ := seal.Seal(tinyJPEG(t, ph), imageAD(p.id))
+			vec, _ := seal.Seal(vecBytes([]float32{1, float32(k)}), embeddingAD(iid, "m"))
+			mustExec(t, db, `INSERT INTO images (id, person_id, jpeg, source, created, box) VALUES (?, ?, ?, ?, ?, '1,2,3,4')`,
+				iid, p.id, jpg, fmt.Sprintf("%s %d.jpg", p.name, k+1), now)
+			mustExec(t, db, `INSERT INTO embeddings (image_id, model, vec, created) VALUES (?, ?, ?, ?)`, iid, "m", vec, now)
+		}
+	}
+}
+
+// galleryFilesHold reports which of needles are in the raw bytes of the
+// gallery's files (the database, its -wal and -shm).
+func galleryFilesHold(t *testing.T, path string, needles []string) []string {
+	t.Helper()
+	var found []string
+	files, _ := filepath.Glob(path + "*")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range needles {
+			if bytes.Contains(b, []byte(n)) {
+				found = append(found, filepath.Base(f)+": "+n)
+			}
+		}
+	}
+	return found
+}
+
+// TestMigrateV2SealsNames opens galleries written by version 2 (names and
+// photo sources in the clear, two people whose names differ only in case)
+// with the current code: the migration seals names and sources in place,
+// keeps ids, photos, descriptors, watchlist and attributes, renames the
+// later of the two clashing names, and leaves no clear name in the
+// database, its WAL or its shared memory file. A wrong key and a failure
+// during the migration leave the file as it was.
+func TestMigrateV2SealsNames(t *testing.T) {
+	ctx := context.Background()
+	people := []v2Person{
+		{id: 3, name: "Ada Lovelace", watchlist: true, male: 0, photos: []string{"ada 1", "ada 2"}},
+		{id: 5, name: "Grace Hopper", photos: []string{"grace 1"}},
+		{id: 8, name: "GRACE HOPPER", photos: []string{"grace caps 1"}},
+	}
+	needles := []string{"Ada Lovelace", "Grace Hopper", "GRACE HOPPER", "Lovelace", "HOPPER"}
+	for _, plaintext := range []bool{false, true} {
+		t.Run(map[bool]string{false: "encrypted", true: "plaintext"}[plaintext], func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "gallery.db")
+			o := Options{Path: path, Plaintext: plaintext}
+			if !plaintext {
+				o.KeyFile = newKey(t, dir)
+			}
+			writeV2Gallery(t, path, o.KeyFile, people)
+			if found := galleryFilesHold(t, path, needles); len(found) == 0 {
+				t.Fatal("the version-2 fixture holds no clear name: the scan below would prove nothing")
+			}
+			if !plaintext {
+				// a wrong key: refused before any migration step
+				wrong := filepath.Join(dir, "wrong.key")
+				if err := GenerateKey(wrong); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := Open(ctx, Options{Path: path, KeyFile: wrong}); !errors.Is(err, ErrWrongKey) {
+					t.Fatalf("wrong key: %v", err)
+				}
+				assertV2Intact(t, path, people)
+			}
+			// a failure in the last step (written behind the gallery's
+			// back, as a full disk would make one): nothing is applied,
+			// the photos are all there (no cascade from the people rebuild)
+			db, _ := sql.Open("sqlite", path)
+			mustExec(t, db, `CREATE TRIGGER injected BEFORE UPDATE ON images BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
+			db.Close()
+			if _, err := Open(ctx, o); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "injected failure") {
+				t.Fatalf("migration with a failing step: %v", err)
+			}
+			assertV2Intact(t, path, people)
+			db, _ = sql.Open("sqlite", path)
+			mustExec(t, db, `DROP TRIGGER injected`)
+			db.Close()
+
+			g, err := Open(ctx, o)
+			if err != nil {
+				t.Fatalf("opening the version-2 gallery: %v", err)
+			}
+			var v int
+			if err := g.db.QueryRow(`SELECT max(version) FROM schema_version`).Scan(&v); err != nil || v != 3 {
+				t.Fatalf("schema version %d (%v), want 3", v, err)
+			}
+			got, err := g.List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			type row struct {
+				id        int64
+				name      string
+				watchlist bool
+				male      bool
+				images    int
+			}
+			var rows []row
+			for _, p := range got {
+				rows = append(rows, row{p.ID, p.Name, p.Watchlist, p.Attributes.Male != nil && !*p.Attributes.Male, p.Images})
+			}
+			want := []row{{3, "Ada Lovelace", true, true, 2}, {8, "GRACE HOPPER (2)", false, false, 1}, {5, "Grace Hopper", false, false, 1}}
+			if !slices.Equal(rows, want) {
+				t.Fatalf("people after migration %+v, want %+v", rows, want)
+			}
+			for name, photo := range map[string]string{"ada lovelace": "ada 1", "grace hopper": "grace 1", "Grace Hopper (2)": "grace caps 1"} {
+				if b, err := g.Photo(ctx, name); err != nil || !bytes.Equal(b, tinyJPEG(t, photo)) {
+					t.Errorf("Photo(%q) = %q, %v; want %q", name, b, err, photo)
+				}
+			}
+			var sources []string
+			if err := g.images(ctx, "", nil, func(s storedImage) error {
+				sources = append(sources, fmt.Sprintf("%d %s %v", s.id, s.source, s.box))
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			wantSrc := []string{"101 Ada Lovelace 1.jpg (1,2)-(3,4)", "102 Ada Lovelace 2.jpg (1,2)-(3,4)",
+				"104 GRACE HOPPER 1.jpg (1,2)-(3,4)", "103 Grace Hopper 1.jpg (1,2)-(3,4)"}
+			if !slices.Equal(sources, wantSrc) {
+				t.Errorf("photos after migration %q, want %q", sources, wantSrc)
+			}
+			var descriptors int
+			if err := g.db.QueryRow(`SELECT count(*) FROM embeddings`).Scan(&descriptors); err != nil || descriptors != 4 {
+				t.Errorf("%d descriptors after migration (%v), want 4", descriptors, err)
+			}
+			if c, err := g.Check(ctx); err != nil || !c.OK() {
+				t.Fatalf("check: %+v %v", c, err)
+			}
+			// foreign keys are on again: removing a person removes the photos
+			if err := g.Remove(ctx, "ADA LOVELACE"); err != nil {
+				t.Fatal(err)
+			}
+			var left int
+			if err := g.db.QueryRow(`SELECT count(*) FROM images WHERE person_id = 3`).Scan(&left); err != nil || left != 0 {
+				t.Errorf("%d photos of the removed person left (%v): foreign keys off after the migration?", left, err)
+			}
+			found := galleryFilesHold(t, path, needles)
+			g.Close()
+			found = append(found, galleryFilesHold(t, path, needles)...)
+			if plaintext && len(found) == 0 {
+				t.Error("plaintext gallery: no name found in the files: the scan is broken")
+			}
+			if !plaintext && len(found) > 0 {
+				t.Errorf("clear names in the migrated gallery's files: %q", found)
+			}
+		})
+	}
+}
+
+// assertV2Intact checks that the file is still the version-2 gallery.
+func assertV2Intact(t *testing.T, path string, people []v2Person) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v, n, images int
+	if err := db.QueryRow(`SELECT (SELECT max(version) FROM schema_version), (SELECT count(*) FROM people), (SELECT count(*) FROM images)`).
+		Scan(&v, &n, &images); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := db.QueryRow(`SELECT name FROM people WHERE id = ?`, people[0].id).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if v != 2 || n != len(people) || images != 4 || name != people[0].name {
+		t.Fatalf("after a refused migration: version %d, %d people, %d photos, person %d %q; want the version-2 gallery unchanged",
+			v, n, images, people[0].id, name)
 	}
 }

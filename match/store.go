@@ -1,7 +1,11 @@
 package match
 
 import (
+	"cmp"
 	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
 	"errors"
@@ -11,12 +15,15 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go
 
 	"github.com/srdgd/srdgd/internal/faceimg"
@@ -50,12 +57,17 @@ type Options struct {
 }
 
 // Gallery is the enrolled people, their photos and descriptors in one SQLite
-// file (WAL mode), with photos and descriptors encrypted at rest
-// (AES-256-GCM). Every enrolment of one photo is one transaction. Safe for
-// concurrent use.
+// file (WAL mode), with names, photos, photo sources and descriptors
+// encrypted at rest (AES-256-GCM). Names are found by a keyed hash of their
+// normalised form (nameKey), so lookups and uniqueness need no clear name on
+// disk. Every enrolment of one photo is one transaction. Safe for concurrent
+// use.
 type Gallery struct {
 	db   *sql.DB
 	seal *sealer
+	// nameMAC keys the name index (HMAC-SHA256); derived from the gallery
+	// key, empty in a plaintext gallery
+	nameMAC []byte
 	path string
 	emb  FaceEmbedder
 	find FaceFinder
@@ -78,10 +90,13 @@ type indexed struct {
 }
 
 // migration is one step of the schema; versions are consecutive from 1.
+// sql runs first, then run (steps that need the key), in the transaction
+// that applies every pending step.
 type migration struct {
 	version int
 	name    string
 	sql     []string
+	run     func(ctx context.Context, tx *sql.Tx, g *Gallery) error
 }
 
 // migrations is the explicit, append-only schema history. Never edit an
@@ -106,7 +121,7 @@ var migrations = []migration{
 			vec BLOB NOT NULL,
 			created TEXT NOT NULL,
 			PRIMARY KEY (image_id, model))`,
-	}},
+	}, nil},
 	{2, "forced attributes, face boxes, indexes", []string{
 		`ALTER TABLE people ADD COLUMN male INTEGER CHECK (male IN (0, 1))`,
 		`ALTER TABLE people ADD COLUMN glasses INTEGER CHECK (glasses IN (0, 1))`,
@@ -116,7 +131,21 @@ var migrations = []migration{
 		`ALTER TABLE images ADD COLUMN box TEXT`,
 		`CREATE INDEX images_person ON images(person_id)`,
 		`CREATE INDEX embeddings_model ON embeddings(model)`,
-	}},
+	}, nil},
+	{3, "names sealed and found by keyed hash, photo sources sealed", []string{
+		// people rebuilt (SQLite cannot drop the UNIQUE of a column): name
+		// holds the sealed name (the clear one in a plaintext gallery),
+		// name_key its nameKey, on which lookups and uniqueness work
+		`CREATE TABLE people_v3 (
+			id INTEGER PRIMARY KEY,
+			name BLOB NOT NULL,
+			name_key BLOB NOT NULL UNIQUE,
+			watchlist INTEGER NOT NULL DEFAULT 0,
+			created TEXT NOT NULL,
+			male INTEGER CHECK (male IN (0, 1)),
+			glasses INTEGER CHECK (glasses IN (0, 1)),
+			no_beard INTEGER CHECK (no_beard IN (0, 1)))`,
+	}, sealNames},
 }
 
 // SchemaVersion is the schema this package writes.
@@ -127,6 +156,7 @@ const (
 	encNone      = "none"
 	keyCheckText = "srdgd gallery key check v1"
 	keyCheckAD   = "srdgd/meta/key_check"
+	nameKeyInfo  = "srdgd gallery name index v1"
 	timeLayout   = time.RFC3339Nano
 )
 
@@ -153,6 +183,7 @@ func Open(ctx context.Context, o Options) (*Gallery, error) {
 		return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
 	}
 	var seal *sealer
+	var nameMAC []byte
 	if !o.Plaintext {
 		key, err := LoadKey(o.KeyFile)
 		if err != nil {
@@ -162,6 +193,9 @@ func Open(ctx context.Context, o Options) (*Gallery, error) {
 			o.Log.Warn("gallery key file is readable by group or others", "key_file", o.KeyFile, "mode", st.Mode().Perm().String())
 		}
 		if seal, err = newSealer(key); err != nil {
+			return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
+		}
+		if nameMAC, err = hkdf.Key(sha256.New, key, nil, nameKeyInfo, sha256.Size); err != nil {
 			return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
 		}
 	}
@@ -176,8 +210,10 @@ func Open(ctx context.Context, o Options) (*Gallery, error) {
 	}
 	// synchronous FULL: a commit is on disk when Add returns, not only in the
 	// WAL page cache (enrolments are rare, their cost does not matter).
+	// secure_delete: freed pages and cells are zeroed, so what a removal or
+	// the name migration (version 3) replaced does not stay in the file.
 	dsn := o.Path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
-		"&_pragma=synchronous(FULL)&_txlock=immediate"
+		"&_pragma=synchronous(FULL)&_pragma=secure_delete(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("gallery %s: %w", o.Path, err)
@@ -185,7 +221,7 @@ func Open(ctx context.Context, o Options) (*Gallery, error) {
 	// One connection: writes are serialised in Go rather than by SQLITE_BUSY
 	// retries, and reads are small (search runs on the in-memory index).
 	db.SetMaxOpenConns(1)
-	g := &Gallery{db: db, seal: seal, path: o.Path, emb: o.Embedder, find: o.Finder, th: th, maxP: o.MaxImagePixels, log: o.Log,
+	g := &Gallery{db: db, seal: seal, nameMAC: nameMAC, path: o.Path, emb: o.Embedder, find: o.Finder, th: th, maxP: o.MaxImagePixels, log: o.Log,
 		decodeBudget: semaphore.NewWeighted(int64(o.MaxImagePixels))}
 	if err := g.init(ctx, o.Plaintext); err != nil {
 		db.Close()
@@ -233,10 +269,23 @@ func (g *Gallery) version(ctx context.Context, q interface {
 }
 
 // init applies the pending migrations and, for a new gallery, records the
-// encryption mode and key check value, all in one transaction; then checks the
-// key.
+// encryption mode and key check value, all in one transaction. An existing
+// gallery's mode and key are checked before any migration runs, as version 3
+// seals the names with the key.
 func (g *Gallery) init(ctx context.Context, plaintext bool) error {
-	tx, err := g.db.BeginTx(ctx, nil)
+	// Pinned: the foreign_keys pragma is per connection and a no-op inside
+	// a transaction. Off while migrating, as the table rebuild of version 3
+	// drops the old people table, which with foreign keys on would delete
+	// every photo (ON DELETE CASCADE); foreign_key_check runs before commit.
+	conn, err := g.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return fmt.Errorf("foreign keys off: %w", err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -248,9 +297,40 @@ func (g *Gallery) init(ctx context.Context, plaintext bool) error {
 	if latest := SchemaVersion(); cur > latest {
 		return fmt.Errorf("%w: version %d is newer than this program's %d: upgrade srdgd", ErrSchema, cur, latest)
 	}
-	if cur == 0 {
+	mode := ""
+	if cur > 0 {
+		switch err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'encryption'`).Scan(&mode); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("meta: %w", err)
+		default:
+			if err := g.checkKey(ctx, tx, mode); err != nil {
+				return err
+			}
+		}
+	} else {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)`); err != nil {
 			return fmt.Errorf("schema_version: %w", err)
+		}
+	}
+	if mode == "" {
+		mode = encAES
+		if plaintext {
+			mode = encNone
+		}
+		// before the migrations: version 3 seals with the key, which must
+		// suit the mode
+		if err := g.checkMode(mode); err != nil {
+			return err
+		}
+	}
+	migrated := false
+	fkBefore := 0
+	if cur > 0 && cur < SchemaVersion() {
+		// rows already broken stay so (Check reports them); the migration
+		// must not add any
+		if fkBefore, err = fkViolations(ctx, tx); err != nil {
+			return err
 		}
 	}
 	for _, m := range migrations {
@@ -262,21 +342,34 @@ func (g *Gallery) init(ctx context.Context, plaintext bool) error {
 				return fmt.Errorf("%w: migration %d (%s): %w", ErrSchema, m.version, m.name, err)
 			}
 		}
+		if m.run != nil {
+			if err := m.run(ctx, tx, g); err != nil {
+				return fmt.Errorf("%w: migration %d (%s): %w", ErrSchema, m.version, m.name, err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied) VALUES (?, ?, ?)`,
 			m.version, m.name, time.Now().UTC().Format(timeLayout)); err != nil {
 			return fmt.Errorf("%w: migration %d: %w", ErrSchema, m.version, err)
 		}
 		if cur > 0 {
+			migrated = true
 			g.log.Info("gallery schema migrated", "path", g.path, "version", m.version, "migration", m.name)
 		}
 	}
-	var mode string
-	switch err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'encryption'`).Scan(&mode); {
-	case errors.Is(err, sql.ErrNoRows):
-		mode = encAES
-		if plaintext {
-			mode = encNone
+	if cur < SchemaVersion() {
+		n, err := fkViolations(ctx, tx)
+		if err != nil {
+			return err
 		}
+		if n > fkBefore {
+			return fmt.Errorf("%w: the migration left %d rows pointing to a missing parent (%d before): not applied", ErrSchema, n, fkBefore)
+		}
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM meta WHERE key = 'encryption'`).Scan(&n); err != nil {
+		return fmt.Errorf("meta: %w", err)
+	}
+	if n == 0 {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('encryption', ?)`, mode); err != nil {
 			return err
 		}
@@ -289,12 +382,26 @@ func (g *Gallery) init(ctx context.Context, plaintext bool) error {
 				return err
 			}
 		}
-	case err != nil:
-		return fmt.Errorf("meta: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit schema: %w", err)
 	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = ON`); err != nil {
+		return fmt.Errorf("foreign keys on: %w", err)
+	}
+	if migrated {
+		// copy the migrated pages into the file and empty the WAL now, so
+		// that the clear names the migration replaced (zeroed, see
+		// secure_delete) are gone from the file and the WAL
+		if _, err := conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			return fmt.Errorf("checkpoint after migration: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkMode refuses a key for a plaintext gallery and the other way round.
+func (g *Gallery) checkMode(mode string) error {
 	switch {
 	case mode == encAES && g.seal == nil:
 		return fmt.Errorf("%w: the gallery is encrypted (%s) and no key file was given", ErrEncryptionMode, encAES)
@@ -303,17 +410,152 @@ func (g *Gallery) init(ctx context.Context, plaintext bool) error {
 	case mode != encAES && mode != encNone:
 		return fmt.Errorf("%w: unknown encryption mode %q", ErrSchema, mode)
 	}
-	if g.seal != nil {
-		var kc []byte
-		if err := g.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'key_check'`).Scan(&kc); err != nil {
-			return fmt.Errorf("%w: no key check value: %w", ErrSchema, err)
+	return nil
+}
+
+// checkKey checks the mode and that the key opens the key check value.
+func (g *Gallery) checkKey(ctx context.Context, tx *sql.Tx, mode string) error {
+	if err := g.checkMode(mode); err != nil {
+		return err
+	}
+	if g.seal == nil {
+		return nil
+	}
+	var kc []byte
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'key_check'`).Scan(&kc); err != nil {
+		return fmt.Errorf("%w: no key check value: %w", ErrSchema, err)
+	}
+	p, err := g.seal.Open(kc, keyCheckAD)
+	if err != nil || string(p) != keyCheckText {
+		return fmt.Errorf("%w: the key file does not decrypt this gallery's key check value", ErrWrongKey)
+	}
+	return nil
+}
+
+// fkViolations counts the rows that point to a missing parent; init checks
+// them as foreign keys are off while migrating.
+func fkViolations(ctx context.Context, tx *sql.Tx) (int, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_foreign_key_check`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("foreign_key_check: %w", err)
+	}
+	return n, nil
+}
+
+// sealNames is migration 3: every person moves to people_v3 with the name
+// sealed and its nameKey, every photo source is sealed. Two names that
+// differ only in case or Unicode form were two people and now have one
+// nameKey: the later one (by id) gets " (2)" (or the next free number)
+// appended, and a warning names the person id.
+func sealNames(ctx context.Context, tx *sql.Tx, g *Gallery) error {
+	type person struct {
+		id                int64
+		name, created     string
+		watchlist         bool
+		male, glasses, nb sql.NullInt64
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, name, watchlist, created, male, glasses, no_beard FROM people ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	var people []person
+	for rows.Next() {
+		var p person
+		if err := rows.Scan(&p.id, &p.name, &p.watchlist, &p.created, &p.male, &p.glasses, &p.nb); err != nil {
+			rows.Close()
+			return err
 		}
-		p, err := g.seal.Open(kc, keyCheckAD)
-		if err != nil || string(p) != keyCheckText {
-			return fmt.Errorf("%w: the key file does not decrypt this gallery's key check value", ErrWrongKey)
+		people = append(people, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	taken := map[string]bool{}
+	for _, p := range people {
+		name := p.name
+		for i := 2; taken[string(g.nameKey(name))]; i++ {
+			name = fmt.Sprintf("%s (%d)", p.name, i)
+		}
+		if name != p.name {
+			g.log.Warn("gallery migration: a person's name differs from another's only in case or Unicode form; a number was appended to it",
+				"path", g.path, "person_id", p.id)
+		}
+		nk := g.nameKey(name)
+		taken[string(nk)] = true
+		sn, err := g.seal.Seal([]byte(name), nameAD(p.id))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO people_v3 (id, name, name_key, watchlist, created, male, glasses, no_beard)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, p.id, sn, nk, p.watchlist, p.created, p.male, p.glasses, p.nb); err != nil {
+			return fmt.Errorf("person %d: %w", p.id, err)
+		}
+	}
+	for _, q := range []string{`DROP TABLE people`, `ALTER TABLE people_v3 RENAME TO people`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	type src struct {
+		id     int64
+		source string
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT id, source FROM images ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	var srcs []src
+	for rows.Next() {
+		var s src
+		if err := rows.Scan(&s.id, &s.source); err != nil {
+			rows.Close()
+			return err
+		}
+		srcs = append(srcs, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, s := range srcs {
+		b, err := g.seal.Seal([]byte(s.source), sourceAD(s.id))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE images SET source = ? WHERE id = ?`, b, s.id); err != nil {
+			return fmt.Errorf("image %d: %w", s.id, err)
 		}
 	}
 	return nil
+}
+
+// normName is the form of a name that lookups and uniqueness compare:
+// Unicode case folding, then NFC, so "Émile", "ÉMILE" and "émile" typed
+// with a combining accent are one person.
+func normName(name string) string { return norm.NFC.String(cases.Fold().String(name)) }
+
+// nameKey is the keyed hash (HMAC-SHA256, key derived from the gallery key
+// with HKDF) of a normalised name: the people table's lookup column, which
+// says nothing about the name without the key. In a plaintext gallery the
+// HMAC key is empty (the name is in the clear there anyway).
+func (g *Gallery) nameKey(name string) []byte {
+	m := hmac.New(sha256.New, g.nameMAC)
+	m.Write([]byte(normName(name)))
+	return m.Sum(nil)
+}
+
+func nameAD(personID int64) string { return "srdgd/person/" + strconv.FormatInt(personID, 10) + "/name" }
+
+func sourceAD(imageID int64) string { return "srdgd/image/" + strconv.FormatInt(imageID, 10) + "/source" }
+
+// openName decrypts a person's stored name.
+func (g *Gallery) openName(personID int64, blob []byte) (string, error) {
+	b, err := g.seal.Open(blob, nameAD(personID))
+	if err != nil {
+		return "", fmt.Errorf("name of person %d: %w", personID, err)
+	}
+	return string(b), nil
 }
 
 func imageAD(personID int64) string { return "srdgd/image/person/" + strconv.FormatInt(personID, 10) }
@@ -380,22 +622,25 @@ func (g *Gallery) loadIndex(ctx context.Context) error {
 	defer rows.Close()
 	for rows.Next() {
 		var pid, iid int64
-		var name string
 		var wl bool
-		var blob []byte
-		if err := rows.Scan(&pid, &name, &wl, &iid, &blob); err != nil {
+		var sname, blob []byte
+		if err := rows.Scan(&pid, &sname, &wl, &iid, &blob); err != nil {
 			return fmt.Errorf("loading descriptors: %w", err)
 		}
 		plain, err := g.seal.Open(blob, embeddingAD(iid, model))
 		if err != nil {
-			return fmt.Errorf("descriptor of image %d (person %q): %w", iid, name, err)
+			return fmt.Errorf("descriptor of image %d (person %d): %w", iid, pid, err)
 		}
 		v, err := bytesVec(plain)
 		if err != nil {
-			return fmt.Errorf("descriptor of image %d (person %q): %w", iid, name, err)
+			return fmt.Errorf("descriptor of image %d (person %d): %w", iid, pid, err)
 		}
 		e := idx[pid]
 		if e == nil {
+			name, err := g.openName(pid, sname)
+			if err != nil {
+				return err
+			}
 			e = &indexed{name: name, watchlist: wl}
 			idx[pid] = e
 		}
@@ -459,7 +704,8 @@ func toNull(b *bool) sql.NullInt64 {
 	return sql.NullInt64{Valid: true}
 }
 
-// List returns everyone, by name.
+// List returns everyone, by name (byte order of the UTF-8, then id; sorted
+// here, as the database holds the names sealed).
 func (g *Gallery) List(ctx context.Context) ([]Person, error) {
 	model := ""
 	if g.emb != nil {
@@ -470,7 +716,7 @@ func (g *Gallery) List(ctx context.Context) ([]Person, error) {
 			(SELECT count(*) FROM images i WHERE i.person_id = p.id),
 			(SELECT count(*) FROM images i WHERE i.person_id = p.id AND EXISTS
 				(SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model = ?))
-		FROM people p ORDER BY p.name`, model)
+		FROM people p`, model)
 	if err != nil {
 		return nil, fmt.Errorf("gallery %s: list: %w", g.path, err)
 	}
@@ -480,19 +726,27 @@ func (g *Gallery) List(ctx context.Context) ([]Person, error) {
 		var p Person
 		var m, gl, nb sql.NullInt64
 		var created string
-		if err := rows.Scan(&p.ID, &p.Name, &p.Watchlist, &m, &gl, &nb, &created, &p.Images, &p.Searchable); err != nil {
+		var name []byte
+		if err := rows.Scan(&p.ID, &name, &p.Watchlist, &m, &gl, &nb, &created, &p.Images, &p.Searchable); err != nil {
+			return nil, fmt.Errorf("gallery %s: list: %w", g.path, err)
+		}
+		if p.Name, err = g.openName(p.ID, name); err != nil {
 			return nil, fmt.Errorf("gallery %s: list: %w", g.path, err)
 		}
 		p.Attributes = Attributes{nullBool(m), nullBool(gl), nullBool(nb)}
 		p.Created, _ = time.Parse(timeLayout, created)
 		out = append(out, p)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("gallery %s: list: %w", g.path, err)
+	}
+	slices.SortFunc(out, func(a, b Person) int { return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
+	return out, nil
 }
 
 func (g *Gallery) personID(ctx context.Context, name string) (int64, error) {
 	var id int64
-	err := g.db.QueryRowContext(ctx, `SELECT id FROM people WHERE name = ?`, name).Scan(&id)
+	err := g.db.QueryRowContext(ctx, `SELECT id FROM people WHERE name_key = ?`, g.nameKey(name)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("person %q: %w", name, ErrNotFound)
 	}
@@ -525,39 +779,36 @@ func (g *Gallery) Photo(ctx context.Context, name string) ([]byte, error) {
 	return jpg, nil
 }
 
-// Remove deletes a person with all photos and descriptors (one transaction).
+// Remove deletes a person with all photos and descriptors (one statement;
+// the photos and descriptors go by ON DELETE CASCADE).
 func (g *Gallery) Remove(ctx context.Context, name string) error {
-	res, err := g.db.ExecContext(ctx, `DELETE FROM people WHERE name = ?`, name)
+	var id int64
+	err := g.db.QueryRowContext(ctx, `DELETE FROM people WHERE name_key = ? RETURNING id`, g.nameKey(name)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("gallery %s: remove: person %q: %w", g.path, name, ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("gallery %s: remove %q: %w", g.path, name, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("gallery %s: remove: person %q: %w", g.path, name, ErrNotFound)
-	}
 	g.mu.Lock()
-	for id, e := range g.index {
-		if e.name == name {
-			delete(g.index, id)
-		}
-	}
+	delete(g.index, id)
 	g.mu.Unlock()
 	return nil
 }
 
 // SetWatchlist marks or unmarks a person as watchlisted.
 func (g *Gallery) SetWatchlist(ctx context.Context, name string, on bool) error {
-	res, err := g.db.ExecContext(ctx, `UPDATE people SET watchlist = ? WHERE name = ?`, on, name)
+	var id int64
+	err := g.db.QueryRowContext(ctx, `UPDATE people SET watchlist = ? WHERE name_key = ? RETURNING id`, on, g.nameKey(name)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("gallery %s: watchlist: person %q: %w", g.path, name, ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("gallery %s: watchlist %q: %w", g.path, name, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("gallery %s: watchlist: person %q: %w", g.path, name, ErrNotFound)
-	}
 	g.mu.Lock()
-	for _, e := range g.index {
-		if e.name == name {
-			e.watchlist = on
-		}
+	if e := g.index[id]; e != nil {
+		e.watchlist = on
 	}
 	g.mu.Unlock()
 	return nil
@@ -565,8 +816,8 @@ func (g *Gallery) SetWatchlist(ctx context.Context, name string, on bool) error 
 
 // SetAttributes replaces a person's forced attributes (nil fields unforce).
 func (g *Gallery) SetAttributes(ctx context.Context, name string, a Attributes) error {
-	res, err := g.db.ExecContext(ctx, `UPDATE people SET male = ?, glasses = ?, no_beard = ? WHERE name = ?`,
-		toNull(a.Male), toNull(a.Glasses), toNull(a.NoBeard), name)
+	res, err := g.db.ExecContext(ctx, `UPDATE people SET male = ?, glasses = ?, no_beard = ? WHERE name_key = ?`,
+		toNull(a.Male), toNull(a.Glasses), toNull(a.NoBeard), g.nameKey(name))
 	if err != nil {
 		return fmt.Errorf("gallery %s: attributes of %q: %w", g.path, name, err)
 	}
@@ -585,7 +836,9 @@ type enrolment struct {
 }
 
 // enrolOne writes one photo and its descriptor, creating the person if new,
-// in one transaction: after a crash either all of it is there or none.
+// in one transaction: after a crash either all of it is there or none. A
+// name that differs from an enrolled one only in case or Unicode form adds
+// to that person, who keeps the name as first enrolled.
 func (g *Gallery) enrolOne(ctx context.Context, name string, e enrolment) (personID, imageID int64, err error) {
 	now := time.Now().UTC().Format(timeLayout)
 	tx, err := g.db.BeginTx(ctx, nil)
@@ -593,29 +846,46 @@ func (g *Gallery) enrolOne(ctx context.Context, name string, e enrolment) (perso
 		return 0, 0, err
 	}
 	defer tx.Rollback()
-	switch err := tx.QueryRowContext(ctx, `SELECT id FROM people WHERE name = ?`, name).Scan(&personID); {
+	nk := g.nameKey(name)
+	stored := name
+	var sname []byte
+	var wl bool
+	switch err := tx.QueryRowContext(ctx, `SELECT id, name, watchlist FROM people WHERE name_key = ?`, nk).Scan(&personID, &sname, &wl); {
 	case errors.Is(err, sql.ErrNoRows):
-		res, err := tx.ExecContext(ctx, `INSERT INTO people (name, watchlist, created) VALUES (?, 0, ?)`, name, now)
-		if err != nil {
-			return 0, 0, fmt.Errorf("insert person: %w", err)
+		// the id is chosen here (the transaction holds the write lock) so
+		// that the sealed name can be bound to it
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM people`).Scan(&personID); err != nil {
+			return 0, 0, fmt.Errorf("new person id: %w", err)
 		}
-		if personID, err = res.LastInsertId(); err != nil {
+		sn, err := g.seal.Seal([]byte(name), nameAD(personID))
+		if err != nil {
 			return 0, 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO people (id, name, name_key, watchlist, created) VALUES (?, ?, ?, 0, ?)`,
+			personID, sn, nk, now); err != nil {
+			return 0, 0, fmt.Errorf("insert person: %w", err)
 		}
 	case err != nil:
 		return 0, 0, fmt.Errorf("find person: %w", err)
+	default:
+		if stored, err = g.openName(personID, sname); err != nil {
+			return 0, 0, err
+		}
 	}
 	img, err := g.seal.Seal(e.jpeg, imageAD(personID))
 	if err != nil {
 		return 0, 0, err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO images (person_id, jpeg, source, created, box) VALUES (?, ?, ?, ?, ?)`,
-		personID, img, e.source, now, boxString(e.box))
-	if err != nil {
-		return 0, 0, fmt.Errorf("insert image: %w", err)
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM images`).Scan(&imageID); err != nil {
+		return 0, 0, fmt.Errorf("new image id: %w", err)
 	}
-	if imageID, err = res.LastInsertId(); err != nil {
+	src, err := g.seal.Seal([]byte(e.source), sourceAD(imageID))
+	if err != nil {
 		return 0, 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO images (id, person_id, jpeg, source, created, box) VALUES (?, ?, ?, ?, ?, ?)`,
+		imageID, personID, img, src, now, boxString(e.box)); err != nil {
+		return 0, 0, fmt.Errorf("insert image: %w", err)
 	}
 	vec, err := g.seal.Seal(vecBytes(e.emb.Vector), embeddingAD(imageID, e.emb.Model))
 	if err != nil {
@@ -632,10 +902,7 @@ func (g *Gallery) enrolOne(ctx context.Context, name string, e enrolment) (perso
 		g.mu.Lock()
 		ix := g.index[personID]
 		if ix == nil {
-			var wl bool
-			// the person may exist with the watchlist flag set
-			_ = g.db.QueryRowContext(ctx, `SELECT watchlist FROM people WHERE id = ?`, personID).Scan(&wl)
-			ix = &indexed{name: name, watchlist: wl}
+			ix = &indexed{name: stored, watchlist: wl}
 			g.index[personID] = ix
 		}
 		ix.images = append(ix.images, imageID)
@@ -655,47 +922,70 @@ type storedImage struct {
 	box          image.Rectangle
 }
 
-// images streams every photo (decrypted) to fn, in id order, person by person.
-// It reads the ids first so that fn may write to the database.
+// images streams every photo (decrypted) to fn, person by person in List's
+// order, each person's in id order. It reads the ids first so that fn may
+// write to the database. where may use i (images) and p (people).
 func (g *Gallery) images(ctx context.Context, where string, args []any, fn func(storedImage) error) error {
-	rows, err := g.db.QueryContext(ctx, `SELECT i.id FROM images i JOIN people p ON p.id = i.person_id `+where+` ORDER BY p.name, i.id`, args...)
+	rows, err := g.db.QueryContext(ctx, `SELECT i.id, p.id, p.name FROM images i JOIN people p ON p.id = i.person_id `+where, args...)
 	if err != nil {
 		return fmt.Errorf("gallery %s: images: %w", g.path, err)
 	}
-	var ids []int64
+	type ref struct {
+		id, personID int64
+		person       string
+	}
+	var refs []ref
+	names := map[int64]string{}
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var r ref
+		var sname []byte
+		if err := rows.Scan(&r.id, &r.personID, &sname); err != nil {
 			rows.Close()
 			return err
 		}
-		ids = append(ids, id)
+		n, ok := names[r.personID]
+		if !ok {
+			if n, err = g.openName(r.personID, sname); err != nil {
+				rows.Close()
+				return fmt.Errorf("gallery %s: %w", g.path, err)
+			}
+			names[r.personID] = n
+		}
+		r.person = n
+		refs = append(refs, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, id := range ids {
+	slices.SortFunc(refs, func(a, b ref) int {
+		return cmp.Or(strings.Compare(a.person, b.person), cmp.Compare(a.personID, b.personID), cmp.Compare(a.id, b.id))
+	})
+	for _, r := range refs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var s storedImage
-		var blob []byte
+		s := storedImage{id: r.id, personID: r.personID, person: r.person}
+		var blob, src []byte
 		var box sql.NullString
-		err := g.db.QueryRowContext(ctx, `SELECT i.id, i.person_id, p.name, i.jpeg, i.source, i.created, i.box
-			FROM images i JOIN people p ON p.id = i.person_id WHERE i.id = ?`, id).
-			Scan(&s.id, &s.personID, &s.person, &blob, &s.source, &s.created, &box)
+		err := g.db.QueryRowContext(ctx, `SELECT jpeg, source, created, box FROM images WHERE id = ? AND person_id = ?`, r.id, r.personID).
+			Scan(&blob, &src, &s.created, &box)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // removed meanwhile
 		}
 		if err != nil {
-			return fmt.Errorf("gallery %s: image %d: %w", g.path, id, err)
+			return fmt.Errorf("gallery %s: image %d: %w", g.path, r.id, err)
 		}
 		if s.jpeg, err = g.seal.Open(blob, imageAD(s.personID)); err != nil {
-			return fmt.Errorf("gallery %s: image %d of %q: %w", g.path, id, s.person, err)
+			return fmt.Errorf("gallery %s: image %d of %q: %w", g.path, r.id, s.person, err)
 		}
+		source, err := g.seal.Open(src, sourceAD(s.id))
+		if err != nil {
+			return fmt.Errorf("gallery %s: image %d of %q: source: %w", g.path, r.id, s.person, err)
+		}
+		s.source = string(source)
 		if s.box, err = parseBox(box); err != nil {
-			return fmt.Errorf("gallery %s: image %d of %q: %w", g.path, id, s.person, err)
+			return fmt.Errorf("gallery %s: image %d of %q: %w", g.path, r.id, s.person, err)
 		}
 		if err := fn(s); err != nil {
 			return err
@@ -860,6 +1150,29 @@ func (g *Gallery) Check(ctx context.Context) (*CheckReport, error) {
 	}
 	if err := g.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM people), (SELECT count(*) FROM images), (SELECT count(*) FROM embeddings)`).
 		Scan(&rep.People, &rep.Images, &rep.Embeddings); err != nil {
+		return nil, fmt.Errorf("gallery %s: check: %w", g.path, err)
+	}
+	prows, err := g.db.QueryContext(ctx, `SELECT id, name, name_key FROM people ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("gallery %s: check: %w", g.path, err)
+	}
+	for prows.Next() {
+		var id int64
+		var sname, nk []byte
+		if err := prows.Scan(&id, &sname, &nk); err != nil {
+			prows.Close()
+			return nil, err
+		}
+		name, err := g.openName(id, sname)
+		switch {
+		case err != nil:
+			rep.Problems = append(rep.Problems, err.Error())
+		case !hmac.Equal(nk, g.nameKey(name)):
+			rep.Problems = append(rep.Problems, fmt.Sprintf("person %d: the name key does not match the name (not found by name)", id))
+		}
+	}
+	prows.Close()
+	if err := prows.Err(); err != nil {
 		return nil, fmt.Errorf("gallery %s: check: %w", g.path, err)
 	}
 	err = g.images(ctx, "", nil, func(s storedImage) error {

@@ -11,9 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,16 +36,20 @@ import (
 // stream of the demo scene (its eight people enrolled) with Debian's
 // mosquitto as an external broker, so that hits are spooled and
 // acknowledged; then stops the broker so that some hits wait in the spool,
-// stops the daemon, and scans every file under the state dir for a
+// stops the daemon, and scans the raw bytes of every file under the state
+// dir (gallery.db, history.db, the spool, the -wal and -shm files) for a
 // readable face (a JPEG or PNG that decodes, raw or base64) and for the
-// enrolled names. A second run without cameras, the broker back, delivers
-// the waiting hits with their images, and the spool directory is empty
-// afterwards (acknowledged records do not stay on disk).
+// enrolled names (as written, lower-cased and URL-query-encoded). A second
+// run without cameras, the broker back, delivers the waiting hits with
+// their images, and the spool directory is empty afterwards (acknowledged
+// records do not stay on disk).
 //
-// Names are looked for in every file except the gallery database itself,
-// whose people table is the list of enrolled names (photos and embeddings
-// there are sealed and are scanned like everything else). The gallery is
-// enrolled without the CLI's audit entry, as that names the person too.
+// The gallery is enrolled the way `srdgd demo` and `srdgd gallery add` do
+// it, with the audit entries that name each person; one more person is
+// enrolled and removed from the command line, and run 1 asks the API for a
+// person's hits and gallery photo, so that every way a name reaches the
+// audit log is exercised. The API's audit log still shows the names (the
+// daemon holds the key and decrypts them when read).
 func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	ffmpeg, err := rtspserver.FFmpegPath()
 	if err != nil {
@@ -71,7 +77,8 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	if err := match.GenerateKey(cfg.Match.KeyFile); err != nil {
 		t.Fatal(err)
 	}
-	enrolDemoPeople(ctx, t, cfg, man)
+	removed := enrolDemoPeople(ctx, t, cfg, man)
+	names = append(names, removed)
 	cfg.SRDG.Sampler, cfg.SRDG.Steps, cfg.SRDG.BatchSize = "ode", 4, 1
 	cfg.SRDG.Attributes.Policy = "off"
 	cfg.Daemon.ShutdownTimeout = 20 * time.Second
@@ -96,6 +103,17 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	})
 	sub.close()
 	step("hits delivered")
+	// the accesses that name a person in the audit log
+	who := man.People[0].Name
+	d.get(ctx, t, "/api/v1/hits?person="+url.QueryEscape(who))
+	d.get(ctx, t, "/api/v1/gallery/"+url.PathEscape(who)+"/photo.jpg")
+	checkAuditNames(ctx, t, d, map[string]string{"gallery.add": who, "gallery.remove": removed, "gallery.photo": who})
+	// while the daemon runs, its databases' -wal and -shm files are there
+	wal := scanStateDir(t, state, names)
+	t.Logf("scanned while the daemon runs: %q", wal)
+	if !slices.Contains(wal, "gallery.db-wal") || !slices.Contains(wal, "history.db-wal") {
+		t.Errorf("scanned %q while the daemon runs: want the gallery's and the history's WAL among them", wal)
+	}
 	// The broker goes away: the next hits wait in the spool.
 	mosq.Stop(t)
 	d.waitMetric(ctx, t, "srdgd_mqtt_spool_messages", 2)
@@ -106,7 +124,7 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 		t.Fatal("no spool records on disk with the broker away: the scan below would prove nothing")
 	}
 	t.Logf("run 1: %d hits delivered, %d spool records waiting on disk", len(sub.hits()), spooled)
-	scanStateDir(t, state, names)
+	t.Logf("scanned after run 1: %q", scanStateDir(t, state, names))
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -129,37 +147,81 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	if n := recordsOnDisk(t, filepath.Join(state, "spool")); n != 0 {
 		t.Errorf("%d spool records still on disk after every hit was acknowledged", n)
 	}
-	scanStateDir(t, state, names)
+	t.Logf("scanned after run 2: %q", scanStateDir(t, state, names))
 	stopStream()
 }
 
-// enrolDemoPeople enrols the demo people directly (demoGallery would also
-// write an audit entry naming each).
-func enrolDemoPeople(ctx context.Context, t *testing.T, cfg *config.Config, man *demoscene.Manifest) {
+// enrolDemoPeople enrols the demo people as `srdgd demo` does (with an
+// audit entry naming each), then enrols one more person and removes them
+// again, audited as `srdgd gallery add` and `remove` do; it returns the
+// removed person's name.
+func enrolDemoPeople(ctx context.Context, t *testing.T, cfg *config.Config, man *demoscene.Manifest) string {
 	t.Helper()
+	if err := demoGallery(ctx, cfg, man, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	const removed = "Removed Visitor Quentin"
 	env, err := openGallery(ctx, cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer env.close()
-	for _, p := range man.People {
-		photos, err := match.PhotosFromFiles([]string{man.GalleryPath(p)})
-		if err != nil {
-			t.Fatal(err)
+	photos, err := match.PhotosFromFiles([]string{man.GalleryPath(man.People[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := env.gal.Add(ctx, removed, photos); err != nil || res[0].Err != nil {
+		t.Fatalf("enrol %q: %v %+v", removed, err, res)
+	}
+	auditCLI(ctx, cfg, io.Discard, "gallery.add", removed, "1 of 1 photos enrolled")
+	if err := env.gal.Remove(ctx, removed); err != nil {
+		t.Fatal(err)
+	}
+	auditCLI(ctx, cfg, io.Discard, "gallery.remove", removed, "")
+	people, err := env.gal.List(ctx)
+	if err != nil || len(people) != len(man.People) {
+		t.Fatalf("gallery after enrolment: %d people (%v), want %d", len(people), err, len(man.People))
+	}
+	return removed
+}
+
+// checkAuditNames reads the audit log through the API and checks that, for
+// each action, an entry shows the person's name as its target.
+func checkAuditNames(ctx context.Context, t *testing.T, d *testDaemon, want map[string]string) {
+	t.Helper()
+	var log struct {
+		Entries []struct {
+			Action string `json:"action"`
+			Target string `json:"target"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal(d.get(ctx, t, "/api/v1/audit?limit=1000"), &log); err != nil {
+		t.Fatal(err)
+	}
+	for action, name := range want {
+		found := false
+		for _, e := range log.Entries {
+			found = found || e.Action == action && e.Target == name
 		}
-		if _, err := env.gal.Add(ctx, p.Name, photos); err != nil {
-			t.Fatal(err)
+		if !found {
+			t.Errorf("the API's audit log has no %s entry for %q: %+v", action, name, log.Entries)
 		}
 	}
 }
 
 // scanStateDir fails for every readable face or name in any file under
 // dir: PNG and JPEG data that decodes, raw or base64 ("iVBOR", "/9j/"),
-// and the names (except in the gallery database, see above).
-func scanStateDir(t *testing.T, dir string, names []string) {
+// and the names as written, lower-cased and URL-query-encoded. It returns
+// the files scanned, relative to dir.
+func scanStateDir(t *testing.T, dir string, names []string) []string {
 	t.Helper()
-	gallery := filepath.Join(dir, "gallery.db")
-	files := 0
+	var forms []string
+	for _, n := range names {
+		forms = append(forms, n, strings.ToLower(n), url.QueryEscape(n), url.PathEscape(n))
+	}
+	slices.Sort(forms)
+	forms = slices.Compact(forms)
+	var files []string
 	err := filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
 		if err != nil || !de.Type().IsRegular() {
 			return err
@@ -168,16 +230,14 @@ func scanStateDir(t *testing.T, dir string, names []string) {
 		if err != nil {
 			return err
 		}
-		files++
 		rel, _ := filepath.Rel(dir, p)
+		files = append(files, rel)
 		for _, f := range readableFaces(b) {
 			t.Errorf("%s: %s", rel, f)
 		}
-		if !strings.HasPrefix(p, gallery) {
-			for _, n := range names {
-				if c := bytes.Count(b, []byte(n)); c > 0 {
-					t.Errorf("%s: the enrolled name %q, %d times", rel, n, c)
-				}
+		for _, n := range forms {
+			if c := bytes.Count(b, []byte(n)); c > 0 {
+				t.Errorf("%s: the enrolled name %q, %d times", rel, n, c)
 			}
 		}
 		return nil
@@ -185,9 +245,10 @@ func scanStateDir(t *testing.T, dir string, names []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if files < 3 {
-		t.Fatalf("only %d files under %s", files, dir)
+	if len(files) < 3 {
+		t.Fatalf("only %q under %s", files, dir)
 	}
+	return files
 }
 
 var base64Run = regexp.MustCompile(`[A-Za-z0-9+/]{16,}={0,2}`)
@@ -337,6 +398,26 @@ func (d *testDaemon) waitMetric(ctx context.Context, t *testing.T, name string, 
 		case <-tick.C:
 		}
 	}
+}
+
+// get fetches an API path (loopback, no token configured) and fails the
+// test on any status but 200.
+func (d *testDaemon) get(ctx context.Context, t *testing.T, path string) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.http+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v: %.300s", path, res.Status, err, b)
+	}
+	return b
 }
 
 // hitSeen is what a subscriber saw of one hit.

@@ -63,6 +63,8 @@ type Store struct {
 	db    *sql.DB
 	seal  *seal.Sealer
 	key   []byte
+	// auditMAC keys the audit targets' tags (targetTag)
+	auditMAC []byte
 	o     Options
 	log   *slog.Logger
 	mu    sync.Mutex // serialises audit appends (hash chain)
@@ -88,19 +90,26 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS hits_time ON hits(time_ms)`,
 	`CREATE INDEX IF NOT EXISTS hits_camera ON hits(camera, id)`,
 	`CREATE INDEX IF NOT EXISTS hits_person ON hits(person, id)`,
+	// sealed: target and detail sealed in an encrypted store (Audit); a
+	// column added to stores made before, see init
 	`CREATE TABLE IF NOT EXISTS audit (
 		seq INTEGER PRIMARY KEY AUTOINCREMENT,
 		time_ms INTEGER NOT NULL,
 		actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
 		detail TEXT NOT NULL, remote TEXT NOT NULL,
-		prev TEXT NOT NULL, hash TEXT NOT NULL)`,
-	`CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
+		prev TEXT NOT NULL, hash TEXT NOT NULL, sealed BLOB)`,
+	auditNoUpdate,
 	`CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
 }
 
-// Open opens or creates the store.
+const auditNoUpdate = `CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`
+
+// Open opens or creates the store. In an encrypted store, audit entries
+// written by earlier versions with their targets in the clear are re-sealed
+// (resealAudit); a log that does not verify is left as it is, with a
+// warning.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Path == "" {
 		return nil, errors.New("history: no database path configured")
@@ -129,7 +138,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("history %s: %w: %w", o.Path, ErrKey, err)
 		}
-		s.seal, s.key = sl, o.Key
+		mac, err := auditMAC(o.Key)
+		if err != nil {
+			return nil, fmt.Errorf("history %s: %w: %w", o.Path, ErrKey, err)
+		}
+		s.seal, s.key, s.auditMAC = sl, o.Key, mac
 	}
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("history %s: %w", o.Path, err)
@@ -153,6 +166,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("history %s: %w", o.Path, err)
 	}
+	if n, err := s.resealAudit(ctx); err != nil {
+		s.log.Warn("history: audit entries with clear targets (names) not re-sealed", "path", o.Path, "err", err)
+	} else if n > 0 {
+		s.log.Info("history: audit entries written with clear targets re-sealed", "path", o.Path, "entries", n)
+	}
 	return s, nil
 }
 
@@ -160,6 +178,15 @@ func (s *Store) init(ctx context.Context) error {
 	for _, q := range schema {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("schema: %w", err)
+		}
+	}
+	var sealedCol int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('audit') WHERE name = 'sealed'`).Scan(&sealedCol); err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	if sealedCol == 0 {
+		if _, err := s.db.ExecContext(ctx, `ALTER TABLE audit ADD COLUMN sealed BLOB`); err != nil {
+			return fmt.Errorf("schema: audit.sealed: %w", err)
 		}
 	}
 	var kc []byte
