@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/demoscene"
 	"github.com/srdgd/srdgd/internal/rtspserver"
 	"github.com/srdgd/srdgd/match"
@@ -135,21 +136,21 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	stopStream()
 }
 
-// enrolDemoPeople enrols the demo people directly (demoGallery would also
+// enrolDemoPeople enrols the demo people directly (app.DemoGallery would also
 // write an audit entry naming each).
 func enrolDemoPeople(ctx context.Context, t *testing.T, cfg *config.Config, man *demoscene.Manifest) {
 	t.Helper()
-	env, err := openGallery(ctx, cfg, true)
+	env, err := app.OpenGallery(ctx, cfg, true, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer env.close()
+	defer env.Close()
 	for _, p := range man.People {
 		photos, err := match.PhotosFromFiles([]string{man.GalleryPath(p)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := env.gal.Add(ctx, p.Name, photos); err != nil {
+		if _, err := env.Gallery.Add(ctx, p.Name, photos); err != nil {
 			t.Fatal(err)
 		}
 	}
