@@ -49,9 +49,11 @@ type SinkStats struct {
 // returns; Run delivers each queue from its own goroutine (a history INSERT
 // or a spool fsync happens there, never on the match stage's goroutine).
 type Fanout struct {
-	o     FanoutOptions
-	log   *slog.Logger
-	sinks []*fanSink
+	o       FanoutOptions
+	log     *slog.Logger
+	sinks   []*fanSink
+	names   map[string]bool
+	started atomic.Bool
 }
 
 type fanSink struct {
@@ -81,16 +83,27 @@ func NewFanout(o FanoutOptions) (*Fanout, error) {
 	if o.QueueSize < 1 || o.DrainTimeout < 0 {
 		return nil, fmt.Errorf("publish fan-out: queue size %d and drain timeout %v: want at least 1 and not negative", o.QueueSize, o.DrainTimeout)
 	}
-	f := &Fanout{o: o, log: o.Logger.With("component", "publish")}
-	seen := map[string]bool{}
+	f := &Fanout{o: o, log: o.Logger.With("component", "publish"), names: map[string]bool{}}
 	for _, s := range o.Sinks {
-		if s.Sink == nil || s.Name == "" || seen[s.Name] {
-			return nil, fmt.Errorf("publish fan-out: sink %q: want a sink and a unique name", s.Name)
+		if err := f.Add(s); err != nil {
+			return nil, err
 		}
-		seen[s.Name] = true
-		f.sinks = append(f.sinks, &fanSink{NamedSink: s, q: queue.New[*face.Hit](o.QueueSize)})
 	}
 	return f, nil
+}
+
+// Add adds a sink; only before Run (the composition root adds the sinks
+// as it builds them).
+func (f *Fanout) Add(s NamedSink) error {
+	if s.Sink == nil || s.Name == "" || f.names[s.Name] {
+		return fmt.Errorf("publish fan-out: sink %q: want a sink and a unique name", s.Name)
+	}
+	if f.started.Load() {
+		return fmt.Errorf("publish fan-out: sink %q added after Run started", s.Name)
+	}
+	f.names[s.Name] = true
+	f.sinks = append(f.sinks, &fanSink{NamedSink: s, q: queue.New[*face.Hit](f.o.QueueSize)})
+	return nil
 }
 
 var _ Sink = (*Fanout)(nil)
@@ -114,6 +127,7 @@ func (f *Fanout) Publish(_ context.Context, h *face.Hit) error {
 // delivers what is still queued within DrainTimeout, waits for every
 // goroutine and returns nil.
 func (f *Fanout) Run(ctx context.Context) error {
+	f.started.Store(true)
 	var wg sync.WaitGroup
 	for _, s := range f.sinks {
 		wg.Go(func() { f.deliver(ctx, s) })

@@ -17,6 +17,7 @@ import (
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/rtspserver"
 )
 
@@ -155,8 +156,8 @@ func TestCameraFailuresStayPerCamera(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() {
-		exited <- runDaemonWith(dctx, cfg, log, func(d *daemon) {
-			d.components = append(d.components, component{name: "ingest/broken", run: cameraRun(broken, log)})
+		exited <- runDaemonWith(dctx, cfg, log, func(d *app.App) {
+			d.Add("ingest/broken", app.CameraRun(broken, log))
 		})
 	}()
 	defer func() {

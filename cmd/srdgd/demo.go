@@ -2,20 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/demoscene"
 	"github.com/srdgd/srdgd/internal/rtspserver"
-	"github.com/srdgd/srdgd/match"
 )
 
 // cmdDemo runs the daemon against a built-in camera: an in-process RTSP server
@@ -44,7 +41,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := newLogger(cfg.Log, stderr)
 	cfg.Storage.StateDir = *stateDir
 	cfg.Publish.HTTP.Listen = *listen
-	broker, moved, err := demoBrokerAddr(*mqttListen, cfg.Publish.MQTT.EmbeddedListen)
+	broker, moved, err := app.DemoBrokerAddr(*mqttListen, cfg.Publish.MQTT.EmbeddedListen)
 	if err != nil {
 		log.Error("demo: mqtt broker address", "err", err)
 		return exitUsage
@@ -69,7 +66,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fo := rtspserver.FFmpegOptions{Width: *width, Height: *height, FPS: *fps, GOP: 2 * *fps}
 	var man *demoscene.Manifest
 	if !*synthetic {
-		clip, m, err := demoClip(ctx, cfg, *width, *height, *fps, log)
+		clip, m, err := app.DemoClip(ctx, cfg, *width, *height, *fps, log)
 		if err != nil {
 			log.Error("demo: scene", "err", err)
 			return exitFailure
@@ -90,7 +87,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	if man != nil {
-		if err := demoGallery(ctx, cfg, man, log); err != nil {
+		if err := app.DemoGallery(ctx, cfg, man, log); err != nil {
 			log.Error("demo: gallery", "err", err)
 			return exitFailure
 		}
@@ -110,110 +107,6 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			broker, h, p, cfg.Publish.MQTT.TopicPrefix)
 	}
 	return runDaemon(ctx, cfg, stderr)
-}
-
-// demoClip renders the scene once per size and face set, cached in the state
-// dir, and returns the clip's path.
-func demoClip(ctx context.Context, cfg *config.Config, w, h, fps int, log *slog.Logger) (string, *demoscene.Manifest, error) {
-	man, err := demoscene.LoadManifest(filepath.Join(modelsDir(cfg.Storage.ModelsDir), "demo"))
-	if err != nil {
-		return "", nil, err
-	}
-	sc, err := demoscene.New(man, demoscene.Options{Width: w, Height: h, FPS: fps})
-	if err != nil {
-		return "", nil, err
-	}
-	clip := filepath.Join(cfg.Storage.StateDir, "demo-scene-"+sc.Key()+".mp4")
-	if _, err := os.Stat(clip); err == nil {
-		return clip, man, nil
-	}
-	ff, err := rtspserver.FFmpegPath()
-	if err != nil {
-		return "", nil, err
-	}
-	t0 := time.Now()
-	log.Info("demo: rendering the scene (once)", "frames", sc.Frames(), "people", len(man.People))
-	if err := sc.Encode(ctx, ff, clip); err != nil {
-		return "", nil, err
-	}
-	log.Info("demo: scene ready", "file", clip, "elapsed", time.Since(t0).Round(time.Millisecond).String())
-	return clip, man, nil
-}
-
-// demoGallery creates the demo's key and enrols the demo people the first
-// time (an existing gallery is left as it is).
-func demoGallery(ctx context.Context, cfg *config.Config, man *demoscene.Manifest, log *slog.Logger) error {
-	if _, err := os.Stat(cfg.Match.KeyFile); errors.Is(err, os.ErrNotExist) {
-		if err := match.GenerateKey(cfg.Match.KeyFile); err != nil {
-			return err
-		}
-	}
-	env, err := openGallery(ctx, cfg, true)
-	if err != nil {
-		return err
-	}
-	defer env.close()
-	people, err := env.gal.List(ctx)
-	if err != nil || len(people) > 0 {
-		return err
-	}
-	for _, p := range man.People {
-		photos, err := match.PhotosFromFiles([]string{man.GalleryPath(p)})
-		if err != nil {
-			return err
-		}
-		res, err := env.gal.Add(ctx, p.Name, photos)
-		if err != nil {
-			return err
-		}
-		for _, r := range res {
-			if r.Err != nil {
-				log.Warn("demo: enrolment photo rejected", "person", p.Name, "err", r.Err)
-			}
-		}
-		auditCLI(ctx, cfg, io.Discard, "gallery.add", p.Name, "demo gallery")
-	}
-	log.Info("demo: gallery enrolled", "people", len(man.People), "source", man.License)
-	return nil
-}
-
-// demoBrokerAddr is where the demo's embedded broker listens: flag when
-// given, else def; and when def is taken (another broker, another demo), a
-// free port on the same host instead of failing (moved is then true). Port 0
-// is also resolved to a free port, so that the printed address is usable.
-// The port is probed and released, so something else could take it before
-// the broker listens: good enough for a demo, which then fails clearly.
-func demoBrokerAddr(flag, def string) (addr string, moved bool, err error) {
-	addr = def
-	if flag != "" {
-		addr = flag
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", false, fmt.Errorf("--mqtt-listen %q: %w", addr, err)
-	}
-	if flag != "" && port != "0" {
-		return addr, false, nil
-	}
-	if port != "0" {
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			return addr, false, ln.Close()
-		}
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			return addr, false, nil // the broker reports it
-		}
-		moved = true
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", false, fmt.Errorf("mqtt broker: no free port on %s: %w", host, err)
-	}
-	free := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		return "", false, err
-	}
-	return free, moved, nil
 }
 
 func defaultDemoStateDir() string {

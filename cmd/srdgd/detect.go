@@ -14,9 +14,8 @@ import (
 
 	"github.com/srdgd/srdgd/detect"
 	"github.com/srdgd/srdgd/face"
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/faceimg"
-	"github.com/srdgd/srdgd/internal/ort"
-	"github.com/srdgd/srdgd/srdg"
 )
 
 // defaultBlazeFace is where the repository keeps the packaged BlazeFace.
@@ -139,20 +138,22 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(exitFailure, fmt.Errorf("%s: %w", a.in, err))
 	}
-	var keep []func()
-	defer func() {
-		for i := len(keep) - 1; i >= 0; i-- {
-			keep[i]()
+	attrModel := a.attrModel
+	if attrModel == "" {
+		attrModel = fmt.Sprintf("models/dist/lr_attrs_x%d.onnx", 128/a.lr)
+		if _, err := os.Stat(attrModel); err != nil {
+			attrModel = "none" // the default is optional
 		}
-	}()
-	d, code, err := a.detector(&keep)
-	if err != nil {
-		return fail(code, err)
 	}
-	attrs, code, err := a.attrPredictor(&keep)
-	if err != nil {
-		return fail(code, err)
+	tools, err := app.OpenPhotoTools(app.PhotoToolsOptions{Detector: a.det, Model: a.model, ORTLibrary: a.lib, Threads: a.threads,
+		Search: a.search, AttrModel: attrModel, LRSize: a.lr})
+	if ue := (app.UsageError{}); errors.As(err, &ue) {
+		return fail(exitUsage, err)
+	} else if err != nil {
+		return fail(exitFailure, err)
 	}
+	defer tools.Close()
+	d := tools.Detector
 	prober, err := detect.NewProber(detect.ProbeOptions{LRSize: a.lr})
 	if err != nil {
 		return fail(exitUsage, err)
@@ -170,7 +171,7 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	for i, f := range res.Faces {
-		df, err := a.describe(ctx, img, f, i, d.Calibration(), prober, attrs)
+		df, err := a.describe(ctx, tools, img, f, i, prober)
 		if err != nil {
 			return fail(exitFailure, err)
 		}
@@ -183,92 +184,24 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
-// detector opens the chosen detector; keep collects what to close.
-func (a *detectArgs) detector(keep *[]func()) (detect.Detector, int, error) {
-	switch a.det {
-	case "blazeface":
-		rt, err := ort.Open(a.lib, nil)
-		if err != nil {
-			return nil, exitFailure, err
-		}
-		*keep = append(*keep, func() { rt.Close() })
-		b, err := detect.NewBlazeFace(rt, detect.BlazeFaceOptions{Model: a.model, Threads: a.threads, Search: a.search})
-		if err != nil {
-			return nil, exitFailure, err
-		}
-		*keep = append(*keep, func() { b.Close() })
-		return b, exitOK, nil
-	case "haar":
-		h, err := detect.NewHaar(detect.HaarOptions{Search: a.search})
-		if err != nil {
-			return nil, exitFailure, err
-		}
-		*keep = append(*keep, func() { h.Close() })
-		return h, exitOK, nil
-	}
-	return nil, exitUsage, fmt.Errorf("--detector %q: want blazeface or haar", a.det)
-}
-
-// attrPredictor opens the LR attribute model: the named one, else the
-// default for --lr when it is there; nil with "none" or no default.
-func (a *detectArgs) attrPredictor(keep *[]func()) (*srdg.AttrPredictor, int, error) {
-	if a.attrModel == "none" {
-		return nil, exitOK, nil
-	}
-	path, explicit := a.attrModel, a.attrModel != ""
-	if !explicit {
-		path = fmt.Sprintf("models/dist/lr_attrs_x%d.onnx", 128/a.lr)
-	}
-	if _, serr := os.Stat(path); serr != nil && !explicit {
-		return nil, exitOK, nil
-	}
-	rt, err := ort.Open(a.lib, nil)
-	if err != nil {
-		return nil, exitFailure, err
-	}
-	*keep = append(*keep, func() { rt.Close() })
-	attrs, err := srdg.OpenAttrPredictor(rt, path, ort.SessionOptions{Providers: []string{ort.CPU}, IntraOpThreads: 1})
-	if err != nil {
-		return nil, exitFailure, err
-	}
-	*keep = append(*keep, func() { attrs.Close() })
-	if attrs.LR != a.lr {
-		return nil, exitUsage, fmt.Errorf("%s takes %dx%d probes, --lr is %d", path, attrs.LR, attrs.LR, a.lr)
-	}
-	return attrs, exitOK, nil
-}
-
 // describe measures one face, cuts its probe and, with --probes, writes it.
-func (a *detectArgs) describe(ctx context.Context, img *detect.Image, f detect.Face, i int, cal detect.Calibration,
-	prober *detect.Prober, attrs *srdg.AttrPredictor) (detectFace, error) {
-	// a fresh gate per face: every face is its own track's first shot
-	g, _ := detect.NewGate(detect.GateOptions{})
-	q := g.Measure(img, f)
-	verdict := "ok"
-	if ok, why := g.Check(1, q); !ok {
-		verdict = why
+func (a *detectArgs) describe(ctx context.Context, tools *app.PhotoTools, img *detect.Image, f detect.Face, i int, prober *detect.Prober) (detectFace, error) {
+	pf, err := tools.Describe(ctx, img, f, prober, a.abstain)
+	if err != nil {
+		return detectFace{}, err
 	}
-	df := detectFace{Box: [4]float64{f.Box.X0, f.Box.Y0, f.Box.X1, f.Box.Y1}, FacePx: f.Px(), Score: f.Score, Quality: q, Gate: verdict}
+	df := detectFace{Box: [4]float64{f.Box.X0, f.Box.Y0, f.Box.X1, f.Box.Y1}, FacePx: f.Px(), Score: f.Score, Quality: pf.Quality,
+		Gate: pf.Gate, Framing: pf.Crop.Framing, Upscaled: pf.Crop.Upscaled}
 	if f.HasLandmarks {
 		df.Landmarks = map[string][2]float64{}
 		for k, p := range f.Landmarks {
 			df.Landmarks[landmarkNames[k]] = [2]float64{p.X, p.Y}
 		}
 	}
-	crop, err := prober.Cut(img, f, cal)
-	if err != nil {
-		return df, err
-	}
-	df.Framing, df.Upscaled = crop.Framing, crop.Upscaled
-	if attrs != nil {
-		probs, err := attrs.Predict(ctx, [][]float32{crop.LR.Pix})
-		if err != nil {
-			return df, err
-		}
-		labels := srdg.ChooseLabels(probs[0], a.abstain)
+	if pf.Probs != nil {
 		df.Attributes, df.Labels = map[string]float64{}, map[string]int{}
-		for k, name := range attrs.Attributes {
-			df.Attributes[name], df.Labels[name] = probs[0][k], labels[k]
+		for k, name := range tools.Attrs.Attributes {
+			df.Attributes[name], df.Labels[name] = pf.Probs[k], pf.Labels[k]
 		}
 	}
 	if a.probes == "" {
@@ -277,10 +210,10 @@ func (a *detectArgs) describe(ctx context.Context, img *detect.Image, f detect.F
 	base := strings.TrimSuffix(filepath.Base(a.in), filepath.Ext(a.in))
 	df.LR = filepath.Join(a.probes, fmt.Sprintf("%s_face%02d_lr%d.png", base, i+1, a.lr))
 	df.Preview = filepath.Join(a.probes, fmt.Sprintf("%s_face%02d_hr128.png", base, i+1))
-	if err := faceimg.Save(df.LR, crop.LR.Image()); err != nil {
+	if err := faceimg.Save(df.LR, pf.Crop.LR.Image()); err != nil {
 		return df, err
 	}
-	return df, faceimg.Save(df.Preview, crop.Preview.Image())
+	return df, faceimg.Save(df.Preview, pf.Crop.Preview.Image())
 }
 
 func printDetect(w io.Writer, out detectResult) {

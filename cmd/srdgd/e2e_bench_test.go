@@ -19,6 +19,7 @@ import (
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/demoscene"
 	"github.com/srdgd/srdgd/internal/rtspserver"
 )
@@ -86,7 +87,7 @@ func TestEndToEndLatency(t *testing.T) {
 	cam := config.DefaultCamera()
 	cam.Name, cam.URL, cam.Transport = "bench", srv.URL("bench"), "tcp"
 	cfg.Cameras = []config.Camera{cam}
-	if err := demoGallery(ctx, cfg, man, slog.New(slog.DiscardHandler)); err != nil {
+	if err := app.DemoGallery(ctx, cfg, man, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
-	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/hwtest"
-	"github.com/srdgd/srdgd/srdg"
+	"github.com/srdgd/srdgd/internal/app"
 )
 
 const hwtestUsage = `usage: srdgd hwtest [--config FILE] [--json] [--camera-timeout 15s] [--face PHOTO]
@@ -41,7 +39,7 @@ func cmdHWTest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		printConfigError(stderr, err)
 		return exitConfig
 	}
-	o := hwtestOptions(cfg)
+	o := app.HWTestOptions(cfg)
 	o.CameraTimeout = *camTimeout
 	o.SR.FacePath = *face
 	rep := hwtest.Run(ctx, o)
@@ -58,56 +56,4 @@ func cmdHWTest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailure
 	}
 	return exitOK
-}
-
-// hwtestOptions turns the config into hwtest's options, resolving model paths
-// the way the daemon does (modelPath: configured, else the models folder).
-func hwtestOptions(cfg *config.Config) hwtest.Options {
-	paths := cfg.Paths()
-	guid := modelPath(cfg, paths.GuidanceModel)
-	models := []hwtest.Model{{Kind: hwtest.KindScore, Key: "srdg.score_model", Path: modelPath(cfg, paths.ScoreModel)}}
-	if cfg.SRDG.Attributes.Policy != "off" {
-		models = append(models, hwtest.Model{Kind: hwtest.KindGuidance, Key: "srdg.guidance_model", Path: guid})
-	} else {
-		guid = ""
-	}
-	if cfg.SRDG.Attributes.Policy == "predict" {
-		models = append(models, hwtest.Model{Kind: hwtest.KindLRAttrs, Key: "srdg.attr_model", Path: modelPath(cfg, paths.AttrModel)})
-	}
-	if cfg.Detect.Detector != "haar" {
-		models = append(models, hwtest.Model{Kind: hwtest.KindBlazeFace, Key: "detect.blazeface_model", Path: modelPath(cfg, paths.BlazefaceModel)})
-	}
-	emb := modelPath(cfg, paths.EmbedderModel)
-	models = append(models,
-		hwtest.Model{Kind: hwtest.KindEmbedder, Key: "match.embedder_model", Path: emb},
-		// the daemon loads the landmarks model next to the embedder
-		hwtest.Model{Kind: hwtest.KindLandmarks, Key: "match.embedder_model", Path: filepath.Join(filepath.Dir(emb), "face_landmarks68.onnx")})
-
-	var cams []hwtest.Camera
-	for _, c := range cfg.Cameras {
-		if !c.Enabled {
-			continue
-		}
-		cams = append(cams, hwtest.Camera{Name: c.Name, URL: c.URL, Username: c.Username, Password: c.Password.Reveal(),
-			Transport: c.Transport, TLSInsecure: c.TLSInsecure, TLSFingerprint: c.TLSFingerprint})
-	}
-	m := cfg.Publish.MQTT
-	return hwtest.Options{
-		ORT: hwtest.ORTOptions{Library: cfg.SRDG.ORTLibrary, Providers: cfg.SRDG.Providers,
-			IntraThreads: cfg.SRDG.IntraThreads, InterThreads: cfg.SRDG.InterThreads,
-			TRTCacheDir: paths.TRTCache, TRTFP16: cfg.SRDG.TRTFP16},
-		Models: models,
-		SR: &hwtest.SROptions{ScorePath: modelPath(cfg, paths.ScoreModel), GuidancePath: guid, Scale: cfg.SRDG.Scale,
-			Params: srdg.Params{Sampler: cfg.SRDG.Sampler, Steps: cfg.SRDG.Steps, W: cfg.SRDG.GuidanceWeight,
-				CorrectorSteps: cfg.SRDG.CorrectorSteps, SNR: cfg.SRDG.SNR, Schedule: srdg.Schedule{Eps: cfg.SRDG.Eps}},
-			LatencyBudget: cfg.SRDG.LatencyBudget, Seed: uint64(cfg.SRDG.Seed)},
-		Cameras: cams,
-		MQTT: hwtest.MQTTOptions{Enabled: m.Enabled, Broker: m.Broker, EmbeddedListen: m.EmbeddedListen,
-			Username: m.Username, Password: m.Password.Reveal(), CAFile: m.TLS.CAFile, CertFile: m.TLS.CertFile,
-			KeyFile: m.TLS.KeyFile, InsecureSkipVerify: m.TLS.InsecureSkipVerify},
-		Gallery:      hwtest.GalleryOptions{Path: paths.Gallery, KeyFile: cfg.Match.KeyFile, Encrypt: cfg.Match.Encrypt},
-		StateDir:     cfg.Storage.StateDir,
-		SpoolDir:     paths.Spool,
-		MinFreeBytes: uint64(max(cfg.Storage.MinFreeBytes, 0)),
-	}
 }

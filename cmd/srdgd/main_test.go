@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/demoscene"
 	"github.com/srdgd/srdgd/internal/rtspserver"
 )
@@ -142,9 +143,8 @@ func TestRunIngestsAndDrains(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	rctx, rcancel := context.WithCancel(ctx)
 	done := make(chan int, 1)
-	var d *daemon
 	go func() {
-		done <- runDaemonWith(rctx, cfg, log, func(dd *daemon) { d = dd; dd.statusEvery = 500 * time.Millisecond })
+		done <- runDaemonWith(rctx, cfg, log, func(d *app.App) { d.StatusEvery = 500 * time.Millisecond })
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	decoded := regexp.MustCompile(`frames=[1-9]`)
@@ -193,7 +193,6 @@ func TestRunIngestsAndDrains(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("daemon did not stop")
 	}
-	_ = d
 	if !strings.Contains(logs.String(), "msg=stopped") {
 		t.Errorf("no stop log:\n%s", logs.String())
 	}
@@ -213,11 +212,11 @@ func TestDrainTimeout(t *testing.T) {
 	done := make(chan int, 1)
 	var logs syncBuffer
 	go func() {
-		done <- runDaemonWith(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), func(d *daemon) {
-			d.components = append(d.components, component{name: "stuck", run: func(context.Context) error {
+		done <- runDaemonWith(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), func(d *app.App) {
+			d.Add("stuck", func(context.Context) error {
 				<-release
 				return nil
-			}})
+			})
 		})
 	}()
 	cancel()
@@ -236,10 +235,10 @@ func TestDrainTimeout(t *testing.T) {
 func TestComponentFailureStopsDaemon(t *testing.T) {
 	cfg := testDaemonConfig(t)
 	var logs syncBuffer
-	code := runDaemonWith(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), func(d *daemon) {
-		d.components = append(d.components, component{name: "broken", run: func(context.Context) error {
+	code := runDaemonWith(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), func(d *app.App) {
+		d.Add("broken", func(context.Context) error {
 			return os.ErrPermission
-		}})
+		})
 	})
 	if code != exitFailure || !strings.Contains(logs.String(), "component=broken") {
 		t.Errorf("exit %d:\n%s", code, logs.String())

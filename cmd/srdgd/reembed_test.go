@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/srdgd/srdgd/internal/app"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -97,12 +98,12 @@ func TestGalleryReembed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	env, err := openGalleryWith(ctx, c2, true, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	env, err := app.OpenGallery(ctx, c2, true, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	newModel := env.emb.ModelID()
-	env.close()
+	newModel := env.Embedder.ModelID()
+	env.Close()
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "srdgd gallery reembed") ||
 		!strings.Contains(logs.String(), "photos=3") {
 		t.Fatalf("opening with another embedder logged:\n%s\nwant a warning naming the 3 photos and srdgd gallery reembed", logs.String())

@@ -3,17 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"image"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/ort"
-	"github.com/srdgd/srdgd/internal/resample"
 	"github.com/srdgd/srdgd/srdg"
 )
 
@@ -66,56 +64,8 @@ func parseAttrs(s string, names []string) ([]int, error) {
 	return labels, nil
 }
 
-// modelsDir picks the default models folder: the installed one, else the
-// repository's built set.
-func modelsDir(configured string) string {
-	cands := []string{configured, "/usr/share/srdgd/models"}
-	// the repository's models/dist, from the working directory upwards
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			cands = append(cands, filepath.Join(d, "models", "dist"))
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	for _, d := range cands {
-		if d == "" {
-			continue
-		}
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			return d
-		}
-	}
-	return filepath.Join("models", "dist")
-}
-
-// srInputSide is the largest crop srInput converts as it is: a bigger one is
-// first reduced to it by a box filter (faceimg.Shrink), so that a 40
-// megapixel input costs no 480 MB float copy.
-const srInputSide = 1024
-
-// srInput turns a decoded `srdgd sr --in` image into the model's lr x lr
-// input: a square face crop, downscaled with the antialiased bilinear filter
-// of training when larger. note says what was done to it.
-func srInput(img image.Image, lr int) (p *faceimg.Planar, note string, err error) {
-	b := img.Bounds()
-	if b.Dx() != b.Dy() {
-		return nil, "", fmt.Errorf("%dx%d; a square face crop is needed", b.Dx(), b.Dy())
-	}
-	if b.Dx() < lr {
-		return nil, "", fmt.Errorf("%dx%d, smaller than the model's %dx%d input", b.Dx(), b.Dy(), lr, lr)
-	}
-	if b.Dx() == lr {
-		return faceimg.FromImage(img), "", nil
-	}
-	p = faceimg.FromImage(faceimg.Shrink(img, srInputSide))
-	small, err := resample.Resize(p.Pix, 3, p.H, p.W, lr, lr, resample.Bilinear)
-	if err != nil {
-		return nil, "", err
-	}
-	return &faceimg.Planar{W: lr, H: lr, Pix: small}, fmt.Sprintf("input %dx%d downscaled to %dx%d (antialiased bilinear, as in training)", b.Dx(), b.Dy(), lr, lr), nil
-}
+// modelsDir picks the default models folder (app.ModelsDir).
+func modelsDir(configured string) string { return app.ModelsDir(configured) }
 
 func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("sr", stderr)
@@ -175,7 +125,7 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	hr, lr := eng.Sizes()
-	p, note, err := srInput(img, lr)
+	p, note, err := app.SRInput(img, lr)
 	if err != nil {
 		fmt.Fprintf(stderr, "srdgd sr: %s: %v\n", *in, err)
 		return exitFailure

@@ -26,6 +26,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/demoscene"
 	"github.com/srdgd/srdgd/internal/rtspserver"
 	"github.com/srdgd/srdgd/internal/testutil"
@@ -157,28 +158,28 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 // removed person's name.
 func enrolDemoPeople(ctx context.Context, t *testing.T, cfg *config.Config, man *demoscene.Manifest) string {
 	t.Helper()
-	if err := demoGallery(ctx, cfg, man, slog.New(slog.DiscardHandler)); err != nil {
+	if err := app.DemoGallery(ctx, cfg, man, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	const removed = "Removed Visitor Quentin"
-	env, err := openGallery(ctx, cfg, true)
+	env, err := app.OpenGallery(ctx, cfg, true, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer env.close()
+	defer env.Close()
 	photos, err := match.PhotosFromFiles([]string{man.GalleryPath(man.People[0])})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := env.gal.Add(ctx, removed, photos); err != nil || res[0].Err != nil {
+	if res, err := env.Gallery.Add(ctx, removed, photos); err != nil || res[0].Err != nil {
 		t.Fatalf("enrol %q: %v %+v", removed, err, res)
 	}
 	auditCLI(ctx, cfg, io.Discard, "gallery.add", removed, "1 of 1 photos enrolled")
-	if err := env.gal.Remove(ctx, removed); err != nil {
+	if err := env.Gallery.Remove(ctx, removed); err != nil {
 		t.Fatal(err)
 	}
 	auditCLI(ctx, cfg, io.Discard, "gallery.remove", removed, "")
-	people, err := env.gal.List(ctx)
+	people, err := env.Gallery.List(ctx)
 	if err != nil || len(people) != len(man.People) {
 		t.Fatalf("gallery after enrolment: %d people (%v), want %d", len(people), err, len(man.People))
 	}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"errors"
@@ -17,12 +17,12 @@ func TestSRInput(t *testing.T) {
 	}{
 		{"model size", 16, 16, false, false},
 		{"larger", 128, 128, false, true},
-		{"above srInputSide", srInputSide + 500, srInputSide + 500, false, true},
+		{"above SRInputSide", SRInputSide + 500, SRInputSide + 500, false, true},
 		{"not square", 128, 100, true, false},
 		{"too small", 8, 8, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p, note, err := srInput(image.NewRGBA(image.Rect(0, 0, c.w, c.h)), 16)
+			p, note, err := SRInput(image.NewRGBA(image.Rect(0, 0, c.w, c.h)), 16)
 			if (err != nil) != c.err {
 				t.Fatalf("error %v, want error %v", err, c.err)
 			}
@@ -51,7 +51,7 @@ func FuzzSRInput(f *testing.F) {
 			}
 			return
 		}
-		p, _, err := srInput(img, 16)
+		p, _, err := SRInput(img, 16)
 		if err != nil {
 			return
 		}
