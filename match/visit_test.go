@@ -463,4 +463,3 @@ func TestVisitOptionsValidate(t *testing.T) {
 		})
 	}
 }
-
