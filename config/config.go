@@ -355,7 +355,10 @@ type AttributePolicy struct {
 
 // Match configures face embeddings and the gallery.
 type Match struct {
-	// EmbedderModel is the face embedding ONNX file.
+	// EmbedderModel is the face embedding ONNX file; face_landmarks68.onnx
+	// is loaded from the same folder. Any file of kind face_embedder works
+	// (its metadata gives input size and alignment), e.g. the ones `make
+	// models` builds, <models_dir>/face_embedder_faceres.onnx.
 	// Default: "" (meaning <models_dir>/face_embedder.onnx).
 	EmbedderModel string `yaml:"embedder_model"`
 	// GalleryPath is the gallery database.

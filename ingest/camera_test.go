@@ -18,6 +18,7 @@ import (
 	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/queue"
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 // checkPicture asserts a testsrc2 picture: right size, not black, coloured.
@@ -67,8 +68,8 @@ func TestDecodesStreamFromServer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			leakCheck(t)
-			ctx := testCtx(t, 30*time.Second)
+			testutil.LeakCheck(t)
+			ctx := testutil.Context(t, 30*time.Second)
 			s := startServer(t, rtspserver.Options{DisableUDP: tc.tcpOnlyServer})
 			publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{Codec: tc.codec, GOP: 10})
 			var frames *queue.Queue[*face.Frame]
@@ -159,8 +160,8 @@ func checkParamsFirst(t *testing.T, au *face.AccessUnit) {
 
 func TestReconnectAfterServerRestart(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 60*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 60*time.Second)
 	s1, err := rtspserver.Start(rtspserver.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -230,8 +231,8 @@ func TestCredentials(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			leakCheck(t)
-			ctx := testCtx(t, 30*time.Second)
+			testutil.LeakCheck(t)
+			ctx := testutil.Context(t, 30*time.Second)
 			s := startServer(t, rtspserver.Options{Username: user, Password: pass, AuthMethod: tc.method})
 			publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{})
 			var logs logBuffer
@@ -299,8 +300,8 @@ func TestCredentials(t *testing.T) {
 // reconnect.
 func TestAuthFailedRecovers(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 60*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 60*time.Second)
 	const user, pass = "operator", "Old-pa55word"
 	s1 := startServer(t, rtspserver.Options{Username: user, Password: pass})
 	addr := s1.Addr()
@@ -342,8 +343,8 @@ func TestAuthFailedRecovers(t *testing.T) {
 // session are not reconnects (finding: 6 attempts showed as 6 reconnects).
 func TestReconnectsCountSessionsNotAttempts(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 60*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 60*time.Second)
 	s := startServer(t, rtspserver.Options{}) // nobody publishes yet: DESCRIBE is 404
 	var logs logBuffer
 	r := startCamera(t, fastReconnect(CameraOptions{Name: "late", URL: s.URL("cam"), Transport: "tcp", Logger: logs.logger()}), nil)
@@ -413,8 +414,8 @@ func garbagePublisher(ctx context.Context, url string) error {
 
 func TestGarbageRTPIsCountedNotFatal(t *testing.T) {
 	requireDecoder(t)
-	leakCheck(t)
-	ctx := testCtx(t, 30*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 30*time.Second)
 	s := startServer(t, rtspserver.Options{})
 	pubCtx, stopPub := context.WithCancel(ctx)
 	pubErr := make(chan error, 1)
@@ -444,8 +445,8 @@ func TestGarbageRTPIsCountedNotFatal(t *testing.T) {
 
 func TestSlowConsumerDoesNotStallOthers(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 30*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 30*time.Second)
 	s := startServer(t, rtspserver.Options{})
 	publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{})
 	r := startCamera(t, fastReconnect(CameraOptions{Name: "lobby", URL: s.URL("cam"), Transport: "tcp"}), nil)
@@ -544,8 +545,8 @@ func TestRunReturnsPromptlyOnCancel(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			leakCheck(t)
-			ctx := testCtx(t, 30*time.Second)
+			testutil.LeakCheck(t)
+			ctx := testutil.Context(t, 30*time.Second)
 			o := tc.setup(t, ctx)
 			o.Name = "cancel"
 			r := startCamera(t, fastReconnect(o), nil)
@@ -572,8 +573,8 @@ func TestRunReturnsPromptlyOnCancel(t *testing.T) {
 }
 
 func TestMaxRetriesExhausted(t *testing.T) {
-	leakCheck(t)
-	ctx := testCtx(t, 30*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 30*time.Second)
 	s := startServer(t, rtspserver.Options{}) // nobody publishes: every DESCRIBE is 404
 	r := startCamera(t, fastReconnect(CameraOptions{Name: "gone", URL: s.URL("cam"), MaxRetries: 2}), nil)
 	err, ok := r.wait(ctx)
@@ -618,8 +619,8 @@ func TestRTSPS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			leakCheck(t)
-			ctx := testCtx(t, 30*time.Second)
+			testutil.LeakCheck(t)
+			ctx := testutil.Context(t, 30*time.Second)
 			s := startServer(t, rtspserver.Options{TLSConfig: cfg, DisableUDP: true})
 			publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{})
 			o := tc.o
@@ -688,8 +689,8 @@ func TestNewCameraValidation(t *testing.T) {
 
 func TestReleasedFrameBuffersAreRecycled(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 30*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 30*time.Second)
 	s := startServer(t, rtspserver.Options{})
 	publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{})
 	var releasing, holding *queue.Queue[*face.Frame]
@@ -759,8 +760,8 @@ func (g *gatedDecoder) Decode(au [][]byte, pts time.Duration, alloc func(int) []
 
 func TestDecoderBehindDropsAndResumesAtKeyFrame(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 30*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 30*time.Second)
 	s := startServer(t, rtspserver.Options{})
 	publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{GOP: 10})
 	gd := &gatedDecoder{gate: make(chan struct{})}
@@ -793,8 +794,8 @@ func TestDecoderBehindDropsAndResumesAtKeyFrame(t *testing.T) {
 }
 
 func TestDecoderConstructionFailureIsPermanent(t *testing.T) {
-	leakCheck(t)
-	ctx := testCtx(t, 30*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 30*time.Second)
 	s := startServer(t, rtspserver.Options{})
 	pubCtx, stopPub := context.WithCancel(ctx)
 	pubErr := make(chan error, 1)

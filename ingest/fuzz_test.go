@@ -17,6 +17,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 var updateFuzzSeeds = flag.Bool("update-fuzz-seeds", false,
@@ -204,7 +205,7 @@ func TestGenerateFuzzSeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, codec := range []string{rtspserver.CodecH264, rtspserver.CodecH265} {
-		ctx := testCtx(t, 30*time.Second)
+		ctx := testutil.Context(t, 30*time.Second)
 		s := startServer(t, rtspserver.Options{})
 		publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{Codec: codec, Width: 64, Height: 48, GOP: 4})
 		forma, pkts := capturePackets(t, ctx, s.URL("cam"), 40)

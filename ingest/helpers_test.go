@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/srdgd/srdgd/internal/queue"
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 // requireFFmpeg skips loudly when the ffmpeg binary is missing, and
@@ -22,7 +20,7 @@ import (
 func requireFFmpeg(t testing.TB) {
 	t.Helper()
 	if _, err := rtspserver.FFmpegPath(); err != nil {
-		skipOrFail(t, err)
+		testutil.SkipOrFail(t, "SRDGD_TEST_REQUIRE_FFMPEG", err)
 	}
 	requireDecoder(t)
 }
@@ -31,30 +29,9 @@ func requireDecoder(t testing.TB) {
 	t.Helper()
 	dec, err := NewAVDecoder(CodecH264)
 	if err != nil {
-		skipOrFail(t, err)
+		testutil.SkipOrFail(t, "SRDGD_TEST_REQUIRE_FFMPEG", err)
 	}
 	dec.Close()
-}
-
-func skipOrFail(t testing.TB, err error) {
-	t.Helper()
-	if os.Getenv("SRDGD_TEST_REQUIRE_FFMPEG") == "1" {
-		t.Fatalf("SRDGD_TEST_REQUIRE_FFMPEG=1 but %v", err)
-	}
-	t.Skipf("SKIPPING %s: %v -- real-peer ingest tests did NOT run", t.Name(), err)
-}
-
-// leakCheck verifies, after every other cleanup of t has run, that no goroutine
-// started during the test outlived it.
-func leakCheck(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-}
-
-func testCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func startServer(t *testing.T, o rtspserver.Options) *rtspserver.Server {

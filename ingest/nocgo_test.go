@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 // Without cgo there is no decoder: NewAVDecoder says so, and a camera gives
@@ -17,8 +18,8 @@ func TestNoDecoderWithoutCgo(t *testing.T) {
 	if _, err := NewAVDecoder(CodecH264); !errors.Is(err, ErrNoDecoder) {
 		t.Fatalf("NewAVDecoder = %v, want ErrNoDecoder", err)
 	}
-	leakCheck(t)
-	ctx := testCtx(t, 30*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 30*time.Second)
 	s := startServer(t, rtspserver.Options{})
 	pubCtx, stopPub := context.WithCancel(ctx)
 	pubErr := make(chan error, 1)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 // silentListener accepts TCP connections and never answers: a camera that
@@ -55,8 +56,8 @@ func silentListener(t *testing.T) string {
 // over rtsp with credentials and over rtsps with a pinned certificate.
 func TestProbe(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 2*time.Minute)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 2*time.Minute)
 	const user, pass = "viewer", "S3cret-cam-pw"
 	plain := startServer(t, rtspserver.Options{Username: user, Password: pass})
 	publish(t, ctx, plain, "h264", rtspserver.FFmpegOptions{GOP: 5})

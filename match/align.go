@@ -3,8 +3,6 @@ package match
 import (
 	"fmt"
 	"image"
-	"image/color"
-	"image/draw"
 	"math"
 
 	"github.com/srdgd/srdgd/internal/faceimg"
@@ -21,7 +19,6 @@ const (
 	relScale = 0.45
 
 	landmarkSize = 112 // landmark net input side
-	embedSize    = 150 // embedder input side
 	numPoints    = 68
 )
 
@@ -93,28 +90,13 @@ func squareCrop(f Face, box image.Rectangle, size int, dst []float32) (origin im
 	origin = r.Min.Sub(off)
 	sq := make([]float32, 3*side*side)
 	n := side * side
-	if f.Planar != nil {
-		pw, ph := f.Planar.W, f.Planar.H
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				si := (r.Min.Y-b.Min.Y+y)*pw + (r.Min.X - b.Min.X + x)
-				di := (off.Y+y)*side + off.X + x
-				for c := 0; c < 3; c++ {
-					sq[c*n+di] = f.Planar.Pix[c*pw*ph+si]
-				}
-			}
-		}
-	} else {
-		rgba := image.NewRGBA(image.Rect(0, 0, w, h))
-		draw.Draw(rgba, rgba.Rect, f.Image, r.Min, draw.Src)
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				p := rgba.Pix[y*rgba.Stride+4*x:]
-				c := color.NRGBAModel.Convert(color.RGBA{p[0], p[1], p[2], p[3]}).(color.NRGBA)
-				di := (off.Y+y)*side + off.X + x
-				sq[di] = float32(c.R) / 255
-				sq[n+di] = float32(c.G) / 255
-				sq[2*n+di] = float32(c.B) / 255
+	reg := regionPlanar(f, r)
+	rn := w * h
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			di := (off.Y+y)*side + off.X + x
+			for c := 0; c < 3; c++ {
+				sq[c*n+di] = reg[c*rn+y*w+x]
 			}
 		}
 	}

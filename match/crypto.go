@@ -5,9 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"github.com/srdgd/srdgd/internal/seal"
 	"os"
 	"path/filepath"
+
+	"github.com/srdgd/srdgd/internal/seal"
 )
 
 // KeySize is the AES-256 key length in bytes.

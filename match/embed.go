@@ -68,14 +68,19 @@ type EmbedderOptions struct {
 	Log *slog.Logger
 }
 
-// Embedder is face-api's dlib-lineage descriptor pipeline on ONNX Runtime:
-// 68 landmarks on the detector's box, dlib alignment, 150x150 embedder,
-// L2 normalisation. Safe for concurrent use (calls are serialised).
+// Embedder is the descriptor pipeline on ONNX Runtime: face-api's 68
+// landmarks on the detector's box, the alignment the embedder's metadata asks
+// for (face-api's dlib box for its 150x150 net, a 5-point similarity warp for
+// the InsightFace-style nets), the embedder, L2 normalisation. Safe for
+// concurrent use (calls are serialised).
 type Embedder struct {
 	mu       sync.Mutex
 	emb, lmk *ort.Session
 	id       string
 	dim      int
+	size     int           // embedder input side (srdgd.input_size)
+	align    string        // alignDlib or alignSimilarity5 (srdgd.align)
+	template [5][2]float64 // srdgd.align_template, for alignSimilarity5
 	maxBatch int
 	batches  map[int]*batchBuffers
 	log      *slog.Logger
@@ -164,7 +169,30 @@ func (e *Embedder) checkMeta(embPath, lmkPath string) error {
 			probs = append(probs, fmt.Sprintf("%s: srdgd.input_range is %q, want 0,1", c.path, r))
 		}
 	}
-	check(embPath, e.emb, "srdgd.input_size", strconv.Itoa(embedSize))
+	e.size = 0
+	if n, err := strconv.Atoi(e.emb.Meta["srdgd.input_size"]); err != nil || n < 16 || n > 1024 {
+		probs = append(probs, fmt.Sprintf("%s: srdgd.input_size is %q, want an integer in 16..1024", embPath, e.emb.Meta["srdgd.input_size"]))
+	} else {
+		e.size = n
+	}
+	if v, ok := e.emb.Meta["srdgd.input_layout"]; ok && v != "NCHW RGB" {
+		probs = append(probs, fmt.Sprintf("%s: srdgd.input_layout is %q, want \"NCHW RGB\"", embPath, v))
+	}
+	switch e.align = e.emb.Meta["srdgd.align"]; e.align {
+	case "":
+		e.align = alignDlib
+	case alignDlib:
+	case alignSimilarity5:
+		if e.size > 0 {
+			t, err := parseTemplate(e.emb.Meta["srdgd.align_template"], e.size)
+			if err != nil {
+				probs = append(probs, fmt.Sprintf("%s: %v", embPath, err))
+			}
+			e.template = t
+		}
+	default:
+		probs = append(probs, fmt.Sprintf("%s: srdgd.align is %q, want %q or %q", embPath, e.align, alignDlib, alignSimilarity5))
+	}
 	e.dim = 128
 	if d, ok := e.emb.Meta["srdgd.embedding_dim"]; ok {
 		n, err := strconv.Atoi(d)
@@ -243,7 +271,7 @@ func (e *Embedder) buffers(b int) (*batchBuffers, error) {
 	bb := &batchBuffers{
 		lmkIn:  make([]float32, b*3*landmarkSize*landmarkSize),
 		lmkOut: make([]float32, b*numPoints*2),
-		embIn:  make([]float32, b*3*embedSize*embedSize),
+		embIn:  make([]float32, b*3*e.size*e.size),
 		embOut: make([]float32, b*e.dim),
 	}
 	mk := func(data []float32, shape ...int64) (ort.Value, error) {
@@ -265,7 +293,8 @@ func (e *Embedder) buffers(b int) (*batchBuffers, error) {
 	if bb.lmkOutT, err = mk(bb.lmkOut, B, numPoints, 2); err != nil {
 		return nil, err
 	}
-	if bb.embInT, err = mk(bb.embIn, B, 3, embedSize, embedSize); err != nil {
+	S := int64(e.size)
+	if bb.embInT, err = mk(bb.embIn, B, 3, S, S); err != nil {
 		return nil, err
 	}
 	if bb.embOutT, err = mk(bb.embOut, B, int64(e.dim)); err != nil {
@@ -317,7 +346,7 @@ func (e *Embedder) embedBatch(ctx context.Context, faces []Face, first int) ([]E
 	if err := e.lmk.Run(ctx, []ort.Value{bb.lmkInT}, []ort.Value{bb.lmkOutT}); err != nil {
 		return nil, fmt.Errorf("face landmarks: %w", err)
 	}
-	const en = 3 * embedSize * embedSize
+	en := 3 * e.size * e.size
 	res := make([]Embedding, len(faces))
 	for i, f := range faces {
 		var l Landmarks
@@ -326,8 +355,8 @@ func (e *Embedder) embedBatch(ctx context.Context, faces []Face, first int) ([]E
 			l[p][0] = float64(origins[i].X) + float64(rx)*float64(sides[i])
 			l[p][1] = float64(origins[i].Y) + float64(ry)*float64(sides[i])
 		}
-		ab := l.AlignBox()
-		if _, _, err := squareCrop(f, ab, embedSize, bb.embIn[i*en:(i+1)*en]); err != nil {
+		ab, err := e.alignedCrop(f, &l, bb.embIn[i*en:(i+1)*en])
+		if err != nil {
 			return nil, fmt.Errorf("face %d: aligned crop %v from landmarks: %w", first+i, ab, err)
 		}
 		res[i].Landmarks, res[i].Aligned, res[i].Model = l, ab, e.id
@@ -344,6 +373,26 @@ func (e *Embedder) embedBatch(ctx context.Context, faces []Face, first int) ([]E
 		res[i].Vector = v
 	}
 	return res, nil
+}
+
+// alignedCrop cuts the embedder's input for one face from its landmarks, the
+// way srdgd.align says, and returns the image box it covers.
+func (e *Embedder) alignedCrop(f Face, l *Landmarks, dst []float32) (image.Rectangle, error) {
+	if e.align == alignDlib {
+		ab := l.AlignBox()
+		_, _, err := squareCrop(f, ab, e.size, dst)
+		return ab, err
+	}
+	src := l.Five()
+	for i := range src { // landmarks are continuous (pixel i covers [i, i+1)); the template is pixel-centre
+		src[i][0] -= 0.5
+		src[i][1] -= 0.5
+	}
+	s, err := fitSimilarity(src, e.template)
+	if err != nil {
+		return image.Rectangle{}, err
+	}
+	return warpCrop(f, s, e.size, dst)
 }
 
 // normalise scales v to unit L2 norm in place.

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/srdgd/srdgd/face"
 )
 
 // celebaTiles finds one face per 178-pixel-wide tile of a side-by-side
@@ -318,7 +320,7 @@ func TestGalleryRoundTrip(t *testing.T) {
 			strict := DefaultThresholds()
 			strict.Identify = 1
 			if r, err := g2.SearchFaceAt(ctx, probe, 1, strict); err != nil || r.Match != nil ||
-				r.Reason != ReasonBelowThreshold || r.Thresholds.Identify != 1 {
+				r.Reason != face.ReasonBelowThreshold || r.Thresholds.Identify != 1 {
 				t.Errorf("search at identify 1: %+v %v", r, err)
 			}
 			bad := DefaultThresholds()
@@ -481,9 +483,9 @@ func TestDecide(t *testing.T) {
 		match  string
 		reason string
 	}{
-		{"empty", nil, "", ReasonEmpty},
-		{"below threshold", cands(0.89, 0.5), "", ReasonBelowThreshold},
-		{"ambiguous", cands(0.95, 0.94), "", ReasonAmbiguous},
+		{"empty", nil, "", face.ReasonEmpty},
+		{"below threshold", cands(0.89, 0.5), "", face.ReasonBelowThreshold},
+		{"ambiguous", cands(0.95, 0.94), "", face.ReasonAmbiguous},
 		{"clear", cands(0.95, 0.92), "a", ""},
 		{"exactly at threshold and margin", cands(0.9, 0.875), "a", ""},
 		{"alone", cands(0.91), "a", ""},

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/faceimg"
 )
 
@@ -53,15 +54,9 @@ type Candidate struct {
 	ImageID    int64
 }
 
-// Reasons a search ends Unknown.
-const (
-	ReasonEmpty          = "empty_gallery"   // nobody is searchable
-	ReasonBelowThreshold = "below_threshold" // top-1 similarity under Identify
-	ReasonAmbiguous      = "ambiguous"       // top-1 leads the runner-up by less than Margin
-)
-
 // SearchResult is a 1:N identification: the top-k candidates and the
-// decision. Match is nil for Unknown, with Reason and Detail saying why.
+// decision. Match is nil for Unknown, with Reason (face.ReasonEmpty,
+// face.ReasonBelowThreshold or face.ReasonAmbiguous) and Detail saying why.
 type SearchResult struct {
 	Candidates []Candidate
 	Match      *Candidate
@@ -119,6 +114,20 @@ func (g *Gallery) SearchFaceAt(ctx context.Context, f Face, k int, th Thresholds
 	return r, nil
 }
 
+// EmbedFaces computes the descriptors of faces whose boxes are known (SR
+// outputs), all in one call of the gallery's embedder, so that a batch of
+// faces costs one batched network run.
+func (g *Gallery) EmbedFaces(ctx context.Context, faces []Face) ([]Embedding, error) {
+	if g.emb == nil {
+		return nil, fmt.Errorf("gallery %s: embed: %w", g.path, ErrNoEmbedder)
+	}
+	embs, err := g.emb.Embed(ctx, faces)
+	if err != nil {
+		return nil, fmt.Errorf("gallery %s: embed: %w", g.path, err)
+	}
+	return embs, nil
+}
+
 // SearchEmbedding identifies a descriptor: every person's score is the best
 // cosine over their photos; the top k are returned (k <= 0: all), and the
 // top-1 is a match if it reaches Thresholds.Identify and leads the runner-up
@@ -168,18 +177,18 @@ func (g *Gallery) SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchR
 // decide applies the thresholds to candidates sorted by similarity.
 func decide(r *SearchResult, sorted []Candidate, th Thresholds) {
 	if len(sorted) == 0 {
-		r.Reason, r.Detail = ReasonEmpty, "the gallery has no searchable descriptors"
+		r.Reason, r.Detail = face.ReasonEmpty, "the gallery has no searchable descriptors"
 		return
 	}
 	top := sorted[0]
 	if top.Similarity < th.Identify {
-		r.Reason = ReasonBelowThreshold
+		r.Reason = face.ReasonBelowThreshold
 		r.Detail = fmt.Sprintf("best %q at %.4f is below the identification threshold %.4f", top.Name, top.Similarity, th.Identify)
 		return
 	}
 	if len(sorted) > 1 {
 		if lead := top.Similarity - sorted[1].Similarity; lead < th.Margin {
-			r.Reason = ReasonAmbiguous
+			r.Reason = face.ReasonAmbiguous
 			r.Detail = fmt.Sprintf("best %q at %.4f leads %q by %.4f, less than the margin %.4f",
 				top.Name, top.Similarity, sorted[1].Name, lead, th.Margin)
 			return

@@ -11,6 +11,7 @@ COMMANDS = {
     "import-sdesr": "convert.import_sdesr",
     "import-srdg-classifiers": "convert.import_classifiers",
     "convert-face-embedder": "convert.convert_embedder",
+    "convert-tfjs-embedders": "convert.convert_tfjs_embedders",
     "package-blazeface": "convert.package_blazeface",
     "package-demo-faces": "convert.package_demo_faces",
     "train-score": "train.score",

@@ -17,8 +17,11 @@ import (
 
 // StageOptions configure the SR stage of the daemon.
 type StageOptions struct {
+	// In delivers probes; Out gets the shots of each SR batch together, so
+	// that the match stage embeds them in one batch too. When Out is full
+	// its oldest batch is dropped and its shots counted.
 	In     *queue.Queue[*face.Probe]
-	Out    *queue.Queue[*face.Shot]
+	Out    *queue.Queue[[]*face.Shot]
 	Engine *Engine
 	// Attr predicts labels for policy "predict"; nil disables prediction.
 	// Its attributes must be the guidance model's, in the same order (the
@@ -210,15 +213,17 @@ func (s *Stage) process(ctx context.Context, batch []*face.Probe) error {
 		return err
 	}
 	s.batches.Add(1)
+	shots := make([]*face.Shot, len(batch))
 	for i, p := range batch {
 		var pr []float64
 		if probs != nil {
 			pr = probs[i]
 		}
-		if s.o.Out.Push(s.shot(p, res[i], pr, sources[i], seed)) {
-			s.dropped.Add(1)
-		}
-		s.faces.Add(1)
+		shots[i] = s.shot(p, res[i], pr, sources[i], seed)
+	}
+	s.faces.Add(uint64(len(shots)))
+	if old, dropped := s.o.Out.PushEvict(shots); dropped {
+		s.dropped.Add(uint64(len(old)))
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 func TestStageLabelsAndStops(t *testing.T) {
 	e := fixtureEngine(t)
 	in := queue.New[*face.Probe](8)
-	out := queue.New[*face.Shot](8)
+	out := queue.New[[]*face.Shot](8)
 	st, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Policy: "predict", AbstainThreshold: 0.8,
 		Forced: map[string]map[string]int{"door": {"male": 1, "glasses": 0, "no_beard": 1}},
 		Params: Params{Sampler: "ode"}, MaxBatch: 4, Seed: 5})
@@ -32,11 +32,13 @@ func TestStageLabelsAndStops(t *testing.T) {
 	go func() { done <- st.Run(ctx) }()
 	got := map[string]*face.Shot{}
 	for len(got) < 2 {
-		f, err := out.Pop(ctx)
+		b, err := out.Pop(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got[f.Probe.Camera] = f
+		for _, f := range b {
+			got[f.Probe.Camera] = f
+		}
 	}
 	if f := got["door"]; f.LabelSource != face.LabelsOperator || !f.Run.Guided || f.Labels[0] != 1 || f.Labels[1] != 0 {
 		t.Errorf("door: source %s guided %v labels %v", f.LabelSource, f.Run.Guided, f.Labels)
@@ -68,7 +70,7 @@ func TestStageLabelsAndStops(t *testing.T) {
 func TestStagePredictsLabels(t *testing.T) {
 	e := fixtureEngine(t)
 	ap := openFixtureAttrs(t, "testdata/lr_attrs.onnx")
-	in, out := queue.New[*face.Probe](4), queue.New[*face.Shot](4)
+	in, out := queue.New[*face.Probe](4), queue.New[[]*face.Shot](4)
 	st, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Attr: ap, Policy: "predict", AbstainThreshold: 0.8,
 		Params: Params{Sampler: "ode"}, Seed: 5})
 	if err != nil {
@@ -79,11 +81,15 @@ func TestStagePredictsLabels(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- st.Run(ctx) }()
-	sh, err := out.Pop(ctx)
+	b, err := out.Pop(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cancel()
+	if len(b) != 1 {
+		t.Fatalf("batch of %d shots, want 1", len(b))
+	}
+	sh := b[0]
 	if err := <-done; err != nil {
 		t.Errorf("Run returned %v after cancel", err)
 	}
@@ -112,7 +118,7 @@ func TestStagePredictsLabels(t *testing.T) {
 func TestStageRefusesAttributeOrder(t *testing.T) {
 	e := fixtureEngine(t)
 	ap := openFixtureAttrs(t, "testdata/lr_attrs_swapped.onnx")
-	in, out := queue.New[*face.Probe](1), queue.New[*face.Shot](1)
+	in, out := queue.New[*face.Probe](1), queue.New[[]*face.Shot](1)
 	_, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Attr: ap, Policy: "predict", AbstainThreshold: 0.8})
 	if err == nil || !strings.Contains(err.Error(), "[glasses, male, no_beard]") || !strings.Contains(err.Error(), "[male, glasses, no_beard]") {
 		t.Fatalf("err %v, want one naming both attribute orders", err)

@@ -12,7 +12,7 @@ import (
 )
 
 // The daemon's side of Type=notify and WatchdogSec=: READY=1 once its parts
-// are built and started, a watchdog that pings while the main loop beats, and
+// are built and started, a watchdog that pings while the health check passes, and
 // STOPPING=1 on shutdown. With NOTIFY_SOCKET unset (started by hand) all of it
 // is a no-op.
 func Example() {
@@ -29,27 +29,14 @@ func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 
-	// The main loop beats at least every interval/2; if it stops (a deadlock,
-	// a stage stuck in a C call) the pings stop and systemd restarts us.
-	hb := systemd.NewHeartbeats()
-	limit := max(interval/2, time.Second)
-	hb.Register("main", limit)
+	// The watchdog pings while the daemon's health check passes; if it fails
+	// or blocks (a deadlock, a stage stuck in a C call) the pings stop and
+	// systemd restarts us.
+	healthy := func() error { return nil } // the daemon's components and stages
 	wd := systemd.NewWatchdog(n, interval, log)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return wd.Run(gctx, hb.Check) })
-	g.Go(func() error {
-		t := time.NewTicker(limit / 4)
-		defer t.Stop()
-		for {
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-t.C:
-				hb.Beat("main")
-			}
-		}
-	})
+	g.Go(func() error { return wd.Run(gctx, healthy) })
 	// ... cameras, models and gallery are up:
 	_ = n.Ready("2 cameras, models on cpu, gallery 12 people")
 

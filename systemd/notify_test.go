@@ -388,34 +388,3 @@ func mustNotifier(t *testing.T, s string) *Notifier {
 	}
 	return n
 }
-
-func TestHeartbeats(t *testing.T) {
-	now := time.Unix(1000, 0)
-	h := NewHeartbeats()
-	h.now = func() time.Time { return now }
-	h.Register("main", 10*time.Second)
-	h.Register("srdg", time.Minute)
-	if err := h.Check(); err != nil {
-		t.Fatalf("fresh: %v", err)
-	}
-	now = now.Add(11 * time.Second)
-	err := h.Check()
-	if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "main for 11s") || strings.Contains(err.Error(), "srdg") {
-		t.Fatalf("stale main: %v", err)
-	}
-	h.Beat("main")
-	h.Beat("unknown") // ignored
-	if err := h.Check(); err != nil {
-		t.Fatalf("after beat: %v", err)
-	}
-	now = now.Add(2 * time.Minute)
-	err = h.Check()
-	if err == nil || !strings.Contains(err.Error(), "main") || !strings.Contains(err.Error(), "srdg") {
-		t.Fatalf("both stale: %v", err)
-	}
-	h.Unregister("main")
-	h.Unregister("srdg")
-	if err := h.Check(); err != nil {
-		t.Fatalf("none registered: %v", err)
-	}
-}

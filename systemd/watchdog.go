@@ -2,12 +2,7 @@ package systemd
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
-	"sync"
 	"time"
 )
 
@@ -84,67 +79,4 @@ func (w *Watchdog) Run(ctx context.Context, healthy func() error) error {
 		case <-t.C:
 		}
 	}
-}
-
-// Heartbeats is a health check built from named beats: each loop that must
-// keep moving (the main loop, a stage) calls Beat with its name, and Check
-// fails when a registered beat is older than its limit. Safe for concurrent use.
-type Heartbeats struct {
-	now func() time.Time
-
-	mu    sync.Mutex
-	beats map[string]*beat
-}
-
-type beat struct {
-	last  time.Time
-	limit time.Duration
-}
-
-// ErrStale is wrapped by Check's error for a beat older than its limit.
-var ErrStale = errors.New("no heartbeat")
-
-// NewHeartbeats returns an empty set.
-func NewHeartbeats() *Heartbeats {
-	return &Heartbeats{now: time.Now, beats: map[string]*beat{}}
-}
-
-// Register adds a beat that must come at least every limit; it counts as
-// beaten now.
-func (h *Heartbeats) Register(name string, limit time.Duration) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.beats[name] = &beat{last: h.now(), limit: limit}
-}
-
-// Unregister removes a beat (a component that stopped on purpose).
-func (h *Heartbeats) Unregister(name string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.beats, name)
-}
-
-// Beat records that name made progress. Unregistered names are ignored.
-func (h *Heartbeats) Beat(name string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if b := h.beats[name]; b != nil {
-		b.last = h.now()
-	}
-}
-
-// Check returns nil when every registered beat is within its limit, else an
-// error naming each stale one and its age. It fits Watchdog.Run's healthy.
-func (h *Heartbeats) Check() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	now := h.now()
-	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(h.beats)) {
-		b := h.beats[name]
-		if age := now.Sub(b.last); age > b.limit {
-			errs = append(errs, fmt.Errorf("%w from %s for %s (limit %s)", ErrStale, name, age.Round(time.Millisecond), b.limit))
-		}
-	}
-	return errors.Join(errs...)
 }

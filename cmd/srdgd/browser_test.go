@@ -7,9 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,6 +18,7 @@ import (
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 	"github.com/srdgd/srdgd/match"
 )
 
@@ -33,7 +31,7 @@ import (
 // image in the timeline, all without a console error; the daemon then stops
 // cleanly.
 func TestBrowserEndToEnd(t *testing.T) {
-	chromium := requireChromiumBinary(t)
+	chromium := testutil.Chromium(t)
 	ffmpeg, err := rtspserver.FFmpegPath()
 	if err != nil {
 		requireFFmpeg(t, err)
@@ -93,9 +91,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 	waitCameraLive(ctx, t, base, "plaza")
 
 	// The browser.
-	bctx, stopBrowser := startChromium(ctx, t, chromium)
+	bctx, stopBrowser := testutil.Browser(ctx, t, chromium, testutil.BrowserOptions{Width: 1280, Height: 1000, WebRTC: true})
 	defer stopBrowser()
-	console := watchPageConsole(bctx)
+	console := testutil.WatchConsole(bctx)
 	// pollIn waits until expr is true in the tab of tctx.
 	pollIn := func(tctx context.Context, what, expr string, timeout time.Duration) {
 		t.Helper()
@@ -153,7 +151,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
 		for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) return true;
 		return false; })()`, 150*time.Second)
-	saveScreenshot(t, bctx, "live")
+	testutil.Screenshot(t, bctx, "e2e-live")
 	caption, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#strip figure figcaption")))
 	if err != nil || !strings.HasPrefix(caption, "plaza: ") {
 		t.Errorf("strip caption %q (%v), want plaza: <who>", caption, err)
@@ -171,7 +169,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	// session first and answers the DELETE with 404.
 	tctx, closeTab := chromedp.NewContext(bctx)
 	defer closeTab()
-	tconsole := watchPageConsole(tctx)
+	tconsole := testutil.WatchConsole(tctx)
 	if err := chromedp.Do(tctx, chromedp.Navigate(base+"/#hits")); err != nil {
 		t.Fatalf("open the timeline: %v", err)
 	}
@@ -205,8 +203,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(facts, "plaza, track") || !strings.Contains(facts, "ode, 4 steps") {
 		t.Errorf("hit facts %q (%v), want the camera and the ode sampler with 4 steps", facts, err)
 	}
-	saveScreenshot(t, tctx, "timeline")
-	if errs := tconsole.errors(); len(errs) > 0 {
+	testutil.Screenshot(t, tctx, "e2e-timeline")
+	if errs := tconsole.Errors(); len(errs) > 0 {
 		t.Errorf("console errors on the timeline:\n%s", strings.Join(errs, "\n"))
 	}
 	closeTab()
@@ -217,7 +215,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll("video still advancing", fmt.Sprintf(`%s.currentTime > %g`, video, played+0.5), 30*time.Second)
-	if errs := console.errors(); len(errs) > 0 {
+	if errs := console.Errors(); len(errs) > 0 {
 		t.Errorf("console errors on the live view:\n%s", strings.Join(errs, "\n"))
 	}
 
@@ -273,108 +271,6 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	stopStream()
 	t.Logf("%d faces super-resolved, whole test %v", events.faces(), time.Since(t0).Round(time.Millisecond))
-}
-
-// requireChromiumBinary returns Debian's chromium, skipping loudly when it is
-// missing; with SRDGD_TEST_REQUIRE_CHROMIUM=1 (CI) it fails instead.
-func requireChromiumBinary(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("/usr/bin/chromium")
-	if err != nil {
-		p, err = exec.LookPath("chromium")
-	}
-	if err == nil {
-		return p
-	}
-	if os.Getenv("SRDGD_TEST_REQUIRE_CHROMIUM") == "1" {
-		t.Fatalf("chromium is required (SRDGD_TEST_REQUIRE_CHROMIUM=1): %v", err)
-	}
-	t.Skipf("SKIPPING %s: no chromium binary (install the Debian package chromium): %v", t.Name(), err)
-	return ""
-}
-
-// startChromium starts headless Chromium with what WebRTC on loopback needs;
-// stop ends it and waits for the process (safe to call twice).
-func startChromium(ctx context.Context, t *testing.T, path string) (context.Context, func()) {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", "new"),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.WindowSize(1280, 1000),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// host candidates on 127.0.0.1: the daemon listens on loopback only
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		// plain IP candidates instead of mDNS names nobody resolves here
-		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
-	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	var once sync.Once
-	return bctx, func() {
-		once.Do(func() {
-			cancelBrowser()
-			cancelAlloc()
-		})
-	}
-}
-
-// pageConsole collects the page's console messages until errors is called.
-type pageConsole struct {
-	mu   sync.Mutex
-	msgs []chromedp.ConsoleMessage
-	done chan struct{}
-	stop context.CancelFunc
-}
-
-func watchPageConsole(ctx context.Context) *pageConsole {
-	ctx, cancel := context.WithCancel(ctx)
-	c := &pageConsole{done: make(chan struct{}), stop: cancel}
-	msgs := chromedp.Console(ctx)
-	go func() {
-		defer close(c.done)
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			c.mu.Lock()
-			c.msgs = append(c.msgs, m)
-			c.mu.Unlock()
-		}
-	}()
-	return c
-}
-
-func (c *pageConsole) errors() []string {
-	c.stop()
-	<-c.done
-	var out []string
-	for _, m := range c.msgs {
-		if m.Type == chromedp.ConsoleError || m.IsException() {
-			out = append(out, m.String()+" at "+m.URL)
-		}
-	}
-	return out
-}
-
-// saveScreenshot writes $SRDGD_TEST_SCREENSHOTS/e2e-name.png when that is set.
-func saveScreenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("SRDGD_TEST_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "e2e-"+name+".png"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // waitCameraLive polls the API until the live view can show camera.

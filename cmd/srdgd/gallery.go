@@ -40,6 +40,8 @@ const galleryUsage = `usage: srdgd gallery [--config FILE] COMMAND ...
                                   probe and super-resolves it (the whole chain)
   verify NAME PHOTO               is this NAME
   check                           integrity check (SQLite, decryption, descriptors)
+  reembed                         recompute the descriptors of photos that have none of the
+                                  configured embedder's model (after match.embedder_model changed)
 `
 
 // detectFinder adapts the BlazeFace detector to match.FaceFinder.
@@ -243,8 +245,8 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stdout, "wrote a new gallery key to %s (keep it secret and backed up: without it the gallery cannot be read)\n", cfg.Match.KeyFile)
 		return exitOK
 	}
-	needModels := map[string]bool{"add": true, "import": true, "search": true, "verify": true}[sub]
-	known := map[string]bool{"add": true, "list": true, "remove": true, "export": true, "import": true, "search": true, "verify": true, "check": true}
+	needModels := map[string]bool{"add": true, "import": true, "search": true, "verify": true, "reembed": true}[sub]
+	known := map[string]bool{"add": true, "list": true, "remove": true, "export": true, "import": true, "search": true, "verify": true, "check": true, "reembed": true}
 	if !known[sub] {
 		fmt.Fprintf(stderr, "srdgd gallery: unknown command %q\n\n%s", sub, galleryUsage)
 		return exitUsage
@@ -350,6 +352,12 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return writeJSON(stdout, r)
 	case "search":
 		return gallerySearch(ctx, env, sargs, stdout, stderr)
+	case "reembed":
+		if len(sargs) != 0 {
+			fmt.Fprintln(stderr, "usage: srdgd gallery reembed (it takes no argument: the embedder is match.embedder_model)")
+			return exitUsage
+		}
+		return galleryReembed(ctx, env, stdout, stderr)
 	}
 	return exitUsage
 }
@@ -390,6 +398,38 @@ func galleryTransfer(ctx context.Context, g *match.Gallery, sub, target string, 
 		fmt.Fprintln(stderr, "warning:", match.ExportWarning)
 	}
 	return writeJSON(stdout, rep)
+}
+
+// galleryReembed gives every photo without a descriptor of the configured
+// embedder's model one, from the kept photo (match.Gallery.Reembed), and
+// prints the counts; a photo that fails is named and makes the exit status 1.
+func galleryReembed(ctx context.Context, env *galleryEnv, stdout, stderr io.Writer) int {
+	rep, err := env.gal.Reembed(ctx, env.emb)
+	if err != nil {
+		fmt.Fprintln(stderr, "srdgd gallery:", err)
+		return exitFailure
+	}
+	for _, e := range rep.Failed {
+		fmt.Fprintln(stderr, "srdgd gallery: reembed:", e)
+	}
+	people, err := env.gal.List(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "srdgd gallery:", err)
+		return exitFailure
+	}
+	var photos, searchable int
+	for _, p := range people {
+		photos, searchable = photos+p.Images, searchable+p.Searchable
+	}
+	detail := fmt.Sprintf("%d photos needed a descriptor, %d re-embedded, %d failed", rep.Stale, rep.Reembedded, len(rep.Failed))
+	fmt.Fprintf(stdout, "model %s: %s\n%d people, %d of %d photos searchable\n", rep.Model, detail, len(people), searchable, photos)
+	if rep.Stale > 0 {
+		auditCLI(ctx, env.cfg, stderr, "gallery.reembed", rep.Model, detail)
+	}
+	if len(rep.Failed) > 0 {
+		return exitFailure
+	}
+	return exitOK
 }
 
 func gallerySearch(ctx context.Context, env *galleryEnv, args []string, stdout, stderr io.Writer) int {

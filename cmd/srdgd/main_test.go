@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"log/slog"
 	"net"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"go.uber.org/goleak"
 

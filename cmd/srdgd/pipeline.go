@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/srdgd/srdgd/config"
@@ -34,18 +31,15 @@ type pipeline struct {
 	embedder *match.Embedder
 	closers  []func() error
 	probes   *queue.Queue[*face.Probe]
-	srFaces  *queue.Queue[*face.Shot]
-	hits     *hitInfo
+	shots    *queue.Queue[[]*face.Shot]
+	sr       *srdg.Stage
+	match    *match.Stage
+	// models maps a role to the model id stamped on every hit
+	models   map[string]string
 	history  *history.Store
-	// matched counts SR faces the match loop has taken (health).
-	matched atomic.Uint64
-	known   atomic.Uint64
-	dets    []*detect.Pipeline
-	cams    []*ingest.Camera
-	// recent SR and match latencies (ms) since the last stats snapshot
-	latMu           sync.Mutex
-	srLat, matchLat []float64
-	provider        string
+	dets     []*detect.Pipeline
+	cams     []*ingest.Camera
+	provider string
 }
 
 func (p *pipeline) close() {
@@ -73,9 +67,9 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 	cfg, log := d.cfg, d.log
 	paths := cfg.Paths()
 	p := &pipeline{
-		probes:  queue.New[*face.Probe](max(cfg.Detect.QueueSize, 1)),
-		srFaces: queue.New[*face.Shot](64),
-		rt:      sv.rt, gallery: sv.gallery, embedder: sv.embedder, history: sv.history,
+		probes: queue.New[*face.Probe](max(cfg.Detect.QueueSize, 1)),
+		shots:  queue.New[[]*face.Shot](16),
+		rt:     sv.rt, gallery: sv.gallery, embedder: sv.embedder, history: sv.history,
 	}
 	fail := func(err error) (*pipeline, error) { p.close(); return nil, err }
 	rt := sv.rt
@@ -152,17 +146,15 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 	}
 
 	p.provider = eng.ScoreInfo.Provider
-	p.hits = &hitInfo{log: log, models: map[string]string{
-		"score": modelID(eng.ScoreInfo.Meta, score)}}
+	p.models = map[string]string{"score": modelID(eng.ScoreInfo.Meta, score)}
 	if eng.GuidanceInfo != nil {
-		p.hits.models["guidance"] = modelID(eng.GuidanceInfo.Meta, guid)
+		p.models["guidance"] = modelID(eng.GuidanceInfo.Meta, guid)
 	}
 	if p.embedder != nil {
-		p.hits.models["embedder"] = p.embedder.ModelID()
+		p.models["embedder"] = p.embedder.ModelID()
 	}
-	p.hits.sinks = append(p.hits.sinks, sv.sinks...)
 
-	stage, err := srdg.NewStage(srdg.StageOptions{In: p.probes, Out: p.srFaces, Engine: eng, Attr: p.attrs,
+	stage, err := srdg.NewStage(srdg.StageOptions{In: p.probes, Out: p.shots, Engine: eng, Attr: p.attrs,
 		Policy: cfg.SRDG.Attributes.Policy, AbstainThreshold: cfg.SRDG.Attributes.AbstainThreshold, Forced: forced,
 		Params: srdg.Params{Sampler: cfg.SRDG.Sampler, Steps: cfg.SRDG.Steps, W: cfg.SRDG.GuidanceWeight,
 			CorrectorSteps: cfg.SRDG.CorrectorSteps, SNR: cfg.SRDG.SNR,
@@ -171,12 +163,11 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 	if err != nil {
 		return fail(err)
 	}
+	p.sr = stage
 	d.components = append(d.components, component{name: "srdg", run: stage.Run})
-	d.components = append(d.components, component{name: "match", run: p.matchLoop(cfg, log)})
 	// SR may take minutes per batch on a small CPU: its limit is generous
 	d.health.watch("srdg", max(15*time.Minute, 20*cfg.SRDG.LatencyBudget), p.probes.Len,
-		func() uint64 { return p.matched.Load() + uint64(p.srFaces.Len()) + p.srFaces.Dropped() })
-	d.health.watch("match", 5*time.Minute, p.srFaces.Len, func() uint64 { return p.matched.Load() })
+		func() uint64 { s := stage.Stats(); return s.Faces + s.Failed })
 	d.onStop = append(d.onStop, func() { p.close() })
 	log.Info("face pipeline ready", "score_model", score, "provider", eng.ScoreInfo.Provider, "guidance", guid != "",
 		"attributes", strings.Join(eng.Attributes(), ","), "sampler", cfg.SRDG.Sampler, "lr", lr, "gallery", p.gallery != nil)
@@ -219,69 +210,20 @@ func newDetector(cfg *config.Config, paths config.Paths, cc config.Camera, rt *o
 	}
 }
 
-// matchLoop searches the gallery for each SR face, logs the outcome and
-// hands the hit to every sink (history, MQTT, live view, metrics).
-func (p *pipeline) matchLoop(cfg *config.Config, log *slog.Logger) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		// every face here is super-resolved: the SR setting for the engine's scale
-		th := matchThresholds(cfg, cfg.SRDG.Scale)
-		for {
-			f, err := p.srFaces.Pop(ctx)
-			if err != nil {
-				return nil
-			}
-			p.matched.Add(1)
-			t0 := time.Now()
-			attrs := []any{"camera", f.Probe.Camera, "track", f.Probe.TrackID, "face_px", f.Probe.FacePx,
-				"labels", labelList(p.engine.Attributes(), f.Labels), "labels_from", f.LabelSource,
-				"sampler", f.Run.Sampler, "evals", f.Run.Evals,
-				"sr_ms", f.Elapsed.Milliseconds(), "upscaled", f.Probe.Upscaled}
-			var r *match.SearchResult
-			reason := ""
-			if p.gallery == nil {
-				reason = "no_gallery"
-			} else {
-				r, err = p.gallery.SearchFaceAt(ctx, match.Face{Planar: f.SR}, cfg.Match.TopK, th)
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					log.Warn("match failed", append(attrs, "err", err)...)
-					reason = "search_failed"
-				}
-			}
-			h := p.hits.newHit(f, r, reason, th)
-			p.noteLatency(f.Elapsed, h.Time.Sub(t0))
-			if h.Match.Known {
-				p.known.Add(1)
-			}
-			if h.Match.Known {
-				log.Info("face", append(attrs, "hit", h.ID, "match", h.Match.Name, "similarity", fmt.Sprintf("%.4f", h.Match.Similarity))...)
-			} else {
-				log.Info("face", append(attrs, "hit", h.ID, "match", "unknown", "reason", h.Match.Reason)...)
-			}
-			p.hits.publishHit(ctx, h)
-		}
+// addMatch builds the match stage once the sinks are known: its hits go
+// to out (the publish fan-out).
+func (p *pipeline) addMatch(d *daemon, out match.HitSink) error {
+	cfg := d.cfg
+	// every face here is super-resolved: the SR setting for the engine's scale
+	st, err := match.NewStage(match.StageOptions{In: p.shots, Out: out, Gallery: p.gallery, TopK: cfg.Match.TopK,
+		Thresholds: matchThresholds(cfg, cfg.SRDG.Scale), Models: p.models, Logger: d.log})
+	if err != nil {
+		return err
 	}
-}
-
-func labelList(names []string, labels []int) string {
-	var parts []string
-	for i, n := range names {
-		if i < len(labels) {
-			parts = append(parts, n+"="+labelString(labels[i]))
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-func (p *pipeline) noteLatency(sr, m time.Duration) {
-	p.latMu.Lock()
-	defer p.latMu.Unlock()
-	if len(p.srLat) < 10000 {
-		p.srLat = append(p.srLat, float64(sr.Microseconds())/1000)
-		p.matchLat = append(p.matchLat, float64(m.Microseconds())/1000)
-	}
+	p.match = st
+	d.components = append(d.components, component{name: "match", run: st.Run})
+	d.health.watch("match", 5*time.Minute, p.shots.Len, func() uint64 { return st.Stats().Shots })
+	return nil
 }
 
 func summarise(v []float64) mqtt.Latency {
@@ -300,7 +242,8 @@ func summarise(v []float64) mqtt.Latency {
 // stats are the pipeline's counters for the MQTT stats topic; latencies
 // cover the time since the previous call.
 func (p *pipeline) stats() mqtt.Stats {
-	st := mqtt.Stats{SRRuns: p.matched.Load(), Hits: p.matched.Load(), Known: p.known.Load(), Provider: p.provider,
+	ms := p.match.Stats()
+	st := mqtt.Stats{SRRuns: ms.Shots, Hits: ms.Shots, Known: ms.Known, Provider: p.provider,
 		Dropped: map[string]uint64{}}
 	st.Unknowns = st.Hits - st.Known
 	for _, c := range p.cams {
@@ -314,11 +257,9 @@ func (p *pipeline) stats() mqtt.Stats {
 		st.Tracks += ds.TracksStarted
 		st.Dropped["probes"] += ds.ProbesDropped
 	}
-	st.Dropped["sr_faces"] = p.srFaces.Dropped()
-	p.latMu.Lock()
-	st.SRLatencyMs, st.MatchLatencyMs = summarise(p.srLat), summarise(p.matchLat)
-	p.srLat, p.matchLat = p.srLat[:0], p.matchLat[:0]
-	p.latMu.Unlock()
+	st.Dropped["sr_faces"] = p.sr.Stats().ShotsDropped
+	srLat, matchLat := p.match.TakeLatencies()
+	st.SRLatencyMs, st.MatchLatencyMs = summarise(srLat), summarise(matchLat)
 	if p.gallery != nil {
 		if people, err := p.gallery.List(context.Background()); err == nil {
 			st.Gallery = len(people)

@@ -45,15 +45,6 @@ func cameraStatuses(cams []*ingest.Camera) publish.StatusFunc {
 	}
 }
 
-// metricsSink counts hits and SR latency.
-type metricsSink struct{ r *metrics.Registry }
-
-func (m metricsSink) Publish(_ context.Context, h *face.Hit) error {
-	m.r.Hit(h.Camera, h.Match.Known)
-	m.r.ObserveSR(h.SR.Sampler, time.Duration(h.SR.Millis*float64(time.Millisecond)))
-	return nil
-}
-
 // newPublish builds the publish layer and adds its components and sinks.
 func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 	cfg, log := d.cfg, d.log
@@ -64,7 +55,7 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 		return nil, err
 	}
 	pl.metrics = reg
-	sinks := []namedSink{{"metrics", metricsSink{reg}}}
+	sinks := []publish.NamedSink{{Name: "metrics", Sink: reg}}
 	if p != nil {
 		d.components = append(d.components, component{name: "metrics", run: p.feedMetrics(reg)})
 	}
@@ -93,7 +84,7 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 		}
 		pl.live = ls
 		d.components = append(d.components, component{name: "live", run: ls.Run})
-		sinks = append(sinks, namedSink{"live", ls})
+		sinks = append(sinks, publish.NamedSink{Name: "live", Sink: ls})
 		reg.SetViewers(func() map[string]int {
 			out := map[string]int{}
 			for _, s := range ls.Stats() {
@@ -109,7 +100,7 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 			return nil, err
 		}
 		pl.mqtt = pub
-		sinks = append(sinks, namedSink{"mqtt", pub})
+		sinks = append(sinks, publish.NamedSink{Name: "mqtt", Sink: pub})
 		o := pub
 		reg.SetMQTT(func() metrics.MQTTStatus {
 			m, b := o.SpoolDepth()
@@ -125,7 +116,7 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 			Health:  func(context.Context) error { return d.health.check() },
 			Schemas: mqtt.Schemas()}
 		if p != nil {
-			o.Version.Models = p.hits.models
+			o.Version.Models = p.models
 		}
 		if sv.history != nil {
 			ha := historyAPI{sv.history}
@@ -156,8 +147,16 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 		pl.http = hs
 		d.components = append(d.components, component{name: "http", run: hs.Run})
 	}
+	// every hit goes to every sink through its own queue (history first)
+	fan, err := publish.NewFanout(publish.FanoutOptions{Sinks: append(sv.sinks, sinks...), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	d.components = append(d.components, component{name: "publish", run: fan.Run})
 	if p != nil {
-		p.hits.sinks = append(p.hits.sinks, sinks...)
+		if err := p.addMatch(d, fan); err != nil {
+			return nil, err
+		}
 	}
 	return pl, nil
 }

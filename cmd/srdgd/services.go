@@ -10,6 +10,7 @@ import (
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
+	"github.com/srdgd/srdgd/publish"
 	"github.com/srdgd/srdgd/publish/history"
 )
 
@@ -22,7 +23,7 @@ type services struct {
 	embedder *match.Embedder
 	history  *history.Store // nil: no key file yet
 	// sinks receive every hit (history first; publish adds MQTT, live, metrics).
-	sinks   []namedSink
+	sinks   []publish.NamedSink
 	closers []func()
 }
 
@@ -68,7 +69,7 @@ func openServices(d *daemon) (*services, error) {
 	}
 	s.history = h
 	s.closers = append(s.closers, func() { h.Close() })
-	s.sinks = append(s.sinks, namedSink{"history", h})
+	s.sinks = append(s.sinks, publish.NamedSink{Name: "history", Sink: h})
 	d.components = append(d.components, component{name: "history", run: h.Run})
 	return s, nil
 }

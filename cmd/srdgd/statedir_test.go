@@ -413,4 +413,3 @@ func (s *hitSubscriber) close() {
 		s.c = nil
 	}
 }
-

@@ -32,7 +32,7 @@ NPM_VERSION = "1.7.15"  # pinned: the committed ONNX files are built from this r
 TGZ_NAME = f"vladmandic-face-api-{NPM_VERSION}.tgz"
 
 _QUANT = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"), "float16": np.dtype("<f2")}
-_PLAIN = {"float32": np.dtype("<f4")}
+_PLAIN = {"float32": np.dtype("<f4"), "int32": np.dtype("<i4")}
 
 
 class Package:
@@ -118,10 +118,12 @@ class Quantised:
         self.q, self.scale, self.min = q, float(scale), float(min_value)
 
 
-def decode_manifest(manifest, read_shard, where="manifest", quantised=None):
+def decode_manifest(manifest, read_shard, where="manifest", quantised=None, dtypes=("float32",)):
     """Decode a TF.js weights manifest. read_shard(path) returns the bytes of one shard.
 
-    Returns {name: float32 ndarray}; fills quantised (if a dict) with {name: Quantised}.
+    Returns {name: ndarray} (float32; int32 for int32 weights, allowed only when dtypes names
+    it: graph models keep shapes and axes as int32 Consts); fills quantised (if a dict) with
+    {name: Quantised}.
     """
     if not isinstance(manifest, list) or not manifest:
         raise UserError(f"{where}: expected a non-empty JSON list of weight groups")
@@ -132,7 +134,7 @@ def decode_manifest(manifest, read_shard, where="manifest", quantised=None):
         buf = b"".join(read_shard(p) for p in group["paths"])
         off = 0
         for spec in group["weights"]:
-            name, arr, n, q = _decode_one(spec, buf, off, f"{where}: group {gi}")
+            name, arr, n, q = _decode_one(spec, buf, off, f"{where}: group {gi}", dtypes)
             if quantised is not None and q is not None:
                 quantised[name] = q
             if name in out:
@@ -144,13 +146,16 @@ def decode_manifest(manifest, read_shard, where="manifest", quantised=None):
     return out
 
 
-def _decode_one(spec, buf, off, where):
+def _decode_one(spec, buf, off, where, dtypes=("float32",)):
     try:
         name, shape, dtype = spec["name"], [int(d) for d in spec["shape"]], spec["dtype"]
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{where}: malformed weight spec {spec!r}") from None
-    if dtype not in _PLAIN:
-        raise UserError(f"{where}: weight {name!r} has dtype {dtype!r}; only float32 weights are supported")
+    if dtype not in _PLAIN or dtype not in dtypes:
+        only = " and ".join(dtypes)
+        raise UserError(f"{where}: weight {name!r} has dtype {dtype!r}; only {only} weights are supported")
+    if dtype != "float32" and spec.get("quantization") is not None:
+        raise UserError(f"{where}: weight {name!r}: quantised {dtype} weights are not supported")
     count = int(np.prod(shape)) if shape else 1
     q = spec.get("quantization")
     if q is not None:
@@ -166,6 +171,8 @@ def _decode_one(spec, buf, off, where):
     if off + nbytes > len(buf):
         raise UserError(f"{where}: weight {name!r} needs bytes {off}..{off + nbytes} but the shards end at {len(buf)} (truncated or missing shard?)")
     raw = np.frombuffer(buf, dtype=store, count=count, offset=off)
+    if q is None and dtype == "int32":
+        return name, raw.astype(np.int32).reshape(shape), nbytes, None
     if q is None or q["dtype"] == "float16":
         return name, raw.astype(np.float32).reshape(shape), nbytes, None
     arr = (raw.astype(np.float64) * float(q["scale"]) + float(q["min"])).astype(np.float32)

@@ -5,94 +5,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/srdgd/srdgd/internal/app"
+	"github.com/srdgd/srdgd/internal/testutil"
 	"github.com/srdgd/srdgd/publish"
 	"github.com/srdgd/srdgd/publish/httpapi"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// browser starts headless Chromium, or skips (fails with
-// SRDGD_TEST_REQUIRE_CHROMIUM=1) when it is not installed.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("SRDGD_TEST_REQUIRE_CHROMIUM") == "1" {
-			t.Fatalf("chromium is required (SRDGD_TEST_REQUIRE_CHROMIUM=1): %v", err)
-		}
-		t.Skipf("SKIPPING: chromium not found at %s (apt-get install chromium): %v", chromiumPath, err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath), chromedp.Flag("headless", "new"), chromedp.NoSandbox,
-		chromedp.UserDataDir(t.TempDir()))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	return ctx
-}
-
-// consoleLog collects the page's console messages until stop.
-type consoleLog struct {
-	mu   sync.Mutex
-	msgs []chromedp.ConsoleMessage
-	done chan struct{}
-	stop context.CancelFunc
-}
-
-func watchConsole(ctx context.Context) *consoleLog {
-	ctx, cancel := context.WithCancel(ctx)
-	c := &consoleLog{done: make(chan struct{}), stop: cancel}
-	msgs := chromedp.Console(ctx)
-	go func() {
-		defer close(c.done)
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			c.mu.Lock()
-			c.msgs = append(c.msgs, m)
-			c.mu.Unlock()
-		}
-	}()
-	return c
-}
-
-func (c *consoleLog) errors() []string {
-	c.stop()
-	<-c.done
-	var out []string
-	for _, m := range c.msgs {
-		if m.Type == chromedp.ConsoleError || m.IsException() {
-			out = append(out, m.String()+" at "+m.URL)
-		}
-	}
-	return out
-}
-
-// shot saves a screenshot to $SRDGD_TEST_SCREENSHOTS/name.png when that is
-// set (to look at the page while changing it).
-func shot(t *testing.T, ctx context.Context, name string) {
-	dir := os.Getenv("SRDGD_TEST_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func modelsPresent(t *testing.T) bool {
 	for _, f := range []string{"face_embedder.onnx", "face_landmarks68.onnx"} {
@@ -107,7 +29,7 @@ func modelsPresent(t *testing.T) bool {
 // unknown hit in the timeline with their images loaded, and the gallery; the
 // page writes no console error on the way.
 func TestPageInBrowser(t *testing.T) {
-	ctx := browser(t)
+	ctx, _ := testutil.Browser(context.Background(), t, testutil.Chromium(t), testutil.BrowserOptions{})
 	hist := &memHistory{}
 	o := httpapi.Options{
 		Token: token, Hits: hist, Auditor: hist,
@@ -137,7 +59,7 @@ func TestPageInBrowser(t *testing.T) {
 		hist.add(makeHit(t, t0.Add(time.Second), "door", 0, false, ""))
 	}
 	r := start(t, o)
-	console := watchConsole(ctx)
+	console := testutil.WatchConsole(ctx)
 
 	step := func(name string, a chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -213,7 +135,7 @@ func TestPageInBrowser(t *testing.T) {
 			t.Errorf("timeline image %q: naturalWidth %d, want %d (all: %v)", k, widths[k], w, widths)
 		}
 	}
-	shot(t, ctx, "timeline")
+	testutil.Screenshot(t, ctx, "timeline")
 	if person != "" {
 		txt, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".hit.known .match")))
 		if err != nil || !strings.Contains(txt, person+": 0.950") {
@@ -241,9 +163,9 @@ func TestPageInBrowser(t *testing.T) {
 		if err != nil || res != other+": enrolled" {
 			t.Errorf("enrol results on the page: %q (%v)", res, err)
 		}
-		shot(t, ctx, "gallery")
+		testutil.Screenshot(t, ctx, "gallery")
 	}
-	if errs := console.errors(); len(errs) > 0 {
+	if errs := console.Errors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 	// the page's image loads were audited under the login session

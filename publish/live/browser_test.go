@@ -5,37 +5,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
-
-// requireChromium returns the chromium binary, skipping loudly when there is
-// none; with SRDGD_TEST_REQUIRE_CHROMIUM=1 (CI) it fails instead.
-func requireChromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("SRDGD_TEST_REQUIRE_CHROMIUM") == "1" {
-		t.Fatal("SRDGD_TEST_REQUIRE_CHROMIUM=1 but no chromium binary (install the Debian package chromium)")
-	}
-	t.Skipf("SKIPPING %s: no chromium binary (Debian package chromium) -- the browser test did NOT run", t.Name())
-	return ""
-}
 
 // TestBrowserPlaysLiveView drives headless Chromium through testdata/whep.html:
 // WHEP with fetch and RTCPeerConnection, the camera's H.264 decoded in a
 // <video>, and a hit arriving on the events data channel.
 func TestBrowserPlaysLiveView(t *testing.T) {
 	requireFFmpeg(t)
-	chromium := requireChromium(t)
+	chromium := testutil.Chromium(t)
 	tests := []struct {
 		name    string
 		stream  func(t *testing.T) rtspserver.FFmpegOptions
@@ -48,7 +32,7 @@ func TestBrowserPlaysLiveView(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			leakCheck(t)
+			testutil.LeakCheck(t)
 			browserPlays(t, chromium, tc.stream(t), tc.profile)
 		})
 	}
@@ -59,7 +43,7 @@ func browserPlays(t *testing.T, chromium string, stream rtspserver.FFmpegOptions
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := testCtx(t, 90*time.Second)
+	ctx := testutil.Context(t, 90*time.Second)
 	cam := startCamera(t, "front", stream)
 	ls := startLive(t, Options{Cameras: map[string]Source{"front": cam}})
 
@@ -74,23 +58,7 @@ func browserPlays(t *testing.T, chromium string, stream rtspserver.FFmpegOptions
 	web := httptest.NewServer(mux)
 	t.Cleanup(web.Close)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", "new"),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// Candidates on 127.0.0.1 when the host has no other interface.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		// Plain IP host candidates instead of mDNS names nobody resolves here.
-		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
-	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(cancelBrowser)
+	bctx, _ := testutil.Browser(ctx, t, chromium, testutil.BrowserOptions{WebRTC: true, Logf: t.Logf})
 
 	failIfError := func(what string) {
 		t.Helper()

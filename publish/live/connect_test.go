@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 // Offers that can never become a session are refused with 400 and the
@@ -22,8 +24,8 @@ import (
 // one real sendonly peer, one without video).
 func TestWHEPRefusesOffersThatCannotConnect(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 60*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 60*time.Second)
 	cam := startCamera(t, "front", h264)
 	ls := startLive(t, Options{Cameras: map[string]Source{"front": cam}, MaxViewers: 1})
 
@@ -65,7 +67,7 @@ func TestWHEPRefusesOffersThatCannotConnect(t *testing.T) {
 // certificate) frees it when the handshake fails.
 func TestWHEPUnconnectedSessionsFreeTheirSlot(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	cam := startCamera(t, "front", h264)
 	tests := []struct {
 		name    string
@@ -83,7 +85,7 @@ func TestWHEPUnconnectedSessionsFreeTheirSlot(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := testCtx(t, 60*time.Second)
+			ctx := testutil.Context(t, 60*time.Second)
 			ls := startLive(t, Options{Cameras: map[string]Source{"front": cam}, MaxViewers: 1, ConnectTimeout: tc.timeout})
 			a := newWHEPClient(t, clientOptions{})
 			resp, answer := ls.post(t, ctx, "front", "application/sdp", []byte(tc.offer(a.offer(t, ctx))))
@@ -124,7 +126,7 @@ func flipHexDigit(v string) string {
 // but still none is a wildcard one.
 func TestICEBindsOnlyConfiguredAddresses(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	cam := startCamera(t, "front", h264)
 	tests := []struct {
 		name    string
@@ -136,7 +138,7 @@ func TestICEBindsOnlyConfiguredAddresses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := testCtx(t, 60*time.Second)
+			ctx := testutil.Context(t, 60*time.Second)
 			ls := startLive(t, Options{Cameras: map[string]Source{"front": cam}, ICEAddresses: tc.addrs})
 			c := newWHEPClient(t, clientOptions{loopbackOnly: true})
 			connect(t, ctx, ls, c, "front")

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 func TestWHEPErrors(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 60*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 60*time.Second)
 
 	// "dark" points at a path nobody publishes to: the camera never delivers.
 	dark, err := rtspserver.Start(rtspserver.Options{})
@@ -133,7 +134,7 @@ func TestOptionsValidation(t *testing.T) {
 }
 
 func TestRunFailsWhenTCPPortTaken(t *testing.T) {
-	leakCheck(t)
+	testutil.LeakCheck(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +144,7 @@ func TestRunFailsWhenTCPPortTaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Run(testCtx(t, 10*time.Second))
+	err = s.Run(testutil.Context(t, 10*time.Second))
 	if err == nil || !strings.Contains(err.Error(), "ice tcp listen") {
 		t.Fatalf("Run: %v, want an ice tcp listen error", err)
 	}
@@ -153,8 +154,8 @@ func TestRunFailsWhenTCPPortTaken(t *testing.T) {
 // host's IPv4 addresses (IPv6 ones are not NATed and stay).
 func TestAnswerAnnouncesNAT1To1(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 60*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 60*time.Second)
 	ls := startLive(t, Options{
 		Cameras:    map[string]Source{"front": startCamera(t, "front", h264)},
 		NAT1To1IPs: []string{"203.0.113.7"},

@@ -22,11 +22,11 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
-	"go.uber.org/goleak"
 
 	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/ingest"
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 // requireFFmpeg skips loudly when the ffmpeg binary is missing; with
@@ -34,24 +34,8 @@ import (
 func requireFFmpeg(t *testing.T) {
 	t.Helper()
 	if _, err := rtspserver.FFmpegPath(); err != nil {
-		if os.Getenv("SRDGD_TEST_REQUIRE_FFMPEG") == "1" {
-			t.Fatalf("SRDGD_TEST_REQUIRE_FFMPEG=1 but %v", err)
-		}
-		t.Skipf("SKIPPING %s: %v -- real-peer live view tests did NOT run", t.Name(), err)
+		testutil.SkipOrFail(t, "SRDGD_TEST_REQUIRE_FFMPEG", err)
 	}
-}
-
-// leakCheck verifies, after every other cleanup of t has run, that no
-// goroutine started during the test outlived it.
-func leakCheck(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-}
-
-func testCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -81,7 +65,7 @@ func startCamera(t *testing.T, name string, o rtspserver.FFmpegOptions) *ingest.
 		t.Fatalf("rtspserver.Start: %v", err)
 	}
 	t.Cleanup(srv.Close)
-	ctx := testCtx(t, 60*time.Second)
+	ctx := testutil.Context(t, 60*time.Second)
 	if o.GOP == 0 {
 		o.GOP = 10
 	}

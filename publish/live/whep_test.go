@@ -20,6 +20,7 @@ import (
 	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/ingest"
 	"github.com/srdgd/srdgd/internal/queue"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 var locationRE = regexp.MustCompile(`^/whep/front/[0-9a-f]{32}$`)
@@ -77,8 +78,8 @@ func annexBTypes(b []byte) []byte {
 
 func TestWHEPSessionGoClient(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 60*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 60*time.Second)
 	cam := startCamera(t, "front", h264)
 	ls := startLive(t, Options{Cameras: map[string]Source{"front": cam}, MaxViewers: 1})
 
@@ -207,8 +208,8 @@ func TestWHEPSessionGoClient(t *testing.T) {
 
 func TestWHEPOverICETCP(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 60*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 60*time.Second)
 	cam := startCamera(t, "front", h264)
 	ls := startLive(t, Options{Cameras: map[string]Source{"front": cam}, TCPListen: "127.0.0.1:0"})
 
@@ -266,8 +267,8 @@ func mustRequest(t *testing.T, ctx context.Context, method, url string) *http.Re
 // EventQueue of them.
 func TestHitsDropOldest(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 60*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 60*time.Second)
 	cam := startCamera(t, "front", h264)
 	ls := startLive(t, Options{Cameras: map[string]Source{"front": cam}, EventQueue: 4})
 
@@ -363,8 +364,8 @@ func (c *countingSource) UnsubscribeAccessUnits(q *queue.Queue[*face.AccessUnit]
 // (after one look at start-up to learn the codec).
 func TestSubscribesOnlyWhileWatched(t *testing.T) {
 	requireFFmpeg(t)
-	leakCheck(t)
-	ctx := testCtx(t, 60*time.Second)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 60*time.Second)
 	src := &countingSource{Camera: startCamera(t, "front", h264)}
 	ls := startLive(t, Options{Cameras: map[string]Source{"front": src}})
 

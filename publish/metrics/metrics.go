@@ -6,6 +6,7 @@
 package metrics
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/publish"
 )
 
@@ -150,6 +152,16 @@ func (r *Registry) Hit(camera string, known bool) {
 		c.Inc()
 	}
 }
+
+// Publish implements publish.Sink: it counts the hit (per camera, known or
+// not) and observes its SR latency.
+func (r *Registry) Publish(_ context.Context, h *face.Hit) error {
+	r.Hit(h.Camera, h.Match.Known)
+	r.ObserveSR(h.SR.Sampler, time.Duration(h.SR.Millis*float64(time.Millisecond)))
+	return nil
+}
+
+var _ publish.Sink = (*Registry)(nil)
 
 // SetCameras, SetMQTT and SetViewers replace the scrape-time sources, for
 // components built after the registry.
