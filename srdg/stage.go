@@ -173,8 +173,8 @@ func (s *Stage) Run(ctx context.Context) error {
 // passOn forwards a track-end notice (face.Probe.Ended) as a Shot without
 // SR.
 func (s *Stage) passOn(p *face.Probe) {
-	if s.o.Out.Push(&face.Shot{Probe: p}) {
-		s.dropped.Add(1)
+	if old, dropped := s.o.Out.PushEvict([]*face.Shot{{Probe: p}}); dropped {
+		s.dropped.Add(uint64(len(old)))
 	}
 	s.notices.Add(1)
 }

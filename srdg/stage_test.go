@@ -145,7 +145,7 @@ func openFixtureAttrs(t *testing.T, path string) *AttrPredictor {
 func TestStagePassesTrackEnds(t *testing.T) {
 	e := fixtureEngine(t)
 	in := queue.New[*face.Probe](8)
-	out := queue.New[*face.Shot](8)
+	out := queue.New[[]*face.Shot](8)
 	st, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Policy: "off", Params: Params{Sampler: "ode"}, MaxBatch: 4, Seed: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -161,11 +161,15 @@ func TestStagePassesTrackEnds(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- st.Run(ctx) }()
 	var got []string
-	for range 4 {
-		s, err := out.Pop(ctx)
+	for len(got) < 4 {
+		batch, err := out.Pop(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(batch) != 1 {
+			t.Fatalf("batch of %d: want each shot alone (the notice stops the batch)", len(batch))
+		}
+		s := batch[0]
 		kind := "shot"
 		if s.Probe.Ended {
 			kind = "end"

@@ -132,9 +132,10 @@ func newPipeline(d *daemon, sv *services) (*pipeline, error) {
 				NoAppearance: !cfg.Detect.Track.Appearance, MinAppearance: cfg.Detect.Track.MinAppearance},
 			Gate: detect.GateOptions{MinFacePx: float64(max(cfg.Detect.Quality.MinFacePx, cc.FaceMinPx)),
 				MinSharpness: cfg.Detect.Quality.MinSharpness, MinFrontal: cfg.Detect.Quality.MinFrontalness,
-				MinScore: cfg.Detect.MinScore},
-			Probe:  detect.ProbeOptions{LRSize: lr},
-			Logger: log.With("camera", cc.Name),
+				MinScore: cfg.Detect.MinScore, MinInterval: cfg.Match.Visit.MinInterval, MaxProbesPerTrack: cfg.Match.Visit.MaxShots},
+			Probe:     detect.ProbeOptions{LRSize: lr},
+			TrackEnds: true,
+			Logger:    log.With("camera", cc.Name),
 		})
 		if err != nil {
 			return fail(fmt.Errorf("camera %q: %w", cc.Name, err))
@@ -210,13 +211,38 @@ func newDetector(cfg *config.Config, paths config.Paths, cc config.Camera, rt *o
 	}
 }
 
+// visitSink takes visit events (the MQTT publisher).
+type visitSink interface {
+	PublishVisit(ctx context.Context, v *face.Visit) error
+}
+
 // addMatch builds the match stage once the sinks are known: its hits go
-// to out (the publish fan-out).
-func (p *pipeline) addMatch(d *daemon, out match.HitSink) error {
-	cfg := d.cfg
+// to out (the publish fan-out), its visits to visits (called in order on
+// the match stage's goroutine: each must only spool or queue).
+func (p *pipeline) addMatch(d *daemon, out match.HitSink, visits []visitSink) error {
+	cfg, log := d.cfg, d.log
 	// every face here is super-resolved: the SR setting for the engine's scale
+	th := matchThresholds(cfg, cfg.SRDG.Scale)
+	vc := cfg.Match.Visit
+	vs, err := match.NewVisits(match.VisitOptions{Searcher: p.visitSearcher(), Scale: cfg.SRDG.Scale, Fallback: th, TopK: cfg.Match.TopK,
+		MaxShots: vc.MaxShots, MinInterval: vc.MinInterval, Cooldown: vc.Cooldown, Timeout: vc.Timeout, MaxOpen: vc.MaxOpen,
+		MinConfidenceChange: vc.MinConfidenceChange, Duplicate: vc.Duplicate, Logger: log,
+		Emit: func(v *face.Visit) {
+			log.Info("visit", "camera", v.Camera, "visit", v.ID, "state", v.State, "rev", v.Rev, "track", v.TrackID,
+				"known", v.Decision.Known, "name", v.Decision.Name, "confidence", fmt.Sprintf("%.3f", v.Decision.Confidence),
+				"shots", v.Decision.Shots, "repeat", v.Repeat, "reason", v.Decision.Reason)
+			for _, s := range visits {
+				if err := s.PublishVisit(context.Background(), v); err != nil {
+					log.Warn("visit not accepted", "visit", v.ID, "err", err)
+				}
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	d.components = append(d.components, component{name: "visits", run: vs.Run})
 	st, err := match.NewStage(match.StageOptions{In: p.shots, Out: out, Gallery: p.gallery, TopK: cfg.Match.TopK,
-		Thresholds: matchThresholds(cfg, cfg.SRDG.Scale), Models: p.models, Logger: d.log})
+		Thresholds: th, Models: p.models, Visits: vs, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -224,6 +250,15 @@ func (p *pipeline) addMatch(d *daemon, out match.HitSink) error {
 	d.components = append(d.components, component{name: "match", run: st.Run})
 	d.health.watch("match", 5*time.Minute, p.shots.Len, func() uint64 { return st.Stats().Shots })
 	return nil
+}
+
+// visitSearcher is the gallery as the visit aggregator searches it; nil
+// (every visit unknown) without one.
+func (p *pipeline) visitSearcher() match.VisitSearcher {
+	if p.gallery == nil {
+		return nil
+	}
+	return p.gallery
 }
 
 func summarise(v []float64) mqtt.Latency {

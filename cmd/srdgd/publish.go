@@ -154,7 +154,11 @@ func newPublish(d *daemon, sv *services, p *pipeline) (*publishLayer, error) {
 	}
 	d.components = append(d.components, component{name: "publish", run: fan.Run})
 	if p != nil {
-		if err := p.addMatch(d, fan); err != nil {
+		var visits []visitSink
+		if pl.mqtt != nil {
+			visits = append(visits, pl.mqtt)
+		}
+		if err := p.addMatch(d, fan, visits); err != nil {
 			return nil, err
 		}
 	}
@@ -266,7 +270,7 @@ func newMQTT(d *daemon, sv *services, p *pipeline, reg *metrics.Registry) (*mqtt
 		TLS: tc, QoS: byte(m.QoS), QoSSet: true, Keepalive: m.Keepalive, TopicPrefix: m.TopicPrefix,
 		SpoolDir: cfg.Paths().Spool, SpoolMaxMessages: m.SpoolMaxMessages, SpoolMaxBytes: m.SpoolMaxBytes,
 		SpoolKey: key, SpoolRetention: cfg.Storage.HitRetention,
-		IncludeImage: m.IncludeImage, HADiscovery: m.HADiscovery.Enabled, HAPrefix: m.HADiscovery.Prefix,
+		IncludeImage: m.IncludeImage, Hits: m.Hits, HADiscovery: m.HADiscovery.Enabled, HAPrefix: m.HADiscovery.Prefix,
 		Cameras: names, Status: cameraStatuses(d.cameras), Version: buildVersion(), Logger: log}
 	if p != nil {
 		o.Stats = p.stats
