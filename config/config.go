@@ -388,6 +388,44 @@ type Match struct {
 	// photo setting accepts 1.5 % of unknown people). Threshold and Margin
 	// above apply to photos (gallery search without --lr). Default: see [SRMatch].
 	SR SRMatch `yaml:"sr"`
+	// Visit fuses the shots of one person's pass in front of a camera into
+	// one visit with one decision and its events. Default: see [Visit].
+	Visit Visit `yaml:"visit"`
+}
+
+// Visit configures visits: how many shots of a track are super-resolved
+// and fused, when a visit ends and how often one person alerts.
+type Visit struct {
+	// MaxShots, in [1, 64], is K: the most probes the detector sends per
+	// track (spread over time) and the most shots a visit fuses (a better
+	// shot replaces the worst kept one). Each costs one SR run. Default: 4.
+	MaxShots int `yaml:"max_shots"`
+	// MinInterval, >= 0, is the least frame time between two probes of a
+	// track that are not clearly better shots, and between two fused shots
+	// (a closer one replaces the other when better). Default: 1s.
+	MinInterval time.Duration `yaml:"min_interval"`
+	// Cooldown, >= 0: a visit naming a person already named on the same
+	// camera less than this before (someone lingering, or leaving and
+	// coming back) is published with "repeat": true and does not alert
+	// (no matches/<name> message). Default: 2m.
+	Cooldown time.Duration `yaml:"cooldown"`
+	// Timeout, > 0, ends a visit no shot or track-end notice has reached for
+	// this long (a fallback: a visit normally ends with its track,
+	// detect.track_timeout after the face was last seen). Counted from the
+	// last arrival at the match stage, which is SR seconds after the
+	// frame. Default: 1m.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxOpen, in [1, 10000], bounds the visits open at once; one more ends
+	// the one idle longest. Default: 64.
+	MaxOpen int `yaml:"max_open"`
+	// MinConfidenceChange, in (0, 1], makes a change material: an update is
+	// published when the decided person or known/unknown changes, or the
+	// confidence moves by at least this from the last event. Default: 0.1.
+	MinConfidenceChange float64 `yaml:"min_confidence_change"`
+	// Duplicate, in (0, 1]: two shots whose descriptors have at least this
+	// cosine similarity are one observation; the better one is kept.
+	// Default: 0.995.
+	Duplicate float64 `yaml:"duplicate"`
 }
 
 // SRMatch holds the identification settings for faces super-resolved at 8x
@@ -485,6 +523,10 @@ type MQTT struct {
 	HADiscovery HADiscovery `yaml:"ha_discovery"`
 	// IncludeImage attaches the SR face crop (JPEG) to alerts. Default: true.
 	IncludeImage bool `yaml:"include_image"`
+	// Hits also publishes every super-resolved shot on <prefix>/<camera>/hit
+	// (the per-shot stream; visits are on <prefix>/<camera>/visit either
+	// way, and the history and the API keep every hit). Default: false.
+	Hits bool `yaml:"hits"`
 }
 
 // ClientTLS configures a TLS client.
@@ -637,6 +679,8 @@ func Default() *Config {
 				X8:  SRThreshold{Threshold: 0.94, Margin: 0.02},
 				X16: SRThreshold{Threshold: 0.945, Margin: 0.02},
 			},
+			Visit: Visit{MaxShots: 4, MinInterval: time.Second, Cooldown: 2 * time.Minute, Timeout: time.Minute,
+				MaxOpen: 64, MinConfidenceChange: 0.1, Duplicate: 0.995},
 		},
 		Publish: Publish{
 			MQTT: MQTT{

@@ -266,6 +266,18 @@ func (v checker) match(m *Match) {
 		v.floatRange(sc.key+".threshold", sc.t.Threshold, -1, 1, false, false)
 		v.floatRange(sc.key+".margin", sc.t.Margin, 0, 2, false, false)
 	}
+	vi := m.Visit
+	v.intRange("match.visit.max_shots", int64(vi.MaxShots), 1, 64)
+	if vi.MinInterval < 0 {
+		v.report("match.visit.min_interval", vi.MinInterval.String(), vi.MinInterval.String()+" is out of range (allowed: >= 0)")
+	}
+	if vi.Cooldown < 0 {
+		v.report("match.visit.cooldown", vi.Cooldown.String(), vi.Cooldown.String()+" is out of range (allowed: >= 0)")
+	}
+	v.positive("match.visit.timeout", vi.Timeout)
+	v.intRange("match.visit.max_open", int64(vi.MaxOpen), 1, 10000)
+	v.floatRange("match.visit.min_confidence_change", vi.MinConfidenceChange, 0, 1, true, false)
+	v.floatRange("match.visit.duplicate", vi.Duplicate, 0, 1, true, false)
 }
 
 func (v checker) mqtt(m *MQTT) {

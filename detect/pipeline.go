@@ -27,6 +27,10 @@ type PipelineOptions struct {
 	Tracker TrackerOptions
 	Gate    GateOptions
 	Probe   ProbeOptions
+	// TrackEnds sends a track-end notice (face.TrackEnd, a Probe with Ended
+	// set) to Out for every ended track that had a probe, behind its
+	// probes, so that the match stage can close the track's visit.
+	TrackEnds bool
 	// WarnInterval aggregates recurring warnings (default 10 s).
 	WarnInterval time.Duration
 	// Logger gets component=detect. Default: discard.
@@ -41,8 +45,9 @@ type Stats struct {
 	// budget ran out.
 	Faces, Windows, WindowsSkipped, OverBudget uint64
 	TracksStarted, TracksEnded                 uint64
-	// Probes emitted; ProbesDropped by the full output queue.
-	Probes, ProbesDropped uint64
+	// Probes emitted; ProbesDropped by the full output queue; TrackEnds the
+	// track-end notices sent (TrackEnds option).
+	Probes, ProbesDropped, TrackEnds uint64
 	// Errors: failed detections and crops.
 	Errors uint64
 	// DetectTime is the total time spent in Detect.
@@ -187,19 +192,25 @@ func (p *Pipeline) process(ctx context.Context, f *face.Frame) error {
 			started++
 		}
 	}
+	var notices uint64
 	for _, tr := range ended {
+		if p.o.TrackEnds && c.gate.probes[tr.ID] > 0 {
+			p.o.Out.Push(face.TrackEnd(f.Camera, tr.ID, tr.First, tr.Last))
+			notices++
+		}
 		c.gate.Forget(tr.ID)
 	}
 	p.count(func(s *Stats) {
 		s.Faces += uint64(len(res.Faces))
 		s.TracksStarted += uint64(started)
 		s.TracksEnded += uint64(len(ended))
+		s.TrackEnds += notices
 	})
 	var firstErr error
 	for i, det := range res.Faces {
 		q := c.gate.Measure(img, det)
 		before := c.gate.stats.First
-		ok, _ := c.gate.Check(tracks[i].ID, q)
+		ok, _ := c.gate.CheckAt(tracks[i].ID, q, t)
 		if !ok {
 			continue
 		}
@@ -215,7 +226,7 @@ func (p *Pipeline) process(ctx context.Context, f *face.Frame) error {
 			Camera: f.Camera, TrackID: tracks[i].ID, Seq: f.Seq, FrameTime: t, FrameW: f.Width, FrameH: f.Height, Detector: det.Detector,
 			Box: det.Box, FacePx: int(det.Px() + 0.5), Score: det.Score, Quality: q,
 			Framing: crop.Framing, LR: crop.LR, LRSize: p.prober.LRSize(), Upscaled: crop.Upscaled,
-			Preview: crop.Preview, First: c.gate.stats.First > before,
+			Preview: crop.Preview, First: c.gate.stats.First > before, TrackStart: tracks[i].First,
 		}
 		if det.HasLandmarks {
 			pr.Landmarks = append([]Point(nil), det.Landmarks[:]...)

@@ -121,3 +121,60 @@ func TestPipelineOptionErrors(t *testing.T) {
 		}
 	}
 }
+
+// With a min interval the pipeline sends several probes of one track
+// spread over time, and with TrackEnds a track-end notice behind them once
+// the track times out.
+func TestPipelineSpreadAndTrackEnd(t *testing.T) {
+	name := celebaNames(t, 3500, 1)[0]
+	b := newBlazeFace(t, BlazeFaceOptions{Search: Search{MinFacePx: 14, MaxFacePx: 96}})
+	in, out := queue.New[*face.Frame](32), queue.New[*face.Probe](32)
+	p, err := NewPipeline(PipelineOptions{In: in, Out: out, Detector: b, FPS: -1, TrackEnds: true,
+		Tracker: TrackerOptions{Timeout: 2 * time.Second},
+		Gate:    GateOptions{MinInterval: 500 * time.Millisecond, MaxProbesPerTrack: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(5000, 0)
+	src := loadCeleba(t, name)
+	// the same face, the same size, every 250 ms for 2.5 s: no shot is
+	// clearly better, so the interval spaces them
+	for i := range 10 {
+		img := background(320, 180, 31)
+		pasteFace(t, img, src, 100+4*float64(i), 90, 30*BlazeFaceCalibration.BoxSide)
+		in.Push(frameOf(img, "door", uint64(i+1), t0.Add(time.Duration(i)*250*time.Millisecond)))
+	}
+	// an empty frame 5 s later ends the track
+	in.Push(frameOf(background(320, 180, 31), "door", 11, t0.Add(5*time.Second)))
+	in.Close()
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var probes []*face.Probe
+	for {
+		pr, ok, _ := out.TryPop()
+		if !ok {
+			break
+		}
+		probes = append(probes, pr)
+	}
+	if len(probes) != 4 {
+		t.Fatalf("%d probes, want 3 shots and the track-end notice", len(probes))
+	}
+	for i, pr := range probes[:3] {
+		if pr.Ended || pr.TrackID != probes[0].TrackID || !pr.TrackStart.Equal(t0) || pr.First != (i == 0) {
+			t.Errorf("probe %d: ended %v track %d start %v first %v", i, pr.Ended, pr.TrackID, pr.TrackStart, pr.First)
+		}
+		if i > 0 && pr.FrameTime.Sub(probes[i-1].FrameTime) < 500*time.Millisecond {
+			t.Errorf("probe %d at %v, %v after the previous one: want >= 500ms", i, pr.FrameTime, pr.FrameTime.Sub(probes[i-1].FrameTime))
+		}
+	}
+	end := probes[3]
+	if !end.Ended || end.Camera != "door" || end.TrackID != probes[0].TrackID || end.LR != nil || !end.TrackStart.Equal(t0) ||
+		end.FrameTime.Before(probes[2].FrameTime) {
+		t.Errorf("notice %+v: want the end of track %d, last seen after its last probe", end, probes[0].TrackID)
+	}
+	if st := p.Stats(); st.TrackEnds != 1 || st.Probes != 3 {
+		t.Errorf("stats: %d track ends, %d probes; want 1 and 3", st.TrackEnds, st.Probes)
+	}
+}

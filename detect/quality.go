@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/srdgd/srdgd/face"
 )
@@ -93,6 +94,7 @@ const (
 	RejectLowScore   = "low_score"
 	RejectNotBetter  = "not_better"
 	RejectProbeLimit = "probe_limit"
+	RejectTooSoon    = "too_soon"
 )
 
 // GateOptions configures the quality gates and the best-shot choice. Zero
@@ -107,9 +109,15 @@ type GateOptions struct {
 	MinFrontal float64
 	// MinScore rejects weaker detections (default 0.6).
 	MinScore float64
-	// Margin: after a track's first probe, another one is sent only when its
+	// Margin: after a track's first probe, another one is sent when its
 	// Value beats the best sent so far by this fraction (default 0.25).
 	Margin float64
+	// MinInterval, when > 0, also sends a track's later shots that are not
+	// clearly better, once at least this long (frame time) has passed since
+	// its last probe: up to MaxProbesPerTrack probes spread over the track,
+	// for the match stage to fuse into one visit decision (CheckAt). 0: only
+	// clearly better shots follow the first (the single best-shot rule).
+	MinInterval time.Duration
 	// MaxProbesPerTrack caps the probes per track (default 4; -1 = no cap).
 	MaxProbesPerTrack int
 	// RefFacePx and RefSharpness saturate the size and sharpness terms of
@@ -146,8 +154,8 @@ func (o *GateOptions) setDefaults() {
 
 func (o *GateOptions) validate() error {
 	var probs []string
-	if o.MinFacePx < 0 || o.MinSharpness < 0 || o.MinScore < 0 || o.Margin < 0 {
-		probs = append(probs, "min face, min sharpness, min score and margin must not be negative")
+	if o.MinFacePx < 0 || o.MinSharpness < 0 || o.MinScore < 0 || o.Margin < 0 || o.MinInterval < 0 {
+		probs = append(probs, "min face, min sharpness, min score, margin and min interval must not be negative")
 	}
 	if o.MinFrontal < 0 || o.MinFrontal > 1 {
 		probs = append(probs, fmt.Sprintf("min frontal %g: want 0..1", o.MinFrontal))
@@ -173,6 +181,7 @@ type Gate struct {
 	o      GateOptions
 	best   map[uint64]float64
 	probes map[uint64]int
+	last   map[uint64]time.Time // frame time of the track's last probe
 	stats  GateStats
 }
 
@@ -191,13 +200,23 @@ func NewGate(o GateOptions) (*Gate, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Gate{o: o, best: map[uint64]float64{}, probes: map[uint64]int{},
+	return &Gate{o: o, best: map[uint64]float64{}, probes: map[uint64]int{}, last: map[uint64]time.Time{},
 		stats: GateStats{Rejected: map[string]uint64{}}}, nil
 }
 
 // Check decides whether an observation of track id becomes a probe; reason
-// is empty when it does, else one of the Reject* constants (counted).
+// is empty when it does, else one of the Reject* constants (counted). It
+// applies the best-shot rule only (no MinInterval): CheckAt with the zero
+// time.
 func (g *Gate) Check(id uint64, q face.Quality) (ok bool, reason string) {
+	return g.CheckAt(id, q, time.Time{})
+}
+
+// CheckAt is Check for an observation at frame time t: with MinInterval
+// set, a shot that passes the quality gates but is not clearly better is
+// still sent once MinInterval has passed since the track's last probe
+// (RejectTooSoon before that).
+func (g *Gate) CheckAt(id uint64, q face.Quality, t time.Time) (ok bool, reason string) {
 	g.stats.Checked++
 	switch {
 	case q.FacePx < g.o.MinFacePx:
@@ -216,13 +235,23 @@ func (g *Gate) Check(id uint64, q face.Quality) (ok bool, reason string) {
 			reason = RejectProbeLimit
 		case seen && q.Value <= best*(1+g.o.Margin):
 			reason = RejectNotBetter
+			if g.o.MinInterval > 0 && !t.IsZero() {
+				if t.Sub(g.last[id]) >= g.o.MinInterval {
+					reason = ""
+				} else {
+					reason = RejectTooSoon
+				}
+			}
 		}
 		if reason == "" {
 			if !seen {
 				g.stats.First++
 			}
-			g.best[id] = q.Value
+			g.best[id] = max(g.best[id], q.Value)
 			g.probes[id]++
+			if !t.IsZero() {
+				g.last[id] = t
+			}
 			g.stats.Accepted++
 			return true, ""
 		}
@@ -235,6 +264,7 @@ func (g *Gate) Check(id uint64, q face.Quality) (ok bool, reason string) {
 func (g *Gate) Forget(id uint64) {
 	delete(g.best, id)
 	delete(g.probes, id)
+	delete(g.last, id)
 }
 
 // Stats returns a copy of the counters.

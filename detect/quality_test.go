@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/srdgd/srdgd/face"
 )
@@ -103,5 +104,48 @@ func TestFrontalness(t *testing.T) {
 		if got := frontalness(mk(tc.nose)); got < tc.want-1e-9 || got > tc.want+1e-9 {
 			t.Errorf("nose at %g: frontalness %g, want %g", tc.nose, got, tc.want)
 		}
+	}
+}
+
+// With MinInterval the gate sends up to MaxProbesPerTrack shots spread over
+// the track: a clearly better shot at any time, any other that passes the
+// quality gates once MinInterval has passed since the track's last probe.
+func TestGateSpread(t *testing.T) {
+	good := face.Quality{FacePx: 30, Sharpness: 0.5, Frontal: 0.9, Score: 0.9, Value: 0.4}
+	with := func(v float64) face.Quality { q := good; q.Value = v; return q }
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	steps := []struct {
+		id     uint64
+		q      face.Quality
+		t      time.Time
+		ok     bool
+		reason string
+	}{
+		{1, with(0.4), ms(0), true, ""},
+		{1, with(0.4), ms(500), false, RejectTooSoon}, // not better, too soon
+		{1, with(0.6), ms(600), true, ""},             // clearly better: at once
+		{1, with(0.3), ms(1200), false, RejectTooSoon},
+		{1, with(0.3), ms(1600), true, ""}, // a worse but passing shot, 1 s after the last
+		{2, with(0.1), ms(1600), true, ""}, // another track
+		{1, func() face.Quality { q := with(0.9); q.Sharpness = 0.1; return q }(), ms(3000), false, RejectBlurry},
+		{1, with(0.5), ms(3000), true, ""},
+		{1, with(0.5), ms(5000), false, RejectProbeLimit},
+	}
+	g, err := NewGate(GateOptions{MinInterval: time.Second, MaxProbesPerTrack: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range steps {
+		ok, why := g.CheckAt(s.id, s.q, s.t)
+		if ok != s.ok || why != s.reason {
+			t.Errorf("step %d: ok %v reason %q, want %v %q", i, ok, why, s.ok, s.reason)
+		}
+	}
+	if st := g.Stats(); st.Accepted != 5 || st.Rejected[RejectTooSoon] != 2 {
+		t.Errorf("stats %+v: want 5 accepted, 2 too soon", st)
+	}
+	if _, err := NewGate(GateOptions{MinInterval: -time.Second}); err == nil {
+		t.Error("negative min interval accepted")
 	}
 }

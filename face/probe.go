@@ -69,7 +69,22 @@ type Probe struct {
 	Upscaled bool
 	// Preview is the framed face at 128x128 (planar RGB) for the UI.
 	Preview *faceimg.Planar
-	// First is true for the track's first probe; later ones are clearly
-	// better shots of the same track.
+	// First is true for the track's first probe; later ones are further
+	// shots of the same track, spread over time.
 	First bool
+	// TrackStart is the frame time the track was first seen.
+	TrackStart time.Time
+	// Ended marks a track-end notice, not a face: the track has ended
+	// (unseen for detect.track_timeout) and FrameTime is when it was last
+	// seen; only Camera, TrackID, TrackStart and FrameTime are set. It
+	// travels the probe and shot queues behind the track's probes (the SR
+	// stage passes it on as a Shot without SR) so that the match stage ends
+	// the track's visit.
+	Ended bool
+}
+
+// TrackEnd is the track-end notice for a track of camera last seen at
+// lastSeen (a Probe with Ended set).
+func TrackEnd(camera string, track uint64, start, lastSeen time.Time) *Probe {
+	return &Probe{Camera: camera, TrackID: track, TrackStart: start, FrameTime: lastSeen, Ended: true}
 }

@@ -42,6 +42,14 @@ type Visit struct {
 	Attributes []Attribute `json:"attributes"`
 	// FacePx is the largest face height seen in the visit.
 	FacePx int `json:"face_px"`
+	// Repeat is true when the decided person was already named on this
+	// camera by another visit less than match.visit.cooldown before this
+	// one started (someone lingering, or leaving and coming back): the
+	// visit is published like any other, but sinks do not alert on it.
+	Repeat bool `json:"repeat,omitempty"`
+	// BestJPEG is the best shot's 128x128 SR face as JPEG (for the retained
+	// face image of MQTT and the UI); not part of the JSON.
+	BestJPEG []byte `json:"-"`
 }
 
 // Decision is a visit's open-set identity decision.

@@ -42,6 +42,10 @@ type StageOptions struct {
 	// MaxBatch bounds how many shots are embedded in one call (default 16):
 	// every SR batch waiting, whole.
 	MaxBatch int
+	// Visits, when set, gets every shot after its decision (with its
+	// descriptor) and every track-end notice, and fuses them into visits.
+	// Its Run is the caller's to run.
+	Visits *Visits
 	Logger   *slog.Logger
 }
 
@@ -116,16 +120,40 @@ func (s *Stage) Run(ctx context.Context) error {
 			}
 			shots = append(shots, more...)
 		}
-		if len(shots) == 0 {
-			continue
-		}
-		for _, o := range s.embed(ctx, shots) {
-			if ctx.Err() != nil {
+		// track-end notices (no SR) end their visit in order, after the
+		// shots before them
+		seg := shots[:0:0]
+		for _, sh := range shots {
+			if !sh.Probe.Ended {
+				seg = append(seg, sh)
+				continue
+			}
+			if !s.identify(ctx, seg) {
 				return nil
 			}
-			s.decide(ctx, o)
+			seg = seg[:0]
+			if s.o.Visits != nil {
+				s.o.Visits.TrackEnded(sh.Probe.Camera, sh.Probe.TrackID, sh.Probe.FrameTime)
+			}
+		}
+		if !s.identify(ctx, seg) {
+			return nil
 		}
 	}
+}
+
+// identify embeds and decides shots; false when ctx ended.
+func (s *Stage) identify(ctx context.Context, shots []*face.Shot) bool {
+	if len(shots) == 0 {
+		return true
+	}
+	for _, o := range s.embed(ctx, shots) {
+		if ctx.Err() != nil {
+			return false
+		}
+		s.decide(ctx, o)
+	}
+	return true
 }
 
 // embed computes the descriptors of the shots in one embedder call. When
@@ -200,6 +228,15 @@ func (s *Stage) decide(ctx context.Context, o observation) {
 	if err := s.o.Out.Publish(ctx, h); err != nil {
 		s.rejected.Add(1)
 		s.log.Warn("hit not accepted", "hit", h.ID, "err", err)
+	}
+	if s.o.Visits != nil {
+		vs := VisitShot{Hit: h, Quality: sh.Probe.Quality.Value, TrackStart: sh.Probe.TrackStart}
+		if err == nil {
+			vs.Embedding = o.emb
+		}
+		if err := s.o.Visits.Add(vs); err != nil {
+			s.log.Warn("shot not added to its visit", "hit", h.ID, "err", err)
+		}
 	}
 }
 

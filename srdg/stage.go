@@ -47,15 +47,18 @@ type StageOptions struct {
 type StageStats struct {
 	// Batches and Faces super-resolved; Failed faces whose batch failed.
 	Batches, Faces, Failed uint64
-	// ShotsDropped counts shots the full output queue dropped.
-	ShotsDropped uint64
+	// ShotsDropped counts shots the full output queue dropped; TrackEnds
+	// the track-end notices passed on.
+	ShotsDropped, TrackEnds uint64
 }
 
 // Stage super-resolves probes as they arrive, batching the ones waiting.
+// Track-end notices (face.Probe.Ended) pass through in order, as Shots
+// without SR.
 type Stage struct {
 	o                      StageOptions
 	batches, faces, failed atomic.Uint64
-	dropped                atomic.Uint64
+	dropped, notices       atomic.Uint64
 }
 
 // NewStage validates the options.
@@ -91,7 +94,7 @@ func NewStage(o StageOptions) (*Stage, error) {
 
 // Stats returns the counters; safe to call while Run runs.
 func (s *Stage) Stats() StageStats {
-	return StageStats{Batches: s.batches.Load(), Faces: s.faces.Load(), Failed: s.failed.Load(), ShotsDropped: s.dropped.Load()}
+	return StageStats{Batches: s.batches.Load(), Faces: s.faces.Load(), Failed: s.failed.Load(), ShotsDropped: s.dropped.Load(), TrackEnds: s.notices.Load()}
 }
 
 // labelsFor picks a face's guidance labels and their source.
@@ -135,10 +138,21 @@ func (s *Stage) Run(ctx context.Context) error {
 		if err != nil {
 			return nil
 		}
+		if p.Ended {
+			s.passOn(p)
+			continue
+		}
+		// a track-end notice stops the batch: it goes out behind the
+		// batch's shots, so that it follows its track's last shot
+		var notice *face.Probe
 		batch = append(batch[:0], p)
 		for len(batch) < s.o.MaxBatch {
 			q, ok, _ := s.o.In.TryPop()
 			if !ok {
+				break
+			}
+			if q.Ended {
+				notice = q
 				break
 			}
 			batch = append(batch, q)
@@ -150,7 +164,19 @@ func (s *Stage) Run(ctx context.Context) error {
 			s.failed.Add(uint64(len(batch)))
 			log.Warn("super-resolution failed", "faces", len(batch), "err", err)
 		}
+		if notice != nil {
+			s.passOn(notice)
+		}
 	}
+}
+
+// passOn forwards a track-end notice (face.Probe.Ended) as a Shot without
+// SR.
+func (s *Stage) passOn(p *face.Probe) {
+	if old, dropped := s.o.Out.PushEvict([]*face.Shot{{Probe: p}}); dropped {
+		s.dropped.Add(uint64(len(old)))
+	}
+	s.notices.Add(1)
 }
 
 func (s *Stage) process(ctx context.Context, batch []*face.Probe) error {

@@ -2,6 +2,7 @@ package srdg
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -137,4 +138,55 @@ func openFixtureAttrs(t *testing.T, path string) *AttrPredictor {
 	}
 	t.Cleanup(func() { ap.Close() })
 	return ap
+}
+
+// A track-end notice passes through as a shot without SR, behind the shots
+// that were queued before it.
+func TestStagePassesTrackEnds(t *testing.T) {
+	e := fixtureEngine(t)
+	in := queue.New[*face.Probe](8)
+	out := queue.New[[]*face.Shot](8)
+	st, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Policy: "off", Params: Params{Sampler: "ode"}, MaxBatch: 4, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr := &faceimg.Planar{W: 1, H: 1, Pix: []float32{0.4, 0.5, 0.6}}
+	last := time.Unix(100, 0)
+	in.Push(&face.Probe{Camera: "door", TrackID: 1, LR: lr})
+	in.Push(face.TrackEnd("door", 1, last.Add(-time.Second), last))
+	in.Push(&face.Probe{Camera: "door", TrackID: 2, LR: lr})
+	in.Push(face.TrackEnd("door", 2, last, last))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	var got []string
+	for len(got) < 4 {
+		batch, err := out.Pop(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(batch) != 1 {
+			t.Fatalf("batch of %d: want each shot alone (the notice stops the batch)", len(batch))
+		}
+		s := batch[0]
+		kind := "shot"
+		if s.Probe.Ended {
+			kind = "end"
+			if s.SR != nil || !s.Probe.FrameTime.Equal(last) {
+				t.Errorf("notice of track %d: SR %v, last seen %v", s.Probe.TrackID, s.SR != nil, s.Probe.FrameTime)
+			}
+		}
+		got = append(got, fmt.Sprintf("%s %d", kind, s.Probe.TrackID))
+	}
+	if want := []string{"shot 1", "end 1", "shot 2", "end 2"}; !slices.Equal(got, want) {
+		t.Errorf("out %v, want %v", got, want)
+	}
+	if s := st.Stats(); s.TrackEnds != 2 || s.Faces != 2 {
+		t.Errorf("stats %+v: want 2 track ends, 2 faces", s)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
 }

@@ -81,6 +81,7 @@ func TestEndToEndLatency(t *testing.T) {
 	cfg := testDaemonConfig(t)
 	cfg.Storage.ModelsDir = filepath.Join("..", "..", "models", "dist")
 	cfg.SRDG.Sampler = sampler
+	cfg.Publish.MQTT.Hits = true // timed per hit
 	if pol := os.Getenv("SRDGD_BENCH_E2E_POLICY"); pol != "" {
 		cfg.SRDG.Attributes.Policy = pol
 	}

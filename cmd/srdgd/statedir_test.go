@@ -84,6 +84,7 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	cfg.SRDG.Attributes.Policy = "off"
 	cfg.Daemon.ShutdownTimeout = 20 * time.Second
 	cfg.Publish.MQTT.Broker = "tcp://" + broker
+	cfg.Publish.MQTT.Hits = true // the test follows the per-shot stream
 	cam := config.DefaultCamera()
 	cam.Name, cam.URL, cam.Transport = "plaza", srv.URL("plaza"), "tcp"
 	cfg.Cameras = []config.Camera{cam}

@@ -42,6 +42,15 @@ type builder struct {
 	reg      *metrics.Registry
 	live     *live.Server
 	models   map[string]string
+	// visitSinks take the visit events (added while Build runs, read by
+	// the visit aggregator's Emit once the components run)
+	visitSinks []visitSink
+}
+
+// visitSink takes visit events (the MQTT publisher); called in order on the
+// visit aggregator's goroutine, so each must only spool or queue.
+type visitSink interface {
+	PublishVisit(ctx context.Context, v *face.Visit) error
 }
 
 // Build turns a validated config into the daemon's components, in pipeline
@@ -145,7 +154,7 @@ func (b *builder) addDetect() error {
 		frames := cam.SubscribeFrames(2)
 		tr, gate, probe := DetectTuning(cfg, cc, lr)
 		dp, err := detect.NewPipeline(detect.PipelineOptions{In: frames, Out: b.probes, Detector: det, FPS: cc.DetectFPS,
-			Tracker: tr, Gate: gate, Probe: probe, Logger: b.log.With("camera", cc.Name)})
+			Tracker: tr, Gate: gate, Probe: probe, TrackEnds: true, Logger: b.log.With("camera", cc.Name)})
 		if err != nil {
 			return fmt.Errorf("camera %q: %w", cc.Name, err)
 		}
@@ -245,10 +254,16 @@ func (b *builder) addMatch() error {
 	if b.shots == nil {
 		return nil
 	}
-	cfg := b.cfg
+	cfg, log := b.cfg, b.log
 	// every face here is super-resolved: the SR setting for the engine's scale
+	th := MatchThresholds(cfg, cfg.SRDG.Scale)
+	vs, err := b.newVisits(th)
+	if err != nil {
+		return err
+	}
+	b.Add("visits", vs.Run)
 	st, err := match.NewStage(match.StageOptions{In: b.shots, Out: fan, Gallery: b.gallery, TopK: cfg.Match.TopK,
-		Thresholds: MatchThresholds(cfg, cfg.SRDG.Scale), Models: b.models, Logger: b.log})
+		Thresholds: th, Models: b.models, Visits: vs, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -256,6 +271,30 @@ func (b *builder) addMatch() error {
 	b.stats.match, b.stats.gallery = st, b.gallery
 	b.health.watch("match", 5*time.Minute, b.shots.Len, func() uint64 { return st.Stats().Shots })
 	return nil
+}
+
+// newVisits builds the visit aggregator (match.visit): its events go to
+// every visit sink.
+func (b *builder) newVisits(th match.Thresholds) (*match.Visits, error) {
+	cfg, log := b.cfg, b.log
+	vc := cfg.Match.Visit
+	var searcher match.VisitSearcher // nil (every visit unknown) without a gallery
+	if b.gallery != nil {
+		searcher = b.gallery
+	}
+	return match.NewVisits(match.VisitOptions{Searcher: searcher, Scale: cfg.SRDG.Scale, Fallback: th, TopK: cfg.Match.TopK,
+		MaxShots: vc.MaxShots, MinInterval: vc.MinInterval, Cooldown: vc.Cooldown, Timeout: vc.Timeout, MaxOpen: vc.MaxOpen,
+		MinConfidenceChange: vc.MinConfidenceChange, Duplicate: vc.Duplicate, Logger: log,
+		Emit: func(v *face.Visit) {
+			log.Info("visit", "camera", v.Camera, "visit", v.ID, "state", v.State, "rev", v.Rev, "track", v.TrackID,
+				"known", v.Decision.Known, "confidence", fmt.Sprintf("%.3f", v.Decision.Confidence),
+				"shots", v.Decision.Shots, "repeat", v.Repeat, "reason", v.Decision.Reason)
+			for _, s := range b.visitSinks {
+				if err := s.PublishVisit(context.Background(), v); err != nil {
+					log.Warn("visit not accepted", "visit", v.ID, "err", err)
+				}
+			}
+		}})
 }
 
 // modelID names a model by its metadata name, else its file name.
@@ -368,7 +407,7 @@ func (b *builder) addMQTT() error {
 		TLS: tc, QoS: byte(m.QoS), QoSSet: true, Keepalive: m.Keepalive, TopicPrefix: m.TopicPrefix,
 		SpoolDir: cfg.Paths().Spool, SpoolMaxMessages: m.SpoolMaxMessages, SpoolMaxBytes: m.SpoolMaxBytes,
 		SpoolKey: key, SpoolRetention: cfg.Storage.HitRetention,
-		IncludeImage: m.IncludeImage, HADiscovery: m.HADiscovery.Enabled, HAPrefix: m.HADiscovery.Prefix,
+		IncludeImage: m.IncludeImage, Hits: m.Hits, HADiscovery: m.HADiscovery.Enabled, HAPrefix: m.HADiscovery.Prefix,
 		Cameras: names, Status: CameraStatuses(b.cameras), Version: b.version, Logger: b.log}
 	if len(b.cameras) > 0 {
 		o.Stats = b.stats.mqttStats
@@ -379,6 +418,7 @@ func (b *builder) addMQTT() error {
 	}
 	b.Add("mqtt", pub.Run)
 	b.addStop(func() { pub.Close() })
+	b.visitSinks = append(b.visitSinks, pub)
 	b.reg.SetMQTT(func() metrics.MQTTStatus {
 		n, size := pub.SpoolDepth()
 		return metrics.MQTTStatus{Connected: pub.Connected(), SpoolMessages: n, SpoolBytes: size, Dropped: pub.Dropped()}

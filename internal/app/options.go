@@ -178,7 +178,8 @@ func DetectTuning(cfg *config.Config, cc config.Camera, lrSize int) (detect.Trac
 			MaxSpeed: d.Track.MaxSpeed, SpeedUncertainty: d.Track.SpeedUncertainty,
 			NoAppearance: !d.Track.Appearance, MinAppearance: d.Track.MinAppearance},
 		detect.GateOptions{MinFacePx: float64(max(d.Quality.MinFacePx, cc.FaceMinPx)), MinSharpness: d.Quality.MinSharpness,
-			MinFrontal: d.Quality.MinFrontalness, MinScore: d.MinScore},
+			MinFrontal: d.Quality.MinFrontalness, MinScore: d.MinScore,
+			MinInterval: cfg.Match.Visit.MinInterval, MaxProbesPerTrack: cfg.Match.Visit.MaxShots},
 		detect.ProbeOptions{LRSize: lrSize}
 }
 

@@ -64,6 +64,10 @@ type Options struct {
 	// IncludeImage attaches the SR face (JPEG) and the LR probe (PNG) to
 	// hits as base64 and publishes the face on <prefix>/<camera>/face.
 	IncludeImage bool
+	// Hits publishes every hit (the per-shot stream) on
+	// <prefix>/<camera>/hit; without it Publish does nothing and only
+	// visits (PublishVisit) are published. Default false.
+	Hits bool
 	// HADiscovery publishes Home Assistant MQTT discovery configs under
 	// HAPrefix (default "homeassistant").
 	HADiscovery bool

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/srdgd/srdgd/face"
@@ -13,8 +14,11 @@ import (
 // Version 2: the hit payload is the hit's one JSON shape (face.Hit), so
 // frame.width/height became frame_width/frame_height and detect.score,
 // detect.sharpness, detect.frontalness became detect_score, sharpness and
-// frontalness.
-const SchemaVersion = 2
+// frontalness. Version 3: alerts follow visits: matches/<name> and
+// last_match carry the visit's id and fused decision (confidence, state;
+// visit_topic replaces hit_topic), and the per-shot hit topic is off unless
+// configured.
+const SchemaVersion = 3
 
 // Availability payloads (plain strings, as Frigate and Home Assistant use).
 const (
@@ -71,7 +75,8 @@ type hitPayload struct {
 }
 
 // matchPayload is <prefix>/matches/<name> (schema/match.schema.json), in
-// the spirit of Double Take's double-take/matches/<name>.
+// the spirit of Double Take's double-take/matches/<name>: the alert of a
+// visit that names someone.
 type matchPayload struct {
 	Schema     int     `json:"schema"`
 	ID         string  `json:"id"`
@@ -81,15 +86,20 @@ type matchPayload struct {
 	Similarity float64 `json:"similarity"`
 	Margin     float64 `json:"margin"`
 	Threshold  float64 `json:"threshold"`
+	Confidence float64 `json:"confidence"`
 	Watchlist  bool    `json:"watchlist"`
 	TrackID    uint64  `json:"track_id"`
 	FrameTime  jsTime  `json:"frame_time"`
 	Time       jsTime  `json:"time"`
-	HitTopic   string  `json:"hit_topic"`
+	State      string  `json:"state"`
+	Shots      int     `json:"shots"`
+	BestShot   string  `json:"best_shot,omitempty"`
+	VisitTopic string  `json:"visit_topic"`
 }
 
 // lastMatchPayload is <prefix>/<camera>/last_match, retained
-// (schema/last_match.schema.json): the Home Assistant sensor's state.
+// (schema/last_match.schema.json): the latest visit event of the camera,
+// the Home Assistant sensor's state.
 type lastMatchPayload struct {
 	Schema     int     `json:"schema"`
 	ID         string  `json:"id"`
@@ -98,7 +108,9 @@ type lastMatchPayload struct {
 	Known      bool    `json:"known"`
 	PersonID   int64   `json:"person_id,omitempty"`
 	Similarity float64 `json:"similarity"`
+	Confidence float64 `json:"confidence"`
 	Watchlist  bool    `json:"watchlist"`
+	State      string  `json:"state"`
 	Time       jsTime  `json:"time"`
 }
 
@@ -135,8 +147,9 @@ type statsPayload struct {
 	MQTT     mqttStats `json:"mqtt"`
 }
 
-// alertMessages builds the messages of one hit, in delivery order: the hit,
-// the match (known faces only), the last-match state and the face image.
+// alertMessages builds the message of one hit: the hit on
+// <prefix>/<camera>/hit. Matches, the last match and the face image follow
+// visits (visitMessages).
 func (p *Publisher) alertMessages(h *face.Hit, now time.Time) ([]message, error) {
 	qos := p.opts.qos
 	hp := hitPayload{
@@ -165,63 +178,22 @@ func (p *Publisher) alertMessages(h *face.Hit, now time.Time) ([]message, error)
 	if err != nil {
 		return nil, err
 	}
-	hitTopic := p.topics.hit(h.Camera)
-	msgs := []message{{Topic: hitTopic, QoS: qos, Payload: hb}}
-	if h.Match.Known {
-		mb, err := json.Marshal(matchPayload{
-			Schema:     SchemaVersion,
-			ID:         h.ID,
-			Camera:     h.Camera,
-			Name:       h.Match.Name,
-			PersonID:   h.Match.PersonID,
-			Similarity: h.Match.Similarity,
-			Margin:     h.Match.Margin,
-			Threshold:  h.Match.Threshold,
-			Watchlist:  h.Match.Watchlist,
-			TrackID:    h.TrackID,
-			FrameTime:  hp.FrameTime,
-			Time:       hp.Time,
-			HitTopic:   hitTopic,
-		})
-		if err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, message{Topic: p.topics.match(h.Match.Name), QoS: qos, Payload: mb})
-	}
-	lm := lastMatchPayload{
-		Schema:     SchemaVersion,
-		ID:         h.ID,
-		Camera:     h.Camera,
-		Name:       "unknown",
-		Known:      h.Match.Known,
-		Similarity: h.Match.Similarity,
-		Watchlist:  h.Match.Watchlist,
-		Time:       hp.Time,
-	}
-	if h.Match.Known {
-		lm.Name, lm.PersonID = h.Match.Name, h.Match.PersonID
-	}
-	lb, err := json.Marshal(lm)
-	if err != nil {
-		return nil, err
-	}
-	msgs = append(msgs, message{Topic: p.topics.lastMatch(h.Camera), QoS: qos, Retain: true, Payload: lb})
-	if p.opts.IncludeImage && len(h.SRJPEG) > 0 {
-		msgs = append(msgs, message{Topic: p.topics.face(h.Camera), QoS: qos, Retain: true, Payload: h.SRJPEG})
-	}
-	return msgs, nil
+	return []message{{Topic: p.topics.hit(h.Camera), QoS: qos, Payload: hb}}, nil
 }
 
 // redactEntry returns the clear copy of a spooled alert for a spool whose
-// key dies with the process: the hit message alone (the first of an entry)
-// without its image, the match's name and person id and the top-k
-// candidates, marked "redacted". The match message (its topic names the
-// person), the retained last match and face are left out: they are state
-// that a later alert refreshes. nil when the entry is not an alert.
+// key dies with the process: the hit or visit message alone (the first of
+// an entry) without its image, the match's name and person id and the
+// top-k candidates, marked "redacted". The match message (its topic names
+// the person), the retained last match and face are left out: they are
+// state that a later alert refreshes. nil when the entry is not an alert.
 func redactEntry(entry []byte) []byte {
 	msgs, err := decodeEntry(entry)
 	if err != nil {
 		return nil
+	}
+	if strings.HasSuffix(msgs[0].Topic, "/visit") {
+		return redactVisit(msgs)
 	}
 	var hp hitPayload
 	if err := json.Unmarshal(msgs[0].Payload, &hp); err != nil || hp.Schema != SchemaVersion || hp.ID == "" {

@@ -179,6 +179,7 @@ func TestSchemaForTopic(t *testing.T) {
 		{"p/stats", "stats.schema.json"},
 		{"p/matches/Ada", "match.schema.json"},
 		{"p/cam/hit", "hit.schema.json"},
+		{"p/cam/visit", "visit.schema.json"},
 		{"p/cam/status", "status.schema.json"},
 		{"p/cam/last_match", "last_match.schema.json"},
 		{"p/cam/face", ""},
@@ -190,7 +191,7 @@ func TestSchemaForTopic(t *testing.T) {
 			t.Errorf("SchemaFor(%q) = %q, want %q", tt.topic, got, tt.want)
 		}
 	}
-	if len(Schemas()) != 7 {
+	if len(Schemas()) != 8 {
 		t.Fatalf("schemas: %d", len(Schemas()))
 	}
 }
@@ -315,7 +316,7 @@ func TestWebSocketScheme(t *testing.T) {
 		t.Fatalf("probe over ws: %v", err)
 	}
 	sub := subscribe(t, b.Addr(), "ws", "ha", true, "ws/+/hit")
-	h := startPublisher(t, Options{Broker: "ws://" + addr + "/mqtt", Username: testUser, Password: testPass, TopicPrefix: "ws"})
+	h := startPublisher(t, Options{Broker: "ws://" + addr + "/mqtt", Username: testUser, Password: testPass, TopicPrefix: "ws", Hits: true})
 	hit := makeHit(t, 0, "cam", false)
 	if err := h.p.Publish(ctx, hit); err != nil {
 		t.Fatal(err)

@@ -43,6 +43,10 @@ type Publisher struct {
 
 	stateMu sync.Mutex
 	stateCh chan struct{} // closed and replaced on every state change
+
+	alertMu    sync.Mutex
+	alerted    map[string]int64 // open visit id -> person it alerted on
+	alertOrder []string
 }
 
 // New validates o, opens (and recovers) the spool and returns a Publisher;
@@ -101,12 +105,16 @@ func (p *Publisher) Close() error {
 	return p.spool.Close()
 }
 
-// Publish spools the hit's messages (fsynced) and wakes the sender; it
-// never waits for the network. It fails only when the hit cannot be
-// spooled (disk error, larger than the spool bound, closed).
+// Publish spools the hit's message (fsynced) and wakes the sender when
+// Options.Hits is set (else it does nothing: alerts follow visits,
+// PublishVisit); it never waits for the network. It fails only when the
+// hit cannot be spooled (disk error, larger than the spool bound, closed).
 func (p *Publisher) Publish(_ context.Context, h *face.Hit) error {
 	if h == nil {
 		return errors.New("mqtt: publish: nil hit")
+	}
+	if !p.opts.Hits {
+		return nil
 	}
 	msgs, err := p.alertMessages(h, time.Now())
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 // TestRestartSpoolSealing: alerts spooled while the broker is away are
 // sealed on disk (no image, no name readable there, with a gallery key and
 // without one) and delivered after a restart: in full with the gallery key,
-// as redacted hit messages without it (the run key died with the first
+// as redacted visit messages without it (the run key died with the first
 // process). Either way the spool directory is empty once they are acked.
 func TestRestartSpoolSealing(t *testing.T) {
 	tests := []struct {
@@ -42,11 +42,11 @@ func TestRestartSpoolSealing(t *testing.T) {
 			log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
 			o := Options{Broker: "tcp://" + px.Addr(), TopicPrefix: prefix, SpoolDir: dir, ClientID: "a", IncludeImage: true, SpoolKey: tt.key, Logger: log}
 			h1 := startPublisher(t, o)
-			var hits []*face.Hit
+			var visits []*face.Visit
 			for i := range 4 {
-				hit := makeHit(t, i, "cam", i%2 == 0)
-				hits = append(hits, hit)
-				if err := h1.p.Publish(context.Background(), hit); err != nil {
+				vis := makeVisit(t, i, "cam", i%2 == 0)
+				visits = append(visits, vis)
+				if err := h1.p.PublishVisit(context.Background(), vis); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -69,13 +69,13 @@ func TestRestartSpoolSealing(t *testing.T) {
 			o.Broker = "tcp://" + b.Addr()
 			h2 := startPublisher(t, o)
 			var got []string
-			for i, hit := range hits {
-				m := sub.nextMatching("hit", func(r received) bool {
+			for i, vis := range visits {
+				m := sub.nextMatching("visit", func(r received) bool {
 					got = append(got, r.Topic)
-					return r.Topic == prefix+"/cam/hit"
+					return r.Topic == prefix+"/cam/visit"
 				})
-				if id := hitID(t, m); id != hit.ID {
-					t.Fatalf("hit %d: %s, want %s", i, id, hit.ID)
+				if id := hitID(t, m); id != vis.ID {
+					t.Fatalf("visit %d: %s, want %s", i, id, vis.ID)
 				}
 				var hp struct {
 					Image *struct {
@@ -86,25 +86,25 @@ func TestRestartSpoolSealing(t *testing.T) {
 						Known bool              `json:"known"`
 						Name  string            `json:"name"`
 						TopK  []json.RawMessage `json:"top_k"`
-					} `json:"match"`
+					} `json:"decision"`
 				}
 				if err := json.Unmarshal(m.Payload, &hp); err != nil {
 					t.Fatal(err)
 				}
 				if tt.key != nil {
-					if hp.Redacted || hp.Image == nil || hp.Image.SR != base64.StdEncoding.EncodeToString(hit.SRJPEG) || len(hp.Match.TopK) != 2 ||
-						hp.Match.Known && hp.Match.Name != hit.Match.Name {
-						t.Fatalf("hit %d not in full: %s", i, m.Payload)
+					if hp.Redacted || hp.Image == nil || hp.Image.SR != base64.StdEncoding.EncodeToString(vis.BestJPEG) || len(hp.Match.TopK) != 2 ||
+						hp.Match.Known && hp.Match.Name != vis.Decision.Name {
+						t.Fatalf("visit %d not in full: %s", i, m.Payload)
 					}
-				} else if !hp.Redacted || hp.Image != nil || hp.Match.Name != "" || len(hp.Match.TopK) != 0 || hp.Match.Known != hit.Match.Known ||
+				} else if !hp.Redacted || hp.Image != nil || hp.Match.Name != "" || len(hp.Match.TopK) != 0 || hp.Match.Known != vis.Decision.Known ||
 					bytes.Contains(m.Payload, []byte("Ada")) || bytes.Contains(m.Payload, []byte("Bob")) {
-					t.Fatalf("hit %d not redacted: %s", i, m.Payload)
+					t.Fatalf("visit %d not redacted: %s", i, m.Payload)
 				}
 			}
 			waitState(t, h2.p, "drained", func() bool { n, _ := h2.p.SpoolDepth(); return n == 0 })
 			h2.stop(t)
-			// with the key, the match message of each known hit came
-			// before the next hit; without, none
+			// with the key, the match message of each known visit came
+			// before the next visit; without, none
 			matches := 0
 			for _, tp := range got {
 				if strings.HasPrefix(tp, prefix+"/matches/") {
@@ -124,7 +124,7 @@ func TestRestartSpoolSealing(t *testing.T) {
 // TestSpoolRetentionEndToEnd: with the broker away, spooled alerts older
 // than the retention are dropped and counted in stats.
 func TestSpoolRetentionEndToEnd(t *testing.T) {
-	h := startPublisher(t, Options{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)), SpoolRetention: time.Millisecond,
+	h := startPublisher(t, Options{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)), SpoolRetention: time.Millisecond, Hits: true,
 		ReconnectMin: time.Hour, ReconnectMax: time.Hour})
 	for i := range 3 {
 		if err := h.p.Publish(context.Background(), makeHit(t, i, "cam", false)); err != nil {
@@ -169,6 +169,32 @@ func TestRedactEntry(t *testing.T) {
 		}
 		if err := v.validate("hit.schema.json", out[0].Payload); err != nil {
 			t.Fatalf("known=%v: schema: %v\n%s", known, err, out[0].Payload)
+		}
+	}
+	for _, known := range []bool{true, false} {
+		vis := makeVisit(t, 1, "cam", known)
+		msgs, err := p.visitMessages(vis, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		entry, err := encodeEntry(msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := decodeEntry(redactEntry(entry))
+		if err != nil || len(out) != 1 || out[0].Topic != "r/cam/visit" {
+			t.Fatalf("visit known=%v: %v %+v", known, err, out)
+		}
+		for _, w := range []string{"Ada", "Bob", "image", "sr_jpeg", "person_id", "male"} {
+			if bytes.Contains(out[0].Payload, []byte(w)) {
+				t.Fatalf("visit known=%v: %q in %s", known, w, out[0].Payload)
+			}
+		}
+		if !bytes.Contains(out[0].Payload, []byte(`"redacted":true`)) || !bytes.Contains(out[0].Payload, []byte(vis.ID)) {
+			t.Fatalf("visit known=%v: %s", known, out[0].Payload)
+		}
+		if err := v.validate("visit.schema.json", out[0].Payload); err != nil {
+			t.Fatalf("visit known=%v: schema: %v\n%s", known, err, out[0].Payload)
 		}
 	}
 	if redactEntry([]byte("junk")) != nil {

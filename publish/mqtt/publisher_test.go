@@ -91,6 +91,31 @@ func makeHit(t *testing.T, i int, camera string, known bool) *face.Hit {
 	return h
 }
 
+// makeVisit builds a realistic visit event (new); i makes it distinct.
+func makeVisit(t *testing.T, i int, camera string, known bool) *face.Visit {
+	jp, _ := testImages(t)
+	now := time.Now()
+	v := &face.Visit{
+		ID: face.NewID(now), Camera: camera, TrackID: uint64(100 + i), State: face.VisitNew, Rev: 1,
+		Start: now.Add(-2 * time.Second), LastSeen: now.Add(-300 * time.Millisecond),
+		Decision: face.Decision{Confidence: 0.21, Similarity: 0.91, Margin: 0.01, Threshold: 0.94, MinMargin: 0.02,
+			Shots: 2, Fusion: "descriptor", Reason: "below_threshold",
+			TopK: []face.Candidate{{PersonID: 7, Name: "Ada / Lovelace #1", Similarity: 0.91}, {PersonID: 9, Name: "Bob", Similarity: 0.9}}},
+		BestShot: "01M8ASY863PJQGTZKZ5FWMTCP4",
+		Shots: []face.ShotRef{{HitID: "01M8ASY863PJQGTZKZ5FWMTCP4", FrameTime: now.Add(-time.Second), FacePx: 16, Quality: 0.41, Similarity: 0.9},
+			{HitID: "01M8ASY863PJQGTZKZ5FWMTCP5", FrameTime: now.Add(-300 * time.Millisecond), FacePx: 18, Quality: 0.52, Similarity: 0.89}},
+		Attributes: []face.Attribute{{Name: "male", Label: ptr(1), Probability: ptr(0.87), Source: "predicted"},
+			{Name: "glasses", Probability: ptr(0.51), Source: "none"}},
+		FacePx: 18, BestJPEG: jp,
+	}
+	if known {
+		d := &v.Decision
+		d.Known, d.PersonID, d.Name, d.Confidence, d.Similarity, d.Margin, d.Reason = true, 7, "Ada / Lovelace #1", 0.93, 0.96, 0.05, ""
+		d.TopK[0].Similarity = 0.96
+	}
+	return v
+}
+
 type pubHandle struct {
 	p      *Publisher
 	cancel context.CancelFunc
@@ -195,7 +220,7 @@ func TestPublishAllTopics(t *testing.T) {
 			}
 			h := startPublisher(t, Options{
 				Broker: "tcp://" + b.Addr(), Username: testUser, Password: testPass,
-				TopicPrefix: prefix, HADiscovery: true, HAPrefix: ha, IncludeImage: true,
+				TopicPrefix: prefix, HADiscovery: true, HAPrefix: ha, IncludeImage: true, Hits: true,
 				Cameras: []string{"front door", "yard+#"}, Status: status, Version: "1.2.3",
 				Stats: func() Stats {
 					return Stats{Frames: 10, Faces: 3, Hits: 2, Known: 1, Unknowns: 1, SRLatencyMs: Latency{Mean: 800, P95: 900},
@@ -206,39 +231,49 @@ func TestPublishAllTopics(t *testing.T) {
 			if m := sub.next(prefix + "/availability"); string(m.Payload) != PayloadOnline {
 				t.Fatalf("availability %q", m.Payload)
 			}
-			known := makeHit(t, 1, "front door", true)
-			unknown := makeHit(t, 2, "yard+#", false)
-			for _, hit := range []*face.Hit{known, unknown} {
-				if err := h.p.Publish(context.Background(), hit); err != nil {
+			known := makeVisit(t, 1, "front door", true)
+			unknown := makeVisit(t, 2, "yard+#", false)
+			for _, v := range []*face.Visit{known, unknown} {
+				if err := h.p.PublishVisit(context.Background(), v); err != nil {
 					t.Fatal(err)
 				}
 			}
-			m := sub.next(prefix + "/front door/hit")
-			if id := hitID(t, m); id != known.ID {
-				t.Fatalf("hit id %s, want %s", id, known.ID)
+			// the per-shot stream is on (Hits)
+			hit := makeHit(t, 3, "front door", true)
+			if err := h.p.Publish(context.Background(), hit); err != nil {
+				t.Fatal(err)
 			}
-			var hp struct {
+			m := sub.next(prefix + "/front door/visit")
+			if id := hitID(t, m); id != known.ID {
+				t.Fatalf("visit id %s, want %s", id, known.ID)
+			}
+			var vp struct {
 				Image struct {
 					SR string `json:"sr_jpeg"`
 				} `json:"image"`
-				Match struct {
-					Name string `json:"name"`
-				} `json:"match"`
+				Decision struct {
+					Name       string  `json:"name"`
+					Confidence float64 `json:"confidence"`
+				} `json:"decision"`
 			}
-			if err := json.Unmarshal(m.Payload, &hp); err != nil || hp.Image.SR == "" || hp.Match.Name != "Ada / Lovelace #1" {
-				t.Fatalf("hit payload: %v %+v", err, hp)
+			if err := json.Unmarshal(m.Payload, &vp); err != nil || vp.Image.SR == "" || vp.Decision.Name != "Ada / Lovelace #1" || vp.Decision.Confidence != 0.93 {
+				t.Fatalf("visit payload: %v %+v", err, vp)
 			}
-			if id := hitID(t, sub.next(prefix+"/matches/Ada _ Lovelace _1")); id != known.ID {
-				t.Fatalf("match id %s", id)
+			mm := sub.next(prefix + "/matches/Ada _ Lovelace _1")
+			if id := hitID(t, mm); id != known.ID || !bytes.Contains(mm.Payload, []byte(`"confidence":0.93`)) {
+				t.Fatalf("match %s", mm.Payload)
 			}
-			if id := hitID(t, sub.next(prefix+"/yard__/hit")); id != unknown.ID {
-				t.Fatalf("unknown hit id %s", id)
+			if id := hitID(t, sub.next(prefix+"/yard__/visit")); id != unknown.ID {
+				t.Fatalf("unknown visit id %s", id)
 			}
 			if lm := sub.next(prefix + "/yard__/last_match"); !bytes.Contains(lm.Payload, []byte(`"name":"unknown"`)) {
 				t.Fatalf("last match %s", lm.Payload)
 			}
-			if f := sub.next(prefix + "/yard__/face"); !bytes.Equal(f.Payload, unknown.SRJPEG) {
+			if f := sub.next(prefix + "/yard__/face"); !bytes.Equal(f.Payload, unknown.BestJPEG) {
 				t.Fatal("face image differs")
+			}
+			if id := hitID(t, sub.next(prefix+"/front door/hit")); id != hit.ID {
+				t.Fatalf("hit id %s, want %s", id, hit.ID)
 			}
 			// A camera going down is published at once.
 			frontConnected.Store(false)
@@ -255,7 +290,7 @@ func TestPublishAllTopics(t *testing.T) {
 			sub.nextMatching("offline", func(r received) bool {
 				return r.Topic == prefix+"/availability" && string(r.Payload) == PayloadOffline
 			})
-			for _, name := range []string{"hit.schema.json", "match.schema.json", "last_match.schema.json", "status.schema.json",
+			for _, name := range []string{"hit.schema.json", "visit.schema.json", "match.schema.json", "last_match.schema.json", "status.schema.json",
 				"stats.schema.json", "availability.schema.json", "ha_discovery.schema.json"} {
 				if sub.v.count(name) == 0 {
 					t.Errorf("no message validated against %s", name)
@@ -338,7 +373,7 @@ func TestLWTAndReconnect(t *testing.T) {
 			px := startProxy(t, b.Addr())
 			prefix := "lwt/" + bk.name
 			sub := subscribe(t, b.Addr(), prefix, "ha", false, prefix+"/#")
-			h := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), TopicPrefix: prefix, StatusEvery: time.Hour})
+			h := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), TopicPrefix: prefix, StatusEvery: time.Hour, Hits: true})
 			if m := sub.next(prefix + "/availability"); string(m.Payload) != PayloadOnline {
 				t.Fatalf("availability %q", m.Payload)
 			}
@@ -377,48 +412,72 @@ func TestLWTAndReconnect(t *testing.T) {
 func TestBrokerOutage(t *testing.T) {
 	const n = 50
 	for _, bk := range brokerKinds() {
-		t.Run(bk.name, func(t *testing.T) {
-			b := bk.start(t, true)
-			px := startProxy(t, b.Addr())
-			prefix := "outage/" + bk.name
-			h := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), Username: testUser, Password: testPass,
-				TopicPrefix: prefix, StatusEvery: time.Hour})
-			waitState(t, h.p, "connected", h.p.Connected)
+		for _, ak := range alertKinds() {
+			t.Run(bk.name+"/"+ak.name, func(t *testing.T) {
+				b := bk.start(t, true)
+				px := startProxy(t, b.Addr())
+				prefix := "outage/" + bk.name
+				h := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), Username: testUser, Password: testPass,
+					TopicPrefix: prefix, StatusEvery: time.Hour, Hits: true})
+				waitState(t, h.p, "connected", h.p.Connected)
 
-			b.Stop(t)
-			px.setOpen(false) // the publisher comes back only when we say
-			waitState(t, h.p, "disconnected", func() bool { return !h.p.Connected() })
-			var ids []string
-			for i := range n {
-				hit := makeHit(t, i, fmt.Sprintf("cam%d", i%3), i%5 == 0)
-				ids = append(ids, hit.ID)
-				if err := h.p.Publish(context.Background(), hit); err != nil {
-					t.Fatalf("publish %d while the broker is down: %v", i, err)
+				b.Stop(t)
+				px.setOpen(false) // the publisher comes back only when we say
+				waitState(t, h.p, "disconnected", func() bool { return !h.p.Connected() })
+				var ids []string
+				for i := range n {
+					ids = append(ids, ak.publish(t, h.p, i, fmt.Sprintf("cam%d", i%3), i%5 == 0))
 				}
-			}
-			if d, _ := h.p.SpoolDepth(); d != n {
-				t.Fatalf("spool depth %d, want %d", d, n)
-			}
-			b.Start(t)
-			sub := subscribe(t, b.Addr(), prefix, "ha", true, prefix+"/+/hit")
-			px.setOpen(true)
-			seen := map[string]bool{}
-			for i := range n {
-				m := sub.nextMatching(fmt.Sprintf("hit %d of %d", i+1, n), func(r received) bool { return true })
-				id := hitID(t, m)
-				if seen[id] {
-					t.Fatalf("hit %s delivered twice", id)
+				if d, _ := h.p.SpoolDepth(); d != n {
+					t.Fatalf("spool depth %d, want %d", d, n)
 				}
-				seen[id] = true
-				if id != ids[i] {
-					t.Fatalf("hit %d: id %s, want %s (order)", i, id, ids[i])
+				b.Start(t)
+				sub := subscribe(t, b.Addr(), prefix, "ha", true, prefix+"/+/"+ak.leaf)
+				px.setOpen(true)
+				seen := map[string]bool{}
+				for i := range n {
+					m := sub.nextMatching(fmt.Sprintf("%s %d of %d", ak.name, i+1, n), func(r received) bool { return true })
+					id := hitID(t, m)
+					if seen[id] {
+						t.Fatalf("%s %s delivered twice", ak.name, id)
+					}
+					seen[id] = true
+					if id != ids[i] {
+						t.Fatalf("%s %d: id %s, want %s (order)", ak.name, i, id, ids[i])
+					}
 				}
+				waitState(t, h.p, "drained", func() bool { n, _ := h.p.SpoolDepth(); return n == 0 })
+				if h.p.Dropped() != 0 {
+					t.Fatalf("dropped %d", h.p.Dropped())
+				}
+			})
+		}
+	}
+}
+
+// alertKind is what the spool carries: hits (the per-shot stream, with
+// Options.Hits) or visit events; publish returns the id.
+type alertKind struct {
+	name, leaf string
+	publish    func(t *testing.T, p *Publisher, i int, cam string, known bool) string
+}
+
+func alertKinds() []alertKind {
+	return []alertKind{
+		{"hit", "hit", func(t *testing.T, p *Publisher, i int, cam string, known bool) string {
+			h := makeHit(t, i, cam, known)
+			if err := p.Publish(context.Background(), h); err != nil {
+				t.Fatalf("publish hit %d: %v", i, err)
 			}
-			waitState(t, h.p, "drained", func() bool { n, _ := h.p.SpoolDepth(); return n == 0 })
-			if h.p.Dropped() != 0 {
-				t.Fatalf("dropped %d", h.p.Dropped())
+			return h.ID
+		}},
+		{"visit", "visit", func(t *testing.T, p *Publisher, i int, cam string, known bool) string {
+			v := makeVisit(t, i, cam, known)
+			if err := p.PublishVisit(context.Background(), v); err != nil {
+				t.Fatalf("publish visit %d: %v", i, err)
 			}
-		})
+			return v.ID
+		}},
 	}
 }
 
@@ -431,7 +490,7 @@ func TestSpoolBoundEndToEnd(t *testing.T) {
 	px.setOpen(false)
 	prefix := "bound"
 	sub := subscribe(t, b.Addr(), prefix, "ha", false, prefix+"/+/hit")
-	h := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), TopicPrefix: prefix, SpoolMaxMessages: 5, StatusEvery: time.Hour})
+	h := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), TopicPrefix: prefix, SpoolMaxMessages: 5, StatusEvery: time.Hour, Hits: true})
 	var ids []string
 	for i := range 12 {
 		hit := makeHit(t, i, "cam", false)
@@ -463,29 +522,29 @@ func TestSpoolBoundEndToEnd(t *testing.T) {
 // reached the broker are delivered in order by the next one on the same
 // spool directory (a daemon restart).
 func TestRestartDeliversSpool(t *testing.T) {
-	b := startEmbedded(t, false)
-	px := startProxy(t, b.Addr())
-	px.setOpen(false)
-	dir := t.TempDir()
-	prefix := "restart"
-	h1 := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), TopicPrefix: prefix, SpoolDir: dir, ClientID: "a"})
-	var ids []string
-	for i := range 10 {
-		hit := makeHit(t, i, "cam", i%2 == 0)
-		ids = append(ids, hit.ID)
-		if err := h1.p.Publish(context.Background(), hit); err != nil {
-			t.Fatal(err)
-		}
+	for _, ak := range alertKinds() {
+		t.Run(ak.name, func(t *testing.T) {
+			b := startEmbedded(t, false)
+			px := startProxy(t, b.Addr())
+			px.setOpen(false)
+			dir := t.TempDir()
+			prefix := "restart"
+			h1 := startPublisher(t, Options{Broker: "tcp://" + px.Addr(), TopicPrefix: prefix, SpoolDir: dir, ClientID: "a", Hits: true})
+			var ids []string
+			for i := range 10 {
+				ids = append(ids, ak.publish(t, h1.p, i, "cam", i%2 == 0))
+			}
+			h1.stop(t)
+			sub := subscribe(t, b.Addr(), prefix, "ha", false, prefix+"/+/"+ak.leaf)
+			h2 := startPublisher(t, Options{Broker: "tcp://" + b.Addr(), TopicPrefix: prefix, SpoolDir: dir, ClientID: "a", Hits: true})
+			for i := range ids {
+				if id := hitID(t, sub.next(prefix+"/cam/"+ak.leaf)); id != ids[i] {
+					t.Fatalf("%s %d: %s, want %s", ak.name, i, id, ids[i])
+				}
+			}
+			waitState(t, h2.p, "drained", func() bool { n, _ := h2.p.SpoolDepth(); return n == 0 })
+		})
 	}
-	h1.stop(t)
-	sub := subscribe(t, b.Addr(), prefix, "ha", false, prefix+"/+/hit")
-	h2 := startPublisher(t, Options{Broker: "tcp://" + b.Addr(), TopicPrefix: prefix, SpoolDir: dir, ClientID: "a"})
-	for i := range ids {
-		if id := hitID(t, sub.next(prefix+"/cam/hit")); id != ids[i] {
-			t.Fatalf("hit %d: %s, want %s", i, id, ids[i])
-		}
-	}
-	waitState(t, h2.p, "drained", func() bool { n, _ := h2.p.SpoolDepth(); return n == 0 })
 }
 
 // TestRunCancel: Run returns nil promptly when ctx ends, connected or
@@ -544,11 +603,15 @@ func TestPublishOptions(t *testing.T) {
 			prefix := "opt"
 			sub := subscribe(t, b.Addr(), prefix, "ha", false, prefix+"/cam/#")
 			h := startPublisher(t, Options{Broker: "tcp://" + b.Addr(), TopicPrefix: prefix, QoS: tt.qos, QoSSet: true, IncludeImage: tt.image})
-			hits := []*face.Hit{makeHit(t, 0, "cam", false), makeHit(t, 1, "cam", false)}
-			for _, hit := range hits {
-				if err := h.p.Publish(context.Background(), hit); err != nil {
+			visits := []*face.Visit{makeVisit(t, 0, "cam", false), makeVisit(t, 1, "cam", false)}
+			for _, v := range visits {
+				if err := h.p.PublishVisit(context.Background(), v); err != nil {
 					t.Fatal(err)
 				}
+			}
+			// hits are off by default: nothing
+			if err := h.p.Publish(context.Background(), makeHit(t, 2, "cam", false)); err != nil {
+				t.Fatal(err)
 			}
 			var got []string
 			for len(got) < 2*3 && !(len(got) == 2*2 && !tt.image) {
@@ -557,15 +620,15 @@ func TestPublishOptions(t *testing.T) {
 				if m.QoS != tt.wantQoS {
 					t.Fatalf("%s arrived with QoS %d, want %d", m.Topic, m.QoS, tt.wantQoS)
 				}
-				if m.Topic == prefix+"/cam/hit" {
+				if m.Topic == prefix+"/cam/visit" {
 					if has := bytes.Contains(m.Payload, []byte(`"image":`)); has != tt.image {
-						t.Fatalf("image in hit: %v, want %v", has, tt.image)
+						t.Fatalf("image in visit: %v, want %v", has, tt.image)
 					}
 				}
 			}
-			want := []string{"cam/hit", "cam/last_match", "cam/hit", "cam/last_match"}
+			want := []string{"cam/visit", "cam/last_match", "cam/visit", "cam/last_match"}
 			if tt.image {
-				want = []string{"cam/hit", "cam/last_match", "cam/face", "cam/hit", "cam/last_match", "cam/face"}
+				want = []string{"cam/visit", "cam/last_match", "cam/face", "cam/visit", "cam/last_match", "cam/face"}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("topics %v, want %v", got, want)

@@ -95,6 +95,7 @@ func (t topics) camera(cam, leaf string) string {
 	return t.prefix + "/" + cameraSegment(cam) + "/" + leaf
 }
 func (t topics) hit(cam string) string       { return t.camera(cam, "hit") }
+func (t topics) visit(cam string) string     { return t.camera(cam, "visit") }
 func (t topics) status(cam string) string    { return t.camera(cam, "status") }
 func (t topics) lastMatch(cam string) string { return t.camera(cam, "last_match") }
 func (t topics) face(cam string) string      { return t.camera(cam, "face") }
@@ -126,6 +127,8 @@ func schemaForTopic(prefix, haPrefix, topic string) string {
 		switch parts[1] {
 		case "hit":
 			return "hit.schema.json"
+		case "visit":
+			return "visit.schema.json"
 		case "status":
 			return "status.schema.json"
 		case "last_match":
