@@ -1,7 +1,9 @@
 // Package history keeps every hit (LR probe, SR face, attributes, match and
-// scores) in a SQLite store with the gallery's at-rest encryption, deletes
-// hits older than the retention period, and keeps an append-only,
-// hash-chained audit log of gallery changes and of every access to hits.
+// scores) and every visit (a track's fused identity decision, with its shots
+// as references to the stored hits) in a SQLite store with the gallery's
+// at-rest encryption, deletes hits and visits older than the retention
+// period, and keeps an append-only, hash-chained audit log of gallery
+// changes and of every access to hits and visits.
 package history
 
 import (
@@ -41,7 +43,8 @@ type Options struct {
 	// stores them in plaintext. A store created with a key refuses to open
 	// without it and the other way round.
 	Key []byte
-	// Retention: hits older than this are deleted; 0 keeps them forever.
+	// Retention: hits and visits older than this are deleted (a visit counts
+	// from when it was last seen); 0 keeps them forever.
 	Retention time.Duration
 	// MinFreeBytes: below this much free disk the oldest hits are deleted
 	// to make room, and a hit is dropped (counted) when none are left.
@@ -68,8 +71,9 @@ type Store struct {
 	o     Options
 	log   *slog.Logger
 	mu    sync.Mutex // serialises audit appends (hash chain)
-	drops atomic.Uint64
-	saved atomic.Uint64
+	drops  atomic.Uint64
+	saved  atomic.Uint64
+	visits atomic.Uint64
 }
 
 const (
@@ -175,7 +179,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context) error {
-	for _, q := range schema {
+	for _, q := range append(schema[:len(schema):len(schema)], visitSchema...) {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("schema: %w", err)
 		}
@@ -245,13 +249,17 @@ func (s *Store) sealOpt(b []byte, id, field string) ([]byte, error) {
 	return s.seal.Seal(b, hitAD(id, field))
 }
 
-// Stats counts stored and dropped hits since Open.
+// Stats counts stored hits, stored visit events and dropped records (hits
+// or visit events) since Open.
 type Stats struct {
 	Saved, Dropped uint64
+	Visits         uint64
 }
 
 // Stats returns the counters.
-func (s *Store) Stats() Stats { return Stats{Saved: s.saved.Load(), Dropped: s.drops.Load()} }
+func (s *Store) Stats() Stats {
+	return Stats{Saved: s.saved.Load(), Dropped: s.drops.Load(), Visits: s.visits.Load()}
+}
 
 // Publish stores a hit; it implements publish.Sink.
 func (s *Store) Publish(ctx context.Context, h *face.Hit) error {
@@ -437,7 +445,8 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// Sweep deletes hits older than the retention period and returns how many.
+// Sweep deletes hits and visits older than the retention period (a visit
+// counts from the last time it was seen) and returns how many records went.
 func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	if s.o.Retention <= 0 {
 		return 0, nil
@@ -448,10 +457,14 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("history: retention sweep: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	return n, nil
+	nv, err := s.sweepVisits(ctx, cut)
+	if err != nil {
+		return n, fmt.Errorf("history: retention sweep of visits: %w", err)
+	}
+	return n + nv, nil
 }
 
-// Run deletes expired hits every SweepEvery until ctx ends.
+// Run deletes expired hits and visits every SweepEvery until ctx ends.
 func (s *Store) Run(ctx context.Context) error {
 	t := time.NewTicker(s.o.SweepEvery)
 	defer t.Stop()
@@ -462,7 +475,7 @@ func (s *Store) Run(ctx context.Context) error {
 			}
 			s.log.Warn("history retention sweep failed", "err", err)
 		} else if n > 0 {
-			s.log.Info("history: deleted expired hits", "count", n, "retention", s.o.Retention.String())
+			s.log.Info("history: deleted expired hits and visits", "count", n, "retention", s.o.Retention.String())
 		}
 		select {
 		case <-ctx.Done():
