@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/srdgd/srdgd/internal/faceimg"
 	"image"
 	"image/draw"
 	"io"
@@ -12,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/srdgd/srdgd/internal/faceimg"
 
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
