@@ -94,19 +94,22 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	cam := config.DefaultCamera()
-	cam.Name = "demo"
-	cam.URL = url
-	cam.Transport = "tcp"
+	cam.Name, cam.URL, cam.Transport = "demo", url, "tcp"
 	cfg.Cameras = []config.Camera{cam}
-	fmt.Fprintf(stdout, "srdgd demo: camera %s (%dx%d@%d), state in %s; Ctrl-C to stop\n", url, *width, *height, *fps, *stateDir)
+	printDemo(stdout, cfg, fmt.Sprintf("%s (%dx%d@%d)", url, *width, *height, *fps), broker)
+	return runDaemon(ctx, cfg, stderr)
+}
+
+// printDemo says where the demo's camera, page and alerts are.
+func printDemo(w io.Writer, cfg *config.Config, camera, broker string) {
+	fmt.Fprintf(w, "srdgd demo: camera %s, state in %s; Ctrl-C to stop\n", camera, cfg.Storage.StateDir)
 	if cfg.Publish.HTTP.Enabled {
-		fmt.Fprintf(stdout, "srdgd demo: web page http://%s/ (live view, hits, gallery)\n", cfg.Publish.HTTP.Listen)
+		fmt.Fprintf(w, "srdgd demo: web page http://%s/ (live view, hits, gallery)\n", cfg.Publish.HTTP.Listen)
 	}
 	if h, p, err := net.SplitHostPort(broker); err == nil {
-		fmt.Fprintf(stdout, "srdgd demo: alerts on the embedded MQTT broker %s: mosquitto_sub -h %s -p %s -t '%s/#' -v\n",
+		fmt.Fprintf(w, "srdgd demo: alerts on the embedded MQTT broker %s: mosquitto_sub -h %s -p %s -t '%s/#' -v\n",
 			broker, h, p, cfg.Publish.MQTT.TopicPrefix)
 	}
-	return runDaemon(ctx, cfg, stderr)
 }
 
 func defaultDemoStateDir() string {

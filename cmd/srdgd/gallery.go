@@ -90,18 +90,7 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case "add":
 		return galleryAdd(ctx, env, sargs, stdout, stderr)
 	case "list":
-		people, err := g.List(ctx)
-		if err != nil {
-			return galleryFail(stderr, err)
-		}
-		if len(sargs) > 0 && sargs[0] == "--json" {
-			return writeJSON(stdout, people)
-		}
-		for _, p := range people {
-			fmt.Fprintf(stdout, "%-24s photos %d  watchlist %v\n", p.Name, p.Images, p.Watchlist)
-		}
-		fmt.Fprintf(stdout, "%d people\n", len(people))
-		return exitOK
+		return galleryList(ctx, g, sargs, stdout, stderr)
 	case "remove":
 		if len(sargs) != 1 {
 			fmt.Fprintln(stderr, "usage: srdgd gallery remove NAME")
@@ -139,6 +128,21 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return galleryReembed(ctx, env, stdout, stderr)
 	}
 	return gallerySearch(ctx, env, sargs, stdout, stderr)
+}
+
+func galleryList(ctx context.Context, g *match.Gallery, args []string, stdout, stderr io.Writer) int {
+	people, err := g.List(ctx)
+	if err != nil {
+		return galleryFail(stderr, err)
+	}
+	if len(args) > 0 && args[0] == "--json" {
+		return writeJSON(stdout, people)
+	}
+	for _, p := range people {
+		fmt.Fprintf(stdout, "%-24s photos %d  watchlist %v\n", p.Name, p.Images, p.Watchlist)
+	}
+	fmt.Fprintf(stdout, "%d people\n", len(people))
+	return exitOK
 }
 
 func galleryFail(stderr io.Writer, err error) int {
