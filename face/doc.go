@@ -2,9 +2,9 @@
 // their one JSON shape:
 //
 //	ingest  -> Frame, AccessUnit   (decoded pictures, coded pictures for the live view)
-//	detect  -> Probe               (the best shot of a track, cut as an LR probe)
+//	detect  -> Probe               (shots of a track, cut as LR probes; track-end notices)
 //	srdg    -> Shot                (a probe after super-resolution, with its attributes)
-//	match   -> Hit                 (a shot with its identity decision: what every sink gets)
+//	match   -> Hit, Visit          (a shot with its decision; a track's shots fused into one visit)
 //
 // Every stage (ingest, detect, srdg, match, publish/*) imports this package
 // and never another stage; the composition root (internal/app) connects

@@ -85,9 +85,20 @@ func (c *clock) Add(d time.Duration) {
 type recorder struct {
 	mu     sync.Mutex
 	events []*face.Visit
+	notify chan struct{} // optional: signalled after each event
 }
 
-func (r *recorder) Emit(v *face.Visit) { r.mu.Lock(); r.events = append(r.events, v); r.mu.Unlock() }
+func (r *recorder) Emit(v *face.Visit) {
+	r.mu.Lock()
+	r.events = append(r.events, v)
+	r.mu.Unlock()
+	if r.notify != nil {
+		select {
+		case r.notify <- struct{}{}:
+		default:
+		}
+	}
+}
 func (r *recorder) all() []*face.Visit {
 	r.mu.Lock()
 	defer r.mu.Unlock()
