@@ -46,7 +46,7 @@ type StageOptions struct {
 	// descriptor) and every track-end notice, and fuses them into visits.
 	// Its Run is the caller's to run.
 	Visits *Visits
-	Logger   *slog.Logger
+	Logger *slog.Logger
 }
 
 // StageStats are the match stage's counters since it started.

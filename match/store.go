@@ -68,12 +68,12 @@ type Gallery struct {
 	// nameMAC keys the name index (HMAC-SHA256); derived from the gallery
 	// key, empty in a plaintext gallery
 	nameMAC []byte
-	path string
-	emb  FaceEmbedder
-	find FaceFinder
-	th   Thresholds
-	maxP int
-	log  *slog.Logger
+	path    string
+	emb     FaceEmbedder
+	find    FaceFinder
+	th      Thresholds
+	maxP    int
+	log     *slog.Logger
 	// decodeBudget holds maxP pixels: photos being decoded take their
 	// pixel count from it (decodePhoto)
 	decodeBudget *semaphore.Weighted
@@ -545,9 +545,13 @@ func (g *Gallery) nameKey(name string) []byte {
 	return m.Sum(nil)
 }
 
-func nameAD(personID int64) string { return "srdgd/person/" + strconv.FormatInt(personID, 10) + "/name" }
+func nameAD(personID int64) string {
+	return "srdgd/person/" + strconv.FormatInt(personID, 10) + "/name"
+}
 
-func sourceAD(imageID int64) string { return "srdgd/image/" + strconv.FormatInt(imageID, 10) + "/source" }
+func sourceAD(imageID int64) string {
+	return "srdgd/image/" + strconv.FormatInt(imageID, 10) + "/source"
+}
 
 // openName decrypts a person's stored name.
 func (g *Gallery) openName(personID int64, blob []byte) (string, error) {

@@ -63,17 +63,17 @@ type Options struct {
 
 // Store is the hit history. It is safe for concurrent use.
 type Store struct {
-	db    *sql.DB
-	seal  *seal.Sealer
-	key   []byte
+	db   *sql.DB
+	seal *seal.Sealer
+	key  []byte
 	// auditMAC keys the audit targets' tags (targetTag)
 	auditMAC []byte
-	o     Options
-	log   *slog.Logger
-	mu    sync.Mutex // serialises audit appends (hash chain)
-	drops  atomic.Uint64
-	saved  atomic.Uint64
-	visits atomic.Uint64
+	o        Options
+	log      *slog.Logger
+	mu       sync.Mutex // serialises audit appends (hash chain)
+	drops    atomic.Uint64
+	saved    atomic.Uint64
+	visits   atomic.Uint64
 }
 
 const (
