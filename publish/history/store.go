@@ -367,32 +367,39 @@ func (s *Store) List(ctx context.Context, q Query) ([]*face.Hit, error) {
 	if !q.Since.IsZero() {
 		where, args = append(where, "time_ms >= ?"), append(args, q.Since.UnixMilli())
 	}
-	if q.Limit <= 0 {
-		q.Limit = 50
+	return listRecords(ctx, s.db, "hits", where, args, q.Limit, s.decode)
+}
+
+// listRecords runs one page of a list query over a table of sealed records
+// (id, record), newest first: at most limit (default 50, at most 1000).
+func listRecords[T any](ctx context.Context, db *sql.DB, table string, where []string, args []any, limit int,
+	decode func(id string, rec []byte) (T, error)) ([]T, error) {
+	if limit <= 0 {
+		limit = 50
 	}
-	q.Limit = min(q.Limit, 1000)
-	sqlq := `SELECT id, record FROM hits`
+	limit = min(limit, 1000)
+	sqlq := "SELECT id, record FROM " + table
 	if len(where) > 0 {
 		sqlq += " WHERE " + strings.Join(where, " AND ")
 	}
 	sqlq += " ORDER BY id DESC LIMIT ?"
-	rows, err := s.db.QueryContext(ctx, sqlq, append(args, q.Limit)...)
+	rows, err := db.QueryContext(ctx, sqlq, append(args, limit)...)
 	if err != nil {
-		return nil, fmt.Errorf("history: list: %w", err)
+		return nil, fmt.Errorf("history: list %s: %w", table, err)
 	}
 	defer rows.Close()
-	var out []*face.Hit
+	var out []T
 	for rows.Next() {
 		var id string
 		var rec []byte
 		if err := rows.Scan(&id, &rec); err != nil {
 			return nil, err
 		}
-		h, err := s.decode(id, rec)
+		v, err := decode(id, rec)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, h)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

@@ -179,34 +179,7 @@ func (s *Store) ListVisits(ctx context.Context, q VisitQuery) ([]*face.Visit, er
 	if !q.Until.IsZero() {
 		add("start_ms < ?", q.Until.UnixMilli())
 	}
-	if q.Limit <= 0 {
-		q.Limit = 50
-	}
-	q.Limit = min(q.Limit, 1000)
-	sqlq := `SELECT id, record FROM visits`
-	if len(where) > 0 {
-		sqlq += " WHERE " + strings.Join(where, " AND ")
-	}
-	sqlq += " ORDER BY id DESC LIMIT ?"
-	rows, err := s.db.QueryContext(ctx, sqlq, append(args, q.Limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("history: list visits: %w", err)
-	}
-	defer rows.Close()
-	var out []*face.Visit
-	for rows.Next() {
-		var id string
-		var rec []byte
-		if err := rows.Scan(&id, &rec); err != nil {
-			return nil, err
-		}
-		v, err := s.decodeVisit(id, rec)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return listRecords(ctx, s.db, "visits", where, args, q.Limit, s.decodeVisit)
 }
 
 // GetVisit returns one visit; an error wrapping ErrVisitNotFound when there
