@@ -97,7 +97,7 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	sub.waitFor(ctx, t, "3 hits with their SR face and named candidates", func(hs []hitSeen) bool {
 		n := 0
 		for _, h := range hs {
-			if h.image && h.named {
+			if !h.visit && h.image && h.named {
 				n++
 			}
 		}
@@ -137,11 +137,13 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	sub2 := subscribeHits(t, broker)
 	cfg.Cameras = nil
 	d2 := startTestDaemon(ctx, t, cfg)
-	// the spool holds visit events as well as hits (one record each), so
-	// the proof of delivery is the spool emptied by the broker's acks, and
-	// at least one of the waiting hits seen by the subscriber
+	// The spool holds visit events as well as hits (one record each) and
+	// which of them waited depends on timing (all six may be visit
+	// events), so the proof of delivery is the spool emptied by the
+	// broker's acks and at least one waiting message, hit or visit, seen
+	// by the subscriber; every hit among them comes with its image.
 	d2.waitMetric(ctx, t, "srdgd_mqtt_spool_messages", -1)
-	sub2.waitFor(ctx, t, "the spooled hits", func(hs []hitSeen) bool { return len(hs) >= 1 })
+	sub2.waitFor(ctx, t, "the spooled hits or visits", func(hs []hitSeen) bool { return len(hs) >= 1 })
 	d2.stop(t)
 	sub2.close()
 	for _, h := range sub2.hits() {
@@ -429,6 +431,7 @@ func (d *testDaemon) get(ctx context.Context, t *testing.T, path string) []byte 
 type hitSeen struct {
 	id           string
 	image, named bool
+	visit        bool // a visit event, not a per-shot hit
 }
 
 // hitSubscriber collects the hits a broker delivers.
@@ -446,7 +449,7 @@ func subscribeHits(t *testing.T, broker string) *hitSubscriber {
 	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscriber: %v", tok.Error())
 	}
-	tok := s.c.Subscribe("srdgd/+/hit", 1, func(_ paho.Client, m paho.Message) {
+	tok := s.c.SubscribeMultiple(map[string]byte{"srdgd/+/hit": 1, "srdgd/+/visit": 1}, func(_ paho.Client, m paho.Message) {
 		var hp struct {
 			ID    string `json:"id"`
 			Image struct {
@@ -458,11 +461,23 @@ func subscribeHits(t *testing.T, broker string) *hitSubscriber {
 				} `json:"top_k"`
 			} `json:"match"`
 		}
-		if json.Unmarshal(m.Payload(), &hp) != nil {
+		if strings.HasSuffix(m.Topic(), "/visit") {
+			// a visit's shape differs from a hit's: only its id is read
+			hp.Match.TopK = nil
+			var v struct {
+				ID string `json:"id"`
+			}
+			if json.Unmarshal(m.Payload(), &v) != nil {
+				return
+			}
+			hp.ID = v.ID
+		} else if json.Unmarshal(m.Payload(), &hp) != nil {
 			return
 		}
 		s.mu.Lock()
-		s.seen = append(s.seen, hitSeen{id: hp.ID, image: hp.Image.SR != "", named: len(hp.Match.TopK) > 0 && hp.Match.TopK[0].Name != ""})
+		seen := hitSeen{id: hp.ID, image: hp.Image.SR != "", named: len(hp.Match.TopK) > 0 && hp.Match.TopK[0].Name != ""}
+		seen.visit = strings.HasSuffix(m.Topic(), "/visit")
+		s.seen = append(s.seen, seen)
 		s.mu.Unlock()
 		select {
 		case s.notify <- struct{}{}:
@@ -476,19 +491,32 @@ func subscribeHits(t *testing.T, broker string) *hitSubscriber {
 	return s
 }
 
+// hits returns the per-shot hits seen so far.
 func (s *hitSubscriber) hits() []hitSeen {
+	var hs []hitSeen
+	for _, h := range s.all() {
+		if !h.visit {
+			hs = append(hs, h)
+		}
+	}
+	return hs
+}
+
+// all returns the hits and visit events seen so far.
+func (s *hitSubscriber) all() []hitSeen {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]hitSeen(nil), s.seen...)
 }
 
+// waitFor waits until ok holds for the messages seen (hits and visits).
 func (s *hitSubscriber) waitFor(ctx context.Context, t *testing.T, what string, ok func([]hitSeen) bool) {
 	t.Helper()
-	for !ok(s.hits()) {
+	for !ok(s.all()) {
 		select {
 		case <-s.notify:
 		case <-ctx.Done():
-			t.Fatalf("never got %s (got %d hits)", what, len(s.hits()))
+			t.Fatalf("never got %s (got %d hits, %d messages in all)", what, len(s.hits()), len(s.all()))
 		}
 	}
 }
