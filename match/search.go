@@ -21,6 +21,8 @@ type Thresholds struct {
 	Margin float64
 	// Verify is the lowest similarity a 1:1 verification accepts.
 	Verify float64
+	// Rule says how feedback templates score (the zero rule: photos only).
+	Rule TemplateRule
 }
 
 // DefaultThresholds were chosen on a measured ROC (see the package
@@ -45,13 +47,17 @@ func (t Thresholds) Check() error {
 }
 
 // Candidate is one gallery person ranked by a search: the best similarity
-// over the person's photos, and which photo gave it.
+// over the person's photos, and which photo gave it; with feedback templates
+// (Thresholds.Rule) the person's score by the rule, and whether a confirmed
+// sighting gave it (Template) or a rejected one vetoed the person (Vetoed).
 type Candidate struct {
 	PersonID   int64
 	Name       string
 	Watchlist  bool
 	Similarity float64
 	ImageID    int64
+	Template   bool
+	Vetoed     bool
 }
 
 // SearchResult is a 1:N identification: the top-k candidates and the
@@ -149,10 +155,17 @@ func (g *Gallery) SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchR
 	all := make([]Candidate, 0, len(g.index))
 	for pid, ix := range g.index {
 		c := Candidate{PersonID: pid, Name: ix.name, Watchlist: ix.watchlist, Similarity: math.Inf(-1)}
-		for i, v := range ix.vecs {
-			if s := Cosine(e.Vector, v); s > c.Similarity {
-				c.Similarity, c.ImageID = s, ix.images[i]
-			}
+		hr, at := BestCosine(e.Vector, ix.vecs)
+		c.Similarity = hr
+		if at >= 0 {
+			c.ImageID = ix.images[at]
+		}
+		if th.Rule.Templates || th.Rule.Negatives {
+			lr, _ := BestCosine(e.Vector, ix.lr)
+			neg, _ := BestCosine(e.Vector, ix.neg)
+			c.Similarity = th.Rule.Score(hr, lr, neg)
+			c.Vetoed = c.Similarity == Vetoed && hr != Vetoed
+			c.Template = !c.Vetoed && c.Similarity > hr
 		}
 		all = append(all, c)
 	}

@@ -87,6 +87,9 @@ type indexed struct {
 	watchlist bool
 	images    []int64
 	vecs      [][]float32
+	// lr and neg: the descriptors of sightings confirmed as and rejected
+	// as this person (feedback.go)
+	lr, neg [][]float32
 }
 
 // migration is one step of the schema; versions are consecutive from 1.
@@ -146,6 +149,21 @@ var migrations = []migration{
 			glasses INTEGER CHECK (glasses IN (0, 1)),
 			no_beard INTEGER CHECK (no_beard IN (0, 1)))`,
 	}, sealNames},
+	{4, "feedback templates: confirmed and rejected sightings", []string{
+		// vec: the sealed descriptor of the sighting's SR face for model
+		// (bound to person, kind and model); source: the sealed hit or
+		// visit id the operator gave the verdict on
+		`CREATE TABLE templates (
+			id INTEGER PRIMARY KEY,
+			person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+			kind TEXT NOT NULL CHECK (kind IN ('confirmed', 'rejected')),
+			model TEXT NOT NULL,
+			scale INTEGER NOT NULL CHECK (scale IN (8, 16)),
+			vec BLOB NOT NULL,
+			source BLOB NOT NULL,
+			created TEXT NOT NULL)`,
+		`CREATE INDEX templates_person ON templates(person_id, kind, model)`,
+	}, nil},
 }
 
 // SchemaVersion is the schema this package writes.
@@ -668,7 +686,7 @@ func (g *Gallery) loadIndex(ctx context.Context) error {
 	g.mu.Lock()
 	g.index = idx
 	g.mu.Unlock()
-	return nil
+	return g.loadTemplates(ctx, -1)
 }
 
 // Attributes are the operator-forced attributes of a person (nil = not
