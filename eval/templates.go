@@ -17,8 +17,9 @@ type Descriptor struct {
 
 // CachedDescriptors reads from an evaluation cache (cache.jsonl of a run of
 // Evaluate on set) the gallery descriptors (one per set.Gallery image, in
-// order) and the descriptors of method at scale for set's probes (in the
-// set's order); every one must be there, of one embedder model.
+// order) and the descriptors of method at scale for those of set's probes
+// the cache holds (in the set's order; a run with --limit stops early); all
+// of one embedder model. Every gallery image must be there.
 func CachedDescriptors(path string, set *Set, method string, scale int) (gallery, probes []Descriptor, model string, err error) {
 	recs, err := readCache(path)
 	if err != nil {
@@ -33,6 +34,9 @@ func CachedDescriptors(path string, set *Set, method string, scale int) (gallery
 		out := make([]Descriptor, 0, len(ims))
 		for _, im := range ims {
 			r, ok := byImage[fmt.Sprintf("%s|%d|%s|%s", kind, sc, meth, im.Path)]
+			if !ok && kind == kindProbe {
+				continue // a run with --limit: the probes it got to
+			}
 			if !ok {
 				return nil, fmt.Errorf("cache %s: no %s record of %s %s x%d", path, kind, im.Path, meth, sc)
 			}
@@ -50,6 +54,9 @@ func CachedDescriptors(path string, set *Set, method string, scale int) (gallery
 	}
 	if probes, err = pick(kindProbe, scale, method, set.Probes); err != nil {
 		return nil, nil, "", err
+	}
+	if len(probes) == 0 {
+		return nil, nil, "", fmt.Errorf("cache %s: no %s probe at x%d", path, method, scale)
 	}
 	return gallery, probes, model, nil
 }

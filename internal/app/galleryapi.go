@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish/httpapi"
 )
@@ -96,4 +97,31 @@ func (a *GalleryAPI) PhotoJPEG(ctx context.Context, name string) ([]byte, error)
 		return nil, fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
 	}
 	return b, err
+}
+
+// SetWatchlist implements httpapi.Gallery.
+func (a *GalleryAPI) SetWatchlist(ctx context.Context, name string, on bool) error {
+	err := a.g.SetWatchlist(ctx, name, on)
+	if errors.Is(err, match.ErrNotFound) {
+		return fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
+	}
+	return err
+}
+
+// Feedback implements httpapi.Gallery: the SR face (decoded within the
+// gallery's pixel bound) becomes a template of the person.
+func (a *GalleryAPI) Feedback(ctx context.Context, person, verdict string, srJPEG []byte, scale int, source string) (int64, error) {
+	v, err := match.ParseVerdict(verdict)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", httpapi.ErrInvalid, err)
+	}
+	img, _, err := faceimg.Decode(srJPEG, faceimg.DefaultMaxPixels)
+	if err != nil {
+		return 0, fmt.Errorf("%w: the hit's SR face: %w", httpapi.ErrInvalid, err)
+	}
+	id, err := a.g.AddFeedback(ctx, person, v, match.Sighting{Face: img, Scale: scale, Source: source})
+	if errors.Is(err, match.ErrNotFound) {
+		return 0, fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
+	}
+	return id, err
 }

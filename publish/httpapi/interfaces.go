@@ -106,4 +106,13 @@ type Gallery interface {
 	// PhotoJPEG returns the person's first enrolled photo; an error wrapping
 	// ErrNotFound when the person does not exist.
 	PhotoJPEG(ctx context.Context, name string) ([]byte, error)
+	// SetWatchlist marks or unmarks a person; an error wrapping ErrNotFound
+	// when the person does not exist.
+	SetWatchlist(ctx context.Context, name string, on bool) error
+	// Feedback stores an operator's verdict (VerdictConfirm, VerdictReject
+	// or VerdictNotEnrolled) on a sighting's SR face (JPEG, restored at
+	// scale) for person, from source (the hit id), and returns the stored
+	// template's id; errors wrap ErrNotFound (no such person) or
+	// ErrInvalid.
+	Feedback(ctx context.Context, person, verdict string, srJPEG []byte, scale int, source string) (int64, error)
 }

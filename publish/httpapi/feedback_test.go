@@ -1,0 +1,162 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/srdgd/srdgd/face"
+	"github.com/srdgd/srdgd/internal/app"
+	"github.com/srdgd/srdgd/match"
+	"github.com/srdgd/srdgd/publish/httpapi"
+)
+
+// TestHitFeedbackAndWatchlist gives verdicts on hits through the API to a
+// real gallery (real embedder): each stores a template of the right kind
+// for the right person, audited; bad requests name the field and store
+// nothing; the watchlist flag is set and cleared.
+func TestHitFeedbackAndWatchlist(t *testing.T) {
+	rows := celebaRows(t)
+	g := realGallery(t)
+	ctx := context.Background()
+	// two enrolled people: the identities of faces 0 and 1
+	var people []string
+	for _, i := range []int{0, 1} {
+		name := "celeb " + rows[i].identity
+		if res, err := g.Add(ctx, name, []match.Photo{{Source: rows[i].image, Data: readFile(t, celebaPath(t, rows[i].image))}}); err != nil || !res[0].Enrolled {
+			t.Fatalf("enrol %s: %v %+v", name, err, res)
+		}
+		people = append(people, name)
+	}
+	hist := &memHistory{}
+	now := time.Now().UTC()
+	named := makeHit(t, now.Add(-3*time.Second), "door", 2, true, people[0])
+	unknown := makeHit(t, now.Add(-2*time.Second), "door", 3, false, "")
+	unknown.Match.TopK = nil
+	ranked := makeHit(t, now.Add(-time.Second), "door", 4, false, "")
+	ranked.Match.TopK = []face.Candidate{{PersonID: 2, Name: people[1], Similarity: 0.9}}
+	noImage := makeHit(t, now, "door", 5, true, people[0])
+	noImage.SRJPEG = nil
+	for _, h := range []*face.Hit{named, unknown, ranked, noImage} {
+		hist.add(h)
+	}
+	r := start(t, httpapi.Options{Token: token, Hits: hist, Gallery: app.NewGalleryAPI(g), Auditor: hist, MaxBodyBytes: 1 << 20})
+	auth := "Authorization: Bearer " + token
+	jsonCT := "Content-Type: application/json"
+	post := func(hit, body string) reply {
+		return r.do(t, "POST", "/api/v1/hits/"+hit+"/feedback", strings.NewReader(body), auth, jsonCT)
+	}
+	kinds := func(name string) []string {
+		tl, err := g.Templates(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var k []string
+		for _, x := range tl {
+			k = append(k, x.Kind+":"+x.Source)
+		}
+		return k
+	}
+
+	for _, c := range []struct {
+		name   string
+		hit    string
+		body   string
+		status int
+		field  string
+		stored []string // people a template was stored for
+	}{
+		{"confirm", unknown.ID, `{"verdict":"confirm","person":"` + people[1] + `"}`, 201, "", []string{people[1]}},
+		{"reject defaults to the named person", named.ID, `{"verdict":"reject"}`, 201, "", []string{people[0]}},
+		{"reject defaults to the top candidate", ranked.ID, `{"verdict":"reject"}`, 201, "", []string{people[1]}},
+		{"not enrolled rejects the candidates", named.ID, `{"verdict":"not_enrolled"}`, 201, "", []string{people[0]}},
+		{"confirm without a person", unknown.ID, `{"verdict":"confirm"}`, 400, "person", nil},
+		{"reject with nobody to reject", unknown.ID, `{"verdict":"reject"}`, 400, "person", nil},
+		{"not enrolled with a person", named.ID, `{"verdict":"not_enrolled","person":"x"}`, 400, "person", nil},
+		{"unknown verdict", named.ID, `{"verdict":"maybe"}`, 400, "verdict", nil},
+		{"unknown field", named.ID, `{"verdict":"confirm","person":"x","score":1}`, 400, "score", nil},
+		{"malformed", named.ID, `{"verdict":`, 400, "", nil},
+		{"unknown person", unknown.ID, `{"verdict":"confirm","person":"Nobody Here"}`, 404, "", nil},
+		{"unknown hit", "01ZZZZZZZZZZZZZZZZZZZZZZZZ", `{"verdict":"reject","person":"` + people[0] + `"}`, 404, "", nil},
+		{"hit without its SR face", noImage.ID, `{"verdict":"reject"}`, 409, "", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := post(c.hit, c.body)
+			if got.status != c.status {
+				t.Fatalf("%d %s, want %d", got.status, got.body, c.status)
+			}
+			if c.status != 201 {
+				if _, f := got.apiErr(t); f != c.field {
+					t.Errorf("field %q, want %q", f, c.field)
+				}
+				return
+			}
+			var resp struct {
+				Hit    string                   `json:"hit"`
+				Stored []httpapi.FeedbackResult `json:"stored"`
+			}
+			got.json(t, &resp)
+			var who []string
+			for _, s := range resp.Stored {
+				who = append(who, s.Person)
+				if s.Template <= 0 {
+					t.Errorf("template id %d", s.Template)
+				}
+			}
+			if resp.Hit != c.hit || !slices.Equal(who, c.stored) {
+				t.Errorf("stored %+v for hit %s, want %v for %s", resp.Stored, resp.Hit, c.stored, c.hit)
+			}
+		})
+	}
+	if k := kinds(people[0]); !slices.Equal(k, []string{"rejected:" + named.ID, "rejected:" + named.ID}) {
+		t.Errorf("%s's templates %v", people[0], k)
+	}
+	if k := kinds(people[1]); !slices.Equal(k, []string{"rejected:" + ranked.ID, "confirmed:" + unknown.ID}) {
+		t.Errorf("%s's templates %v", people[1], k)
+	}
+	var fb []string
+	for _, a := range hist.audit {
+		if strings.HasPrefix(a.Action, "hit.feedback") {
+			fb = append(fb, a.Action+" "+a.Target)
+		}
+	}
+	if len(fb) != 5 || fb[4] != "hit.feedback.failed "+unknown.ID {
+		t.Errorf("feedback audit entries %q: want 4 stored and the failed one", fb)
+	}
+
+	// watchlist from the API
+	path := "/api/v1/gallery/" + strings.ReplaceAll(people[1], " ", "%20")
+	for _, on := range []bool{true, false} {
+		body := `{"watchlist":false}`
+		if on {
+			body = `{"watchlist":true}`
+		}
+		if got := r.do(t, "PATCH", path, strings.NewReader(body), auth, jsonCT); got.status != 200 {
+			t.Fatalf("watchlist %v: %d %s", on, got.status, got.body)
+		}
+		ps, _ := g.List(ctx)
+		for _, p := range ps {
+			if p.Name == people[1] && p.Watchlist != on {
+				t.Errorf("watchlist %v, want %v", p.Watchlist, on)
+			}
+		}
+	}
+	for _, c := range []struct {
+		path, body string
+		status     int
+	}{
+		{path, `{}`, 400},
+		{path, `{"watchlist":"yes"}`, 400},
+		{"/api/v1/gallery/Nobody", `{"watchlist":true}`, 404},
+	} {
+		if got := r.do(t, "PATCH", c.path, strings.NewReader(c.body), auth, jsonCT); got.status != c.status {
+			t.Errorf("PATCH %s %s: %d %s, want %d", c.path, c.body, got.status, got.body, c.status)
+		}
+	}
+	if got := r.do(t, "PATCH", path, strings.NewReader(`{"watchlist":true}`), jsonCT); got.status != http.StatusUnauthorized {
+		t.Errorf("PATCH without the token: %d", got.status)
+	}
+}
