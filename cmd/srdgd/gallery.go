@@ -29,6 +29,9 @@ const galleryUsage = `usage: srdgd gallery [--config FILE] COMMAND ...
                                   who is this; --lr first degrades the photo to an LR
                                   probe and super-resolves it (the whole chain)
   verify NAME PHOTO               is this NAME
+  watchlist NAME on|off           mark or unmark a person as watchlisted
+  feedback HIT_ID VERDICT [NAME]  an operator's verdict on a hit in the history: confirm NAME
+                                  (a template of NAME), reject [NAME] (a negative), not_enrolled
   check                           integrity check (SQLite, decryption, descriptors)
   reembed                         recompute the descriptors of photos that have none of the
                                   configured embedder's model (after match.embedder_model changed)
@@ -74,8 +77,9 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if sub == "keygen" {
 		return galleryKeygen(cfg, sargs, stdout, stderr)
 	}
-	needModels := map[string]bool{"add": true, "import": true, "search": true, "verify": true, "reembed": true}[sub]
-	known := map[string]bool{"add": true, "list": true, "remove": true, "export": true, "import": true, "search": true, "verify": true, "check": true, "reembed": true}
+	needModels := map[string]bool{"add": true, "import": true, "search": true, "verify": true, "reembed": true, "feedback": true}[sub]
+	known := map[string]bool{"add": true, "list": true, "remove": true, "export": true, "import": true, "search": true, "verify": true, "check": true, "reembed": true,
+		"watchlist": true, "feedback": true}
 	if !known[sub] {
 		fmt.Fprintf(stderr, "srdgd gallery: unknown command %q\n\n%s", sub, galleryUsage)
 		return exitUsage
@@ -120,6 +124,10 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return writeJSON(stdout, rep)
 	case "verify":
 		return galleryVerify(ctx, g, sargs, stdout, stderr)
+	case "watchlist":
+		return galleryWatchlist(ctx, cfg, env, sargs, stdout, stderr)
+	case "feedback":
+		return galleryFeedback(ctx, cfg, env, sargs, stdout, stderr)
 	case "reembed":
 		if len(sargs) != 0 {
 			fmt.Fprintln(stderr, "usage: srdgd gallery reembed (it takes no argument: the embedder is match.embedder_model)")

@@ -1,18 +1,11 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/srdgd/srdgd/face"
-)
-
-// Feedback verdicts (POST /api/v1/hits/{id}/feedback).
-const (
-	VerdictConfirm     = "confirm"      // "this is <person>"
-	VerdictReject      = "reject"       // "not <person>"
-	VerdictNotEnrolled = "not_enrolled" // "not anyone enrolled"
 )
 
 // feedbackRequest is the body of a feedback POST. Person is required for
@@ -38,53 +31,12 @@ type feedbackResponse struct {
 
 // feedbackTargets are the people a verdict on h is stored for.
 func feedbackTargets(h *face.Hit, req feedbackRequest) ([]string, error) {
-	top := ""
-	if len(h.Match.TopK) > 0 {
-		top = h.Match.TopK[0].Name
+	t, err := face.FeedbackTargets(h.Match, req.Verdict, req.Person)
+	var fe *face.FeedbackError
+	if errors.As(err, &fe) {
+		return nil, errorf(http.StatusBadRequest, fe.Field, "%s", fe.Msg)
 	}
-	switch req.Verdict {
-	case VerdictConfirm:
-		if req.Person == "" {
-			return nil, errorf(http.StatusBadRequest, "person", "confirm needs the person the face is")
-		}
-		return []string{req.Person}, nil
-	case VerdictReject:
-		p := req.Person
-		if p == "" {
-			p = h.Match.Name
-		}
-		if p == "" {
-			p = top
-		}
-		if p == "" {
-			return nil, errorf(http.StatusBadRequest, "person", "reject: the hit names no one and has no candidate; say who it is not")
-		}
-		return []string{p}, nil
-	case VerdictNotEnrolled:
-		if req.Person != "" {
-			return nil, errorf(http.StatusBadRequest, "person", "not_enrolled takes no person (it rejects the hit's candidates)")
-		}
-		var out []string
-		for _, p := range []string{h.Match.Name, top} {
-			if p != "" && !containsFold(out, p) {
-				out = append(out, p)
-			}
-		}
-		if len(out) == 0 {
-			return nil, errorf(http.StatusBadRequest, "verdict", "not_enrolled: the hit has no candidate to reject")
-		}
-		return out, nil
-	}
-	return nil, errorf(http.StatusBadRequest, "verdict", "verdict %q: want %s, %s or %s", req.Verdict, VerdictConfirm, VerdictReject, VerdictNotEnrolled)
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
+	return t, err
 }
 
 // hitFeedback stores an operator's verdict on a hit's SR face: confirmed

@@ -109,8 +109,8 @@ type Gallery interface {
 	// SetWatchlist marks or unmarks a person; an error wrapping ErrNotFound
 	// when the person does not exist.
 	SetWatchlist(ctx context.Context, name string, on bool) error
-	// Feedback stores an operator's verdict (VerdictConfirm, VerdictReject
-	// or VerdictNotEnrolled) on a sighting's SR face (JPEG, restored at
+	// Feedback stores an operator's verdict (face.VerdictConfirm,
+	// VerdictReject or VerdictNotEnrolled) on a sighting's SR face (JPEG, restored at
 	// scale) for person, from source (the hit id), and returns the stored
 	// template's id; errors wrap ErrNotFound (no such person) or
 	// ErrInvalid.
