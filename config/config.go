@@ -391,6 +391,26 @@ type Match struct {
 	// Visit fuses the shots of one person's pass in front of a camera into
 	// one visit with one decision and its events. Default: see [Visit].
 	Visit Visit `yaml:"visit"`
+	// Feedback says how operators' verdicts on hits (srdgd gallery feedback,
+	// POST /api/v1/hits/{id}/feedback) take part in the search of
+	// super-resolved faces. Default: see [Feedback].
+	Feedback Feedback `yaml:"feedback"`
+}
+
+// Feedback configures the use of confirmed and rejected sightings. They are
+// stored either way; these keys say whether search uses them (README,
+// "Feedback", for what each measured on CelebA).
+type Feedback struct {
+	// Templates: a sighting confirmed as a person is one more template of
+	// theirs (its SR-vs-SR similarity mapped onto the photo scale by the
+	// shipped measured map of the embedder). Default: true.
+	Templates bool `yaml:"templates"`
+	// Negatives: a face at least as close to a sighting rejected as a
+	// person (less NegativeMargin) as to the person is not matched to
+	// them. Default: true.
+	Negatives bool `yaml:"negatives"`
+	// NegativeMargin, in [0, 0.2]. Default: 0.
+	NegativeMargin float64 `yaml:"negative_margin"`
 }
 
 // Visit configures visits: how many shots of a track are super-resolved
@@ -681,6 +701,7 @@ func Default() *Config {
 			},
 			Visit: Visit{MaxShots: 4, MinInterval: time.Second, Cooldown: 2 * time.Minute, Timeout: time.Minute,
 				MaxOpen: 64, MinConfidenceChange: 0.1, Duplicate: 0.995},
+			Feedback: Feedback{Templates: true, Negatives: true, NegativeMargin: 0},
 		},
 		Publish: Publish{
 			MQTT: MQTT{

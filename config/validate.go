@@ -278,6 +278,7 @@ func (v checker) match(m *Match) {
 	v.intRange("match.visit.max_open", int64(vi.MaxOpen), 1, 10000)
 	v.floatRange("match.visit.min_confidence_change", vi.MinConfidenceChange, 0, 1, true, false)
 	v.floatRange("match.visit.duplicate", vi.Duplicate, 0, 1, true, false)
+	v.floatRange("match.feedback.negative_margin", m.Feedback.NegativeMargin, 0, 0.2, false, false)
 }
 
 func (v checker) mqtt(m *MQTT) {

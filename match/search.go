@@ -151,6 +151,7 @@ func (g *Gallery) SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchR
 		return nil, fmt.Errorf("gallery %s: search: descriptor of model %q, the gallery searches %q", g.path, e.Model, g.emb.ModelID())
 	}
 	r := &SearchResult{Model: e.Model, Thresholds: th, Embedding: &e}
+	rule := g.resolveRule(th.Rule)
 	g.mu.RLock()
 	all := make([]Candidate, 0, len(g.index))
 	for pid, ix := range g.index {
@@ -160,10 +161,10 @@ func (g *Gallery) SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchR
 		if at >= 0 {
 			c.ImageID = ix.images[at]
 		}
-		if th.Rule.Templates || th.Rule.Negatives {
+		if rule.On() {
 			lr, _ := BestCosine(e.Vector, ix.lr)
 			neg, _ := BestCosine(e.Vector, ix.neg)
-			c.Similarity = th.Rule.Score(hr, lr, neg)
+			c.Similarity = rule.Score(hr, lr, neg)
 			c.Vetoed = c.Similarity == Vetoed && hr != Vetoed
 			c.Template = !c.Vetoed && c.Similarity > hr
 		}

@@ -80,6 +80,8 @@ type Gallery struct {
 
 	mu    sync.RWMutex
 	index map[int64]*indexed // person id -> descriptors for emb's model
+	// ruleWarned: the scales warned about having no template map
+	ruleWarned sync.Map
 }
 
 type indexed struct {

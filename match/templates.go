@@ -1,6 +1,12 @@
 package match
 
-import "math"
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sync"
+)
 
 // TemplateRule scores a gallery person for a probe from the probe's best
 // similarities to the person's enrolled photos (HR), to the person's
@@ -24,9 +30,70 @@ type TemplateRule struct {
 	// more like a sighting rejected as them than like them.
 	Negatives bool    `json:"negatives"`
 	NegMargin float64 `json:"neg_margin"`
-	// A and B map an SR-vs-template similarity onto the SR-vs-photo scale.
-	A float64 `json:"a"`
-	B float64 `json:"b"`
+	// A and B map an SR-vs-template similarity onto the SR-vs-photo scale;
+	// when both are zero the gallery takes them from the shipped map of its
+	// embedder at Scale (DefaultTemplateMap), and uses no template or
+	// negative when there is none.
+	A     float64 `json:"a"`
+	B     float64 `json:"b"`
+	Scale int     `json:"scale"`
+}
+
+// On reports whether the rule uses templates or negatives.
+func (r TemplateRule) On() bool { return r.Templates || r.Negatives }
+
+// TemplateMap is the measured map of SR-vs-template similarities onto the
+// SR-vs-photo scale for one embedder and scale (eval.FitTemplateMap).
+type TemplateMap struct {
+	Embedder  string  `json:"embedder"`
+	Scale     int     `json:"scale"`
+	A         float64 `json:"a"`
+	B         float64 `json:"b"`
+	Sightings int     `json:"sightings"`
+	Source    string  `json:"source"`
+}
+
+//go:embed calib/templates.json
+var templatesJSON []byte
+
+var loadTemplateMaps = sync.OnceValues(func() ([]TemplateMap, error) {
+	var m []TemplateMap
+	if err := json.Unmarshal(templatesJSON, &m); err != nil {
+		return nil, fmt.Errorf("template maps match/calib/templates.json: %w", err)
+	}
+	return m, nil
+})
+
+// DefaultTemplateMap is the shipped map for an embedder model at a scale.
+func DefaultTemplateMap(model string, scale int) (TemplateMap, bool) {
+	ms, err := loadTemplateMaps()
+	if err != nil {
+		return TemplateMap{}, false
+	}
+	for _, m := range ms {
+		if m.Embedder == model && m.Scale == scale {
+			return m, true
+		}
+	}
+	return TemplateMap{}, false
+}
+
+// resolveRule fills a rule's map from the shipped ones for the gallery's
+// embedder; without one, the rule is off (and the gallery says so once).
+func (g *Gallery) resolveRule(r TemplateRule) TemplateRule {
+	if !r.On() || r.A != 0 || r.B != 0 || g.emb == nil {
+		return r
+	}
+	m, ok := DefaultTemplateMap(g.emb.ModelID(), r.Scale)
+	if !ok {
+		if _, warned := g.ruleWarned.LoadOrStore(r.Scale, true); !warned {
+			g.log.Warn("no measured template map for this embedder and scale: feedback templates and negatives are stored but not used in search",
+				"model", g.emb.ModelID(), "scale", r.Scale)
+		}
+		return TemplateRule{}
+	}
+	r.A, r.B = m.A, m.B
+	return r
 }
 
 // Vetoed is the score of a person a negative vetoed.

@@ -618,7 +618,7 @@ func (vs *Visits) setting(n int) (Thresholds, Logistic) {
 			// let 3.8 % of unknown test probes through (bench/RESULTS.md,
 			// "Multi-shot"), against 0.7 % at the configured 0.94 / 0.02.
 			th := Thresholds{Identify: max(e.Identify, vs.o.Fallback.Identify), Margin: max(e.Margin, vs.o.Fallback.Margin),
-				Verify: vs.o.Fallback.Verify}
+				Verify: vs.o.Fallback.Verify, Rule: vs.o.Fallback.Rule}
 			lg := e.Logistic
 			if lg.Top <= 0 {
 				// a fit whose probability falls as similarity rises (too few

@@ -84,6 +84,8 @@ func MatchThresholds(cfg *config.Config, srScale int) match.Thresholds {
 	th := match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}
 	if srScale != 0 {
 		th.Identify, th.Margin = cfg.Match.SRThresholds(srScale)
+		fb := cfg.Match.Feedback
+		th.Rule = match.TemplateRule{Templates: fb.Templates, Negatives: fb.Negatives, NegMargin: fb.NegativeMargin, Scale: srScale}
 	}
 	return th
 }
