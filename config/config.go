@@ -407,7 +407,8 @@ type Feedback struct {
 	Templates bool `yaml:"templates"`
 	// Negatives: a face at least as close to a sighting rejected as a
 	// person (less NegativeMargin) as to the person is not matched to
-	// them. Default: true.
+	// them. Off by default: on CelebA it did not lower false accepts
+	// (README, "Feedback"). Default: false.
 	Negatives bool `yaml:"negatives"`
 	// NegativeMargin, in [0, 0.2]. Default: 0.
 	NegativeMargin float64 `yaml:"negative_margin"`
@@ -701,7 +702,7 @@ func Default() *Config {
 			},
 			Visit: Visit{MaxShots: 4, MinInterval: time.Second, Cooldown: 2 * time.Minute, Timeout: time.Minute,
 				MaxOpen: 64, MinConfidenceChange: 0.1, Duplicate: 0.995},
-			Feedback: Feedback{Templates: true, Negatives: true, NegativeMargin: 0},
+			Feedback: Feedback{Templates: true, Negatives: false, NegativeMargin: 0},
 		},
 		Publish: Publish{
 			MQTT: MQTT{

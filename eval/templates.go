@@ -115,8 +115,9 @@ type TemplateStudyOptions struct {
 	Confirm []int
 	// Operating point (the daemon's calibrated single-shot identify and
 	// margin) at which fixed-threshold rates are reported and at which the
-	// reviewed sightings are decided; Review is the lower identify threshold
-	// down to which an operator reviews (and rejects) wrong top candidates.
+	// reviewed sightings are decided; Review, when below Identify, is the
+	// threshold down to which an operator also reviews (and rejects) wrong
+	// top candidates.
 	Identify, Margin, Review float64
 	// NegMargins are the TemplateRule.NegMargin values tried.
 	NegMargins []float64
@@ -137,11 +138,8 @@ type TemplateRow struct {
 // TemplateStudy measures what operator feedback does to SR identification:
 // confirmed sightings as low-resolution templates of their person, rejected
 // ones as negatives. Sightings are confirmed in order, up to n per
-// identity; a sighting is rejected for a person when, searched as an
-// unknown (its own identity's photos and templates removed, as
-// OpenSetScores does), that person is its top candidate at or above Review
-// (an operator who looked at the candidate and said "not them"). Every rule
-// is scored on the same probes.
+// identity; a sighting is rejected for the person it was wrongly accepted
+// as (studyNegatives). Every rule is scored on the same probes.
 func TemplateStudy(o TemplateStudyOptions) ([]TemplateRow, match.TemplateRule, error) {
 	a, b, err := FitTemplateMap(o.Gallery, o.Sightings)
 	if err != nil {
@@ -207,22 +205,32 @@ func confirmed(sightings []Descriptor, n int) map[string][][]float32 {
 	return out
 }
 
-// studyNegatives searches every sighting as an unknown (photos only) and
-// rejects its top candidate when it reaches Review.
+// studyNegatives decides every sighting the way the daemon does (photos
+// only, at the operating point), once with its own identity enrolled and
+// once as an unknown person (its identity removed), and rejects each wrong
+// acceptance for the person it named: the false alerts an operator would
+// answer with "not X". With Review below Identify, a search whose top
+// candidate reaches Review also counts (an operator reviewing near misses).
 func studyNegatives(o TemplateStudyOptions, ids []string) map[string][][]float32 {
 	out := map[string][][]float32{}
 	for _, s := range o.Sightings {
-		best, who := math.Inf(-1), ""
-		for _, id := range ids {
-			if id == s.Identity {
-				continue
+		for _, unknown := range []bool{false, true} {
+			best, second, who := math.Inf(-1), math.Inf(-1), ""
+			for _, id := range ids {
+				if unknown && id == s.Identity {
+					continue
+				}
+				sc, _ := match.BestCosine(s.Vec, photosOf(o.Gallery, id))
+				if sc > best {
+					best, second, who = sc, best, id
+				} else if sc > second {
+					second = sc
+				}
 			}
-			if sc, _ := match.BestCosine(s.Vec, photosOf(o.Gallery, id)); sc > best {
-				best, who = sc, id
+			th := min(o.Identify, o.Review)
+			if who != "" && who != s.Identity && best >= th && best-second >= o.Margin {
+				out[who] = append(out[who], s.Vec)
 			}
-		}
-		if who != "" && best >= o.Review {
-			out[who] = append(out[who], s.Vec)
 		}
 	}
 	return out

@@ -207,3 +207,29 @@ func TestFeedbackTemplates(t *testing.T) {
 		t.Errorf("%d templates after removing a person (%v), want 1 (a's negative)", n, err)
 	}
 }
+
+// TestShippedTemplateMap: the shipped map covers the packaged embedder at
+// x8 (measured) and nothing else; a rule without a map resolves to the
+// shipped one, or to off.
+func TestShippedTemplateMap(t *testing.T) {
+	emb := testEmbedder(t)
+	m, ok := DefaultTemplateMap(emb.ModelID(), 8)
+	if !ok || m.A <= 0 || m.Sightings == 0 || m.Source == "" {
+		t.Fatalf("x8 map for %s: %+v %v", emb.ModelID(), m, ok)
+	}
+	if _, ok := DefaultTemplateMap(emb.ModelID(), 16); ok {
+		t.Error("an x16 map is shipped: was it measured? update this test")
+	}
+	dir := t.TempDir()
+	g, err := Open(context.Background(), Options{Path: filepath.Join(dir, "g.db"), KeyFile: newKey(t, dir), Embedder: emb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if r := g.resolveRule(TemplateRule{Templates: true, Scale: 8}); r.A != m.A || r.B != m.B || !r.Templates {
+		t.Errorf("x8 rule resolved to %+v", r)
+	}
+	if r := g.resolveRule(TemplateRule{Templates: true, Scale: 16}); r.On() {
+		t.Errorf("x16 rule without a map resolved to %+v, want off", r)
+	}
+}
