@@ -455,7 +455,7 @@ func (b *builder) addHTTP() error {
 	}
 	if b.history != nil {
 		ha := HistoryAPI{S: b.history}
-		o.Hits, o.Auditor = ha, ha
+		o.Hits, o.Visits, o.Auditor = ha, ha, ha
 	}
 	if b.gallery != nil {
 		if o.Auditor == nil {
