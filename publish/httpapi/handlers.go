@@ -181,6 +181,9 @@ func query(r *http.Request, allowed ...string) (map[string]string, error) {
 func queryValues(vals url.Values, allowed ...string) (map[string]string, error) {
 	out := map[string]string{}
 	for k, v := range vals {
+		if k == "" {
+			return nil, errorf(http.StatusBadRequest, k, "a query parameter without a name (%q): want name=value", "="+v[0])
+		}
 		if !slices.Contains(allowed, k) {
 			return nil, errorf(http.StatusBadRequest, k, "unknown query parameter %q (allowed: %v)", k, allowed)
 		}

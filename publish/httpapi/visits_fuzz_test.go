@@ -30,10 +30,9 @@ func FuzzVisitQuery(f *testing.F) {
 			if !errors.As(err, &he) || he.status != http.StatusBadRequest || he.msg == "" {
 				t.Fatalf("%q: %v, want a 400 with a message", raw, err)
 			}
+			// a malformed query string has no parameters to name; else the
+			// field is one of the request's (a parameter may be named "")
 			vals, perr := url.ParseQuery(raw)
-			if perr == nil && he.field == "" {
-				t.Fatalf("%q: %q names no parameter", raw, he.msg)
-			}
 			if perr == nil {
 				if _, given := vals[he.field]; !given {
 					t.Fatalf("%q: the error names %q, which the request does not have", raw, he.field)
