@@ -50,6 +50,11 @@ func (h HistoryAPI) GetVisit(ctx context.Context, id string) (*face.Visit, error
 	return v, err
 }
 
+// HitsStored implements httpapi.Visits.
+func (h HistoryAPI) HitsStored(ctx context.Context, ids []string) (map[string]bool, error) {
+	return h.S.HitsStored(ctx, ids)
+}
+
 // Audit implements httpapi.Auditor.
 func (h HistoryAPI) Audit(ctx context.Context, r httpapi.AuditRecord) error {
 	return h.S.Audit(ctx, history.AuditEntry{Time: r.Time, Actor: "api:" + r.Actor, Action: r.Action, Target: r.Target, Detail: r.Detail, Remote: r.Remote})

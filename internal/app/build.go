@@ -149,7 +149,7 @@ func (b *builder) addDetect() error {
 		frames := cam.SubscribeFrames(2)
 		tr, gate, probe := DetectTuning(cfg, cc, lr)
 		dp, err := detect.NewPipeline(detect.PipelineOptions{In: frames, Out: b.probes, Detector: det, FPS: cc.DetectFPS,
-			Tracker: tr, Gate: gate, Probe: probe, TrackEnds: true, Logger: b.log.With("camera", cc.Name)})
+			Tracker: tr, Gate: gate, Probe: probe, TrackEnds: true, OnTracks: b.publishTracks, Logger: b.log.With("camera", cc.Name)})
 		if err != nil {
 			return fmt.Errorf("camera %q: %w", cc.Name, err)
 		}
@@ -158,6 +158,15 @@ func (b *builder) addDetect() error {
 		b.health.watch("detect/"+cc.Name, 2*time.Minute, frames.Len, func() uint64 { s := dp.Stats(); return s.Frames + s.RateSkipped })
 	}
 	return nil
+}
+
+// publishTracks hands an analysed frame's track boxes to the live view
+// (built after detect; none when publish.webrtc is off). It runs on the
+// detect goroutine: the live view only queues them.
+func (b *builder) publishTracks(tb face.TrackBoxes) {
+	if ls := b.live; ls != nil {
+		ls.PublishTracks(tb)
+	}
 }
 
 // openSR loads the SR models (score, guidance and LR attribute model as the
@@ -370,6 +379,10 @@ func (b *builder) addLive() error {
 	}
 	b.live = ls
 	b.Add("live", ls.Run)
+	// the boxes' labels: each track's visit decision
+	if err := b.addVisitSink("live", ls); err != nil {
+		return err
+	}
 	b.reg.SetViewers(func() map[string]int {
 		out := map[string]int{}
 		for _, s := range ls.Stats() {

@@ -55,6 +55,9 @@ type Visits interface {
 	// GetVisit returns one visit; an error wrapping ErrNotFound when there
 	// is none with that id.
 	GetVisit(ctx context.Context, id string) (*face.Visit, error)
+	// HitsStored reports which of the hit ids (a visit's shots) are in the
+	// hit history, so that image links are given only for those.
+	HitsStored(ctx context.Context, ids []string) (map[string]bool, error)
 }
 
 // AuditRecord is one audit log entry. Seq and Time are set by the store.

@@ -27,10 +27,11 @@ func shotLinks(hitID string) shotImages {
 	return shotImages{LR: base + "/lr.png", SR: base + "/sr.jpg", Preview: base + "/preview.jpg"}
 }
 
-// shotJSON is a face.ShotRef with its images.
+// shotJSON is a face.ShotRef with its images: absent while (or once) its
+// hit is not in the history.
 type shotJSON struct {
 	face.ShotRef
-	Images shotImages `json:"images"`
+	Images *shotImages `json:"images,omitempty"`
 }
 
 // candidateImage is the gallery photo of one top candidate, in the order
@@ -60,12 +61,18 @@ type visitJSON struct {
 
 func photoLink(name string) string { return "/api/v1/gallery/" + url.PathEscape(name) + "/photo.jpg" }
 
-func visitLinks(v *face.Visit) visitJSON {
+// visitLinks adds the links; stored says which hits are in the history.
+func visitLinks(v *face.Visit, stored map[string]bool) visitJSON {
 	out := visitJSON{Visit: v, Shots: make([]shotJSON, 0, len(v.Shots)), Images: visitImages{Candidates: []candidateImage{}}}
 	for _, s := range v.Shots {
-		out.Shots = append(out.Shots, shotJSON{ShotRef: s, Images: shotLinks(s.HitID)})
+		sj := shotJSON{ShotRef: s}
+		if stored[s.HitID] {
+			l := shotLinks(s.HitID)
+			sj.Images = &l
+		}
+		out.Shots = append(out.Shots, sj)
 	}
-	if v.BestShot != "" {
+	if v.BestShot != "" && stored[v.BestShot] {
 		b := shotLinks(v.BestShot)
 		out.Images.Best = &b
 	}
@@ -160,9 +167,14 @@ func (s *Server) listVisits(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	stored, err := s.storedShots(r, visits...)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	resp := visitsResponse{Visits: make([]visitJSON, 0, len(visits))}
 	for _, v := range visits {
-		resp.Visits = append(resp.Visits, visitLinks(v))
+		resp.Visits = append(resp.Visits, visitLinks(v, stored))
 	}
 	if len(visits) == vq.Limit && len(visits) > 0 {
 		resp.Next = visits[len(visits)-1].ID
@@ -189,9 +201,36 @@ func (s *Server) getVisit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("visit %s: %w", id, err))
 		return
 	}
+	stored, err := s.storedShots(r, v)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if err := s.audit(r, "visit.view", v.ID, ""); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, visitLinks(v))
+	writeJSON(w, http.StatusOK, visitLinks(v, stored))
+}
+
+// storedShots looks up which of the visits' shots (and best shots) are in
+// the hit history.
+func (s *Server) storedShots(r *http.Request, visits ...*face.Visit) (map[string]bool, error) {
+	var ids []string
+	for _, v := range visits {
+		if v.BestShot != "" {
+			ids = append(ids, v.BestShot)
+		}
+		for _, sh := range v.Shots {
+			ids = append(ids, sh.HitID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	stored, err := s.o.Visits.HitsStored(r.Context(), ids)
+	if err != nil {
+		return nil, fmt.Errorf("visits: shots stored: %w", err)
+	}
+	return stored, nil
 }

@@ -24,7 +24,8 @@ import (
 //
 //	0 door  known "Zoë Quinn" (candidates Zoë Quinn, Bob), ended, 2 shots
 //	1 yard  unknown (candidates Bob, Carol), ended, 1 shot
-//	2 door  known "Bob" (candidates Bob), open (update), 1 shot
+//	2 door  known "Bob" (candidates Bob), open (update), 1 shot and one
+//	  whose hit is not in the history (swept by the retention)
 //	3 yard  unknown, no candidates, no shots (no gallery)
 func visitFixture(t testing.TB) (*history.Store, []*face.Visit) {
 	t.Helper()
@@ -71,6 +72,10 @@ func visitFixture(t testing.TB) (*history.Store, []*face.Visit) {
 			v.Shots = append(v.Shots, face.ShotRef{HitID: h.ID, FrameTime: h.FrameTime, FacePx: 15, Quality: 0.6, Similarity: 0.7})
 			v.BestShot = h.ID
 		}
+		if i == 2 {
+			gone := face.NewID(start)
+			v.Shots = append([]face.ShotRef{{HitID: gone, FrameTime: start, FacePx: 12}}, v.Shots...)
+		}
 		v.Decision.Shots = len(v.Shots)
 		if err := s.PublishVisit(ctx, v); err != nil {
 			t.Fatal(err)
@@ -92,8 +97,8 @@ type visitBody struct {
 	Decision face.Decision `json:"decision"`
 	BestShot string        `json:"best_shot"`
 	Shots    []struct {
-		HitID  string `json:"hit_id"`
-		Images struct{ LR, SR, Preview string }
+		HitID  string                            `json:"hit_id"`
+		Images *struct{ LR, SR, Preview string } `json:"images"`
 	} `json:"shots"`
 	Images struct {
 		Best       *struct{ LR, SR, Preview string } `json:"best"`
@@ -235,7 +240,7 @@ func TestVisitDetailsAndShotImages(t *testing.T) {
 	}
 	// every shot's images are its hit's, from the hit routes
 	for _, s := range d.Shots {
-		if s.Images.LR != "/api/v1/hits/"+s.HitID+"/lr.png" {
+		if s.Images == nil || s.Images.LR != "/api/v1/hits/"+s.HitID+"/lr.png" {
 			t.Errorf("shot %s links %+v", s.HitID, s.Images)
 		}
 		img := r.do(t, "GET", s.Images.SR, nil, auth)
@@ -251,6 +256,12 @@ func TestVisitDetailsAndShotImages(t *testing.T) {
 	if got.status != 200 || !bytes.Contains(got.body, []byte(`"shots":[]`)) || !bytes.Contains(got.body, []byte(`"candidates":[]`)) ||
 		bytes.Contains(got.body, []byte(`"best"`)) {
 		t.Errorf("visit without shots: %d %s", got.status, got.body)
+	}
+	// a shot whose hit is gone has no image links; the stored one has
+	var d2 visitBody
+	r.do(t, "GET", "/api/v1/visits/"+vs[2].ID, nil, auth).json(t, &d2)
+	if len(d2.Shots) != 2 || d2.Shots[0].Images != nil || d2.Shots[1].Images == nil || d2.Images.Best == nil {
+		t.Errorf("visit with a swept shot: %+v", d2)
 	}
 	unknownID := face.NewID(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
 	for _, p := range []string{"/api/v1/visits/" + unknownID, "/api/v1/visits/not-an-id", "/api/v1/visits/" + strings.ToLower(v.ID)} {
@@ -273,7 +284,8 @@ func TestVisitDetailsAndShotImages(t *testing.T) {
 	for _, e := range entries {
 		actions = append(actions, e.Action+" "+e.Target)
 	}
-	want := []string{"visit.view " + v.ID, "hit.image " + v.Shots[0].HitID + "/sr.jpg", "hit.image " + v.Shots[1].HitID + "/sr.jpg", "visit.view " + vs[3].ID}
+	want := []string{"visit.view " + v.ID, "hit.image " + v.Shots[0].HitID + "/sr.jpg", "hit.image " + v.Shots[1].HitID + "/sr.jpg",
+		"visit.view " + vs[3].ID, "visit.view " + vs[2].ID}
 	if !slices.Equal(actions, want) {
 		t.Errorf("audit %q, want %q", actions, want)
 	}
