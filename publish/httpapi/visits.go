@@ -47,7 +47,8 @@ type visitImages struct {
 	Best *shotImages `json:"best,omitempty"`
 	// Gallery is the decided person's enrolled photo (known visits only).
 	Gallery string `json:"gallery,omitempty"`
-	// Candidates are the top candidates' photos, as decision.top_k.
+	// Candidates are the top candidates' photos, as decision.top_k (none
+	// without a gallery to serve them).
 	Candidates []candidateImage `json:"candidates"`
 }
 
@@ -61,8 +62,9 @@ type visitJSON struct {
 
 func photoLink(name string) string { return "/api/v1/gallery/" + url.PathEscape(name) + "/photo.jpg" }
 
-// visitLinks adds the links; stored says which hits are in the history.
-func visitLinks(v *face.Visit, stored map[string]bool) visitJSON {
+// visitLinks adds the links; stored says which hits are in the history,
+// gallery whether gallery photos are served.
+func visitLinks(v *face.Visit, stored map[string]bool, gallery bool) visitJSON {
 	out := visitJSON{Visit: v, Shots: make([]shotJSON, 0, len(v.Shots)), Images: visitImages{Candidates: []candidateImage{}}}
 	for _, s := range v.Shots {
 		sj := shotJSON{ShotRef: s}
@@ -75,6 +77,9 @@ func visitLinks(v *face.Visit, stored map[string]bool) visitJSON {
 	if v.BestShot != "" && stored[v.BestShot] {
 		b := shotLinks(v.BestShot)
 		out.Images.Best = &b
+	}
+	if !gallery {
+		return out
 	}
 	if v.Decision.Known && v.Decision.Name != "" {
 		out.Images.Gallery = photoLink(v.Decision.Name)
@@ -174,7 +179,7 @@ func (s *Server) listVisits(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := visitsResponse{Visits: make([]visitJSON, 0, len(visits))}
 	for _, v := range visits {
-		resp.Visits = append(resp.Visits, visitLinks(v, stored))
+		resp.Visits = append(resp.Visits, visitLinks(v, stored, s.o.Gallery != nil))
 	}
 	if len(visits) == vq.Limit && len(visits) > 0 {
 		resp.Next = visits[len(visits)-1].ID
@@ -210,7 +215,7 @@ func (s *Server) getVisit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, visitLinks(v, stored))
+	writeJSON(w, http.StatusOK, visitLinks(v, stored, s.o.Gallery != nil))
 }
 
 // storedShots looks up which of the visits' shots (and best shots) are in

@@ -174,20 +174,6 @@ func TestTrackBoxesReachTheViewerWithLabels(t *testing.T) {
 	}
 }
 
-func drainTracks(c *whepClient) int {
-	n := 0
-	for {
-		select {
-		case s := <-c.messages:
-			if strings.Contains(s, `"type":"tracks"`) {
-				n++
-			}
-		case <-time.After(300 * time.Millisecond):
-			return n
-		}
-	}
-}
-
 // PublishTracks never waits: a burst far beyond what the queues hold
 // returns, the oldest boxes are dropped and counted, and the viewer gets
 // the newest; a camera without viewers costs nothing.
