@@ -31,6 +31,17 @@ type PipelineOptions struct {
 	// set) to Out for every ended track that had a probe, behind its
 	// probes, so that the match stage can close the track's visit.
 	TrackEnds bool
+	// OnTracks, when set, receives the tracker's boxes of every analysed
+	// frame at frame time (face.TrackBoxes: the frame's sequence number,
+	// time and PTS, every live track, also when there are none), on Run's
+	// goroutine right after tracking, before the frame's probes are cut.
+	// It must not block: queue and drop (the live view does).
+	OnTracks func(face.TrackBoxes)
+	// CoastBoxes is how long after a track was last seen OnTracks still
+	// reports its predicted box, marked Coasting (default 1 s; negative:
+	// never). A track coasts for up to Tracker.Timeout, but a prediction
+	// seconds old is not where the face is.
+	CoastBoxes time.Duration
 	// WarnInterval aggregates recurring warnings (default 10 s).
 	WarnInterval time.Duration
 	// Logger gets component=detect. Default: discard.
@@ -90,6 +101,9 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	}
 	if o.WarnInterval == 0 {
 		o.WarnInterval = 10 * time.Second
+	}
+	if o.CoastBoxes == 0 {
+		o.CoastBoxes = time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -186,6 +200,9 @@ func (p *Pipeline) process(ctx context.Context, f *face.Frame) error {
 		}
 	}
 	tracks, ended := c.tracker.UpdateWith(t, res.Faces, descs)
+	if p.o.OnTracks != nil {
+		p.o.OnTracks(p.trackBoxes(f, t, c.tracker))
+	}
 	var started int
 	for _, tr := range tracks {
 		if tr.Hits == 1 {
@@ -243,6 +260,23 @@ func (p *Pipeline) process(ctx context.Context, f *face.Frame) error {
 	p.stats.Gate = sumGates(p.cams)
 	p.mu.Unlock()
 	return firstErr
+}
+
+// trackBoxes are the tracker's boxes for frame f at time t: the box of
+// each track seen in the frame, the predicted box of each coasting one last
+// seen at most CoastBoxes before.
+func (p *Pipeline) trackBoxes(f *face.Frame, t time.Time, tk *Tracker) face.TrackBoxes {
+	tb := face.TrackBoxes{Camera: f.Camera, Seq: f.Seq, FrameTime: t, PTS: f.PTS, FrameW: f.Width, FrameH: f.Height,
+		Tracks: []face.TrackBox{}}
+	for _, tr := range tk.Live() {
+		switch {
+		case !tr.Last.Before(t):
+			tb.Tracks = append(tb.Tracks, face.TrackBox{TrackID: tr.ID, Box: tr.Face.Box.Box()})
+		case p.o.CoastBoxes > 0 && t.Sub(tr.Last) <= p.o.CoastBoxes:
+			tb.Tracks = append(tb.Tracks, face.TrackBox{TrackID: tr.ID, Box: tr.Predict(t).Box(), Coasting: true})
+		}
+	}
+	return tb
 }
 
 func sumGates(cams map[string]*camState) GateStats {

@@ -178,3 +178,84 @@ func TestPipelineSpreadAndTrackEnd(t *testing.T) {
 		t.Errorf("stats: %d track ends, %d probes; want 1 and 3", st.TrackEnds, st.Probes)
 	}
 }
+
+// OnTracks gets one face.TrackBoxes per analysed frame (none for frames
+// skipped to hold FPS), at frame time: the frame's sequence number, time and
+// PTS, the box where the face is in that frame; while the face is missing,
+// the track's predicted box marked coasting for CoastBoxes, then nothing;
+// and a message with no tracks for a frame without faces, so the live view
+// clears its boxes.
+func TestPipelineTrackBoxes(t *testing.T) {
+	name := celebaNames(t, 3500, 1)[0]
+	b := newBlazeFace(t, BlazeFaceOptions{Search: Search{MinFacePx: 14, MaxFacePx: 96}})
+	in, out := queue.New[*face.Frame](32), queue.New[*face.Probe](32)
+	var got []face.TrackBoxes
+	p, err := NewPipeline(PipelineOptions{In: in, Out: out, Detector: b, FPS: 5, CoastBoxes: 600 * time.Millisecond,
+		OnTracks: func(tb face.TrackBoxes) { got = append(got, tb) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(5000, 0)
+	src := loadCeleba(t, name)
+	var truths []truth
+	type frameSpec struct {
+		at   time.Duration
+		face bool
+	}
+	frames := []frameSpec{{0, true}, {50 * time.Millisecond, true}, {250 * time.Millisecond, true}, {500 * time.Millisecond, true},
+		{750 * time.Millisecond, false}, {1000 * time.Millisecond, false}, {1500 * time.Millisecond, false}}
+	for i, fs := range frames {
+		img := background(320, 180, 31)
+		if fs.face {
+			truths = append(truths, pasteFace(t, img, src, 80+40*fs.at.Seconds(), 90, 30*BlazeFaceCalibration.BoxSide))
+		}
+		f := frameOf(img, "door", uint64(i+1), t0.Add(fs.at))
+		f.PTS = fs.at + 3*time.Second
+		in.Push(f)
+	}
+	in.Close()
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// frame 2 (50 ms after frame 1) is skipped for the 5 fps limit
+	wantSeq := []uint64{1, 3, 4, 5, 6, 7}
+	if len(got) != len(wantSeq) {
+		t.Fatalf("%d track messages, want one per analysed frame (%d): %+v", len(got), len(wantSeq), got)
+	}
+	var id uint64
+	for i, tb := range got {
+		fs := frames[wantSeq[i]-1]
+		if tb.Seq != wantSeq[i] || tb.Camera != "door" || !tb.FrameTime.Equal(t0.Add(fs.at)) || tb.PTS != fs.at+3*time.Second ||
+			tb.FrameW != 320 || tb.FrameH != 180 || tb.Tracks == nil {
+			t.Fatalf("message %d: %+v, want frame %d at %v", i, tb, wantSeq[i], fs.at)
+		}
+		switch {
+		case fs.face:
+			if len(tb.Tracks) != 1 || tb.Tracks[0].Coasting {
+				t.Fatalf("frame %d with a face: %+v, want its one track, seen", tb.Seq, tb.Tracks)
+			}
+			tr := truths[wantSeq[i]-1]
+			bx := tb.Tracks[0].Box
+			if iou := IoU(Rect{X0: bx.X, Y0: bx.Y, X1: bx.X + bx.W, Y1: bx.Y + bx.H}, tr.Box); iou < 0.5 {
+				t.Errorf("frame %d: box %+v, where the face is %+v: IoU %.2f", tb.Seq, bx, tr.Box, iou)
+			}
+			if id == 0 {
+				id = tb.Tracks[0].TrackID
+			} else if tb.Tracks[0].TrackID != id {
+				t.Errorf("frame %d: track %d, want %d", tb.Seq, tb.Tracks[0].TrackID, id)
+			}
+		case fs.at-500*time.Millisecond <= 600*time.Millisecond:
+			if len(tb.Tracks) != 1 || !tb.Tracks[0].Coasting || tb.Tracks[0].TrackID != id {
+				t.Fatalf("frame %d, %v after the face was last seen: %+v, want track %d coasting", tb.Seq, fs.at-500*time.Millisecond, tb.Tracks, id)
+			}
+			// the prediction goes on moving right, as the face did
+			if prev := got[i-1].Tracks[0].Box; tb.Tracks[0].Box.X <= prev.X {
+				t.Errorf("coasting box %+v did not move on from %+v", tb.Tracks[0].Box, prev)
+			}
+		default:
+			if len(tb.Tracks) != 0 {
+				t.Errorf("frame %d, 1 s after the face was last seen: %+v, want no box", tb.Seq, tb.Tracks)
+			}
+		}
+	}
+}

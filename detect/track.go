@@ -320,6 +320,18 @@ func (tk *Tracker) observe(tr *Track, now time.Time, f Face, d []float32) {
 // Active is the number of live tracks.
 func (tk *Tracker) Active() int { return len(tk.tracks) }
 
+// Live returns copies of the tracks alive after the last update, in the
+// order they started: those seen in that frame (Last is its time) and those
+// coasting (not seen then, not ended yet).
+func (tk *Tracker) Live() []Track {
+	out := make([]Track, len(tk.tracks))
+	for i, tr := range tk.tracks {
+		out[i] = *tr
+		out[i].Appearance = nil
+	}
+	return out
+}
+
 // Appearance descriptor layout: a joint RGB histogram, appBins levels per
 // channel, for each of two regions: the face (its box widened by a quarter,
 // to take in hair) and the body below it (two face heights wide, from half a

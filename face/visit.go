@@ -90,14 +90,18 @@ type ShotRef struct {
 }
 
 // TrackBoxes are the live tracks of one analysed frame at frame time: what
-// the live view draws.
+// the live view draws (detect.PipelineOptions.OnTracks makes them).
 type TrackBoxes struct {
-	Camera    string     `json:"camera"`
-	Seq       uint64     `json:"seq"`
-	FrameTime time.Time  `json:"frame_time"`
-	FrameW    int        `json:"frame_width"`
-	FrameH    int        `json:"frame_height"`
-	Tracks    []TrackBox `json:"tracks"`
+	Camera string `json:"camera"`
+	// Seq is the frame's Frame.Seq, FrameTime its time (Frame.Wall), PTS
+	// its presentation time (Frame.PTS, the same as its access unit's, so
+	// the live view can find the video frame the boxes belong to).
+	Seq       uint64        `json:"seq"`
+	FrameTime time.Time     `json:"frame_time"`
+	PTS       time.Duration `json:"pts_ns"`
+	FrameW    int           `json:"frame_width"`
+	FrameH    int           `json:"frame_height"`
+	Tracks    []TrackBox    `json:"tracks"`
 }
 
 // TrackBox is one track's box in a frame; Coasting is true when the box is

@@ -186,3 +186,118 @@ func TestFanoutOptions(t *testing.T) {
 		t.Error("nil hit accepted")
 	}
 }
+
+// visitRecorder is a visit sink that keeps the ids and revisions it got.
+type visitRecorder struct {
+	mu   sync.Mutex
+	got  []string
+	gate chan struct{}
+}
+
+func (r *visitRecorder) PublishVisit(ctx context.Context, v *face.Visit) error {
+	if r.gate != nil {
+		select {
+		case <-r.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.mu.Lock()
+	r.got = append(r.got, fmt.Sprintf("%s/%d", v.ID, v.Rev))
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *visitRecorder) snapshot() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.got...)
+}
+
+// TestVisitFanoutDrainsUntilClose: the visit aggregator ends its open
+// visits as it stops, after the context ended: the visit fan-out must still
+// deliver those end events (published between the end of ctx and Close),
+// in order, to every sink, and then return; a visit after Close is refused.
+func TestVisitFanoutDrainsUntilClose(t *testing.T) {
+	a, slow := &visitRecorder{}, &visitRecorder{gate: make(chan struct{})}
+	f, err := NewVisitFanout(VisitFanoutOptions{DrainTimeout: 30 * time.Second,
+		Sinks: []NamedVisitSink{{"a", a}, {"slow", slow}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	ev := func(id string, rev int) *face.Visit { return &face.Visit{ID: id, Rev: rev} }
+	if err := f.PublishVisit(ctx, ev("v1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	// the producer stops after ctx ended: its last events still go out
+	for _, v := range []*face.Visit{ev("v1", 2), ev("v2", 1), ev("v2", 2)} {
+		if err := f.PublishVisit(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+		t.Fatal("Run returned before Close")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(slow.gate) // the slow sink catches up during the drain
+	f.Close()
+	waitStopped(t, done)
+	want := []string{"v1/1", "v1/2", "v2/1", "v2/2"}
+	for name, r := range map[string]*visitRecorder{"a": a, "slow": slow} {
+		if got := r.snapshot(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("sink %s got %v, want %v", name, got, want)
+		}
+	}
+	if err := f.PublishVisit(ctx, ev("v3", 1)); err == nil {
+		t.Error("a visit after Close was accepted")
+	}
+	for _, s := range f.Stats() {
+		if s.Delivered != 4 || s.Failed != 0 || s.Queued != 0 || s.Dropped != 1 {
+			t.Errorf("%s: %+v, want 4 delivered and the one after Close dropped", s.Name, s)
+		}
+	}
+}
+
+// TestVisitFanoutDrainTimeout: a producer that never closes, or a sink
+// stuck for good, cannot hold up the shutdown past DrainTimeout.
+func TestVisitFanoutDrainTimeout(t *testing.T) {
+	stuck := &visitRecorder{gate: make(chan struct{})}
+	f, err := NewVisitFanout(VisitFanoutOptions{DrainTimeout: 50 * time.Millisecond, Sinks: []NamedVisitSink{{"stuck", stuck}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	f.PublishVisit(ctx, &face.Visit{ID: "v1", Rev: 1})
+	f.PublishVisit(ctx, &face.Visit{ID: "v1", Rev: 2})
+	cancel()
+	waitStopped(t, done) // without Close, with the sink stuck
+	if got := stuck.snapshot(); len(got) != 0 {
+		t.Errorf("the stuck sink got %v", got)
+	}
+}
+
+func TestVisitFanoutOptions(t *testing.T) {
+	r := &visitRecorder{}
+	for _, o := range []VisitFanoutOptions{
+		{Sinks: []NamedVisitSink{{"a", r}, {"a", r}}},
+		{Sinks: []NamedVisitSink{{"", r}}},
+		{Sinks: []NamedVisitSink{{"a", nil}}},
+		{QueueSize: -1},
+		{DrainTimeout: -time.Second},
+	} {
+		if _, err := NewVisitFanout(o); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+	f, _ := NewVisitFanout(VisitFanoutOptions{})
+	if err := f.PublishVisit(context.Background(), nil); err == nil {
+		t.Error("nil visit accepted")
+	}
+}

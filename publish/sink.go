@@ -14,6 +14,15 @@ type Sink interface {
 	Publish(ctx context.Context, h *face.Hit) error
 }
 
+// VisitSink receives visit events (face.Visit: new, update, end), in the
+// order they were published. Like Sink, PublishVisit must not block for
+// long and returns an error only when the event could not be accepted. The
+// visit aggregator reaches its sinks through a VisitFanout, which queues
+// per sink: a sink is never called on the aggregator's goroutine.
+type VisitSink interface {
+	PublishVisit(ctx context.Context, v *face.Visit) error
+}
+
 // CameraStatus is the part of a camera's health that leaves the box.
 type CameraStatus struct {
 	Camera string `json:"camera"`

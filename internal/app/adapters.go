@@ -17,6 +17,7 @@ type HistoryAPI struct{ S *history.Store }
 
 var (
 	_ httpapi.Hits    = HistoryAPI{}
+	_ httpapi.Visits  = HistoryAPI{}
 	_ httpapi.Auditor = HistoryAPI{}
 )
 
@@ -32,6 +33,26 @@ func (h HistoryAPI) GetHit(ctx context.Context, id string) (*face.Hit, error) {
 		return nil, fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
 	}
 	return hit, err
+}
+
+// ListVisits implements httpapi.Visits.
+func (h HistoryAPI) ListVisits(ctx context.Context, q httpapi.VisitQuery) ([]*face.Visit, error) {
+	return h.S.ListVisits(ctx, history.VisitQuery{Camera: q.Camera, Person: q.Person, Known: q.Known, Before: q.Before,
+		Since: q.Since, Until: q.Until, Limit: q.Limit})
+}
+
+// GetVisit implements httpapi.Visits.
+func (h HistoryAPI) GetVisit(ctx context.Context, id string) (*face.Visit, error) {
+	v, err := h.S.GetVisit(ctx, id)
+	if errors.Is(err, history.ErrVisitNotFound) {
+		return nil, fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
+	}
+	return v, err
+}
+
+// HitsStored implements httpapi.Visits.
+func (h HistoryAPI) HitsStored(ctx context.Context, ids []string) (map[string]bool, error) {
+	return h.S.HitsStored(ctx, ids)
 }
 
 // Audit implements httpapi.Auditor.

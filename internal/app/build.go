@@ -42,15 +42,10 @@ type builder struct {
 	reg      *metrics.Registry
 	live     *live.Server
 	models   map[string]string
-	// visitSinks take the visit events (added while Build runs, read by
-	// the visit aggregator's Emit once the components run)
-	visitSinks []visitSink
-}
-
-// visitSink takes visit events (the MQTT publisher); called in order on the
-// visit aggregator's goroutine, so each must only spool or queue.
-type visitSink interface {
-	PublishVisit(ctx context.Context, v *face.Visit) error
+	// visits is the fan-out of the visit aggregator's events (nil without
+	// cameras): the history, the live view and MQTT join it in addPublish,
+	// each with its own queue, so none runs on the aggregator's goroutine.
+	visits *publish.VisitFanout
 }
 
 // Build turns a validated config into the daemon's components, in pipeline
@@ -154,7 +149,7 @@ func (b *builder) addDetect() error {
 		frames := cam.SubscribeFrames(2)
 		tr, gate, probe := DetectTuning(cfg, cc, lr)
 		dp, err := detect.NewPipeline(detect.PipelineOptions{In: frames, Out: b.probes, Detector: det, FPS: cc.DetectFPS,
-			Tracker: tr, Gate: gate, Probe: probe, TrackEnds: true, Logger: b.log.With("camera", cc.Name)})
+			Tracker: tr, Gate: gate, Probe: probe, TrackEnds: true, OnTracks: b.publishTracks, Logger: b.log.With("camera", cc.Name)})
 		if err != nil {
 			return fmt.Errorf("camera %q: %w", cc.Name, err)
 		}
@@ -163,6 +158,15 @@ func (b *builder) addDetect() error {
 		b.health.watch("detect/"+cc.Name, 2*time.Minute, frames.Len, func() uint64 { s := dp.Stats(); return s.Frames + s.RateSkipped })
 	}
 	return nil
+}
+
+// publishTracks hands an analysed frame's track boxes to the live view
+// (built after detect; none when publish.webrtc is off). It runs on the
+// detect goroutine: the live view only queues them.
+func (b *builder) publishTracks(tb face.TrackBoxes) {
+	if ls := b.live; ls != nil {
+		ls.PublishTracks(tb)
+	}
 }
 
 // openSR loads the SR models (score, guidance and LR attribute model as the
@@ -257,11 +261,19 @@ func (b *builder) addMatch() error {
 	cfg, log := b.cfg, b.log
 	// every face here is super-resolved: the SR setting for the engine's scale
 	th := MatchThresholds(cfg, cfg.SRDG.Scale)
+	vfan, err := publish.NewVisitFanout(publish.VisitFanoutOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	b.visits, b.stats.visits = vfan, vfan
 	vs, err := b.newVisits(th)
 	if err != nil {
 		return err
 	}
-	b.Add("visits", vs.Run)
+	// the aggregator ends its open visits as it stops: the fan-out delivers
+	// those end events too, until Close
+	b.Add("visits", func(ctx context.Context) error { defer vfan.Close(); return vs.Run(ctx) })
+	b.Add("publish-visits", vfan.Run)
 	st, err := match.NewStage(match.StageOptions{In: b.shots, Out: fan, Gallery: b.gallery, TopK: cfg.Match.TopK,
 		Thresholds: th, Models: b.models, Visits: vs, Logger: log})
 	if err != nil {
@@ -274,7 +286,7 @@ func (b *builder) addMatch() error {
 }
 
 // newVisits builds the visit aggregator (match.visit): its events go to
-// every visit sink.
+// the visit fan-out.
 func (b *builder) newVisits(th match.Thresholds) (*match.Visits, error) {
 	cfg, log := b.cfg, b.log
 	vc := cfg.Match.Visit
@@ -289,10 +301,8 @@ func (b *builder) newVisits(th match.Thresholds) (*match.Visits, error) {
 			log.Info("visit", "camera", v.Camera, "visit", v.ID, "state", v.State, "rev", v.Rev, "track", v.TrackID,
 				"known", v.Decision.Known, "confidence", fmt.Sprintf("%.3f", v.Decision.Confidence),
 				"shots", v.Decision.Shots, "repeat", v.Repeat, "reason", v.Decision.Reason)
-			for _, s := range b.visitSinks {
-				if err := s.PublishVisit(context.Background(), v); err != nil {
-					log.Warn("visit not accepted", "visit", v.ID, "err", err)
-				}
+			if err := b.visits.PublishVisit(context.Background(), v); err != nil {
+				log.Warn("visit not accepted", "visit", v.ID, "err", err)
 			}
 		}})
 }
@@ -314,6 +324,9 @@ func (b *builder) addPublish() error {
 		if err := b.fan.Add(publish.NamedSink{Name: "history", Sink: b.history}); err != nil {
 			return err
 		}
+		if err := b.addVisitSink("history", b.history); err != nil {
+			return err
+		}
 	}
 	statuses := CameraStatuses(b.cameras)
 	reg, err := metrics.New(metrics.Options{Cameras: statuses, Version: b.version})
@@ -333,6 +346,14 @@ func (b *builder) addPublish() error {
 		}
 	}
 	return nil
+}
+
+// addVisitSink joins s to the visit fan-out, when there are visits.
+func (b *builder) addVisitSink(name string, s publish.VisitSink) error {
+	if b.visits == nil {
+		return nil
+	}
+	return b.visits.Add(publish.NamedVisitSink{Name: name, Sink: s})
 }
 
 // addLive builds the WebRTC live view (publish.webrtc).
@@ -358,6 +379,10 @@ func (b *builder) addLive() error {
 	}
 	b.live = ls
 	b.Add("live", ls.Run)
+	// the boxes' labels: each track's visit decision
+	if err := b.addVisitSink("live", ls); err != nil {
+		return err
+	}
 	b.reg.SetViewers(func() map[string]int {
 		out := map[string]int{}
 		for _, s := range ls.Stats() {
@@ -418,7 +443,9 @@ func (b *builder) addMQTT() error {
 	}
 	b.Add("mqtt", pub.Run)
 	b.addStop(func() { pub.Close() })
-	b.visitSinks = append(b.visitSinks, pub)
+	if err := b.addVisitSink("mqtt", pub); err != nil {
+		return err
+	}
 	b.reg.SetMQTT(func() metrics.MQTTStatus {
 		n, size := pub.SpoolDepth()
 		return metrics.MQTTStatus{Connected: pub.Connected(), SpoolMessages: n, SpoolBytes: size, Dropped: pub.Dropped()}
@@ -441,7 +468,7 @@ func (b *builder) addHTTP() error {
 	}
 	if b.history != nil {
 		ha := HistoryAPI{S: b.history}
-		o.Hits, o.Auditor = ha, ha
+		o.Hits, o.Visits, o.Auditor = ha, ha, ha
 	}
 	if b.gallery != nil {
 		if o.Auditor == nil {

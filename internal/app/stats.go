@@ -27,6 +27,8 @@ type Stats struct {
 	SR      srdg.StageStats
 	Match   match.StageStats
 	Sinks   []publish.SinkStats
+	// VisitSinks are the visit fan-out's sinks (none without cameras).
+	VisitSinks []publish.SinkStats
 	// Gallery is the number of enrolled people (0 without a gallery).
 	Gallery  int
 	Provider string
@@ -40,6 +42,7 @@ type collector struct {
 	sr       *srdg.Stage
 	match    *match.Stage
 	fan      *publish.Fanout
+	visits   *publish.VisitFanout
 	gallery  *match.Gallery
 	provider string
 	// every is how often Run moves the counters into Prometheus.
@@ -68,6 +71,9 @@ func (c *collector) snapshot(ctx context.Context, full bool) Stats {
 	}
 	if c.fan != nil {
 		st.Sinks = c.fan.Stats()
+	}
+	if c.visits != nil {
+		st.VisitSinks = c.visits.Stats()
 	}
 	if full && c.gallery != nil {
 		if people, err := c.gallery.List(ctx); err == nil {

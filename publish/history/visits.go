@@ -208,6 +208,40 @@ func (s *Store) decodeVisit(id string, rec []byte) (*face.Visit, error) {
 	return &v, nil
 }
 
+// HitsStored reports which of ids are hits in the store (a visit's shots
+// whose hits the retention or a full disk already deleted, or that are
+// still on their way to the store, are not).
+func (s *Store) HitsStored(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
+	const chunk = 500
+	for len(ids) > 0 {
+		n := min(len(ids), chunk)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT id FROM hits WHERE id IN (?`+strings.Repeat(",?", n-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("history: hits stored: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("history: hits stored: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
 // CountVisits returns the number of stored visits.
 func (s *Store) CountVisits(ctx context.Context) (int, error) {
 	var n int

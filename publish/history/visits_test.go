@@ -221,3 +221,34 @@ func TestVisitRetention(t *testing.T) {
 		t.Fatalf("%d person rows of deleted visits (%v)", orphans, err)
 	}
 }
+
+func TestHitsStored(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, Options{Path: filepath.Join(t.TempDir(), "h.db"), Key: key(4)})
+	t0 := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 1200 { // more than one query's worth of ids
+		id := face.NewID(t0.Add(time.Duration(i) * time.Millisecond))
+		ids = append(ids, id)
+		if i%3 == 0 {
+			if err := s.Publish(ctx, hit(id, "door", "", t0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got, err := s.HitsStored(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if got[id] != (i%3 == 0) {
+			t.Fatalf("hit %d: stored %v, want %v", i, got[id], i%3 == 0)
+		}
+	}
+	if len(got) != 400 {
+		t.Errorf("%d stored, want 400", len(got))
+	}
+	if got, err := s.HitsStored(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("no ids: %v %v", got, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/publish/httpapi"
 )
 
@@ -18,7 +19,10 @@ import (
 // Seeds: testdata/fuzz/FuzzAPIRequest.
 func FuzzAPIRequest(f *testing.F) {
 	hist, _ := hitFixture(f)
-	s, err := httpapi.New(httpapi.Options{Token: token, Hits: hist, Auditor: hist, MaxBodyBytes: 4096, AuthFailBurst: 1 << 30, AuthFailEvery: time.Nanosecond})
+	// the visits: the real history store (visits_test.go)
+	vstore, _ := visitFixture(f)
+	s, err := httpapi.New(httpapi.Options{Token: token, Hits: hist, Visits: app.HistoryAPI{S: vstore}, Auditor: hist, MaxBodyBytes: 4096,
+		AuthFailBurst: 1 << 30, AuthFailEvery: time.Nanosecond})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -173,8 +174,16 @@ func (s *Server) schema(w http.ResponseWriter, r *http.Request) {
 
 // query reads the query parameters, refusing any not in allowed.
 func query(r *http.Request, allowed ...string) (map[string]string, error) {
+	return queryValues(r.URL.Query(), allowed...)
+}
+
+// queryValues is query for parsed values.
+func queryValues(vals url.Values, allowed ...string) (map[string]string, error) {
 	out := map[string]string{}
-	for k, v := range r.URL.Query() {
+	for k, v := range vals {
+		if k == "" {
+			return nil, errorf(http.StatusBadRequest, k, "a query parameter without a name (%q): want name=value", "="+v[0])
+		}
 		if !slices.Contains(allowed, k) {
 			return nil, errorf(http.StatusBadRequest, k, "unknown query parameter %q (allowed: %v)", k, allowed)
 		}

@@ -31,13 +31,43 @@ type Hits interface {
 	GetHit(ctx context.Context, id string) (*face.Hit, error)
 }
 
+// VisitQuery selects visits, newest (by start) first. Zero fields do not
+// filter.
+type VisitQuery struct {
+	Camera string
+	// Person is a gallery name, compared case-insensitively with the
+	// visit's decision and every one of its top candidates.
+	Person string
+	// Known selects visits decided known (true) or unknown (false).
+	Known *bool
+	// Before is a visit id: only visits older than it (pagination).
+	Before string
+	// Since: only visits seen at or after this time; Until: only visits
+	// that started before it.
+	Since, Until time.Time
+	// Limit is the most visits returned, >= 1.
+	Limit int
+}
+
+// Visits is the visit history (publish/history behind an adapter).
+type Visits interface {
+	ListVisits(ctx context.Context, q VisitQuery) ([]*face.Visit, error)
+	// GetVisit returns one visit; an error wrapping ErrNotFound when there
+	// is none with that id.
+	GetVisit(ctx context.Context, id string) (*face.Visit, error)
+	// HitsStored reports which of the hit ids (a visit's shots) are in the
+	// hit history, so that image links are given only for those.
+	HitsStored(ctx context.Context, ids []string) (map[string]bool, error)
+}
+
 // AuditRecord is one audit log entry. Seq and Time are set by the store.
 type AuditRecord struct {
 	Seq  int64     `json:"seq"`
 	Time time.Time `json:"time"`
 	// Actor is "token", "session:<8 hex>" or "anonymous" (no token set).
 	Actor string `json:"actor"`
-	// Action is e.g. "hit.view", "hit.image", "hits.list", "gallery.enrol",
+	// Action is e.g. "hit.view", "hit.image", "hits.list", "visit.view",
+	// "visits.list", "gallery.enrol",
 	// "gallery.remove", "gallery.photo", "login".
 	Action string `json:"action"`
 	Target string `json:"target"`

@@ -49,9 +49,12 @@ type Options struct {
 	Viewable func() []string
 	// Hits is the hit history; nil: the hit endpoints answer 503.
 	Hits Hits
+	// Visits is the visit history; nil: the visit endpoints answer 503.
+	// Its shots' images are the hits' (Hits).
+	Visits Visits
 	// Gallery; nil: the gallery endpoints answer 503.
 	Gallery Gallery
-	// Auditor is required when Hits or Gallery is set: no access without
+	// Auditor is required when Hits, Visits or Gallery is set: no access without
 	// an audit trail.
 	Auditor Auditor
 	// Live serves /whep/ (WebRTC WHEP); nil: 404.
@@ -140,8 +143,8 @@ func New(o Options) (*Server, error) {
 	if strings.ContainsAny(o.Token, " \t\r\n") {
 		return nil, fmt.Errorf("http api: the token contains white space")
 	}
-	if (o.Hits != nil || o.Gallery != nil) && o.Auditor == nil {
-		return nil, fmt.Errorf("http api: an auditor is required with the hit history or the gallery")
+	if (o.Hits != nil || o.Visits != nil || o.Gallery != nil) && o.Auditor == nil {
+		return nil, fmt.Errorf("http api: an auditor is required with the hit or visit history or the gallery")
 	}
 	s := &Server{o: o, log: o.Logger.With("component", "httpapi"), ready: make(chan struct{})}
 	s.refused = ratelog.New(s.log, "cross-origin change refused", refusedWarnInterval)

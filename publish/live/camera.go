@@ -43,15 +43,24 @@ type camera struct {
 	packets, bytes                        atomic.Uint64
 	unitsSent, unitsDropped, unitsSkipped atomic.Uint64
 	hitsSent, hitsDropped                 atomic.Uint64
+	tracksSent, tracksDropped             atomic.Uint64
+
+	// tracks are the analysed frames' boxes waiting to be labelled and
+	// sent (runTracks); labels the tracks' visit decisions.
+	tracks *queue.Queue[face.TrackBoxes]
+	labels *labelBook
 }
 
 func newCamera(name string, src Source, log *slog.Logger) *camera {
+	tracks, labels := newTrackQueues()
 	return &camera{
-		name:  name,
-		src:   src,
-		log:   log,
-		ready: make(chan struct{}),
-		kick:  make(chan struct{}, 1),
+		name:   name,
+		src:    src,
+		log:    log,
+		ready:  make(chan struct{}),
+		kick:   make(chan struct{}, 1),
+		tracks: tracks,
+		labels: labels,
 	}
 }
 
@@ -211,16 +220,18 @@ func (c *camera) viewerList() []*viewer {
 
 func (c *camera) stats() CameraStats {
 	return CameraStats{
-		Camera:       c.name,
-		Viewers:      c.viewerCount(),
-		Sessions:     c.sessions.Load(),
-		Rejected:     c.rejected.Load(),
-		PacketsSent:  c.packets.Load(),
-		BytesSent:    c.bytes.Load(),
-		UnitsSent:    c.unitsSent.Load(),
-		UnitsDropped: c.unitsDropped.Load(),
-		UnitsSkipped: c.unitsSkipped.Load(),
-		HitsSent:     c.hitsSent.Load(),
-		HitsDropped:  c.hitsDropped.Load(),
+		Camera:        c.name,
+		Viewers:       c.viewerCount(),
+		Sessions:      c.sessions.Load(),
+		Rejected:      c.rejected.Load(),
+		PacketsSent:   c.packets.Load(),
+		BytesSent:     c.bytes.Load(),
+		UnitsSent:     c.unitsSent.Load(),
+		UnitsDropped:  c.unitsDropped.Load(),
+		UnitsSkipped:  c.unitsSkipped.Load(),
+		HitsSent:      c.hitsSent.Load(),
+		HitsDropped:   c.hitsDropped.Load(),
+		TracksSent:    c.tracksSent.Load(),
+		TracksDropped: c.tracksDropped.Load(),
 	}
 }

@@ -40,6 +40,7 @@ func (s *Server) Publish(_ context.Context, h *face.Hit) error {
 	if c == nil {
 		return nil
 	}
+	c.labels.shot(h.TrackID)
 	viewers := c.viewerList()
 	if len(viewers) == 0 {
 		return nil

@@ -1,6 +1,7 @@
 // Package live is the WebRTC live view: browsers pull a camera's H.264 video
 // over WHEP (RFC 9725, the WebRTC-HTTP Egress Protocol) and receive the hits of
-// that camera as JSON on a data channel labelled "events".
+// that camera, and the tracker's boxes of every analysed frame labelled with
+// their visits' decisions, as JSON on a data channel labelled "events".
 //
 // Video is passed through without transcoding: each camera's access units fan
 // out to per-viewer drop-oldest queues, and every viewer packetises them into
@@ -295,6 +296,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var camWG sync.WaitGroup
 	for _, c := range s.cams {
 		camWG.Go(func() { c.run(ctx, s.o.ViewerQueue) })
+		camWG.Go(func() { c.runTracks(ctx) })
 	}
 	s.log.Info("live view running", "cameras", len(s.cams), "ice_addresses", filter.String(), "mdns", s.o.MulticastDNS)
 	<-ctx.Done()
@@ -363,6 +365,10 @@ type CameraStats struct {
 	// HitsSent counts hit messages sent on data channels; HitsDropped those
 	// discarded because a viewer's queue or channel buffer was full.
 	HitsSent, HitsDropped uint64
+	// TracksSent counts track-box messages (one per analysed frame and
+	// viewer) sent; TracksDropped those discarded because the camera's or a
+	// viewer's queue, or the channel buffer, was full.
+	TracksSent, TracksDropped uint64
 }
 
 // Stats returns every camera's counters, sorted by camera name.

@@ -47,7 +47,11 @@ type viewer struct {
 
 	aus    *queue.Queue[*face.AccessUnit]
 	events *queue.Queue[[]byte]
-	gap    atomic.Bool // the camera queue dropped units: wait for a key unit
+	tracks *queue.Queue[[]byte] // track-box messages (tracks.go)
+	// rtpBase is 1<<32 | tsBase once the video started (0 before): the
+	// RTP timestamp of a picture is tsBase + its PTS in 90 kHz ticks.
+	rtpBase atomic.Uint64
+	gap     atomic.Bool // the camera queue dropped units: wait for a key unit
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -78,6 +82,7 @@ func newViewer(ctx context.Context, id string, cam *camera, log *slog.Logger, au
 		log:       log,
 		aus:       queue.New[*face.AccessUnit](auQueue),
 		events:    queue.New[[]byte](eventQueue),
+		tracks:    queue.New[[]byte](trackViewerQueue),
 		ctx:       ctx,
 		cancel:    cancel,
 		done:      make(chan struct{}),
@@ -130,12 +135,14 @@ func (v *viewer) run(connectTimeout time.Duration, onEnd func()) {
 	var wg sync.WaitGroup
 	wg.Go(v.readRTCP)
 	wg.Go(v.sendEvents)
+	wg.Go(v.sendTracks)
 	wg.Go(func() { v.expireUnconnected(connectTimeout) })
 	v.sendVideo()
 
 	onEnd()
 	v.aus.Close()
 	v.events.Close()
+	v.tracks.Close()
 	if d := v.aus.Dropped(); d > 0 {
 		v.log.Debug("viewer queue drops", "units", d)
 	}
@@ -240,6 +247,7 @@ func (v *viewer) writeUnit(au *face.AccessUnit) error {
 	}
 	ts := v.tsBase + ticks
 	v.started, v.lastTS, v.lastPTS = true, ts, au.PTS
+	v.rtpBase.Store(1<<32 | uint64(v.tsBase))
 
 	var payloads [][]byte
 	for _, n := range au.NALUs {

@@ -1,10 +1,11 @@
-// The live grid: one <video> per viewable camera over WHEP (RFC 9725),
-// hit boxes drawn from the "events" data channel, a strip of recent SR crops.
+// The live grid: one <video> per viewable camera over WHEP (RFC 9725), the
+// tracker's boxes from the "events" data channel drawn on the frames they
+// belong to (tracks.js), a strip of recent SR crops.
 import { api } from "./api.js";
-import { $, h, pct } from "./dom.js";
+import { $, h } from "./dom.js";
+import { newTracks, onTracks, delay, drawTracks } from "./tracks.js";
 
 const STRIP_MAX = 24;
-const BOX_MS = 2500;
 let sessions = []; // {pc, location}
 let generation = 0;
 
@@ -122,9 +123,10 @@ async function watch(camera, video, canvas, gen) {
   sessions.push(s);
   pc.addTransceiver("video", { direction: "recvonly" });
   const events = pc.createDataChannel("events");
-  const boxes = [];
-  events.addEventListener("message", (ev) => onEvent(ev.data, camera, boxes));
+  const tracks = newTracks();
+  events.addEventListener("message", (ev) => onEvent(ev.data, camera, tracks));
   pc.addEventListener("track", (ev) => {
+    delay(ev.receiver);
     video.srcObject = ev.streams[0] || new MediaStream([ev.track]);
   });
   await pc.setLocalDescription(await pc.createOffer());
@@ -139,18 +141,21 @@ async function watch(camera, video, canvas, gen) {
   s.location = res.headers.get("Location");
   if (gen !== generation) return;
   await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
-  draw(video, canvas, boxes, gen);
+  drawTracks(video, canvas, tracks, () => gen === generation);
 }
 
-function onEvent(data, camera, boxes) {
+function onEvent(data, camera, tracks) {
   let m;
   try {
     m = JSON.parse(data);
   } catch {
     return;
   }
+  if (m.type === "tracks") {
+    onTracks(tracks, m);
+    return;
+  }
   if (m.type !== "hit") return;
-  boxes.push({ ...m, at: performance.now() });
   const sr = m.image && m.image.sr_jpeg;
   if (sr) {
     const who = m.match && m.match.known ? m.match.name : "unknown";
@@ -161,34 +166,4 @@ function onEvent(data, camera, boxes) {
     strip.prepend(fig);
     while (strip.children.length > STRIP_MAX) strip.lastChild.remove();
   }
-}
-
-// draw paints the boxes of the last BOX_MS over the video, mapping frame
-// pixels to the letterboxed video area (object-fit: contain).
-function draw(video, canvas, boxes, gen) {
-  if (gen !== generation) return;
-  const w = canvas.clientWidth, hgt = canvas.clientHeight;
-  if (canvas.width !== w || canvas.height !== hgt) {
-    canvas.width = w;
-    canvas.height = hgt;
-  }
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, w, hgt);
-  const now = performance.now();
-  while (boxes.length && now - boxes[0].at > BOX_MS) boxes.shift();
-  for (const b of boxes) {
-    const fw = b.frame_width || video.videoWidth, fh = b.frame_height || video.videoHeight;
-    if (!fw || !fh || !b.box) continue;
-    const scale = Math.min(w / fw, hgt / fh);
-    const ox = (w - fw * scale) / 2, oy = (hgt - fh * scale) / 2;
-    const known = b.match && b.match.known;
-    ctx.strokeStyle = known ? "#58a6ff" : "#f0883e";
-    ctx.lineWidth = 2;
-    ctx.strokeRect(ox + b.box.x * scale, oy + b.box.y * scale, b.box.w * scale, b.box.h * scale);
-    ctx.fillStyle = ctx.strokeStyle;
-    ctx.font = "12px system-ui";
-    const label = known ? `${b.match.name} ${pct(b.match.similarity)}` : "unknown";
-    ctx.fillText(label, ox + b.box.x * scale, oy + b.box.y * scale - 4);
-  }
-  requestAnimationFrame(() => draw(video, canvas, boxes, gen));
 }

@@ -1,12 +1,13 @@
-// The page: a login, then four views chosen by the URL fragment.
+// The page: a login, then five views chosen by the URL fragment.
 import { api, postJSON, setUnauthorizedHandler } from "./api.js";
 import { $, status } from "./dom.js";
 import * as live from "./live.js";
+import * as visits from "./visits.js";
 import * as hits from "./hits.js";
 import * as gallery from "./gallery.js";
 import * as audit from "./audit.js";
 
-const views = { live, hits, gallery, audit };
+const views = { live, visits, hits, gallery, audit };
 let current = null;
 
 function showLogin() {

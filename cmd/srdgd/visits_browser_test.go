@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"go.uber.org/goleak"
+
+	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/face"
+	"github.com/srdgd/srdgd/internal/app"
+	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
+	"github.com/srdgd/srdgd/publish/history"
+)
+
+// TestBrowserVisitsAndLiveBoxes is issue 15's operator view end to end: the
+// demo scene (its people enrolled) through the real daemon, headless
+// Chromium on its page. The live view must draw the tracker's boxes on the
+// video frames they were detected in (synchronised by RTP timestamp), each
+// labelled with its visit's decision; the Visits view, opened before any
+// visit existed, must fill in by itself with the visits the daemon
+// publishes, each card with its images; no console error, and the daemon
+// stops cleanly.
+func TestBrowserVisitsAndLiveBoxes(t *testing.T) {
+	chromium := testutil.Chromium(t)
+	ffmpeg, err := rtspserver.FFmpegPath()
+	if err != nil {
+		requireFFmpeg(t, err)
+	}
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	srv, man, stopStream := streamDemoScene(ctx, t, ffmpeg)
+	defer stopStream()
+
+	cfg := testDaemonConfig(t)
+	if err := app.DemoGallery(ctx, cfg, man, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.SRDG.Sampler, cfg.SRDG.Steps, cfg.SRDG.BatchSize = "ode", 4, 1
+	cfg.SRDG.Attributes.Policy = "off"
+	cfg.Daemon.ShutdownTimeout = 20 * time.Second
+	cam := config.DefaultCamera()
+	cam.Name, cam.URL, cam.Transport = "plaza", srv.URL("plaza"), "tcp"
+	cfg.Cameras = []config.Camera{cam}
+	var logs syncBuffer
+	events := newLogEvents()
+	var visits visitLog
+	log := slog.New(&hookHandler{inner: slog.NewTextHandler(&logs, nil), hook: func(r slog.Record) { events.record(r); visits.record(r) }})
+	dctx, dcancel := context.WithCancel(ctx)
+	defer dcancel()
+	exited := make(chan struct{})
+	exitCode := -1
+	go func() {
+		defer close(exited)
+		exitCode = runDaemonWith(dctx, cfg, log, nil)
+	}()
+	defer func() { dcancel(); <-exited }()
+	defer func() {
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", logs.String())
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-events.httpAddr:
+	case <-exited:
+		t.Fatalf("daemon exited with %d before serving", exitCode)
+	case <-ctx.Done():
+		t.Fatal("the http api never listened")
+	}
+	base := "http://" + addr
+	waitCameraLive(ctx, t, base, "plaza")
+
+	bctx, stopBrowser := testutil.Browser(ctx, t, chromium, testutil.BrowserOptions{Width: 1280, Height: 1000, WebRTC: true})
+	defer stopBrowser()
+	pollIn := func(tctx context.Context, what, expr string, timeout time.Duration) {
+		t.Helper()
+		pctx, cancel := context.WithTimeout(tctx, timeout)
+		defer cancel()
+		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+			text, _ := chromedp.Run(tctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("%s (after %v): %v\npage text:\n%s", what, time.Since(t0).Round(time.Millisecond), err, text)
+		}
+		t.Logf("%s after %v", what, time.Since(t0).Round(time.Millisecond))
+	}
+
+	// The Visits view first, in the browser's first tab: no visit exists
+	// yet. (A second tab may only be opened once the browser runs.)
+	vctx := bctx
+	vconsole := testutil.WatchConsole(vctx)
+	if err := chromedp.Do(vctx, chromedp.Navigate(base+"/#visits")); err != nil {
+		t.Fatalf("open the visits view: %v", err)
+	}
+	pollIn(vctx, "visits view open and empty", `document.querySelector("#visit-timeline .empty") !== null`, 30*time.Second)
+
+	// The live view.
+	lctx, closeLive := chromedp.NewContext(bctx)
+	defer closeLive()
+	lconsole := testutil.WatchConsole(lctx)
+	if err := chromedp.Do(lctx, chromedp.Navigate(base+"/#live")); err != nil {
+		t.Fatalf("open the live view: %v", err)
+	}
+	const canvas = `document.querySelector('.camera[data-camera="plaza"] canvas')`
+	pollIn(lctx, "video decoding", `(() => { const v = document.querySelector('.camera[data-camera="plaza"] video');
+		return v && v.getVideoPlaybackQuality().totalVideoFrames > 0 && v.currentTime > 0; })()`, 60*time.Second)
+	// a box on the video, with a label, placed by RTP timestamp
+	pollIn(lctx, "tracker boxes drawn on their frames with labels", `(() => { const c = `+canvas+`;
+		if (!c || c.dataset.sync !== "rtp" || !(+c.dataset.boxes > 0) || !c.dataset.labels) return false;
+		const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+		for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) return true;
+		return false; })()`, 90*time.Second)
+	testutil.Screenshot(t, lctx, "visits-live-boxes")
+	// Sample the boxes for a while: how far the boxes' frame is behind the
+	// displayed frame, and which labels appear.
+	type sample struct {
+		Boxes  string
+		Labels string
+		Lag    string
+		Sync   string
+	}
+	var lags []float64
+	labels := map[string]int{}
+	for end := time.Now().Add(8 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		s, err := chromedp.Run(lctx, chromedp.Evaluate[sample](`(() => { const c = `+canvas+`;
+			return {Boxes: c.dataset.boxes || "", Labels: c.dataset.labels || "", Lag: c.dataset.lagMs || "", Sync: c.dataset.sync || ""}; })()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Sync != "rtp" {
+			t.Fatalf("the boxes are not synchronised by RTP timestamp: sync %q", s.Sync)
+		}
+		if l, err := strconv.ParseFloat(s.Lag, 64); err == nil {
+			lags = append(lags, l)
+		}
+		for _, l := range strings.Split(s.Labels, "|") {
+			if l != "" {
+				labels[labelKind(l)]++
+			}
+		}
+	}
+	if len(lags) == 0 {
+		t.Fatal("no box was drawn while sampling")
+	}
+	slices.Sort(lags)
+	t.Logf("boxes' frame behind the displayed frame: median %.0f ms, max %.0f ms over %d samples; labels seen: %v",
+		lags[len(lags)/2], lags[len(lags)-1], len(lags), labels)
+	if lags[len(lags)-1] > 1000 {
+		t.Errorf("boxes drawn %.0f ms behind their frame: the page must not draw boxes older than 1 s", lags[len(lags)-1])
+	}
+
+	// The Visits view filled in by itself.
+	pollIn(vctx, "a visit on the timeline, its images loaded", `(() => {
+		const cards = [...document.querySelectorAll(".visit")];
+		if (cards.length === 0) return false;
+		return [...document.querySelectorAll(".visit img")].every((i) => i.complete && i.naturalWidth > 0) &&
+			cards.some((c) => c.querySelector('img[alt="best SR"]')); })()`, 150*time.Second)
+	testutil.Screenshot(t, vctx, "visits-timeline")
+	type cardInfo struct {
+		ID, State, Text string
+		Best, LR, Shots int
+	}
+	cards, err := chromedp.Run(vctx, chromedp.Evaluate[[]cardInfo](`[...document.querySelectorAll(".visit")].map((c) => ({
+		ID: c.dataset.id, State: c.dataset.state, Text: c.querySelector(".facts").innerText,
+		Best: (c.querySelector('img[alt="best SR"]') || {}).naturalWidth || 0,
+		LR: (c.querySelector('img[alt="LR"]') || {}).naturalWidth || 0,
+		Shots: c.querySelectorAll(".shots figure").length}))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cards {
+		t.Logf("visit card %s (%s): %q", c.ID, c.State, strings.ReplaceAll(c.Text, "\n", " | "))
+		if c.Best != 0 && (c.Best != 128 || c.LR != 16) {
+			t.Errorf("visit %s: best SR %d px, LR %d px, want 128 and 16", c.ID, c.Best, c.LR)
+		}
+		if c.Shots == 0 || !strings.Contains(c.Text, "confidence") || !strings.Contains(c.Text, "plaza, track") {
+			t.Errorf("visit %s card lacks its shots, confidence or camera: %q", c.ID, c.Text)
+		}
+	}
+	// the page's visits are the API's
+	var page struct {
+		Visits []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"visits"`
+	}
+	res, err := http.Get(base + "/api/v1/visits?camera=plaza")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(res.Body).Decode(&page)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || len(page.Visits) == 0 {
+		t.Fatalf("GET /api/v1/visits: %d %v %+v", res.StatusCode, err, page)
+	}
+	for _, c := range cards {
+		if !slices.ContainsFunc(page.Visits, func(v struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		}) bool {
+			return v.ID == c.ID
+		}) {
+			t.Errorf("the page shows visit %s, which the API does not list", c.ID)
+		}
+	}
+	if errs := vconsole.Errors(); len(errs) > 0 {
+		t.Errorf("console errors on the visits view:\n%s", strings.Join(errs, "\n"))
+	}
+	if errs := lconsole.Errors(); len(errs) > 0 {
+		t.Errorf("console errors on the live view:\n%s", strings.Join(errs, "\n"))
+	}
+
+	stopBrowser()
+	dcancel()
+	select {
+	case <-exited:
+		if exitCode != exitOK {
+			t.Errorf("daemon exit %d after a clean stop, want %d", exitCode, exitOK)
+		}
+	case <-time.After(cfg.Daemon.ShutdownTimeout + 10*time.Second):
+		t.Fatal("the daemon did not stop")
+	}
+	out := logs.String()
+	if strings.Contains(out, "level=ERROR") {
+		t.Error("the daemon logged an error")
+	}
+	// every visit event the daemon logged reached the history, the end
+	// events of the stop included: each visit at its last revision, ended
+	ho, err := app.HistoryOptions(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := history.Open(ctx, ho)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hist.Close()
+	visits.mu.Lock()
+	logged := maps.Clone(visits.revs)
+	visits.mu.Unlock()
+	if n, err := hist.CountVisits(ctx); err != nil || n != len(logged) {
+		t.Errorf("%d visits in the history (%v), %d logged", n, err, len(logged))
+	}
+	for id, rev := range logged {
+		v, err := hist.GetVisit(ctx, id)
+		if err != nil {
+			t.Errorf("visit %s logged, not in the history: %v", id, err)
+			continue
+		}
+		if int64(v.Rev) != rev || v.State != face.VisitEnd {
+			t.Errorf("visit %s in the history at rev %d, state %s; logged up to rev %d, and the stop ends every visit", id, v.Rev, v.State, rev)
+		}
+	}
+	t.Logf("%d visits logged and stored, %d faces super-resolved, whole test %v", len(logged), events.faces(), time.Since(t0).Round(time.Millisecond))
+	stopStream()
+}
+
+// labelKind groups a box label: "deciding", "unknown" or "named".
+func labelKind(l string) string {
+	switch {
+	case strings.HasPrefix(l, "deciding"):
+		return "deciding"
+	case l == "unknown":
+		return "unknown"
+	}
+	return "named"
+}
+
+// visitLog keeps the last revision of every visit the daemon logged.
+type visitLog struct {
+	mu   sync.Mutex
+	revs map[string]int64
+}
+
+func (l *visitLog) record(r slog.Record) {
+	if r.Message != "visit" {
+		return
+	}
+	var id string
+	var rev int64
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "visit":
+			id = a.Value.String()
+		case "rev":
+			rev = a.Value.Int64()
+		}
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.revs == nil {
+		l.revs = map[string]int64{}
+	}
+	l.revs[id] = max(l.revs[id], rev)
+}
