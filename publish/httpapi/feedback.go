@@ -25,6 +25,7 @@ type FeedbackResult struct {
 
 type feedbackResponse struct {
 	Hit     string           `json:"hit"`
+	Visit   string           `json:"visit,omitempty"`
 	Verdict string           `json:"verdict"`
 	Stored  []FeedbackResult `json:"stored"`
 }
@@ -117,4 +118,76 @@ func (s *Server) patchPerson(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"name": name, "watchlist": *p.Watchlist})
+}
+
+// visitFeedback is hitFeedback for a visit: the verdict applies to the
+// visit's decision, and the face learnt from is its best shot's SR face
+// (the hit stored in the history); audited as "visit.feedback".
+func (s *Server) visitFeedback(w http.ResponseWriter, r *http.Request) {
+	g := s.gallery(w)
+	if g == nil {
+		return
+	}
+	if s.o.Visits == nil || s.o.Hits == nil {
+		writeError(w, http.StatusServiceUnavailable, "", "no visit history configured")
+		return
+	}
+	var req feedbackRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(req.Person) > maxNameBytes {
+		s.fail(w, r, errorf(http.StatusBadRequest, "person", "person longer than %d bytes", maxNameBytes))
+		return
+	}
+	id := r.PathValue("id")
+	if !validID(id) {
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("visit %q: not found (not a visit id)", id))
+		return
+	}
+	v, err := s.o.Visits.GetVisit(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("visit %s: %w", id, err))
+		return
+	}
+	d := v.Decision
+	t, err := face.FeedbackTargets(face.Match{Known: d.Known, Name: d.Name, PersonID: d.PersonID, TopK: d.TopK}, req.Verdict, req.Person)
+	var fe *face.FeedbackError
+	if errors.As(err, &fe) {
+		s.fail(w, r, errorf(http.StatusBadRequest, fe.Field, "%s", fe.Msg))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.BestShot == "" {
+		s.fail(w, r, errorf(http.StatusConflict, "", "visit %s has no best shot: nothing to learn from", v.ID))
+		return
+	}
+	h, err := s.o.Hits.GetHit(r.Context(), v.BestShot)
+	if errors.Is(err, ErrNotFound) || (err == nil && len(h.SRJPEG) == 0) {
+		s.fail(w, r, errorf(http.StatusConflict, "", "visit %s: its best shot %s is not in the history with its SR face: nothing to learn from", v.ID, v.BestShot))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("visit %s: best shot %s: %w", v.ID, v.BestShot, err))
+		return
+	}
+	resp := feedbackResponse{Hit: h.ID, Visit: v.ID, Verdict: req.Verdict, Stored: []FeedbackResult{}}
+	for _, p := range t {
+		tid, err := g.Feedback(r.Context(), p, req.Verdict, h.SRJPEG, h.SR.Scale, v.ID)
+		if err != nil {
+			_ = s.audit(r, "visit.feedback.failed", v.ID, fmt.Sprintf("%s %s: %v", req.Verdict, p, err))
+			s.fail(w, r, fmt.Errorf("feedback on visit %s for %q: %w", v.ID, p, err))
+			return
+		}
+		if err := s.audit(r, "visit.feedback", v.ID, fmt.Sprintf("%s %s (template %d, best shot %s)", req.Verdict, p, tid, h.ID)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		resp.Stored = append(resp.Stored, FeedbackResult{Person: p, Template: tid})
+	}
+	writeJSON(w, http.StatusCreated, resp)
 }

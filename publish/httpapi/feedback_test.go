@@ -160,3 +160,63 @@ func TestHitFeedbackAndWatchlist(t *testing.T) {
 		t.Errorf("PATCH without the token: %d", got.status)
 	}
 }
+
+// TestVisitFeedback answers visits of the real history store: the verdict
+// applies to the visit's decision and learns from its best shot's SR face;
+// a visit without a stored best shot is 409, an unknown one 404.
+func TestVisitFeedback(t *testing.T) {
+	if !modelsPresent(t) {
+		t.Skip("SKIPPING: the face models (a real gallery) are absent")
+	}
+	rows := celebaRows(t)
+	store, vs := visitFixture(t)
+	api := app.HistoryAPI{S: store}
+	g := realGallery(t)
+	ctx := context.Background()
+	for i, name := range []string{"Zoë Quinn", "Bob"} {
+		if res, err := g.Add(ctx, name, []match.Photo{{Source: rows[i].image, Data: readFile(t, celebaPath(t, rows[i].image))}}); err != nil || !res[0].Enrolled {
+			t.Fatalf("enrol %s: %v %+v", name, err, res)
+		}
+	}
+	r := start(t, httpapi.Options{Token: token, Hits: api, Visits: api, Auditor: api, Gallery: app.NewGalleryAPI(g)})
+	auth, jsonCT := "Authorization: Bearer "+token, "Content-Type: application/json"
+	for _, c := range []struct {
+		name, visit, body string
+		status            int
+		stored            []string
+	}{
+		{"reject the named person", vs[0].ID, `{"verdict":"reject"}`, 201, []string{"Zoë Quinn"}},
+		{"confirm an unknown visit", vs[1].ID, `{"verdict":"confirm","person":"bob"}`, 201, []string{"bob"}},
+		{"not enrolled: the top candidate", vs[1].ID, `{"verdict":"not_enrolled"}`, 201, []string{"Bob"}},
+		{"no shots", vs[3].ID, `{"verdict":"confirm","person":"Bob"}`, 409, nil},
+		{"no candidate to reject", vs[3].ID, `{"verdict":"reject"}`, 400, nil},
+		{"unknown visit", "01ZZZZZZZZZZZZZZZZZZZZZZZZ", `{"verdict":"reject","person":"Bob"}`, 404, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := r.do(t, "POST", "/api/v1/visits/"+c.visit+"/feedback", strings.NewReader(c.body), auth, jsonCT)
+			if got.status != c.status {
+				t.Fatalf("%d %s, want %d", got.status, got.body, c.status)
+			}
+			if c.status != 201 {
+				got.apiErr(t)
+				return
+			}
+			var resp struct {
+				Hit, Visit string
+				Stored     []httpapi.FeedbackResult
+			}
+			got.json(t, &resp)
+			var who []string
+			for _, s := range resp.Stored {
+				who = append(who, s.Person)
+			}
+			if resp.Visit != c.visit || resp.Hit == "" || !slices.Equal(who, c.stored) {
+				t.Errorf("response %+v, want %v stored for visit %s", resp, c.stored, c.visit)
+			}
+		})
+	}
+	tl, err := g.Templates(ctx, "Bob")
+	if err != nil || len(tl) != 2 || tl[0].Source != vs[1].ID {
+		t.Errorf("Bob's templates %+v (%v): want 2 from visit %s", tl, err, vs[1].ID)
+	}
+}

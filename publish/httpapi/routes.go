@@ -42,6 +42,7 @@ func (s *Server) routes() http.Handler {
 	api("/api/v1/hits/{id}/feedback", methods{"POST": s.hitFeedback})
 	api("/api/v1/visits", methods{"GET": s.listVisits})
 	api("/api/v1/visits/{id}", methods{"GET": s.getVisit})
+	api("/api/v1/visits/{id}/feedback", methods{"POST": s.visitFeedback})
 	api("/api/v1/gallery", methods{"GET": s.listGallery, "POST": s.enrol})
 	api("/api/v1/gallery/{name}", methods{"DELETE": s.removePerson, "PATCH": s.patchPerson})
 	api("/api/v1/gallery/{name}/photo.jpg", methods{"GET": s.personPhoto})
