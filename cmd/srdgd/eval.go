@@ -18,6 +18,7 @@ import (
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/eval"
 	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/internal/locate"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/srdg"
@@ -51,7 +52,7 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	fs.BoolVar(&f.unguided, "unguided", true, "run unguided SR")
 	fs.BoolVar(&f.hrRef, "hr", true, "add the HR face itself as a reference row (the recognition upper bound)")
 	fs.StringVar(&f.out, "out", "eval-results", "results folder (results.json, results.md, roc.png, cmc.png, cache.jsonl, sr/)")
-	fs.StringVar(&f.dir, "models", "", "models folder (default: /usr/share/srdgd/models, else ./models/dist)")
+	fs.StringVar(&f.dir, "models", "", modelsHelp)
 	fs.StringVar(&f.lib, "ort-library", "", "libonnxruntime path (default: search)")
 	fs.IntVar(&f.threads, "threads", 0, "ORT intra-op threads (0 = default)")
 	fs.IntVar(&f.grid, "grid", 0, "also write grid_x<scale>.png: the first N probes, one row each: LR | every method | HR")
@@ -152,12 +153,15 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer rt.Close()
-	r := &evalRunner{f: f, set: set, rt: rt, md: modelsDir(f.dir),
+	r := &evalRunner{f: f, set: set, rt: rt, models: flagModels(f.dir),
 		sess: ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: f.threads}}
 	defer r.close()
+	embPath, err := r.models.File("--models", "", "face_embedder.onnx")
+	if err != nil {
+		return fail(err)
+	}
 	emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, Session: r.sess,
-		EmbedderPath:  filepath.Join(r.md, "face_embedder.onnx"),
-		LandmarksPath: filepath.Join(r.md, "face_landmarks68.onnx")})
+		EmbedderPath: embPath, LandmarksPath: filepath.Join(filepath.Dir(embPath), "face_landmarks68.onnx")})
 	if err != nil {
 		return fail(err)
 	}
@@ -204,7 +208,7 @@ type evalRunner struct {
 	set     *eval.Set
 	rt      *ort.Runtime
 	sess    ort.SessionOptions
-	md      string
+	models  locate.Models
 	engines []*srdg.Engine
 }
 
@@ -225,10 +229,15 @@ func (r *evalRunner) methods(scale int) ([]eval.Method, error) {
 	if len(f.samplerNames) == 0 || (!f.guided && !f.unguided) {
 		return ms, nil
 	}
-	scorePath := filepath.Join(r.md, fmt.Sprintf("score_x%d.onnx", scale))
+	scorePath, err := r.models.File("--models", "", fmt.Sprintf("score_x%d.onnx", scale))
+	if err != nil {
+		return nil, err
+	}
 	gp := ""
 	if f.guided {
-		gp = filepath.Join(r.md, "guidance.onnx")
+		if gp, err = r.models.File("--models", "", "guidance.onnx"); err != nil {
+			return nil, err
+		}
 	}
 	eng, err := srdg.Open(srdg.ModelOptions{Runtime: r.rt, Session: r.sess, WantScale: scale, ScorePath: scorePath, GuidancePath: gp})
 	if err != nil {

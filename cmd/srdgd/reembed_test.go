@@ -52,7 +52,7 @@ func copyFile(t *testing.T, src, dst string) {
 func TestGalleryReembed(t *testing.T) {
 	_, ids, byID := celebaByIdentity(t)
 	dir := t.TempDir()
-	dist := modelsDir("")
+	dist := repoModels
 	v1, v2 := filepath.Join(dir, "v1"), filepath.Join(dir, "v2")
 	for _, d := range []string{v1, v2} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/internal/locate"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/srdg"
 )
@@ -64,8 +64,12 @@ func parseAttrs(s string, names []string) ([]int, error) {
 	return labels, nil
 }
 
-// modelsDir picks the default models folder (app.ModelsDir).
-func modelsDir(configured string) string { return app.ModelsDir(configured) }
+// flagModels is the model search of a command's --models flag (internal/locate:
+// the folder given, else beside the binary, the install prefix, the source tree).
+func flagModels(dir string) locate.Models { return locate.Models{Dir: dir, DirKey: "--models"} }
+
+// modelsHelp is the help text of every --models flag.
+const modelsHelp = "models folder (default: search beside the binary, /usr/share/srdgd/models, models/dist of the source tree; README \"Where srdgd finds its files\")"
 
 func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("sr", stderr)
@@ -77,7 +81,7 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	weight := fs.Float64("weight", 0, "guidance weight (0 = sampler default)")
 	seed := fs.Uint64("seed", 1, "noise seed")
 	scale := fs.Int("scale", 8, "8 (16x16 input) or 16 (8x8 input)")
-	dir := fs.String("models", "", "models folder (default: /usr/share/srdgd/models, else ./models/dist)")
+	dir := fs.String("models", "", modelsHelp)
 	score := fs.String("score", "", "score model (default: <models>/score_x<scale>.onnx)")
 	guidance := fs.String("guidance", "", "guidance model (default: <models>/guidance.onnx; 'none' = off)")
 	lib := fs.String("ort-library", "", "libonnxruntime path (default: search)")
@@ -89,15 +93,17 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "srdgd sr: --in is required")
 		return exitUsage
 	}
-	md := modelsDir(*dir)
-	if *score == "" {
-		*score = filepath.Join(md, fmt.Sprintf("score_x%d.onnx", *scale))
-	}
-	if *guidance == "" {
-		*guidance = filepath.Join(md, "guidance.onnx")
+	models := flagModels(*dir)
+	var err error
+	if *score, err = models.File("--score", *score, fmt.Sprintf("score_x%d.onnx", *scale)); err != nil {
+		fmt.Fprintln(stderr, "srdgd sr:", err)
+		return exitFailure
 	}
 	if *guidance == "none" {
 		*guidance = ""
+	} else if *guidance, err = models.File("--guidance", *guidance, "guidance.onnx"); err != nil {
+		fmt.Fprintln(stderr, "srdgd sr:", err)
+		return exitFailure
 	}
 	rt, err := ort.Open(*lib, nil)
 	if err != nil {

@@ -8,15 +8,15 @@ package ort
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/srdgd/srdgd/internal/locate"
 )
 
 // Execution provider names, as used in the config.
@@ -26,8 +26,9 @@ const (
 	CPU      = "cpu"
 )
 
-// ErrLibraryNotFound is returned when no libonnxruntime shared library is found.
-var ErrLibraryNotFound = errors.New("onnxruntime library not found")
+// ErrLibraryNotFound is what FindLibrary's error is (errors.Is) when no
+// libonnxruntime shared library is found.
+var ErrLibraryNotFound = locate.ErrNotFound
 
 // The ORT C environment is one per process; onnxruntime_go keeps it in package
 // state. Runtime values share it through this reference count.
@@ -44,57 +45,10 @@ type Runtime struct {
 	closed bool
 }
 
-// LibraryCandidates lists where FindLibrary looks, in order, for a configured
-// path (may be empty).
-func LibraryCandidates(configured string) []string {
-	var c []string
-	if configured != "" {
-		return []string{configured}
-	}
-	// the same variable the config accepts as an override of srdg.ort_library
-	if p := os.Getenv("SRDGD_SRDG_ORT_LIBRARY"); p != "" {
-		c = append(c, p)
-	}
-	// next to the binary (installed layout), then the repository layout
-	if exe, err := os.Executable(); err == nil {
-		d := filepath.Dir(exe)
-		c = append(c,
-			filepath.Join(d, "libonnxruntime.so.1"),
-			filepath.Join(d, "..", "lib", "srdgd", "libonnxruntime.so.1"),
-			filepath.Join(d, "..", "third_party", "onnxruntime", "lib", "libonnxruntime.so.1"))
-	}
-	if wd, err := os.Getwd(); err == nil {
-		// walk up from the working directory so tests in sub-packages find the
-		// repository's third_party folder
-		for d := wd; ; d = filepath.Dir(d) {
-			c = append(c, filepath.Join(d, "third_party", "onnxruntime", "lib", "libonnxruntime.so.1"))
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	c = append(c,
-		"/usr/lib/srdgd/libonnxruntime.so.1",
-		"/usr/local/lib/libonnxruntime.so.1",
-		"/usr/local/lib/libonnxruntime.so",
-		"/usr/lib/x86_64-linux-gnu/libonnxruntime.so.1",
-		"/usr/lib/aarch64-linux-gnu/libonnxruntime.so.1",
-	)
-	return c
-}
-
-// FindLibrary returns the first existing candidate from LibraryCandidates.
+// FindLibrary returns libonnxruntime: configured (srdg.ort_library) when
+// set, else the first found in locate's search order (internal/locate).
 func FindLibrary(configured string) (string, error) {
-	cands := LibraryCandidates(configured)
-	for _, p := range cands {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-	}
-	if configured != "" {
-		return "", fmt.Errorf("%w at configured path %s (srdg.ort_library)", ErrLibraryNotFound, configured)
-	}
-	return "", fmt.Errorf("%w: tried %s; run scripts/fetch-ort.sh or set srdg.ort_library", ErrLibraryNotFound, strings.Join(cands, ", "))
+	return locate.ORTLibrary(locate.Places{}, "srdg.ort_library", configured)
 }
 
 // Open loads the library (found with FindLibrary) and initialises the
