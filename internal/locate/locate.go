@@ -30,7 +30,6 @@ import (
 	"strings"
 )
 
-
 // ORTLibraryName is the ONNX Runtime library looked for.
 const ORTLibraryName = "libonnxruntime.so.1"
 
