@@ -390,7 +390,7 @@ type Match struct {
 	// faces, per scale: every face the daemon matches is one, and their
 	// similarities are distributed differently from photos' (at 16x the
 	// photo setting accepts 1.5 % of unknown people). Threshold and Margin
-	// above apply to photos (gallery search without --lr). Default: see [SRMatch].
+	// above apply to photos (gallery search without --scale). Default: see [SRMatch].
 	SR SRMatch `yaml:"sr"`
 	// Visit fuses the shots of one person's pass in front of a camera into
 	// one visit with one decision and its events. Default: see [Visit].

@@ -30,7 +30,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	synthetic := fs.Bool("testsrc", false, "stream ffmpeg's testsrc2 pattern (no faces) instead of the scene")
 	models := fs.String("models", "", "folder of the models and the demo's faces (demo/manifest.json) (default: search beside the binary, /usr/share/srdgd/models, models/dist of the source tree)")
 	mqttListen := fs.String("mqtt-listen", "", "address of the embedded MQTT broker (default "+config.Default().Publish.MQTT.EmbeddedListen+", or a free port when that one is taken)")
-	if err := fs.Parse(args); err != nil {
+	if pos, err := parseArgs(fs, args); err != nil || !noArgs(stderr, "srdgd demo", pos) {
 		return exitUsage
 	}
 	if *dur > 0 {

@@ -42,7 +42,8 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	fs.StringVar(&f.setPath, "set", "", "dataset description (JSON: gallery and probes, see README \"Evaluation\")")
 	fs.StringVar(&f.celeba, "celeba", "", "CelebA aligned folder (labels.csv): gallery = one train image per identity, probes = test images")
 	fs.IntVar(&f.limit, "limit", 0, "at most this many probes (0 = all; with --celeba the default is 20)")
-	fs.StringVar(&f.split, "split", "test", "with --celeba: the probes' split, test or val (val: choose thresholds without the test images)")
+	split := newEnum(fs, "split", "test", "with --celeba: the probes' split (val: choose thresholds without the test images)", "test", "val")
+	defer func() { f.split = split.v }()
 	fs.StringVar(&f.cfgPath, "config", "", "config file whose match thresholds are reported as the \"configured\" operating point (default: $SRDGD_CONFIG, /etc/srdgd/srdgd.yaml, else the defaults)")
 	fs.StringVar(&f.scales, "scale", "8", "scales, comma-separated: 8 (16x16 probes), 16 (8x8)")
 	fs.StringVar(&f.samplers, "sampler", "fast", "SR samplers, comma-separated: "+strings.Join(srdg.SamplerNames(), ", ")+" (empty: LR only)")
@@ -65,11 +66,12 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	fs.BoolVar(&f.single, "single", true, "with --shots: also the rows of each method on the probe itself (false: only the shot rows; <method>-shots1 is then the single-shot figure)")
 	fs.StringVar(&f.srCache, "sr-cache", "", "folder keeping the SR outputs, so a new embedder or fusion rule does not rerun SR (default: <out>/sr)")
 	fs.StringVar(&f.calibrate, "calibrate", "", "write the decision calibration of the SR shot rows (threshold and margin at FPIR 1 %, similarity -> probability of genuine) into this JSON file, replacing its entries of the same scale and shots (use --split val)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil || !noArgs(stderr, "srdgd eval", pos) {
 		return nil, false
 	}
 	fs.Visit(func(fl *flag.Flag) { f.limitSet = f.limitSet || fl.Name == "limit" })
-	if fs.NArg() > 0 || (f.setPath == "") == (f.celeba == "") {
+	if (f.setPath == "") == (f.celeba == "") {
 		fmt.Fprintln(stderr, "srdgd eval: exactly one of --set FILE and --celeba DIR is required")
 		return nil, false
 	}

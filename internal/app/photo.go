@@ -155,7 +155,7 @@ func OpenPhotoTools(o PhotoToolsOptions) (*PhotoTools, error) {
 		}
 		t.Detector = h
 	default:
-		return fail(UsageError{fmt.Errorf("--detector %q: want blazeface or haar", o.Detector)})
+		return fail(UsageError{fmt.Errorf("--detector %q is not allowed (allowed: blazeface, haar)", o.Detector)})
 	}
 	d := t.Detector
 	t.keep = append(t.keep, func() { d.Close() })
@@ -172,7 +172,7 @@ func OpenPhotoTools(o PhotoToolsOptions) (*PhotoTools, error) {
 	t.Attrs = attrs
 	t.keep = append(t.keep, func() { attrs.Close() })
 	if attrs.LR != o.LRSize {
-		return fail(UsageError{fmt.Errorf("%s takes %dx%d probes, --lr is %d", o.AttrModel, attrs.LR, attrs.LR, o.LRSize)})
+		return fail(UsageError{fmt.Errorf("%s takes %dx%d probes, --scale %d cuts %dx%d (allowed: --scale %d with this model)", o.AttrModel, attrs.LR, attrs.LR, 128/o.LRSize, o.LRSize, o.LRSize, 128/attrs.LR)})
 	}
 	return t, nil
 }
