@@ -186,19 +186,12 @@ func (o *Options) checkProvider(ctx context.Context, rt *ort.Runtime, probe, p s
 	return c
 }
 
-// providerLibs are the shared objects ONNX Runtime loads, from its own
-// folder, for a GPU provider.
-var providerLibs = map[string][]string{
-	ort.CUDA:     {"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"},
-	ort.TensorRT: {"libonnxruntime_providers_shared.so", "libonnxruntime_providers_tensorrt.so"},
-}
-
 // providerReason says plainly when the library is a build without the
 // provider (its plug-in libraries are missing next to it); otherwise it is
 // ONNX Runtime's own reason (missing CUDA/cuDNN/TensorRT libraries, no GPU).
 func providerReason(lib, p string, err error) string {
 	var missing []string
-	for _, f := range providerLibs[p] {
+	for _, f := range ort.ProviderLibraries[p] {
 		if _, serr := os.Stat(filepath.Join(filepath.Dir(lib), f)); serr != nil {
 			missing = append(missing, f)
 		}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -43,6 +44,45 @@ type Runtime struct {
 	lib    string
 	log    *slog.Logger
 	closed bool
+	// lacks are the providers this library build has no plug-in for
+	lacks map[string]bool
+}
+
+// ProviderLibraries are the plug-in libraries ONNX Runtime loads, from its
+// own folder, for a GPU provider: a build without them (the CPU build) has
+// no such provider.
+var ProviderLibraries = map[string][]string{
+	CUDA:     {"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"},
+	TensorRT: {"libonnxruntime_providers_shared.so", "libonnxruntime_providers_tensorrt.so"},
+}
+
+// BuildProviders lists the execution providers the library at lib has
+// (cpu, and each GPU provider whose plug-in libraries are beside it) and
+// those it lacks, in the order tensorrt, cuda, cpu.
+func BuildProviders(lib string) (have, lacks []string) {
+	for _, p := range []string{TensorRT, CUDA} {
+		ok := true
+		for _, f := range ProviderLibraries[p] {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(lib), f)); err != nil {
+				ok = false
+			}
+		}
+		if ok {
+			have = append(have, p)
+		} else {
+			lacks = append(lacks, p)
+		}
+	}
+	return append(have, CPU), lacks
+}
+
+func newRuntime(lib string, log *slog.Logger) *Runtime {
+	_, lacks := BuildProviders(lib)
+	r := &Runtime{lib: lib, log: log, lacks: map[string]bool{}}
+	for _, p := range lacks {
+		r.lacks[p] = true
+	}
+	return r
 }
 
 // FindLibrary returns libonnxruntime: configured (srdg.ort_library) when
@@ -69,15 +109,19 @@ func Open(libPath string, log *slog.Logger) (*Runtime, error) {
 			return nil, fmt.Errorf("onnxruntime already loaded from %s, cannot load %s too", envLib, lib)
 		}
 		envRefs++
-		return &Runtime{lib: lib, log: log}, nil
+		return newRuntime(lib, log), nil
 	}
 	ort.SetSharedLibraryPath(lib)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
 		return nil, fmt.Errorf("onnxruntime %s: %w", lib, err)
 	}
 	envRefs, envLib = 1, lib
-	log.Info("onnxruntime loaded", "library", lib, "version", ort.GetVersion())
-	return &Runtime{lib: lib, log: log}, nil
+	// One line says what this build can run on; the sessions then say
+	// nothing more about providers the build lacks (DEBUG only).
+	have, lacks := BuildProviders(lib)
+	log.Info("onnxruntime loaded", "library", lib, "version", ort.GetVersion(),
+		"providers", strings.Join(have, ","), "not_in_this_build", strings.Join(lacks, ","))
+	return newRuntime(lib, log), nil
 }
 
 // Library is the path of the loaded shared library.
@@ -237,8 +281,17 @@ func (r *Runtime) NewSession(path string, slot Slot, o SessionOptions) (*Session
 			continue
 		}
 		attrs := []any{"model", path, "slot", slot.Name, "provider", p}
-		for rp, why := range rejected {
-			attrs = append(attrs, "not_"+rp, why)
+		for _, rp := range provs {
+			why, ok := rejected[rp]
+			switch {
+			case !ok:
+			case r.lacks[rp]:
+				// expected: said once by "onnxruntime loaded"
+				r.log.Debug("execution provider not in this onnxruntime build", "model", path, "provider", rp, "err", why)
+			default:
+				// the build has it, yet it failed (driver, GPU, libraries)
+				attrs = append(attrs, "not_"+rp, why)
+			}
 		}
 		r.log.Info("execution provider chosen", attrs...)
 		return &Session{Path: path, Provider: p, Meta: meta, Inputs: ins, Outputs: outs, sess: sess, log: r.log}, nil
