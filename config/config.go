@@ -41,7 +41,6 @@ package config
 import (
 	"log/slog"
 	"path/filepath"
-	"strconv"
 	"time"
 )
 
@@ -107,8 +106,11 @@ type Storage struct {
 	// StateDir holds the gallery, the spool, the TensorRT cache and hit
 	// records. Default: /var/lib/srdgd.
 	StateDir string `yaml:"state_dir"`
-	// ModelsDir holds the ONNX models; model paths left empty are looked up
-	// here. Default: /usr/share/srdgd/models.
+	// ModelsDir holds the ONNX models (and the demo's faces in demo/); model
+	// paths left empty are looked up here. Default: "" (search: beside the
+	// binary, /usr/share/srdgd/models, models/dist of a source tree around
+	// the working directory; internal/locate, README "Where srdgd finds its
+	// files").
 	ModelsDir string `yaml:"models_dir"`
 	// SpoolDir holds alerts waiting for the MQTT broker.
 	// Default: "" (meaning <state_dir>/spool).
@@ -320,8 +322,10 @@ type SRDG struct {
 	// from tensorrt, cuda, cpu; not empty, no repeats.
 	// Default: [tensorrt, cuda, cpu].
 	Providers []string `yaml:"providers"`
-	// ORTLibrary is the path of libonnxruntime.so.
-	// Default: "" (search the standard library paths).
+	// ORTLibrary is the path of libonnxruntime.so.1. Default: "" (search:
+	// beside the binary, /usr/lib/srdgd, third_party/onnxruntime/lib of a
+	// source tree around the working directory, the system library folders;
+	// internal/locate).
 	ORTLibrary string `yaml:"ort_library"`
 	// TRTCacheDir holds TensorRT engines built from the models.
 	// Default: "" (meaning <state_dir>/trt-cache).
@@ -386,7 +390,7 @@ type Match struct {
 	// faces, per scale: every face the daemon matches is one, and their
 	// similarities are distributed differently from photos' (at 16x the
 	// photo setting accepts 1.5 % of unknown people). Threshold and Margin
-	// above apply to photos (gallery search without --lr). Default: see [SRMatch].
+	// above apply to photos (gallery search without --scale). Default: see [SRMatch].
 	SR SRMatch `yaml:"sr"`
 	// Visit fuses the shots of one person's pass in front of a camera into
 	// one visit with one decision and its events. Default: see [Visit].
@@ -658,7 +662,7 @@ func Default() *Config {
 		Daemon:  Daemon{ShutdownTimeout: 10 * time.Second},
 		Storage: Storage{
 			StateDir:     "/var/lib/srdgd",
-			ModelsDir:    "/usr/share/srdgd/models",
+			ModelsDir:    "",
 			HitRetention: 720 * time.Hour,
 			MinFreeBytes: 1 << 30,
 		},
@@ -746,36 +750,26 @@ func DefaultCamera() Camera {
 }
 
 // Paths are the file locations with the "" defaults filled in from
-// storage.state_dir and storage.models_dir.
+// storage.state_dir. (Model files left "" are searched for by
+// internal/app, in storage.models_dir or internal/locate's order.)
 type Paths struct {
-	Spool          string
-	TRTCache       string
-	BlazefaceModel string
-	ScoreModel     string
-	GuidanceModel  string
-	AttrModel      string
-	EmbedderModel  string
-	Gallery        string
+	Spool    string
+	TRTCache string
+	Gallery  string
 }
 
 // Paths resolves every path whose default is derived from another key.
 func (c *Config) Paths() Paths {
-	state, models := c.Storage.StateDir, c.Storage.ModelsDir
+	state := c.Storage.StateDir
 	or := func(v, dir, name string) string {
 		if v != "" {
 			return v
 		}
 		return filepath.Join(dir, name)
 	}
-	x := "x" + strconv.Itoa(c.SRDG.Scale)
 	return Paths{
-		Spool:          or(c.Storage.SpoolDir, state, "spool"),
-		TRTCache:       or(c.SRDG.TRTCacheDir, state, "trt-cache"),
-		BlazefaceModel: or(c.Detect.BlazefaceModel, models, "blazeface.onnx"),
-		ScoreModel:     or(c.SRDG.ScoreModel, models, "score_"+x+".onnx"),
-		GuidanceModel:  or(c.SRDG.GuidanceModel, models, "guidance.onnx"),
-		AttrModel:      or(c.SRDG.AttrModel, models, "lr_attrs_"+x+".onnx"),
-		EmbedderModel:  or(c.Match.EmbedderModel, models, "face_embedder.onnx"),
-		Gallery:        or(c.Match.GalleryPath, state, "gallery.db"),
+		Spool:    or(c.Storage.SpoolDir, state, "spool"),
+		TRTCache: or(c.SRDG.TRTCacheDir, state, "trt-cache"),
+		Gallery:  or(c.Match.GalleryPath, state, "gallery.db"),
 	}
 }

@@ -391,7 +391,7 @@ func TestEnvOverrides(t *testing.T) {
 		{"nat_1to1_ips empty", cfg.Publish.WebRTC.NAT1To1IPs, []string(nil)},
 		{"publish.mqtt.broker", cfg.Publish.MQTT.Broker, "tcp://10.0.0.2:1883"},
 		{"untouched default", cfg.Log.Format, "text"},
-		{"derived path", cfg.Paths().ScoreModel, "/usr/share/srdgd/models/score_x16.onnx"},
+		{"derived path", cfg.Paths().Spool, "/var/lib/srdgd/spool"},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -484,14 +484,9 @@ func TestPaths(t *testing.T) {
 	c := Default()
 	got := c.Paths()
 	want := Paths{
-		Spool:          "/var/lib/srdgd/spool",
-		TRTCache:       "/var/lib/srdgd/trt-cache",
-		BlazefaceModel: "/usr/share/srdgd/models/blazeface.onnx",
-		ScoreModel:     "/usr/share/srdgd/models/score_x8.onnx",
-		GuidanceModel:  "/usr/share/srdgd/models/guidance.onnx",
-		AttrModel:      "/usr/share/srdgd/models/lr_attrs_x8.onnx",
-		EmbedderModel:  "/usr/share/srdgd/models/face_embedder.onnx",
-		Gallery:        "/var/lib/srdgd/gallery.db",
+		Spool:    "/var/lib/srdgd/spool",
+		TRTCache: "/var/lib/srdgd/trt-cache",
+		Gallery:  "/var/lib/srdgd/gallery.db",
 	}
 	if got != want {
 		t.Errorf("defaults: got %+v, want %+v", got, want)
@@ -501,7 +496,7 @@ func TestPaths(t *testing.T) {
 	c.Storage.SpoolDir = "/spool"
 	c.Match.GalleryPath = "/g.db"
 	got = c.Paths()
-	if got.AttrModel != "/usr/share/srdgd/models/lr_attrs_x16.onnx" || got.Spool != "/spool" || got.TRTCache != "/s/trt-cache" || got.Gallery != "/g.db" {
+	if got.Spool != "/spool" || got.TRTCache != "/s/trt-cache" || got.Gallery != "/g.db" {
 		t.Errorf("overrides: got %+v", got)
 	}
 }

@@ -48,8 +48,7 @@ func LoadChecked(path string) (*Config, error) {
 
 // CheckFiles checks that the files and folders a valid config names exist
 // and can be read: TLS certificates, keys and CA bundles, the models folder
-// when it is not the default one (the default may be missing: the binary then
-// looks in ./models/dist), model files and the ONNX Runtime library set
+// when one is set (else it is searched for: internal/locate), model files and the ONNX Runtime library set
 // explicitly, the Haar cascade when the detector is haar, and the gallery key
 // file and gallery when they exist (a missing key is allowed: the daemon then
 // runs without matching and says so). Secret files are read by Load already.
@@ -66,7 +65,7 @@ func checkFiles(c *Config, report func(path, value, msg string)) {
 			checkReadable(path, p, false, report)
 		}
 	}
-	if d := c.Storage.ModelsDir; d != "" && d != Default().Storage.ModelsDir {
+	if d := c.Storage.ModelsDir; d != "" {
 		checkReadable("storage.models_dir", d, true, report)
 	}
 	file("detect.blazeface_model", c.Detect.BlazefaceModel)

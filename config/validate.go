@@ -51,7 +51,6 @@ func validate(c *Config, report func(path, value, msg string)) {
 
 func (v checker) storage(s *Storage) {
 	v.required("storage.state_dir", s.StateDir)
-	v.required("storage.models_dir", s.ModelsDir)
 	if s.HitRetention < 0 {
 		v.report("storage.hit_retention", s.HitRetention.String(), fmt.Sprintf("%s is out of range (allowed: >= 0; 0 keeps hits forever)", s.HitRetention))
 	}

@@ -16,6 +16,10 @@ import (
 // at the first step that fails; the message never contains the password.
 func (o *Options) checkCamera(ctx context.Context, cam Camera) Check {
 	c := Check{Name: "camera/" + cam.Name, Values: map[string]any{}}
+	key := cam.Key
+	if key == "" {
+		key = "cameras[name=" + cam.Name + "]"
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.CameraTimeout)
 	defer cancel()
 	fail := func(format string, args ...any) Check {
@@ -28,22 +32,22 @@ func (o *Options) checkCamera(ctx context.Context, cam Camera) Check {
 		ReadTimeout: o.CameraTimeout, Logger: o.Logger})
 	var pe *ingest.ProbeError
 	if err != nil && !errors.As(err, &pe) {
-		return fail("%v", err) // the options: URL, scheme, TLS settings
+		return fail("%s: %v", key, err) // the options: URL, scheme, TLS settings
 	}
 	if pe != nil {
 		c.Values["url"] = pe.URL
 		safe, why := pe.URL, pe.Err
 		switch {
 		case pe.Step == ingest.ProbeConnect:
-			return fail("%s: %v (check the address, the camera's power and any firewall)", safe, why)
+			return fail("%s: %v (check the address in %s.url, the camera's power and any firewall)", safe, why, key)
 		case pe.Step == ingest.ProbeFrame:
 			return fail("%s: %v within %s", safe, why, o.CameraTimeout)
 		case errors.Is(why, ingest.ErrAuthRejected):
-			return fail("%s: DESCRIBE: %v: check username and the password variable/file", safe, why)
+			return fail("%s: DESCRIBE: %v: check %s.username and %s.password_env or password_file", safe, why, key, key)
 		case errors.Is(why, ingest.ErrStreamNotFound):
-			return fail("%s: DESCRIBE: %v: check the path", safe, why)
+			return fail("%s: DESCRIBE: %v: check the path in %s.url", safe, why, key)
 		case errors.Is(why, ingest.ErrFingerprintMismatch):
-			return fail("%s: DESCRIBE: the certificate does not match tls_fingerprint (%v)", safe, why)
+			return fail("%s: DESCRIBE: the certificate does not match %s.tls_fingerprint (%v)", safe, key, why)
 		case errors.Is(why, ingest.ErrUnsupportedCodec):
 			return fail("%s: no H.264 or H.265 video in the stream (%v)", safe, why)
 		case errors.Is(why, context.DeadlineExceeded):
@@ -65,5 +69,16 @@ func (o *Options) checkCamera(ctx context.Context, cam Camera) Check {
 	c.Status = StatusOK
 	c.Message = fmt.Sprintf("%s: %s %dx%d over %s, first frame decoded after %s", res.URL, codec, res.Width, res.Height,
 		res.Transport, res.FirstFrame.Round(time.Millisecond))
+	return c
+}
+
+// checkNoCamera warns that the daemon would watch nothing.
+func (o *Options) checkNoCamera() Check {
+	c := Check{Name: "cameras", Status: StatusWarn, Values: map[string]any{"enabled": 0, "disabled": o.DisabledCameras}}
+	if o.DisabledCameras > 0 {
+		c.Message = fmt.Sprintf("every camera in cameras: has enabled: false (%d): the daemon would start but watch nothing", o.DisabledCameras)
+	} else {
+		c.Message = "no camera configured (cameras: is empty): the daemon would start but watch nothing; add one to the config (srdgd config example shows how)"
+	}
 	return c
 }

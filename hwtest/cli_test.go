@@ -34,7 +34,7 @@ func TestCommandLine(t *testing.T) {
 	base := "version: 1\nstorage:\n  state_dir: " + filepath.Join(dir, "state") + "\n  models_dir: " + models + "\n  min_free_bytes: 1\n" +
 		"srdg:\n  sampler: ode\n  steps: 1\n  latency_budget: 1h\n  intra_threads: 1\n" +
 		"match:\n  key_file: " + filepath.Join(dir, "gallery.key") + "\n" +
-		"publish:\n  mqtt:\n    enabled: false\n"
+		"publish:\n  mqtt:\n    enabled: false\n  http:\n    listen: 127.0.0.1:0\n"
 	os.MkdirAll(filepath.Join(dir, "state"), 0o750)
 	run := func(cfg string, args ...string) (string, int) {
 		p := filepath.Join(dir, "srdgd.yaml")
@@ -60,7 +60,7 @@ func TestCommandLine(t *testing.T) {
 		t.Fatalf("exit %d, want 0 and FIT:\n%s", code, out)
 	}
 	for _, name := range []string{"onnxruntime", "provider/cpu", "model/score", "model/guidance", "model/lr_attrs",
-		"model/blazeface", "model/embedder", "model/landmarks", "srdg", "mqtt", "gallery", "disk/state", "clock"} {
+		"model/blazeface", "model/embedder", "model/landmarks", "srdg", "cameras", "mqtt", "http", "gallery", "disk/state", "clock"} {
 		if !strings.Contains(out, " "+name+" ") {
 			t.Errorf("text report has no %s line", name)
 		}

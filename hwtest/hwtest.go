@@ -37,6 +37,9 @@ type Model struct {
 	// ("srdg.score_model").
 	Key  string
 	Path string
+	// Missing, when set, is why no file was found for the slot (the paths
+	// searched); the check fails with it.
+	Missing error
 }
 
 // ORTOptions say how the daemon runs ONNX Runtime.
@@ -54,6 +57,9 @@ type ORTOptions struct {
 type SROptions struct {
 	ScorePath    string
 	GuidancePath string // "" = guidance off
+	// ScoreMissing and GuidanceMissing, when set, say why the model was
+	// not found: the run is skipped with it.
+	ScoreMissing, GuidanceMissing error
 	// Scale is srdg.scale (8 or 16); the score model must match it.
 	Scale int
 	// Params are the configured sampler's; Schedule is taken from the model.
@@ -67,6 +73,9 @@ type SROptions struct {
 
 // Camera is one enabled camera.
 type Camera struct {
+	// Key is its config section, quoted in messages ("cameras[0]");
+	// default "cameras[name=<Name>]".
+	Key                string
 	Name, URL          string
 	Username, Password string
 	// Transport: auto, tcp or udp.
@@ -88,6 +97,13 @@ type MQTTOptions struct {
 	InsecureSkipVerify bool
 }
 
+// HTTPOptions describe the daemon's HTTP listener (publish.http).
+type HTTPOptions struct {
+	Enabled bool
+	// Listen is publish.http.listen, host:port.
+	Listen string
+}
+
 // GalleryOptions say where the gallery and its key are.
 type GalleryOptions struct {
 	Path    string
@@ -102,8 +118,11 @@ type Options struct {
 	// SR, when set, runs the one-face check.
 	SR      *SROptions
 	Cameras []Camera
-	MQTT    MQTTOptions
-	Gallery GalleryOptions
+	// DisabledCameras counts the configured cameras with enabled: false.
+	DisabledCameras int
+	MQTT            MQTTOptions
+	HTTP            HTTPOptions
+	Gallery         GalleryOptions
 	// StateDir and SpoolDir must have MinFreeBytes free; StateDir must be
 	// writable.
 	StateDir, SpoolDir string
@@ -166,10 +185,14 @@ func Run(ctx context.Context, o Options) *Report {
 	}
 
 	o.runORT(ctx, timed)
+	if len(o.Cameras) == 0 {
+		timed("cameras", func() Check { return o.checkNoCamera() })
+	}
 	for _, cam := range o.Cameras {
 		timed("camera/"+cam.Name, func() Check { return o.checkCamera(ctx, cam) })
 	}
 	timed("mqtt", func() Check { return o.checkMQTT(ctx) })
+	timed("http", func() Check { return o.checkHTTP(ctx) })
 	timed("gallery", func() Check { return o.checkGallery(ctx) })
 	timed("disk/state", func() Check { return checkDisk("disk/state", "storage.state_dir", o.StateDir, o.MinFreeBytes) })
 	timed("disk/spool", func() Check { return checkDisk("disk/spool", "storage.spool_dir", o.SpoolDir, o.MinFreeBytes) })

@@ -27,7 +27,7 @@ func (o *Options) checkMQTT(ctx context.Context) Check {
 	c.Values["broker"] = m.Broker
 	d, err := o.mqttConnect(ctx, m.Broker)
 	if err != nil {
-		c.Status, c.Message = StatusFail, fmt.Sprintf("broker %s: %v", m.Broker, err)
+		c.Status, c.Message = StatusFail, fmt.Sprintf("broker %s (publish.mqtt.broker): %v", m.Broker, err)
 		return c
 	}
 	c.Values["connect_ms"] = round2(ms(d))
@@ -51,7 +51,7 @@ func (o *Options) checkEmbedded(ctx context.Context, c Check) Check {
 	// Taken: by a running srdgd (fine) or by something else (the daemon
 	// would fail to start). An MQTT answer with our credentials tells which.
 	if _, cerr := o.mqttConnect(ctx, "tcp://"+addr); cerr == nil {
-		c.Status, c.Message = StatusWarn, fmt.Sprintf("embedded broker address %s is taken by an MQTT broker (a running srdgd?); a second daemon could not start its own", addr)
+		c.Status, c.Message = StatusWarn, fmt.Sprintf("embedded broker address %s (publish.mqtt.embedded_listen) is taken by an MQTT broker (a running srdgd?); a second daemon could not start its own", addr)
 		return c
 	}
 	c.Status, c.Message = StatusFail, fmt.Sprintf("embedded broker address %s (publish.mqtt.embedded_listen) is not available: %v", addr, unwrapOp(err))
@@ -92,7 +92,7 @@ func (o *Options) mqttConnect(ctx context.Context, broker string) (time.Duration
 func (o *Options) explainMQTT(err error) error {
 	switch {
 	case errors.Is(err, mqtt.ErrAuth):
-		return fmt.Errorf("credentials rejected (%v): check publish.mqtt.username and the password variable/file", err)
+		return fmt.Errorf("credentials rejected (%v): check publish.mqtt.username and publish.mqtt.password_env or password_file", err)
 	case errors.Is(err, mqtt.ErrRefused):
 		return fmt.Errorf("nothing listens there (%v): is the broker running?", err)
 	case errors.Is(err, mqtt.ErrTimeout):

@@ -186,19 +186,12 @@ func (o *Options) checkProvider(ctx context.Context, rt *ort.Runtime, probe, p s
 	return c
 }
 
-// providerLibs are the shared objects ONNX Runtime loads, from its own
-// folder, for a GPU provider.
-var providerLibs = map[string][]string{
-	ort.CUDA:     {"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"},
-	ort.TensorRT: {"libonnxruntime_providers_shared.so", "libonnxruntime_providers_tensorrt.so"},
-}
-
 // providerReason says plainly when the library is a build without the
 // provider (its plug-in libraries are missing next to it); otherwise it is
 // ONNX Runtime's own reason (missing CUDA/cuDNN/TensorRT libraries, no GPU).
 func providerReason(lib, p string, err error) string {
 	var missing []string
-	for _, f := range providerLibs[p] {
+	for _, f := range ort.ProviderLibraries[p] {
 		if _, serr := os.Stat(filepath.Join(filepath.Dir(lib), f)); serr != nil {
 			missing = append(missing, f)
 		}
@@ -241,7 +234,10 @@ func reason(err error) string {
 }
 
 func (o *Options) modelWithoutORT(m Model) Check {
-	c := Check{Name: "model/" + m.Kind, Values: map[string]any{"path": m.Path}}
+	c := Check{Name: "model/" + m.Kind, Values: map[string]any{}}
+	if m.Path != "" {
+		c.Values["path"] = m.Path
+	}
 	if err := modelFile(m); err != nil {
 		c.Status, c.Message = StatusFail, err.Error()
 		return c
@@ -251,6 +247,9 @@ func (o *Options) modelWithoutORT(m Model) Check {
 }
 
 func modelFile(m Model) error {
+	if m.Missing != nil {
+		return m.Missing
+	}
 	st, err := os.Stat(m.Path)
 	if err != nil {
 		return fmt.Errorf("%s: model file %s: %w (build the default set with `make models`, or set %s)", m.Key, m.Path, unwrapPath(err), m.Key)
@@ -272,7 +271,10 @@ func unwrapPath(err error) error {
 // checkModel: the file exists, its names and metadata fit the slot of its
 // kind, and one evaluation per usable provider.
 func (o *Options) checkModel(ctx context.Context, rt *ort.Runtime, m Model, avail []string) Check {
-	c := Check{Name: "model/" + m.Kind, Values: map[string]any{"path": m.Path}}
+	c := Check{Name: "model/" + m.Kind, Values: map[string]any{}}
+	if m.Path != "" {
+		c.Values["path"] = m.Path
+	}
 	if err := modelFile(m); err != nil {
 		c.Status, c.Message = StatusFail, err.Error()
 		return c
@@ -438,8 +440,9 @@ func (o *Options) checkSR(ctx context.Context, rt *ort.Runtime, avail []string) 
 		c.Status, c.Message = StatusSkip, "no usable execution provider"
 		return c
 	}
-	for _, m := range []Model{{Kind: KindScore, Key: "srdg.score_model", Path: sr.ScorePath}, {Kind: KindGuidance, Key: "srdg.guidance_model", Path: sr.GuidancePath}} {
-		if m.Path == "" {
+	for _, m := range []Model{{Kind: KindScore, Key: "srdg.score_model", Path: sr.ScorePath, Missing: sr.ScoreMissing},
+		{Kind: KindGuidance, Key: "srdg.guidance_model", Path: sr.GuidancePath, Missing: sr.GuidanceMissing}} {
+		if m.Path == "" && m.Missing == nil {
 			continue
 		}
 		if err := modelFile(m); err != nil {

@@ -161,10 +161,12 @@ func NewCamera(o CameraOptions) (*Camera, error) {
 		log:       log,
 		warnDec:   ratelog.New(log, "decode errors", o.WarnInterval),
 		warnRTP:   ratelog.New(log, "rtp errors", o.WarnInterval),
-		warnQ:     ratelog.New(log, "subscriber queue full, dropped oldest", o.WarnInterval),
-		warnQD:    ratelog.New(log, "decoder behind, dropped access units until next key frame", o.WarnInterval),
-		warnPL:    ratelog.New(log, "rtp packets lost", o.WarnInterval),
-		pool:      newBufPool(framePoolSize),
+		// a consumer slower than the camera sheds frames by design (counted in
+		// Status.Dropped): once a minute at most says so without flooding
+		warnQ:  ratelog.New(log, "subscriber queue full, dropped oldest", max(o.WarnInterval, time.Minute)),
+		warnQD: ratelog.New(log, "decoder behind, dropped access units until next key frame", o.WarnInterval),
+		warnPL: ratelog.New(log, "rtp packets lost", o.WarnInterval),
+		pool:   newBufPool(framePoolSize),
 	}
 	c.st = Status{Camera: o.Name, State: StateStopped}
 	return c, nil

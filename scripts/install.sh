@@ -111,13 +111,10 @@ install -d -m 0750 "$etc"
 if [ -e "$etc/srdgd.yaml" ]; then
   say "kept the existing /etc/srdgd/srdgd.yaml"
 else
-  if [ "$PREFIX" = /usr ]; then
-    install -m 0640 "$root/config/srdgd.example.yaml" "$etc/srdgd.yaml"
-  else
-    sed "s#^  models_dir: /usr/share/srdgd/models\$#  models_dir: $PREFIX/share/srdgd/models#" \
-      "$root/config/srdgd.example.yaml" >"$etc/srdgd.yaml"
-    chmod 0640 "$etc/srdgd.yaml"
-  fi
+  # storage.models_dir and srdg.ort_library stay "": the binary finds
+  # $PREFIX/share/srdgd/models and $PREFIX/lib/srdgd beside itself, whatever
+  # the prefix (README "Where srdgd finds its files")
+  install -m 0640 "$root/config/srdgd.example.yaml" "$etc/srdgd.yaml"
   say "config -> /etc/srdgd/srdgd.yaml (from config/srdgd.example.yaml: edit the cameras)"
 fi
 

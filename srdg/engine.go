@@ -163,6 +163,7 @@ func (e *Engine) batch(ctx context.Context, faces []Face, p Params, info Sampler
 	}
 	st.score, st.guide, st.noise = e.o.Score, e.o.Guidance, noise
 	st.nScore, st.nGuide, st.anyGuid, st.netTime = 0, 0, false, 0
+	st.progress, st.total = p.Progress, p.EvalsPerFace()
 	labels := make([][]int, B)
 	lrLen := 3 * e.o.LR * e.o.LR
 	for b, f := range faces {

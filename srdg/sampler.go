@@ -45,6 +45,11 @@ type Params struct {
 	SigmaStart float64
 	// Schedule of the SDE. Default DefaultSchedule.
 	Schedule Schedule
+	// Progress, when set, is called on the sampling goroutine after each
+	// score evaluation of a batch with the evaluations done and the total
+	// (EvalsPerFace): for a progress line on long runs (the reference
+	// sampler takes minutes on a CPU). It must return quickly.
+	Progress func(done, total int)
 }
 
 // SamplerInfo describes a sampler for the CLI, config validation and docs.
@@ -176,6 +181,9 @@ type state struct {
 	nGuide  int
 	netTime time.Duration // time spent inside the networks
 	anyGuid bool
+	// progress is Params.Progress, total the evaluations it counts towards
+	progress func(done, total int)
+	total    int
 }
 
 func newState(B, D, A int) *state {
@@ -199,6 +207,9 @@ func (st *state) guided(ctx context.Context, sigma float64) error {
 		return err
 	}
 	st.nScore++
+	if st.progress != nil {
+		st.progress(st.nScore, st.total)
+	}
 	if !st.anyGuid || st.guide == nil {
 		return nil
 	}

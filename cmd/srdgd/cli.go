@@ -21,7 +21,7 @@ var version = "dev"
 // Exit codes, documented in the README.
 const (
 	exitOK           = 0 // success, or a clean shutdown after SIGINT/SIGTERM
-	exitFailure      = 1 // a component failed at run time
+	exitFailure      = 1 // a component failed at run time; or the answer is no: gallery verify not a match, gallery search nobody identified, gallery check found problems, hwtest unfit
 	exitUsage        = 2 // bad command line
 	exitConfig       = 3 // the configuration file is invalid or missing
 	exitDrainTimeout = 4 // components did not stop within daemon.shutdown_timeout
@@ -34,14 +34,19 @@ commands:
   demo           run the daemon on a built-in demo camera with an embedded broker
   config check   check a config file and print every problem (config check FILE)
   config example print the commented example config
-  detect         find faces in an image (--in IMAGE [--json] [--probes DIR])
+  detect         find faces in an image (--in IMAGE [--json] [--probes DIR] [--scale 8|16])
   gallery        manage the gallery: keygen, add, list, remove, export, import, search, verify, check
   eval           evaluation harness: PSNR/SSIM, ROC AUC, Rank-k for LR, unguided and guided SR
   hwtest         check this box before it goes live (--config FILE [--json]); exit 1 when unfit
-  sr             super-resolve one LR face image (--in lr.png --attrs male=1,glasses=0,nobeard=1)
+  sr             super-resolve one LR face image (--in lr.png [--scale 8|16] --attrs male=1,glasses=0,nobeard=1)
   version        print the version
 
-exit codes: 0 ok, 1 run-time failure, 2 usage, 3 invalid config, 4 shutdown drain timeout
+Flags may come before or after a command's arguments. A scale is always
+--scale 8|16 (the upscaling factor: 8 restores 16x16 faces, 16 restores 8x8).
+
+exit codes: 0 ok; 1 run-time failure, or the answer is no (gallery verify: not a
+match, gallery search: nobody identified, gallery check: problems, hwtest:
+unfit); 2 usage; 3 invalid config; 4 shutdown drain timeout
 `
 
 // Main runs the command line and returns the process exit code.

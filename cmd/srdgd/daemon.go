@@ -33,7 +33,8 @@ func exitCodeFor(err error) int {
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("run", stderr)
 	path := fs.String("config", defaultConfigPath(), "config file (default $SRDGD_CONFIG, else /etc/srdgd/srdgd.yaml)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil || !noArgs(stderr, "srdgd run", pos) {
 		return exitUsage
 	}
 	cfg, err := config.LoadChecked(*path)

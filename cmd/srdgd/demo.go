@@ -28,8 +28,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dur := fs.Duration("duration", 0, "stop after this long (0 = until SIGINT/SIGTERM)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the web page and API (loopback: no token needed)")
 	synthetic := fs.Bool("testsrc", false, "stream ffmpeg's testsrc2 pattern (no faces) instead of the scene")
+	models := fs.String("models", "", "folder of the models and the demo's faces (demo/manifest.json) (default: search beside the binary, /usr/share/srdgd/models, models/dist of the source tree)")
 	mqttListen := fs.String("mqtt-listen", "", "address of the embedded MQTT broker (default "+config.Default().Publish.MQTT.EmbeddedListen+", or a free port when that one is taken)")
-	if err := fs.Parse(args); err != nil {
+	if pos, err := parseArgs(fs, args); err != nil || !noArgs(stderr, "srdgd demo", pos) {
 		return exitUsage
 	}
 	if *dur > 0 {
@@ -40,6 +41,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := config.Default()
 	log := newLogger(cfg.Log, stderr)
 	cfg.Storage.StateDir = *stateDir
+	cfg.Storage.ModelsDir = *models
 	cfg.Publish.HTTP.Listen = *listen
 	broker, moved, err := app.DemoBrokerAddr(*mqttListen, cfg.Publish.MQTT.EmbeddedListen)
 	if err != nil {

@@ -18,9 +18,6 @@ import (
 	"github.com/srdgd/srdgd/internal/faceimg"
 )
 
-// defaultBlazeFace is where the repository keeps the packaged BlazeFace.
-const defaultBlazeFace = "models/dist/blazeface.onnx"
-
 // detectFace is one face in the output of `srdgd detect` (the --json schema).
 type detectFace struct {
 	Box       [4]float64            `json:"box"` // x0, y0, x1, y1 in pixels
@@ -81,11 +78,11 @@ func (r *roiFlag) Set(v string) error {
 
 // detectArgs are the flags of `srdgd detect`.
 type detectArgs struct {
-	in, probes, det, model, lib, attrModel string
-	asJSON                                 bool
-	threads, lr                            int
-	abstain                                float64
-	search                                 detect.Search
+	in, probes, det, model, models, lib, attrModel string
+	asJSON                                         bool
+	threads, lr                                    int
+	abstain                                        float64
+	search                                         detect.Search
 }
 
 func parseDetectArgs(args []string, stderr io.Writer) (*detectArgs, int) {
@@ -94,28 +91,49 @@ func parseDetectArgs(args []string, stderr io.Writer) (*detectArgs, int) {
 	fs.StringVar(&a.in, "in", "", "image file (PNG, JPEG or GIF); required")
 	fs.BoolVar(&a.asJSON, "json", false, "print one JSON document instead of text")
 	fs.StringVar(&a.probes, "probes", "", "write each face's LR probe and 128x128 preview as PNG into this folder")
-	fs.StringVar(&a.det, "detector", "blazeface", "blazeface or haar")
-	fs.StringVar(&a.model, "model", defaultBlazeFace, "BlazeFace ONNX file")
-	fs.StringVar(&a.lib, "ort", "", "libonnxruntime path (default: search)")
+	det := newEnum(fs, "detector", "blazeface", "face detector", "blazeface", "haar")
+	fs.StringVar(&a.model, "model", "", "BlazeFace ONNX file (default: blazeface.onnx in --models)")
+	fs.StringVar(&a.models, "models", "", modelsHelp)
+	fs.StringVar(&a.lib, "ort-library", "", "libonnxruntime path (default: search, README \"Where srdgd finds its files\")")
+	deprecated(fs, stderr, "ort", "--ort-library", func(v string) error { a.lib = v; return nil })
 	fs.IntVar(&a.threads, "threads", 0, "ONNX Runtime threads (0 = ORT default)")
 	fs.Float64Var(&a.search.MinFacePx, "min-face", 0, "smallest face height to search for, px (default 12)")
 	fs.Float64Var(&a.search.MaxFacePx, "max-face", 0, "largest face height, px (default 256)")
 	fs.Float64Var(&a.search.MinScore, "min-score", 0, "minimum detector score (default 0.6)")
-	fs.IntVar(&a.lr, "lr", 16, "LR probe size: 16 (8x) or 8 (16x)")
-	fs.StringVar(&a.attrModel, "attr-model", "", "LR attribute model (default models/dist/lr_attrs_x8.onnx or _x16 by --lr, if present; 'none' = off)")
+	scale := &scaleFlag{v: 8, allowed: scales}
+	fs.Var(scale, "scale", "the upscaling factor the probes are cut for: 8 (16x16 probes) or 16 (8x8) (default 8)")
+	deprecated(fs, stderr, "lr", "--scale (--lr 16 is --scale 8, --lr 8 is --scale 16)", func(v string) error {
+		switch strings.TrimSpace(v) {
+		case "16":
+			scale.v = 8
+		case "8":
+			scale.v = 16
+		default:
+			return fmt.Errorf("%q is not a probe size (allowed: 16 or 8)", v)
+		}
+		return nil
+	})
+	fs.StringVar(&a.attrModel, "attr-model", "", "LR attribute model (default: lr_attrs_x<scale>.onnx in --models, if present; 'none' = off)")
 	fs.Float64Var(&a.abstain, "abstain", 0.8, "confidence a predicted label needs, else abstain")
 	var rois roiFlag
 	fs.Var(&rois, "roi", "search only x0,y0,x1,y1 (normalised 0..1); repeat for several")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, exitOK
 		}
 		return nil, exitUsage
 	}
-	if a.in == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: srdgd detect --in IMAGE [--json] [--probes DIR] [--detector blazeface|haar] [--min-face PX] [--roi x0,y0,x1,y1]")
+	const usage = "usage: srdgd detect --in IMAGE [--json] [--probes DIR] [--detector blazeface|haar] [--scale 8|16] [--min-face PX] [--roi x0,y0,x1,y1]"
+	switch {
+	case len(pos) > 0:
+		fmt.Fprintf(stderr, "srdgd detect: unexpected argument %q (give the image with --in)\n%s\n", pos[0], usage)
+		return nil, exitUsage
+	case a.in == "":
+		fmt.Fprintf(stderr, "srdgd detect: --in is required\n%s\n", usage)
 		return nil, exitUsage
 	}
+	a.det, a.lr = det.v, 128/scale.v
 	a.search.ROIs = rois
 	return a, exitOK
 }
@@ -138,14 +156,20 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(exitFailure, fmt.Errorf("%s: %w", a.in, err))
 	}
+	models := flagModels(a.models)
 	attrModel := a.attrModel
 	if attrModel == "" {
-		attrModel = fmt.Sprintf("models/dist/lr_attrs_x%d.onnx", 128/a.lr)
-		if _, err := os.Stat(attrModel); err != nil {
+		if attrModel, err = models.File("--attr-model", "", fmt.Sprintf("lr_attrs_x%d.onnx", 128/a.lr)); err != nil {
 			attrModel = "none" // the default is optional
 		}
 	}
-	tools, err := app.OpenPhotoTools(app.PhotoToolsOptions{Detector: a.det, Model: a.model, ORTLibrary: a.lib, Threads: a.threads,
+	model := a.model
+	if a.det == "blazeface" {
+		if model, err = models.File("--model", a.model, "blazeface.onnx"); err != nil {
+			return fail(exitFailure, err)
+		}
+	}
+	tools, err := app.OpenPhotoTools(app.PhotoToolsOptions{Detector: a.det, Model: model, ORTLibrary: a.lib, Threads: a.threads,
 		Search: a.search, AttrModel: attrModel, LRSize: a.lr})
 	if ue := (app.UsageError{}); errors.As(err, &ue) {
 		return fail(exitUsage, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/eval"
 	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/internal/locate"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/srdg"
@@ -41,7 +42,8 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	fs.StringVar(&f.setPath, "set", "", "dataset description (JSON: gallery and probes, see README \"Evaluation\")")
 	fs.StringVar(&f.celeba, "celeba", "", "CelebA aligned folder (labels.csv): gallery = one train image per identity, probes = test images")
 	fs.IntVar(&f.limit, "limit", 0, "at most this many probes (0 = all; with --celeba the default is 20)")
-	fs.StringVar(&f.split, "split", "test", "with --celeba: the probes' split, test or val (val: choose thresholds without the test images)")
+	split := newEnum(fs, "split", "test", "with --celeba: the probes' split (val: choose thresholds without the test images)", "test", "val")
+	defer func() { f.split = split.v }()
 	fs.StringVar(&f.cfgPath, "config", "", "config file whose match thresholds are reported as the \"configured\" operating point (default: $SRDGD_CONFIG, /etc/srdgd/srdgd.yaml, else the defaults)")
 	fs.StringVar(&f.scales, "scale", "8", "scales, comma-separated: 8 (16x16 probes), 16 (8x8)")
 	fs.StringVar(&f.samplers, "sampler", "fast", "SR samplers, comma-separated: "+strings.Join(srdg.SamplerNames(), ", ")+" (empty: LR only)")
@@ -51,7 +53,7 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	fs.BoolVar(&f.unguided, "unguided", true, "run unguided SR")
 	fs.BoolVar(&f.hrRef, "hr", true, "add the HR face itself as a reference row (the recognition upper bound)")
 	fs.StringVar(&f.out, "out", "eval-results", "results folder (results.json, results.md, roc.png, cmc.png, cache.jsonl, sr/)")
-	fs.StringVar(&f.dir, "models", "", "models folder (default: /usr/share/srdgd/models, else ./models/dist)")
+	fs.StringVar(&f.dir, "models", "", modelsHelp)
 	fs.StringVar(&f.lib, "ort-library", "", "libonnxruntime path (default: search)")
 	fs.IntVar(&f.threads, "threads", 0, "ORT intra-op threads (0 = default)")
 	fs.IntVar(&f.grid, "grid", 0, "also write grid_x<scale>.png: the first N probes, one row each: LR | every method | HR")
@@ -64,11 +66,12 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	fs.BoolVar(&f.single, "single", true, "with --shots: also the rows of each method on the probe itself (false: only the shot rows; <method>-shots1 is then the single-shot figure)")
 	fs.StringVar(&f.srCache, "sr-cache", "", "folder keeping the SR outputs, so a new embedder or fusion rule does not rerun SR (default: <out>/sr)")
 	fs.StringVar(&f.calibrate, "calibrate", "", "write the decision calibration of the SR shot rows (threshold and margin at FPIR 1 %, similarity -> probability of genuine) into this JSON file, replacing its entries of the same scale and shots (use --split val)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil || !noArgs(stderr, "srdgd eval", pos) {
 		return nil, false
 	}
 	fs.Visit(func(fl *flag.Flag) { f.limitSet = f.limitSet || fl.Name == "limit" })
-	if fs.NArg() > 0 || (f.setPath == "") == (f.celeba == "") {
+	if (f.setPath == "") == (f.celeba == "") {
 		fmt.Fprintln(stderr, "srdgd eval: exactly one of --set FILE and --celeba DIR is required")
 		return nil, false
 	}
@@ -152,12 +155,15 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer rt.Close()
-	r := &evalRunner{f: f, set: set, rt: rt, md: modelsDir(f.dir),
+	r := &evalRunner{f: f, set: set, rt: rt, models: flagModels(f.dir),
 		sess: ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: f.threads}}
 	defer r.close()
+	embPath, err := r.models.File("--models", "", "face_embedder.onnx")
+	if err != nil {
+		return fail(err)
+	}
 	emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, Session: r.sess,
-		EmbedderPath:  filepath.Join(r.md, "face_embedder.onnx"),
-		LandmarksPath: filepath.Join(r.md, "face_landmarks68.onnx")})
+		EmbedderPath: embPath, LandmarksPath: filepath.Join(filepath.Dir(embPath), "face_landmarks68.onnx")})
 	if err != nil {
 		return fail(err)
 	}
@@ -204,7 +210,7 @@ type evalRunner struct {
 	set     *eval.Set
 	rt      *ort.Runtime
 	sess    ort.SessionOptions
-	md      string
+	models  locate.Models
 	engines []*srdg.Engine
 }
 
@@ -225,10 +231,15 @@ func (r *evalRunner) methods(scale int) ([]eval.Method, error) {
 	if len(f.samplerNames) == 0 || (!f.guided && !f.unguided) {
 		return ms, nil
 	}
-	scorePath := filepath.Join(r.md, fmt.Sprintf("score_x%d.onnx", scale))
+	scorePath, err := r.models.File("--models", "", fmt.Sprintf("score_x%d.onnx", scale))
+	if err != nil {
+		return nil, err
+	}
 	gp := ""
 	if f.guided {
-		gp = filepath.Join(r.md, "guidance.onnx")
+		if gp, err = r.models.File("--models", "", "guidance.onnx"); err != nil {
+			return nil, err
+		}
 	}
 	eng, err := srdg.Open(srdg.ModelOptions{Runtime: r.rt, Session: r.sess, WantScale: scale, ScorePath: scorePath, GuidancePath: gp})
 	if err != nil {

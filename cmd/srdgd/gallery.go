@@ -15,27 +15,57 @@ import (
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/match"
+	"github.com/srdgd/srdgd/srdg"
 )
 
 const galleryUsage = `usage: srdgd gallery [--config FILE] COMMAND ...
 
   keygen                          create the gallery key file (match.key_file)
-  add --name NAME PHOTO|DIR...    enrol photos (exactly one face each)
-  list [--json]                   enrolled people
+  add PHOTO|DIR... --name NAME    enrol photos (exactly one face each)
+  list [--json]                   enrolled people (photos, searchable photos, watchlist)
   remove NAME                     delete a person and their photos
   export DIR|FILE.tar             plain JPEGs + manifest (unencrypted biometric data!)
-  import DIR|FILE.tar             enrol an export (descriptors are recomputed)
-  search PHOTO [--lr 8|16] [-k N] [--json]
-                                  who is this; --lr first degrades the photo to an LR
-                                  probe and super-resolves it (the whole chain)
-  verify NAME PHOTO               is this NAME
+  import DIR|FILE.tar [--json]    enrol an export (descriptors are recomputed)
+  search PHOTO [--scale 8|16] [-k N] [--json] [--embeddings]
+                                  who is this; --scale first degrades the photo to an LR
+                                  probe (16x16 for 8, 8x8 for 16) and super-resolves it
+                                  (the whole chain); exit 1 when nobody is identified
+  verify NAME PHOTO [--json]      is this NAME; exit 1 when not
   watchlist NAME on|off           mark or unmark a person as watchlisted
   feedback HIT_ID VERDICT [NAME]  an operator's verdict on a hit in the history: confirm NAME
                                   (a template of NAME), reject [NAME] (a negative), not_enrolled
-  check                           integrity check (SQLite, decryption, descriptors)
+  check [--json]                  integrity check (SQLite, decryption, descriptors); exit 1
+                                  when a problem is found
   reembed                         recompute the descriptors of photos that have none of the
                                   configured embedder's model (after match.embedder_model changed)
+
+Flags may come before or after the arguments; --config may also follow COMMAND.
 `
+
+// takeConfig removes --config FILE (or --config=FILE) from anywhere in
+// args, so that it may follow the subcommand too.
+func takeConfig(args []string) (path string, rest []string, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		switch {
+		case a == "--config" || a == "-config":
+			if i+1 >= len(args) {
+				return "", nil, fmt.Errorf("flag needs an argument: %s", a)
+			}
+			path = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
+			_, path, _ = strings.Cut(a, "=")
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return path, rest, nil
+}
 
 // loadConfigOrDefault loads the given (or $SRDGD_CONFIG / default) config file;
 // with no file at the default location it returns the defaults.
@@ -57,34 +87,48 @@ func matchThresholds(cfg *config.Config, srScale int) match.Thresholds {
 }
 
 func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("gallery", stderr)
-	cfgPath := fs.String("config", "", "config file (default $SRDGD_CONFIG, else /etc/srdgd/srdgd.yaml if present, else defaults)")
-	fs.Usage = func() { fmt.Fprint(stderr, galleryUsage) }
-	if err := fs.Parse(args); err != nil {
+	cfgPath, rest, err := takeConfig(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "srdgd gallery: %v\n\n%s", err, galleryUsage)
 		return exitUsage
 	}
-	rest := fs.Args()
-	if len(rest) == 0 {
+	if len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help" {
 		fmt.Fprint(stderr, galleryUsage)
+		if len(rest) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	sub, sargs := rest[0], rest[1:]
+	known := map[string]bool{"keygen": true, "add": true, "list": true, "remove": true, "export": true, "import": true, "search": true, "verify": true, "check": true, "reembed": true,
+		"watchlist": true, "feedback": true}
+	if !known[sub] {
+		fmt.Fprintf(stderr, "srdgd gallery: unknown command %q (allowed: add, check, export, feedback, import, keygen, list, reembed, remove, search, verify, watchlist)\n\n%s", sub, galleryUsage)
 		return exitUsage
 	}
-	cfg, err := loadConfigOrDefault(*cfgPath)
+	cfg, err := loadConfigOrDefault(cfgPath)
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitConfig
 	}
-	sub, sargs := rest[0], rest[1:]
 	if sub == "keygen" {
 		return galleryKeygen(cfg, sargs, stdout, stderr)
 	}
-	needModels := map[string]bool{"add": true, "import": true, "search": true, "verify": true, "reembed": true, "feedback": true}[sub]
-	known := map[string]bool{"add": true, "list": true, "remove": true, "export": true, "import": true, "search": true, "verify": true, "check": true, "reembed": true,
-		"watchlist": true, "feedback": true}
-	if !known[sub] {
-		fmt.Fprintf(stderr, "srdgd gallery: unknown command %q\n\n%s", sub, galleryUsage)
-		return exitUsage
+	// each subcommand's flags and arguments are checked before the gallery opens
+	c, code := parseGalleryArgs(sub, sargs, cfg, stderr)
+	if c == nil {
+		return code
 	}
-	env, err := app.OpenGallery(ctx, cfg, needModels, nil, nil)
+	// list loads the embedder too, to count the photos search can use; a
+	// box without the models can still list
+	withModels := map[string]bool{"add": true, "import": true, "search": true, "verify": true, "reembed": true, "list": true, "feedback": true}[sub]
+	env, err := app.OpenGallery(ctx, cfg, withModels, nil, nil)
+	modelsLoaded := withModels && err == nil
+	if modelErr := err; err != nil && sub == "list" {
+		if env, err = app.OpenGallery(ctx, cfg, false, nil, nil); err == nil {
+			fmt.Fprintln(stderr, "srdgd gallery: warning: the embedder does not load, so searchable photos are not counted:", modelErr)
+		}
+	}
 	if err != nil {
 		return galleryFail(stderr, err)
 	}
@@ -92,28 +136,20 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	g := env.Gallery
 	switch sub {
 	case "add":
-		return galleryAdd(ctx, env, sargs, stdout, stderr)
+		return galleryAdd(ctx, env, c, stdout, stderr)
 	case "list":
-		return galleryList(ctx, g, sargs, stdout, stderr)
+		return galleryList(ctx, g, c.json, modelsLoaded, stdout, stderr)
 	case "remove":
-		if len(sargs) != 1 {
-			fmt.Fprintln(stderr, "usage: srdgd gallery remove NAME")
-			return exitUsage
-		}
-		if err := g.Remove(ctx, sargs[0]); err != nil {
+		if err := g.Remove(ctx, c.pos[0]); err != nil {
 			return galleryFail(stderr, err)
 		}
-		fmt.Fprintf(stdout, "removed %s\n", sargs[0])
-		auditCLI(ctx, cfg, stderr, "gallery.remove", sargs[0], "")
+		fmt.Fprintf(stdout, "removed %s\n", c.pos[0])
+		auditCLI(ctx, cfg, stderr, "gallery.remove", c.pos[0], "")
 		return exitOK
 	case "export", "import":
-		if len(sargs) != 1 {
-			fmt.Fprintf(stderr, "usage: srdgd gallery %s DIR|FILE.tar\n", sub)
-			return exitUsage
-		}
-		code := galleryTransfer(ctx, g, sub, sargs[0], stdout, stderr)
+		code := galleryTransfer(ctx, g, sub, c.pos[0], c.json, stdout, stderr)
 		if code == exitOK {
-			auditCLI(ctx, cfg, stderr, "gallery."+sub, sargs[0], "")
+			auditCLI(ctx, cfg, stderr, "gallery."+sub, c.pos[0], "")
 		}
 		return code
 	case "check":
@@ -121,33 +157,129 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if err != nil {
 			return galleryFail(stderr, err)
 		}
-		return writeJSON(stdout, rep)
-	case "verify":
-		return galleryVerify(ctx, g, sargs, stdout, stderr)
-	case "watchlist":
-		return galleryWatchlist(ctx, cfg, env, sargs, stdout, stderr)
-	case "feedback":
-		return galleryFeedback(ctx, cfg, env, sargs, stdout, stderr)
-	case "reembed":
-		if len(sargs) != 0 {
-			fmt.Fprintln(stderr, "usage: srdgd gallery reembed (it takes no argument: the embedder is match.embedder_model)")
-			return exitUsage
+		code := exitOK
+		if !rep.OK() {
+			code = exitFailure
 		}
+		if c.json {
+			if writeJSON(stdout, checkOut(rep)) != exitOK {
+				return exitFailure
+			}
+			return code
+		}
+		fmt.Fprintf(stdout, "%d people, %d photos, %d descriptors\n", rep.People, rep.Images, rep.Embeddings)
+		for _, p := range rep.Problems {
+			fmt.Fprintln(stdout, "problem:", p)
+		}
+		if rep.OK() {
+			fmt.Fprintln(stdout, "ok")
+		}
+		return code
+	case "verify":
+		return galleryVerify(ctx, g, c, stdout, stderr)
+	case "reembed":
 		return galleryReembed(ctx, env, stdout, stderr)
+	case "watchlist":
+		return galleryWatchlist(ctx, cfg, env, c.pos, stdout, stderr)
+	case "feedback":
+		return galleryFeedback(ctx, cfg, env, c.pos, stdout, stderr)
 	}
-	return gallerySearch(ctx, env, sargs, stdout, stderr)
+	return gallerySearch(ctx, env, c, stdout, stderr)
 }
 
-func galleryList(ctx context.Context, g *match.Gallery, args []string, stdout, stderr io.Writer) int {
+// galleryArgs are a gallery subcommand's parsed flags and arguments.
+type galleryArgs struct {
+	pos        []string
+	name       string
+	json       bool
+	embeddings bool
+	scale      int
+	k          int
+	sampler    string
+	save       string
+}
+
+// parseGalleryArgs parses the flags (anywhere among the arguments) and
+// checks the number of arguments of sub; nil and the exit code on error.
+func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.Writer) (*galleryArgs, int) {
+	c := &galleryArgs{}
+	fs := newFlagSet("gallery "+sub, stderr)
+	usage := map[string]string{
+		"add":       "srdgd gallery add PHOTO|DIR... --name NAME",
+		"list":      "srdgd gallery list [--json]",
+		"remove":    "srdgd gallery remove NAME",
+		"export":    "srdgd gallery export DIR|FILE.tar [--json]",
+		"import":    "srdgd gallery import DIR|FILE.tar [--json]",
+		"search":    "srdgd gallery search PHOTO [--scale 8|16] [-k N] [--sampler NAME] [--json] [--embeddings] [--save-sr PREFIX]",
+		"verify":    "srdgd gallery verify NAME PHOTO [--json]",
+		"check":     "srdgd gallery check [--json]",
+		"reembed":   "srdgd gallery reembed (it takes no argument: the embedder is match.embedder_model)",
+		"watchlist": "srdgd gallery watchlist NAME on|off",
+		"feedback":  "srdgd gallery feedback HIT_ID confirm NAME|reject [NAME]|not_enrolled",
+	}[sub]
+	fs.Usage = func() { fmt.Fprintf(stderr, "usage: %s\n", usage); fs.PrintDefaults() }
+	nargs := map[string][2]int{"add": {1, -1}, "list": {0, 0}, "remove": {1, 1}, "export": {1, 1}, "import": {1, 1},
+		"search": {1, 1}, "verify": {2, 2}, "check": {0, 0}, "reembed": {0, 0}, "watchlist": {2, 2}, "feedback": {2, 3}}[sub]
+	switch sub {
+	case "add":
+		fs.StringVar(&c.name, "name", "", "the person's name (required)")
+	case "search":
+		sc := &scaleFlag{allowed: scales}
+		fs.Var(sc, "scale", "degrade the photo to an LR probe for this upscaling factor (8: 16x16, 16: 8x8) and super-resolve it first")
+		deprecated(fs, stderr, "lr", "--scale", sc.Set)
+		fs.IntVar(&c.k, "k", cfg.Match.TopK, "candidates listed, 1 to 100")
+		sampler := newEnum(fs, "sampler", cfg.SRDG.Sampler, "sampler for --scale", srdg.SamplerNames()...)
+		fs.BoolVar(&c.embeddings, "embeddings", false, "with --json: include the probe's descriptor values (biometric data)")
+		fs.StringVar(&c.save, "save-sr", "", "with --scale: write the LR probe and the SR face as PREFIX_lr.png and PREFIX_sr.png")
+		defer func() { c.scale, c.sampler = sc.v, sampler.v }()
+	}
+	if sub != "remove" && sub != "reembed" && sub != "add" && sub != "watchlist" && sub != "feedback" {
+		fs.BoolVar(&c.json, "json", false, "print JSON")
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, exitOK
+		}
+		return nil, exitUsage
+	}
+	c.pos = pos
+	switch {
+	case sub == "add" && c.name == "":
+		fmt.Fprintf(stderr, "srdgd gallery add: --name is required\nusage: %s\n", usage)
+		return nil, exitUsage
+	case len(pos) < nargs[0] || (nargs[1] >= 0 && len(pos) > nargs[1]):
+		what := "missing argument"
+		if len(pos) > nargs[0] {
+			what = fmt.Sprintf("unexpected argument %q", pos[len(pos)-1])
+		}
+		fmt.Fprintf(stderr, "srdgd gallery %s: %s\nusage: %s\n", sub, what, usage)
+		return nil, exitUsage
+	case sub == "search" && (c.k < 1 || c.k > 100):
+		fmt.Fprintf(stderr, "srdgd gallery search: -k %d is out of range (allowed: 1 to 100)\n", c.k)
+		return nil, exitUsage
+	}
+	return c, exitOK
+}
+
+func galleryList(ctx context.Context, g *match.Gallery, asJSON, searchable bool, stdout, stderr io.Writer) int {
 	people, err := g.List(ctx)
 	if err != nil {
 		return galleryFail(stderr, err)
 	}
-	if len(args) > 0 && args[0] == "--json" {
-		return writeJSON(stdout, people)
+	if asJSON {
+		out := make([]personJSON, 0, len(people))
+		for _, p := range people {
+			out = append(out, personOut(p, searchable))
+		}
+		return writeJSON(stdout, out)
 	}
 	for _, p := range people {
-		fmt.Fprintf(stdout, "%-24s photos %d  watchlist %v\n", p.Name, p.Images, p.Watchlist)
+		sr := "?"
+		if searchable {
+			sr = fmt.Sprint(p.Searchable)
+		}
+		fmt.Fprintf(stdout, "%-24s photos %d  searchable %s  watchlist %v\n", p.Name, p.Images, sr, p.Watchlist)
 	}
 	fmt.Fprintf(stdout, "%d people\n", len(people))
 	return exitOK
@@ -185,17 +317,9 @@ func galleryKeygen(cfg *config.Config, args []string, stdout, stderr io.Writer) 
 	return exitOK
 }
 
-func galleryAdd(ctx context.Context, env *app.Gallery, args []string, stdout, stderr io.Writer) int {
-	afs := newFlagSet("gallery add", stderr)
-	name := afs.String("name", "", "person's name")
-	if err := afs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if *name == "" || afs.NArg() == 0 {
-		fmt.Fprintln(stderr, "usage: srdgd gallery add --name NAME PHOTO|DIR...")
-		return exitUsage
-	}
-	files, err := expandPhotos(afs.Args())
+func galleryAdd(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout, stderr io.Writer) int {
+	name := &c.name
+	files, err := expandPhotos(c.pos)
 	if err != nil {
 		return galleryFail(stderr, err)
 	}
@@ -225,26 +349,40 @@ func galleryAdd(ctx context.Context, env *app.Gallery, args []string, stdout, st
 	return exitOK
 }
 
-func galleryVerify(ctx context.Context, g *match.Gallery, args []string, stdout, stderr io.Writer) int {
-	if len(args) != 2 {
-		fmt.Fprintln(stderr, "usage: srdgd gallery verify NAME PHOTO")
-		return exitUsage
-	}
-	img, err := faceimg.Load(args[1])
+func galleryVerify(ctx context.Context, g *match.Gallery, c *galleryArgs, stdout, stderr io.Writer) int {
+	img, err := faceimg.Load(c.pos[1])
 	if err != nil {
 		return galleryFail(stderr, err)
 	}
-	r, err := g.Verify(ctx, args[0], img)
+	r, err := g.Verify(ctx, c.pos[0], img)
 	if err != nil {
 		return galleryFail(stderr, err)
 	}
-	return writeJSON(stdout, r)
+	code := exitOK
+	if !r.Match {
+		code = exitFailure // the answer is no (README "Exit codes")
+	}
+	if c.json {
+		if writeJSON(stdout, verifyOut(r)) != exitOK {
+			return exitFailure
+		}
+		return code
+	}
+	verdict, cmp := "match", ">="
+	if !r.Match {
+		verdict, cmp = "no match", "<"
+	}
+	fmt.Fprintf(stdout, "%s: %s (similarity %.4f %s verify threshold %.4f)\n", verdict, r.Person, r.Similarity, cmp, r.Threshold)
+	return code
 }
 
-func galleryTransfer(ctx context.Context, g *match.Gallery, sub, target string, stdout, stderr io.Writer) int {
+func galleryTransfer(ctx context.Context, g *match.Gallery, sub, target string, asJSON bool, stdout, stderr io.Writer) int {
 	tarFile := strings.HasSuffix(target, ".tar")
-	var rep any
-	var err error
+	var (
+		exp *match.ExportReport
+		imp *match.ImportReport
+		err error
+	)
 	switch {
 	case sub == "export" && tarFile:
 		f, ferr := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -252,31 +390,43 @@ func galleryTransfer(ctx context.Context, g *match.Gallery, sub, target string, 
 			err = ferr
 			break
 		}
-		rep, err = g.ExportTar(ctx, f)
+		exp, err = g.ExportTar(ctx, f)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 	case sub == "export":
-		rep, err = g.ExportDir(ctx, target)
+		exp, err = g.ExportDir(ctx, target)
 	case tarFile:
 		f, ferr := os.Open(target)
 		if ferr != nil {
 			err = ferr
 			break
 		}
-		rep, err = g.ImportTar(ctx, f)
+		imp, err = g.ImportTar(ctx, f)
 		f.Close()
 	default:
-		rep, err = g.ImportDir(ctx, target)
+		imp, err = g.ImportDir(ctx, target)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd gallery:", err)
 		return exitFailure
 	}
-	if sub == "export" {
+	if exp != nil {
 		fmt.Fprintln(stderr, "warning:", match.ExportWarning)
+		if asJSON {
+			return writeJSON(stdout, exportJSON{People: exp.People, Photos: exp.Images, Warning: exp.Warning})
+		}
+		fmt.Fprintf(stdout, "exported %d people, %d photos to %s\n", exp.People, exp.Images, target)
+		return exitOK
 	}
-	return writeJSON(stdout, rep)
+	if asJSON {
+		return writeJSON(stdout, importOut(imp))
+	}
+	fmt.Fprintf(stdout, "imported %d people (%d new), %d photos from %s\n", imp.People, imp.Created, imp.Images, target)
+	for _, p := range importOut(imp).Rejected {
+		fmt.Fprintf(stdout, "rejected %s: %s\n", p.Source, p.Error)
+	}
+	return exitOK
 }
 
 // galleryReembed gives every photo without a descriptor of the configured
@@ -311,59 +461,51 @@ func galleryReembed(ctx context.Context, env *app.Gallery, stdout, stderr io.Wri
 	return exitOK
 }
 
-func gallerySearch(ctx context.Context, env *app.Gallery, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("gallery search", stderr)
-	lr := fs.Int("lr", 0, "degrade to an LR probe of this factor (8 or 16) and super-resolve it first")
-	k := fs.Int("k", env.Cfg.Match.TopK, "top-k candidates")
-	sampler := fs.String("sampler", env.Cfg.SRDG.Sampler, "sampler for --lr")
-	asJSON := fs.Bool("json", false, "JSON output")
-	save := fs.String("save-sr", "", "with --lr: write the LR probe and SR face next to this path prefix")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() != 1 || (*lr != 0 && *lr != 8 && *lr != 16) {
-		fmt.Fprintln(stderr, "usage: srdgd gallery search PHOTO [--lr 8|16] [-k N] [--json]")
-		return exitUsage
-	}
-	img, err := faceimg.Load(fs.Arg(0))
+func gallerySearch(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout, stderr io.Writer) int {
+	photo := c.pos[0]
+	img, err := faceimg.Load(photo)
 	if err != nil {
 		return galleryFail(stderr, err)
 	}
-	if *lr == 0 {
-		r, err := env.Gallery.Search(ctx, img, *k)
-		if err != nil {
+	var r *match.SearchResult
+	note := ""
+	if c.scale == 0 {
+		if r, err = env.Gallery.Search(ctx, img, c.k); err != nil {
 			return galleryFail(stderr, err)
 		}
-		return printSearch(stdout, r, *asJSON)
+	} else {
+		sr, n, err := app.SuperResolvePhoto(ctx, env, img, c.scale, c.sampler, c.save)
+		if err != nil {
+			fmt.Fprintf(stderr, "srdgd gallery: %s: %v\n", photo, err)
+			return exitFailure
+		}
+		note = n
+		if r, err = env.Gallery.SearchFaceAt(ctx, match.Face{Planar: sr}, c.k, app.MatchThresholds(env.Cfg, c.scale)); err != nil {
+			return galleryFail(stderr, err)
+		}
 	}
-	sr, note, err := app.SuperResolvePhoto(ctx, env, img, *lr, *sampler, *save)
-	if err != nil {
-		fmt.Fprintf(stderr, "srdgd gallery: %s: %v\n", fs.Arg(0), err)
-		return exitFailure
+	code := exitOK
+	if r.Match == nil {
+		code = exitFailure // nobody identified (README "Exit codes")
 	}
-	r, err := env.Gallery.SearchFaceAt(ctx, match.Face{Planar: sr}, *k, app.MatchThresholds(env.Cfg, *lr))
-	if err != nil {
-		return galleryFail(stderr, err)
+	if c.json {
+		if writeJSON(stdout, searchOut(r, c.scale, note, c.embeddings)) != exitOK {
+			return exitFailure
+		}
+		return code
 	}
-	if !*asJSON {
+	if note != "" {
 		fmt.Fprintln(stdout, note)
 	}
-	return printSearch(stdout, r, *asJSON)
-}
-
-func printSearch(w io.Writer, r *match.SearchResult, asJSON bool) int {
-	if asJSON {
-		return writeJSON(w, r)
-	}
 	if r.Match != nil {
-		fmt.Fprintf(w, "match: %s (similarity %.4f)\n", r.Match.Name, r.Match.Similarity)
+		fmt.Fprintf(stdout, "match: %s (similarity %.4f)\n", r.Match.Name, r.Match.Similarity)
 	} else {
-		fmt.Fprintf(w, "unknown: %s\n", r.Detail)
+		fmt.Fprintf(stdout, "unknown: %s\n", r.Detail)
 	}
-	for i, c := range r.Candidates {
-		fmt.Fprintf(w, "%2d. %-24s %.4f\n", i+1, c.Name, c.Similarity)
+	for i, cd := range r.Candidates {
+		fmt.Fprintf(stdout, "%2d. %-24s %.4f\n", i+1, cd.Name, cd.Similarity)
 	}
-	return exitOK
+	return code
 }
 
 func writeJSON(w io.Writer, v any) int {

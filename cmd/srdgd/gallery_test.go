@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"image"
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -70,23 +72,52 @@ func TestGalleryCommands(t *testing.T) {
 		t.Error("keygen overwrote an existing key")
 	}
 	alice, bob := byID[ids[0]], byID[ids[1]]
-	code, out, errs := g("add", "--name", "alice", alice[0], alice[1], noface)
+	// the flag after the photos (one grammar: flags anywhere)
+	code, out, errs := g("add", alice[0], alice[1], noface, "--name", "alice")
 	if code != exitOK || !strings.Contains(out, "2 of 3 photos enrolled") || !strings.Contains(out, "noface.png: rejected") {
 		t.Fatalf("add: exit %d\n%s\n%s", code, out, errs)
 	}
-	if code, out, _ := g("list"); code != exitOK || !strings.Contains(out, "alice") || !strings.Contains(out, "1 people") {
+	if code, out, _ := g("list"); code != exitOK || !strings.Contains(out, "alice") || !strings.Contains(out, "1 people") ||
+		!strings.Contains(out, "searchable 2") {
 		t.Errorf("list: %d %s", code, out)
 	}
+	// --json: snake_case, the photos search uses counted, --config after the subcommand
+	code, out, errs = runCLI(t, ctx, "gallery", "list", "--json", "--config", cfgPath)
+	var people []map[string]any
+	if err := json.Unmarshal([]byte(out), &people); code != exitOK || err != nil || len(people) != 1 {
+		t.Fatalf("list --json: exit %d, %v\n%s%s", code, err, out, errs)
+	}
+	if p := people[0]; p["name"] != "alice" || p["photos"] != 2.0 || p["searchable"] != 2.0 || p["watchlist"] != false {
+		t.Errorf("list --json: %v", p)
+	}
+	checkJSONKeys(t, "list --json", out)
 	if code, out, _ := g("search", alice[5]); code != exitOK || !strings.Contains(out, "match: alice") {
 		t.Errorf("search for alice's other photo: %d\n%s", code, out)
 	}
-	if code, out, _ := g("search", bob[0]); code != exitOK || !strings.Contains(out, "unknown") {
-		t.Errorf("search for a stranger: %d\n%s", code, out)
+	// nobody identified: exit 1, with the candidates
+	if code, out, _ := g("search", bob[0]); code != exitFailure || !strings.Contains(out, "unknown") || !strings.Contains(out, " 1. alice") {
+		t.Errorf("search for a stranger: exit %d (want 1)\n%s", code, out)
 	}
-	if code, out, _ := g("verify", "alice", alice[6]); code != exitOK || !strings.Contains(out, `"Match": true`) {
+	code, out, _ = g("search", "--json", bob[0])
+	var sr map[string]any
+	if err := json.Unmarshal([]byte(out), &sr); code != exitFailure || err != nil || sr["known"] != false || sr["match"] != nil {
+		t.Errorf("search --json for a stranger: exit %d %v\n%s", code, err, out)
+	}
+	if cands, ok := sr["candidates"].([]any); !ok || len(cands) != 1 || strings.Contains(out, "embedding") {
+		t.Errorf("search --json: candidates %v; no descriptor without --embeddings:\n%s", sr["candidates"], out)
+	}
+	checkJSONKeys(t, "search --json", out)
+	if code, out, _ := g("search", alice[5], "--json", "--embeddings"); code != exitOK || !strings.Contains(out, `"embedding": [`) {
+		t.Errorf("search --embeddings: exit %d\n%s", code, out)
+	}
+	if code, out, _ := g("verify", "alice", alice[6], "--json"); code != exitOK || !strings.Contains(out, `"match": true`) {
 		t.Errorf("verify: %d\n%s", code, out)
 	}
-	if code, out, _ := g("check"); code != exitOK {
+	checkJSONKeys(t, "verify --json", out)
+	if code, out, _ := g("verify", "alice", bob[0]); code != exitFailure || !strings.Contains(out, "no match: alice") {
+		t.Errorf("verify a stranger: exit %d (want 1)\n%s", code, out)
+	}
+	if code, out, _ := g("check", "--json"); code != exitOK || !strings.Contains(out, `"problems": []`) || !strings.Contains(out, `"ok": true`) {
 		t.Errorf("check: %d %s", code, out)
 	}
 	if code, _, _ := g("remove", "alice"); code != exitOK {
@@ -115,6 +146,20 @@ func TestGalleryCommands(t *testing.T) {
 	}
 	if code, _, _ := g("frobnicate"); code != exitUsage {
 		t.Error("unknown subcommand not a usage error")
+	}
+}
+
+// checkJSONKeys fails on keys that are not snake_case (Go field names) and
+// on null values (a list must be [], a missing value left out).
+func checkJSONKeys(t *testing.T, what, doc string) {
+	t.Helper()
+	for _, m := range regexp.MustCompile(`"([^"]+)":\s*(null)?`).FindAllStringSubmatch(doc, -1) {
+		if !regexp.MustCompile(`^[a-z][a-z0-9_]*$`).MatchString(m[1]) {
+			t.Errorf("%s: key %q is not snake_case", what, m[1])
+		}
+		if m[2] != "" && m[1] != "match" {
+			t.Errorf("%s: %q is null", what, m[1])
+		}
 	}
 }
 

@@ -27,11 +27,7 @@ func cmdHWTest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	camTimeout := fs.Duration("camera-timeout", 15*time.Second, "time allowed per camera to connect, answer DESCRIBE and decode a frame")
 	face := fs.String("face", "", "face photo for the SRDG run (default: a built-in one)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "srdgd hwtest: unexpected argument %q\n", fs.Arg(0))
+	if pos, err := parseArgs(fs, args); err != nil || !noArgs(stderr, "srdgd hwtest", pos) {
 		return exitUsage
 	}
 	cfg, err := loadConfigOrDefault(*cfgPath)

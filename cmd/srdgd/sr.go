@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/internal/locate"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/srdg"
 )
@@ -64,40 +64,54 @@ func parseAttrs(s string, names []string) ([]int, error) {
 	return labels, nil
 }
 
-// modelsDir picks the default models folder (app.ModelsDir).
-func modelsDir(configured string) string { return app.ModelsDir(configured) }
+// flagModels is the model search of a command's --models flag (internal/locate:
+// the folder given, else beside the binary, the install prefix, the source tree).
+func flagModels(dir string) locate.Models { return locate.Models{Dir: dir, DirKey: "--models"} }
+
+// modelsHelp is the help text of every --models flag.
+const modelsHelp = "models folder (default: search beside the binary, /usr/share/srdgd/models, models/dist of the source tree; README \"Where srdgd finds its files\")"
 
 func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("sr", stderr)
-	in := fs.String("in", "", "LR face image (PNG/JPEG); larger images are downscaled to the model's LR size")
+	in := fs.String("in", "", "LR face image (PNG/JPEG), a square crop: the model's LR size (16x16 at --scale 8, 8x8 at 16) or larger, then downscaled to it; required")
 	out := fs.String("out", "sr.png", "output image (PNG/JPEG)")
-	attrs := fs.String("attrs", "", "guidance labels, e.g. male=1,glasses=0,nobeard=1 (empty: unguided)")
-	sampler := fs.String("sampler", "fast", "sampler: "+strings.Join(srdg.SamplerNames(), ", "))
+	attrs := fs.String("attrs", "", "guidance labels, e.g. male=1,glasses=0,nobeard=1 (names: male, glasses, nobeard; values 0, 1 or ?; empty: unguided)")
+	sampler := newEnum(fs, "sampler", "fast", "sampler", srdg.SamplerNames()...)
 	steps := fs.Int("steps", 0, "predictor steps (0 = sampler default)")
-	weight := fs.Float64("weight", 0, "guidance weight (0 = sampler default)")
+	weight := fs.Float64("weight", 0, "guidance weight, >= 0 (0 = sampler default)")
 	seed := fs.Uint64("seed", 1, "noise seed")
-	scale := fs.Int("scale", 8, "8 (16x16 input) or 16 (8x8 input)")
-	dir := fs.String("models", "", "models folder (default: /usr/share/srdgd/models, else ./models/dist)")
-	score := fs.String("score", "", "score model (default: <models>/score_x<scale>.onnx)")
-	guidance := fs.String("guidance", "", "guidance model (default: <models>/guidance.onnx; 'none' = off)")
-	lib := fs.String("ort-library", "", "libonnxruntime path (default: search)")
+	scale := &scaleFlag{v: 8, allowed: scales}
+	fs.Var(scale, "scale", "upscaling factor: 8 (16x16 input) or 16 (8x8 input) (default 8)")
+	dir := fs.String("models", "", modelsHelp)
+	score := fs.String("score", "", "score model (default: score_x<scale>.onnx in --models)")
+	guidance := fs.String("guidance", "", "guidance model (default: guidance.onnx in --models; 'none' = off)")
+	lib := fs.String("ort-library", "", "libonnxruntime path (default: search, README \"Where srdgd finds its files\")")
 	threads := fs.Int("threads", 0, "ORT intra-op threads (0 = default)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if !noArgs(stderr, "srdgd sr", pos) {
 		return exitUsage
 	}
 	if *in == "" {
 		fmt.Fprintln(stderr, "srdgd sr: --in is required")
 		return exitUsage
 	}
-	md := modelsDir(*dir)
-	if *score == "" {
-		*score = filepath.Join(md, fmt.Sprintf("score_x%d.onnx", *scale))
+	if *steps < 0 || *weight < 0 {
+		fmt.Fprintf(stderr, "srdgd sr: --steps %d --weight %g: want values >= 0 (0 = the sampler's default)\n", *steps, *weight)
+		return exitUsage
 	}
-	if *guidance == "" {
-		*guidance = filepath.Join(md, "guidance.onnx")
+	models := flagModels(*dir)
+	if *score, err = models.File("--score", *score, fmt.Sprintf("score_x%d.onnx", scale.v)); err != nil {
+		fmt.Fprintln(stderr, "srdgd sr:", err)
+		return exitFailure
 	}
 	if *guidance == "none" {
 		*guidance = ""
+	} else if *guidance, err = models.File("--guidance", *guidance, "guidance.onnx"); err != nil {
+		fmt.Fprintln(stderr, "srdgd sr:", err)
+		return exitFailure
 	}
 	rt, err := ort.Open(*lib, nil)
 	if err != nil {
@@ -106,7 +120,7 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer rt.Close()
 	eng, err := srdg.Open(srdg.ModelOptions{
-		Runtime: rt, ScorePath: *score, GuidancePath: *guidance, WantScale: *scale,
+		Runtime: rt, ScorePath: *score, GuidancePath: *guidance, WantScale: scale.v,
 		Session: ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: *threads},
 	})
 	if err != nil {
@@ -134,8 +148,10 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, note)
 	}
 	t0 := time.Now()
+	// a progress line every 5 s: the reference sampler takes minutes on a CPU
+	prog := newProgress(stderr, "srdgd sr", 5*time.Second)
 	res, err := eng.SuperResolve(ctx, []srdg.Face{{LR: p.Pix, Labels: labels}},
-		srdg.Params{Sampler: *sampler, Steps: *steps, W: *weight}, srdg.NewSeededNoise(*seed))
+		srdg.Params{Sampler: sampler.v, Steps: *steps, W: *weight, Progress: prog.Update}, srdg.NewSeededNoise(*seed))
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd sr:", err)
 		return exitFailure

@@ -177,14 +177,13 @@ func (b *builder) openSR() error {
 	}
 	cfg := b.cfg
 	so := SessionOptions(cfg)
-	score, guid := ModelPath(cfg, cfg.Paths().ScoreModel), GuidanceModel(cfg)
-	if err := RequireFile("srdg.score_model", score); err != nil {
+	score, err := ScoreModel(cfg, 0)
+	if err != nil {
 		return err
 	}
-	if guid != "" {
-		if err := RequireFile("srdg.guidance_model", guid); err != nil {
-			return err
-		}
+	guid, err := GuidanceModel(cfg)
+	if err != nil {
+		return err
 	}
 	eng, err := srdg.Open(srdg.ModelOptions{Runtime: b.rt, ScorePath: score, GuidancePath: guid, WantScale: cfg.SRDG.Scale,
 		Session: so, MaxBatch: cfg.SRDG.BatchSize, Logger: b.log})
@@ -193,10 +192,11 @@ func (b *builder) openSR() error {
 	}
 	b.eng = eng
 	b.addStop(func() { eng.Close() })
-	if am := AttrModel(cfg); am != "" {
-		if err := RequireFile("srdg.attr_model", am); err != nil {
-			return err
-		}
+	am, err := AttrModel(cfg)
+	if err != nil {
+		return err
+	}
+	if am != "" {
 		if b.attrs, err = srdg.OpenAttrPredictor(b.rt, am, so); err != nil {
 			return err
 		}

@@ -23,7 +23,12 @@ import (
 // DemoClip renders the scene once per size and face set, cached in the state
 // dir, and returns the clip's path.
 func DemoClip(ctx context.Context, cfg *config.Config, w, h, fps int, log *slog.Logger) (string, *demoscene.Manifest, error) {
-	man, err := demoscene.LoadManifest(filepath.Join(ModelsDir(cfg.Storage.ModelsDir), "demo"))
+	mf, err := Models(cfg).Find(filepath.Join("demo", "manifest.json"),
+		"the demo's faces are in models/dist/demo of the source tree and <prefix>/share/srdgd/models/demo when installed; set storage.models_dir (srdgd demo --models) to the folder holding demo/")
+	if err != nil {
+		return "", nil, err
+	}
+	man, err := demoscene.LoadManifest(filepath.Dir(mf))
 	if err != nil {
 		return "", nil, err
 	}

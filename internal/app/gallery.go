@@ -97,11 +97,15 @@ func OpenGallery(ctx context.Context, cfg *config.Config, withModels bool, rt *o
 		}
 		e.Detector = det
 		e.keep = append(e.keep, func() { det.Close() })
-		embPath := ModelPath(cfg, cfg.Paths().EmbedderModel)
-		if err := RequireFile("match.embedder_model", embPath); err != nil {
+		embPath, err := EmbedderModel(cfg)
+		if err != nil {
 			return fail(err)
 		}
-		emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, EmbedderPath: embPath, LandmarksPath: LandmarksPath(embPath), Log: log})
+		lmkPath, err := LandmarksModel(cfg, embPath)
+		if err != nil {
+			return fail(err)
+		}
+		emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, EmbedderPath: embPath, LandmarksPath: lmkPath, Log: log})
 		if err != nil {
 			return fail(err)
 		}

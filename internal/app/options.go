@@ -2,6 +2,7 @@ package app
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"github.com/srdgd/srdgd/detect"
 	"github.com/srdgd/srdgd/hwtest"
 	"github.com/srdgd/srdgd/ingest"
+	"github.com/srdgd/srdgd/internal/locate"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish/history"
@@ -25,50 +27,54 @@ import (
 // commands all go through it, so that a config key means the same
 // everywhere.
 
-// ModelsDir picks the default models folder: the configured one, else the
-// installed one, else the repository's built set (models/dist, from the
-// working directory upwards).
-func ModelsDir(configured string) string {
-	cands := []string{configured, "/usr/share/srdgd/models"}
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			cands = append(cands, filepath.Join(d, "models", "dist"))
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	for _, d := range cands {
-		if d == "" {
-			continue
-		}
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			return d
-		}
-	}
-	return filepath.Join("models", "dist")
+// Models is the model search of the config: storage.models_dir when set,
+// else internal/locate's search order.
+func Models(cfg *config.Config) locate.Models {
+	return locate.Models{Dir: cfg.Storage.ModelsDir, DirKey: "storage.models_dir"}
 }
 
-// ModelPath returns the configured model file, or the same file name in the
-// models folder found by ModelsDir.
-func ModelPath(cfg *config.Config, configured string) string {
-	if _, err := os.Stat(configured); err == nil {
-		return configured
+// The model files: each is its key's value when set, else its default name
+// searched for by Models; the error names the key to set and the paths
+// tried.
+
+// ScoreModel is srdg.score_model for scale (8 or 16; 0 = srdg.scale). An
+// explicit srdg.score_model is only taken for srdg.scale.
+func ScoreModel(cfg *config.Config, scale int) (string, error) {
+	explicit := cfg.SRDG.ScoreModel
+	if scale == 0 {
+		scale = cfg.SRDG.Scale
+	} else if scale != cfg.SRDG.Scale {
+		explicit = ""
 	}
-	return filepath.Join(ModelsDir(cfg.Storage.ModelsDir), filepath.Base(configured))
+	return Models(cfg).File("srdg.score_model", explicit, fmt.Sprintf("score_x%d.onnx", scale))
 }
 
-// RequireFile names the config key when a model file is missing.
-func RequireFile(key, path string) error {
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("%s: model file %s: %w (build the default set with `make models`, or set %s)", key, path, err, key)
-	}
-	return nil
+// BlazefaceModel is detect.blazeface_model.
+func BlazefaceModel(cfg *config.Config) (string, error) {
+	return Models(cfg).File("detect.blazeface_model", cfg.Detect.BlazefaceModel, "blazeface.onnx")
 }
 
-// LandmarksPath is the landmarks model the embedder needs: next to it.
-func LandmarksPath(embedder string) string {
-	return filepath.Join(filepath.Dir(embedder), "face_landmarks68.onnx")
+// EmbedderModel is match.embedder_model.
+func EmbedderModel(cfg *config.Config) (string, error) {
+	return Models(cfg).File("match.embedder_model", cfg.Match.EmbedderModel, "face_embedder.onnx")
+}
+
+// LandmarksName is the landmarks model the embedder needs, in its folder.
+const LandmarksName = "face_landmarks68.onnx"
+
+// LandmarksModel is the landmarks model of the embedder at embedder: in its
+// folder. The key to change is match.embedder_model when that is set, else
+// storage.models_dir.
+func LandmarksModel(cfg *config.Config, embedder string) (string, error) {
+	p := filepath.Join(filepath.Dir(embedder), LandmarksName)
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		return p, nil
+	}
+	key, hint := "storage.models_dir", "the embedder's landmarks model must be in the folder of the embedder "+embedder+"; `make models` builds the default set in models/dist"
+	if cfg.Match.EmbedderModel != "" {
+		key, hint = "match.embedder_model", "the landmarks model is loaded from the folder of match.embedder_model: put "+LandmarksName+" there"
+	}
+	return "", &locate.NotFoundError{Key: key, What: LandmarksName, Tried: []string{p}, Hint: hint}
 }
 
 // SessionOptions are the ONNX Runtime settings of srdg.*.
@@ -100,21 +106,22 @@ func SRParams(cfg *config.Config) srdg.Params {
 
 // The guidance-policy rule: which models srdg.attributes.policy needs.
 
-// GuidanceModel is the guidance model's path, "" when the policy is off.
-func GuidanceModel(cfg *config.Config) string {
+// GuidanceModel is the guidance model's path (srdg.guidance_model), ""
+// when the policy is off.
+func GuidanceModel(cfg *config.Config) (string, error) {
 	if cfg.SRDG.Attributes.Policy == "off" {
-		return ""
+		return "", nil
 	}
-	return ModelPath(cfg, cfg.Paths().GuidanceModel)
+	return Models(cfg).File("srdg.guidance_model", cfg.SRDG.GuidanceModel, "guidance.onnx")
 }
 
-// AttrModel is the LR attribute model's path, "" unless the policy is
-// predict.
-func AttrModel(cfg *config.Config) string {
+// AttrModel is the LR attribute model's path (srdg.attr_model), "" unless
+// the policy is predict.
+func AttrModel(cfg *config.Config) (string, error) {
 	if cfg.SRDG.Attributes.Policy != "predict" {
-		return ""
+		return "", nil
 	}
-	return ModelPath(cfg, cfg.Paths().AttrModel)
+	return Models(cfg).File("srdg.attr_model", cfg.SRDG.AttrModel, fmt.Sprintf("lr_attrs_x%d.onnx", cfg.SRDG.Scale))
 }
 
 // ForcedLabels maps each enabled camera with operator labels to them.
@@ -165,8 +172,8 @@ func NewDetector(cfg *config.Config, cc config.Camera, rt *ort.Runtime) (detect.
 	if cfg.Detect.Detector == "haar" {
 		return detect.NewHaar(detect.HaarOptions{Cascade: cfg.Detect.HaarCascade, Search: search})
 	}
-	m := ModelPath(cfg, cfg.Paths().BlazefaceModel)
-	if err := RequireFile("detect.blazeface_model", m); err != nil {
+	m, err := BlazefaceModel(cfg)
+	if err != nil {
 		return nil, err
 	}
 	// one thread: on small CPUs a second one made BlazeFace slower (detect/README numbers)
@@ -187,8 +194,8 @@ func DetectTuning(cfg *config.Config, cc config.Camera, lrSize int) (detect.Trac
 
 // PhotoDetector opens the detector for enrolment and search photos.
 func PhotoDetector(cfg *config.Config, rt *ort.Runtime) (detect.Detector, error) {
-	bf := ModelPath(cfg, cfg.Paths().BlazefaceModel)
-	if err := RequireFile("detect.blazeface_model", bf); err != nil {
+	bf, err := BlazefaceModel(cfg)
+	if err != nil {
 		return nil, err
 	}
 	// One thread: enrolment is rare and must not take cores from the
@@ -278,26 +285,51 @@ func ClientTLS(c config.ClientTLS) (*tls.Config, error) {
 // paths, SR parameters and guidance policy the daemon uses.
 func HWTestOptions(cfg *config.Config) hwtest.Options {
 	paths := cfg.Paths()
-	score, guid := ModelPath(cfg, paths.ScoreModel), GuidanceModel(cfg)
-	models := []hwtest.Model{{Kind: hwtest.KindScore, Key: "srdg.score_model", Path: score}}
-	if guid != "" {
-		models = append(models, hwtest.Model{Kind: hwtest.KindGuidance, Key: "srdg.guidance_model", Path: guid})
+	model := func(kind, key string, find func() (string, error)) hwtest.Model {
+		p, err := find()
+		m := hwtest.Model{Kind: kind, Key: key, Path: p, Missing: err}
+		if err != nil {
+			// the key that would fix it: the model's own when set, else the folder's
+			var nf *locate.NotFoundError
+			if errors.As(err, &nf) {
+				m.Key = nf.Key
+			}
+		}
+		return m
 	}
-	if am := AttrModel(cfg); am != "" {
-		models = append(models, hwtest.Model{Kind: hwtest.KindLRAttrs, Key: "srdg.attr_model", Path: am})
+	score, scoreErr := ScoreModel(cfg, 0)
+	guid, guidErr := GuidanceModel(cfg)
+	models := []hwtest.Model{model(hwtest.KindScore, "srdg.score_model", func() (string, error) { return score, scoreErr })}
+	if guid != "" || guidErr != nil {
+		models = append(models, model(hwtest.KindGuidance, "srdg.guidance_model", func() (string, error) { return guid, guidErr }))
+	}
+	if cfg.SRDG.Attributes.Policy == "predict" {
+		models = append(models, model(hwtest.KindLRAttrs, "srdg.attr_model", func() (string, error) { return AttrModel(cfg) }))
 	}
 	if cfg.Detect.Detector != "haar" {
-		models = append(models, hwtest.Model{Kind: hwtest.KindBlazeFace, Key: "detect.blazeface_model", Path: ModelPath(cfg, paths.BlazefaceModel)})
+		models = append(models, model(hwtest.KindBlazeFace, "detect.blazeface_model", func() (string, error) { return BlazefaceModel(cfg) }))
 	}
-	emb := ModelPath(cfg, paths.EmbedderModel)
-	models = append(models,
-		hwtest.Model{Kind: hwtest.KindEmbedder, Key: "match.embedder_model", Path: emb},
-		// the daemon loads the landmarks model next to the embedder
-		hwtest.Model{Kind: hwtest.KindLandmarks, Key: "match.embedder_model", Path: LandmarksPath(emb)})
+	emb, embErr := EmbedderModel(cfg)
+	models = append(models, model(hwtest.KindEmbedder, "match.embedder_model", func() (string, error) { return emb, embErr }))
+	// the daemon loads the landmarks model from the embedder's folder
+	lmkKey := "storage.models_dir"
+	if cfg.Match.EmbedderModel != "" {
+		lmkKey = "match.embedder_model"
+	}
+	models = append(models, model(hwtest.KindLandmarks, lmkKey, func() (string, error) {
+		if embErr != nil {
+			return Models(cfg).Find(LandmarksName, "it belongs with the embedder: set storage.models_dir to a folder holding both; `make models` builds the default set in models/dist")
+		}
+		return LandmarksModel(cfg, emb)
+	}))
 	var cams []hwtest.Camera
-	for _, c := range cfg.Cameras {
+	disabled := 0
+	for i, c := range cfg.Cameras {
+		if !c.Enabled {
+			disabled++
+		}
 		if c.Enabled {
-			cams = append(cams, hwtest.Camera{Name: c.Name, URL: c.URL, Username: c.Username, Password: c.Password.Reveal(),
+			cams = append(cams, hwtest.Camera{Key: fmt.Sprintf("cameras[%d]", i), Name: c.Name, URL: c.URL, Username: c.Username, Password: c.Password.Reveal(),
 				Transport: c.Transport, TLSInsecure: c.TLSInsecure, TLSFingerprint: c.TLSFingerprint})
 		}
 	}
@@ -306,9 +338,11 @@ func HWTestOptions(cfg *config.Config) hwtest.Options {
 		ORT: hwtest.ORTOptions{Library: cfg.SRDG.ORTLibrary, Providers: so.Providers, IntraThreads: so.IntraOpThreads,
 			InterThreads: so.InterOpThreads, TRTCacheDir: so.TRTCacheDir, TRTFP16: so.TRTFP16},
 		Models: models,
-		SR: &hwtest.SROptions{ScorePath: score, GuidancePath: guid, Scale: cfg.SRDG.Scale, Params: SRParams(cfg),
+		SR: &hwtest.SROptions{ScorePath: score, ScoreMissing: scoreErr, GuidancePath: guid, GuidanceMissing: guidErr, Scale: cfg.SRDG.Scale, Params: SRParams(cfg),
 			LatencyBudget: cfg.SRDG.LatencyBudget, Seed: uint64(cfg.SRDG.Seed)},
-		Cameras: cams,
+		Cameras:         cams,
+		DisabledCameras: disabled,
+		HTTP:            hwtest.HTTPOptions{Enabled: cfg.Publish.HTTP.Enabled, Listen: cfg.Publish.HTTP.Listen},
 		MQTT: hwtest.MQTTOptions{Enabled: m.Enabled, Broker: m.Broker, EmbeddedListen: m.EmbeddedListen,
 			Username: m.Username, Password: m.Password.Reveal(), CAFile: m.TLS.CAFile, CertFile: m.TLS.CertFile,
 			KeyFile: m.TLS.KeyFile, InsecureSkipVerify: m.TLS.InsecureSkipVerify},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"strings"
 
 	"github.com/srdgd/srdgd/detect"
 	"github.com/srdgd/srdgd/face"
@@ -20,7 +19,6 @@ import (
 // describes the run.
 func SuperResolvePhoto(ctx context.Context, env *Gallery, img image.Image, lr int, sampler, save string) (*faceimg.Planar, string, error) {
 	img = faceimg.Shrink(img, match.PhotoSide)
-	paths := env.Cfg.Paths()
 	lrSize := 128 / lr
 	prober, err := detect.NewProber(detect.ProbeOptions{LRSize: lrSize})
 	if err != nil {
@@ -35,9 +33,15 @@ func SuperResolvePhoto(ctx context.Context, env *Gallery, img image.Image, lr in
 	if err != nil {
 		return nil, "", err
 	}
-	scorePath := ModelPath(env.Cfg, strings.Replace(paths.ScoreModel, "_x8", fmt.Sprintf("_x%d", lr), 1))
-	eng, err := srdg.Open(srdg.ModelOptions{Runtime: env.RT, ScorePath: scorePath, WantScale: lr,
-		GuidancePath: ModelPath(env.Cfg, paths.GuidanceModel)})
+	scorePath, err := ScoreModel(env.Cfg, lr)
+	if err != nil {
+		return nil, "", err
+	}
+	guidPath, err := Models(env.Cfg).File("srdg.guidance_model", env.Cfg.SRDG.GuidanceModel, "guidance.onnx")
+	if err != nil {
+		return nil, "", err
+	}
+	eng, err := srdg.Open(srdg.ModelOptions{Runtime: env.RT, ScorePath: scorePath, WantScale: lr, GuidancePath: guidPath})
 	if err != nil {
 		return nil, "", err
 	}
@@ -151,7 +155,7 @@ func OpenPhotoTools(o PhotoToolsOptions) (*PhotoTools, error) {
 		}
 		t.Detector = h
 	default:
-		return fail(UsageError{fmt.Errorf("--detector %q: want blazeface or haar", o.Detector)})
+		return fail(UsageError{fmt.Errorf("--detector %q is not allowed (allowed: blazeface, haar)", o.Detector)})
 	}
 	d := t.Detector
 	t.keep = append(t.keep, func() { d.Close() })
@@ -168,7 +172,7 @@ func OpenPhotoTools(o PhotoToolsOptions) (*PhotoTools, error) {
 	t.Attrs = attrs
 	t.keep = append(t.keep, func() { attrs.Close() })
 	if attrs.LR != o.LRSize {
-		return fail(UsageError{fmt.Errorf("%s takes %dx%d probes, --lr is %d", o.AttrModel, attrs.LR, attrs.LR, o.LRSize)})
+		return fail(UsageError{fmt.Errorf("%s takes %dx%d probes, --scale %d cuts %dx%d (allowed: --scale %d with this model)", o.AttrModel, attrs.LR, attrs.LR, 128/o.LRSize, o.LRSize, o.LRSize, 128/attrs.LR)})
 	}
 	return t, nil
 }

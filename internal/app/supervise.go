@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -61,13 +65,21 @@ func (a *App) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
+	var (
+		mu      sync.Mutex
+		running = map[string]bool{}
+	)
 	// models, gallery and history are loaded (Build) and the components
 	// start now: Type=notify units become active
 	if err := a.notify.Ready(fmt.Sprintf("running: %d camera(s)", len(a.cameras))); err != nil {
 		a.log.Warn("systemd READY notification failed", "err", err)
 	}
 	for _, c := range a.comps {
+		mu.Lock()
+		running[c.name] = true
+		mu.Unlock()
 		g.Go(func() error {
+			defer func() { mu.Lock(); delete(running, c.name); mu.Unlock() }()
 			if err := c.run(gctx); err != nil {
 				a.log.Error("component failed", "component", c.name, "err", err)
 				return fmt.Errorf("%s: %w", c.name, err)
@@ -94,6 +106,10 @@ func (a *App) Run(ctx context.Context) error {
 		a.log.Info("stopped")
 		return err
 	case <-t.C:
+		mu.Lock()
+		stuck := slices.Sorted(maps.Keys(running))
+		mu.Unlock()
+		a.log.Error("components still running at daemon.shutdown_timeout", "components", strings.Join(stuck, ","))
 		return ErrDrainTimeout
 	}
 }

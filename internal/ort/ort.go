@@ -8,7 +8,6 @@ package ort
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/srdgd/srdgd/internal/locate"
 )
 
 // Execution provider names, as used in the config.
@@ -26,8 +27,9 @@ const (
 	CPU      = "cpu"
 )
 
-// ErrLibraryNotFound is returned when no libonnxruntime shared library is found.
-var ErrLibraryNotFound = errors.New("onnxruntime library not found")
+// ErrLibraryNotFound is what FindLibrary's error is (errors.Is) when no
+// libonnxruntime shared library is found.
+var ErrLibraryNotFound = locate.ErrNotFound
 
 // The ORT C environment is one per process; onnxruntime_go keeps it in package
 // state. Runtime values share it through this reference count.
@@ -42,59 +44,51 @@ type Runtime struct {
 	lib    string
 	log    *slog.Logger
 	closed bool
+	// lacks are the providers this library build has no plug-in for
+	lacks map[string]bool
 }
 
-// LibraryCandidates lists where FindLibrary looks, in order, for a configured
-// path (may be empty).
-func LibraryCandidates(configured string) []string {
-	var c []string
-	if configured != "" {
-		return []string{configured}
-	}
-	// the same variable the config accepts as an override of srdg.ort_library
-	if p := os.Getenv("SRDGD_SRDG_ORT_LIBRARY"); p != "" {
-		c = append(c, p)
-	}
-	// next to the binary (installed layout), then the repository layout
-	if exe, err := os.Executable(); err == nil {
-		d := filepath.Dir(exe)
-		c = append(c,
-			filepath.Join(d, "libonnxruntime.so.1"),
-			filepath.Join(d, "..", "lib", "srdgd", "libonnxruntime.so.1"),
-			filepath.Join(d, "..", "third_party", "onnxruntime", "lib", "libonnxruntime.so.1"))
-	}
-	if wd, err := os.Getwd(); err == nil {
-		// walk up from the working directory so tests in sub-packages find the
-		// repository's third_party folder
-		for d := wd; ; d = filepath.Dir(d) {
-			c = append(c, filepath.Join(d, "third_party", "onnxruntime", "lib", "libonnxruntime.so.1"))
-			if filepath.Dir(d) == d {
-				break
+// ProviderLibraries are the plug-in libraries ONNX Runtime loads, from its
+// own folder, for a GPU provider: a build without them (the CPU build) has
+// no such provider.
+var ProviderLibraries = map[string][]string{
+	CUDA:     {"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"},
+	TensorRT: {"libonnxruntime_providers_shared.so", "libonnxruntime_providers_tensorrt.so"},
+}
+
+// BuildProviders lists the execution providers the library at lib has
+// (cpu, and each GPU provider whose plug-in libraries are beside it) and
+// those it lacks, in the order tensorrt, cuda, cpu.
+func BuildProviders(lib string) (have, lacks []string) {
+	for _, p := range []string{TensorRT, CUDA} {
+		ok := true
+		for _, f := range ProviderLibraries[p] {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(lib), f)); err != nil {
+				ok = false
 			}
 		}
-	}
-	c = append(c,
-		"/usr/lib/srdgd/libonnxruntime.so.1",
-		"/usr/local/lib/libonnxruntime.so.1",
-		"/usr/local/lib/libonnxruntime.so",
-		"/usr/lib/x86_64-linux-gnu/libonnxruntime.so.1",
-		"/usr/lib/aarch64-linux-gnu/libonnxruntime.so.1",
-	)
-	return c
-}
-
-// FindLibrary returns the first existing candidate from LibraryCandidates.
-func FindLibrary(configured string) (string, error) {
-	cands := LibraryCandidates(configured)
-	for _, p := range cands {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
+		if ok {
+			have = append(have, p)
+		} else {
+			lacks = append(lacks, p)
 		}
 	}
-	if configured != "" {
-		return "", fmt.Errorf("%w at configured path %s (srdg.ort_library)", ErrLibraryNotFound, configured)
+	return append(have, CPU), lacks
+}
+
+func newRuntime(lib string, log *slog.Logger) *Runtime {
+	_, lacks := BuildProviders(lib)
+	r := &Runtime{lib: lib, log: log, lacks: map[string]bool{}}
+	for _, p := range lacks {
+		r.lacks[p] = true
 	}
-	return "", fmt.Errorf("%w: tried %s; run scripts/fetch-ort.sh or set srdg.ort_library", ErrLibraryNotFound, strings.Join(cands, ", "))
+	return r
+}
+
+// FindLibrary returns libonnxruntime: configured (srdg.ort_library) when
+// set, else the first found in locate's search order (internal/locate).
+func FindLibrary(configured string) (string, error) {
+	return locate.ORTLibrary(locate.Places{}, "srdg.ort_library", configured)
 }
 
 // Open loads the library (found with FindLibrary) and initialises the
@@ -115,15 +109,19 @@ func Open(libPath string, log *slog.Logger) (*Runtime, error) {
 			return nil, fmt.Errorf("onnxruntime already loaded from %s, cannot load %s too", envLib, lib)
 		}
 		envRefs++
-		return &Runtime{lib: lib, log: log}, nil
+		return newRuntime(lib, log), nil
 	}
 	ort.SetSharedLibraryPath(lib)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
 		return nil, fmt.Errorf("onnxruntime %s: %w", lib, err)
 	}
 	envRefs, envLib = 1, lib
-	log.Info("onnxruntime loaded", "library", lib, "version", ort.GetVersion())
-	return &Runtime{lib: lib, log: log}, nil
+	// One line says what this build can run on; the sessions then say
+	// nothing more about providers the build lacks (DEBUG only).
+	have, lacks := BuildProviders(lib)
+	log.Info("onnxruntime loaded", "library", lib, "version", ort.GetVersion(),
+		"providers", strings.Join(have, ","), "not_in_this_build", strings.Join(lacks, ","))
+	return newRuntime(lib, log), nil
 }
 
 // Library is the path of the loaded shared library.
@@ -283,8 +281,17 @@ func (r *Runtime) NewSession(path string, slot Slot, o SessionOptions) (*Session
 			continue
 		}
 		attrs := []any{"model", path, "slot", slot.Name, "provider", p}
-		for rp, why := range rejected {
-			attrs = append(attrs, "not_"+rp, why)
+		for _, rp := range provs {
+			why, ok := rejected[rp]
+			switch {
+			case !ok:
+			case r.lacks[rp]:
+				// expected: said once by "onnxruntime loaded"
+				r.log.Debug("execution provider not in this onnxruntime build", "model", path, "provider", rp, "err", why)
+			default:
+				// the build has it, yet it failed (driver, GPU, libraries)
+				attrs = append(attrs, "not_"+rp, why)
+			}
 		}
 		r.log.Info("execution provider chosen", attrs...)
 		return &Session{Path: path, Provider: p, Meta: meta, Inputs: ins, Outputs: outs, sess: sess, log: r.log}, nil
