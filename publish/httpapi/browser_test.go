@@ -10,8 +10,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/testutil"
+	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish"
 	"github.com/srdgd/srdgd/publish/httpapi"
 )
@@ -42,7 +44,8 @@ func TestPageInBrowser(t *testing.T) {
 		},
 	}
 	t0 := time.Now().Add(-time.Minute)
-	hist.add(makeHit(t, t0, "yard", 3, false, ""))
+	unknown := makeHit(t, t0, "yard", 3, false, "")
+	hist.add(unknown)
 	person := ""
 	if modelsPresent(t) && celebaDir(t) != "" {
 		rows := celebaRows(t)
@@ -54,6 +57,11 @@ func TestPageInBrowser(t *testing.T) {
 		}
 		o.Gallery = gal
 		hist.add(makeHit(t, t0.Add(time.Second), "door", 0, true, person))
+		// the unknown face's closest candidate is the enrolled person: its
+		// card shows that person's photo beside the explanation
+		unknown.Match.TopK = []face.Candidate{{PersonID: 1, Name: person, Similarity: 0.921}, {PersonID: 2, Name: "carol", Similarity: 0.918},
+			{PersonID: 3, Name: "dave", Similarity: 0.915}}
+		unknown.Match.Explanation = match.Explain(face.ReasonBelowThreshold, unknown.Match.TopK, match.Thresholds{Identify: 0.93, Margin: 0.02}, 0, "", "")
 	} else {
 		t.Log("face models or CelebA absent: no gallery photo in the timeline")
 		hist.add(makeHit(t, t0.Add(time.Second), "door", 0, false, ""))
@@ -129,6 +137,7 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	if person != "" {
 		want[newest+" gallery: "+person] = 178 // the enrolled CelebA photo, 178x218
+		want[hist.hits[0].ID[22:]+" closest: "+person] = 178
 	}
 	for k, w := range want {
 		if widths[k] != w {
@@ -136,6 +145,23 @@ func TestPageInBrowser(t *testing.T) {
 		}
 	}
 	testutil.Screenshot(t, ctx, "timeline")
+	// every card explains its decision in one sentence
+	explained, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](
+		`Object.fromEntries([...document.querySelectorAll(".hit")].map(c => [c.dataset.id, c.querySelector(".match .explain-text").textContent]))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hist.hits {
+		if got := explained[h.ID]; got == "" || got != h.Match.Explanation.Text {
+			t.Errorf("card %s explains %q, want %q", h.ID, got, h.Match.Explanation.Text)
+		}
+	}
+	if person != "" {
+		want := "Closest: " + person + ", 0.921, below the 0.930 needed; the top 3 are within 0.006 of each other, no real evidence."
+		if got := explained[unknown.ID]; got != want {
+			t.Errorf("unknown card explains %q, want %q", got, want)
+		}
+	}
 	if person != "" {
 		txt, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".hit.known .match")))
 		if err != nil || !strings.Contains(txt, person+": 0.950") {
