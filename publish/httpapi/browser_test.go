@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,12 +34,17 @@ func modelsPresent(t *testing.T) bool {
 func TestPageInBrowser(t *testing.T) {
 	ctx, _ := testutil.Browser(context.Background(), t, testutil.Chromium(t), testutil.BrowserOptions{})
 	hist := &memHistory{}
+	var yardUp atomic.Bool
 	o := httpapi.Options{
 		Token: token, Hits: hist, Auditor: hist,
 		Cameras: func() []publish.CameraStatus {
+			yard := publish.CameraStatus{Camera: "yard", State: "backoff", LastError: "connection refused"}
+			if yardUp.Load() {
+				yard = publish.CameraStatus{Camera: "yard", State: "connected", Connected: true, Codec: "H264"}
+			}
 			return []publish.CameraStatus{
 				{Camera: "door", State: "connected", Connected: true, FPS: 25, Codec: "H264", Width: 1920, Height: 1080},
-				{Camera: "yard", State: "backoff", LastError: "connection refused"},
+				yard,
 				{Camera: "gate", State: "auth_failed", LastError: `camera "gate": credentials rejected 3 times (check username/password)`},
 			}
 		},
@@ -92,6 +98,36 @@ func TestPageInBrowser(t *testing.T) {
 		if !strings.Contains(cams, want) {
 			t.Errorf("camera grid %q lacks %q", cams, want)
 		}
+	}
+	// an unreachable camera's tile says that it is down and why, not that
+	// video is on its way; a connected one waits for its key frame
+	tiles := map[string][]string{
+		"yard": {"backoff", "cannot reach the camera", "connection refused", "no live view: the camera is down, retrying"},
+		"door": {"connected", "waiting for the first H.264 key frame"},
+	}
+	for cam, wants := range tiles {
+		txt, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.camera[data-camera="`+cam+`"]`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range wants {
+			if !strings.Contains(txt, want) {
+				t.Errorf("%s tile %q lacks %q", cam, txt, want)
+			}
+		}
+		if cam == "yard" && strings.Contains(txt, "waiting for") {
+			t.Errorf("the down camera's tile %q says it is waiting for video", txt)
+		}
+	}
+	// the tiles follow the cameras: the yard camera comes back
+	yardUp.Store(true)
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = chromedp.Run(pctx, chromedp.Poll[bool](
+		`(t => t.textContent.includes("waiting for the first H.264 key frame") && !t.querySelector(".last-error").textContent)(document.querySelector('.camera[data-camera="yard"]'))`,
+		chromedp.WithPollingInterval(100*time.Millisecond)))
+	pcancel()
+	if err != nil {
+		t.Fatalf("the yard tile did not follow its camera back up: %v", err)
 	}
 	// a camera that rejects the credentials says so on its tile, with the error
 	gate, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.camera[data-camera="gate"]`)))
