@@ -56,6 +56,8 @@ type Match struct {
 	Reason    string      `json:"reason,omitempty"`
 	Threshold float64     `json:"threshold"`
 	TopK      []Candidate `json:"top_k"`
+	// Explanation says why, in one sentence and structured.
+	Explanation Explanation `json:"explanation"`
 }
 
 // SR describes the super-resolution run that made the face.

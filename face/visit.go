@@ -76,6 +76,8 @@ type Decision struct {
 	// Reason says why the visit is unknown ("below threshold", ...).
 	Reason string      `json:"reason,omitempty"`
 	TopK   []Candidate `json:"top_k"`
+	// Explanation says why, in one sentence and structured.
+	Explanation Explanation `json:"explanation"`
 }
 
 // ShotRef is one shot of a visit: the hit it was published as.

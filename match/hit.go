@@ -28,6 +28,8 @@ func NewHit(sh *face.Shot, r *SearchResult, reason string, th Thresholds, models
 	}
 	if r != nil {
 		h.Match = decision(r, th)
+	} else {
+		h.Match.Explanation = Explain(reason, nil, th, 0, "", "")
 	}
 	h.LRPNG = encodePlanar(p.LR, ".png")
 	h.SRJPEG = encodePlanar(sh.SR, ".jpg")
@@ -52,6 +54,11 @@ func decision(r *SearchResult, th Thresholds) face.Match {
 		m.Known, m.PersonID, m.Name, m.Watchlist = true, r.Match.PersonID, r.Match.Name, r.Match.Watchlist
 		m.Reason = ""
 	}
+	outcome := m.Reason
+	if m.Known {
+		outcome = face.OutcomeNamed
+	}
+	m.Explanation = Explain(outcome, m.TopK, th, 0, "", "")
 	return m
 }
 

@@ -561,16 +561,16 @@ func (vs *Visits) decide(ov *openVisit) face.Decision {
 	switch {
 	case vs.o.Searcher == nil:
 		d.Reason = face.ReasonNoGallery
-		return d
+		return explained(d, th)
 	case len(descs) == 0:
 		d.Reason = ReasonNoShots
-		return d
+		return explained(d, th)
 	}
 	fused, err := Fuse(descs, weights)
 	if err != nil {
 		vs.stats.SearchFailed++
 		d.Reason = face.ReasonSearchFailed
-		return d
+		return explained(d, th)
 	}
 	e := Embedding{Vector: fused, Model: model}
 	r, err := vs.o.Searcher.SearchEmbeddingAt(e, vs.o.TopK, th)
@@ -578,7 +578,7 @@ func (vs *Visits) decide(ov *openVisit) face.Decision {
 		vs.stats.SearchFailed++
 		vs.log.Warn("visit search failed", "visit", ov.v.ID, "err", err)
 		d.Reason = face.ReasonSearchFailed
-		return d
+		return explained(d, th)
 	}
 	d.Reason = r.Reason
 	for _, c := range r.Candidates {
@@ -604,6 +604,29 @@ func (vs *Visits) decide(ov *openVisit) face.Decision {
 			}
 		}
 	}
+	return explained(d, th)
+}
+
+// cloneExplanation copies e's candidates, so that no two events share them.
+func cloneExplanation(e face.Explanation) face.Explanation {
+	if e.Closest != nil {
+		c := *e.Closest
+		e.Closest = &c
+	}
+	if e.RunnerUp != nil {
+		c := *e.RunnerUp
+		e.RunnerUp = &c
+	}
+	return e
+}
+
+// explained sets the decision's explanation.
+func explained(d face.Decision, th Thresholds) face.Decision {
+	outcome := d.Reason
+	if d.Known {
+		outcome = face.OutcomeNamed
+	}
+	d.Explanation = Explain(outcome, d.TopK, th, d.Shots, "", "")
 	return d
 }
 
@@ -701,6 +724,7 @@ func (vs *Visits) emit(ov *openVisit, state string) {
 	}
 	out.Repeat = ov.repeat && out.Decision.Known
 	out.Decision.TopK = slices.Clone(ov.v.Decision.TopK)
+	out.Decision.Explanation = cloneExplanation(ov.v.Decision.Explanation)
 	out.Shots = make([]face.ShotRef, len(ov.shots))
 	best := -1
 	for i, s := range ov.shots {

@@ -349,6 +349,12 @@ func TestVisits(t *testing.T) {
 				if v.Decision.Fusion != FusionDescriptor || v.Decision.Threshold != fallback.Identify || v.Decision.MinMargin != fallback.Margin {
 					t.Errorf("event %d: fusion %q threshold %v margin %v", i, v.Decision.Fusion, v.Decision.Threshold, v.Decision.MinMargin)
 				}
+				// every event explains its decision at the thresholds it used
+				if x := v.Decision.Explanation; x.Text == "" || x.Threshold != v.Decision.Threshold || x.MarginNeeded != v.Decision.MinMargin ||
+					x.Shots != v.Decision.Shots || (v.Decision.Known != (x.Outcome == face.OutcomeNamed)) ||
+					(v.Decision.Known && !strings.HasPrefix(x.Text, "Named "+v.Decision.Name+":")) {
+					t.Errorf("event %d: explanation %+v for decision %+v", i, x, v.Decision)
+				}
 				if v.Decision.Confidence <= 0 || v.Decision.Confidence >= 1 || (v.Decision.Known != (v.Decision.Confidence >= 0.5)) {
 					t.Errorf("event %d: confidence %v for known %v", i, v.Decision.Confidence, v.Decision.Known)
 				}

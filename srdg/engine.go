@@ -30,6 +30,10 @@ type Result struct {
 	// any guidance was applied to this face.
 	Labels []int
 	Guided bool
+	// Weight is the guidance weight applied to this face: the sampler's
+	// resolved weight (its default where the options say 0) when Guided,
+	// else 0.
+	Weight float64
 	// Sampler, Steps and the evaluations this face cost.
 	Sampler       string
 	Steps         int
@@ -205,7 +209,7 @@ func (e *Engine) batch(ctx context.Context, faces []Face, p Params, info Sampler
 			sr[i] = clip01(v)
 		}
 		res[b] = Result{
-			SR: sr, Labels: labels[b], Guided: st.gw[b] > 0,
+			SR: sr, Labels: labels[b], Guided: st.gw[b] > 0, Weight: st.gw[b],
 			Sampler: p.Sampler, Steps: p.Steps, ScoreEvals: st.nScore, Elapsed: el, NetTime: st.netTime,
 		}
 		if res[b].Guided {

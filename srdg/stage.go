@@ -237,7 +237,7 @@ func (s *Stage) shot(p *face.Probe, r Result, probs []float64, source string, se
 	}
 	sh := &face.Shot{Probe: p, SR: &faceimg.Planar{W: hr, H: hr, Pix: r.SR}, Labels: r.Labels, LabelSource: source, Elapsed: r.Elapsed,
 		Run: face.SR{Sampler: r.Sampler, Steps: r.Steps, Evals: r.ScoreEvals + r.GuidanceEvals, Scale: hr / lr, LRSize: p.LRSize,
-			Seed: seed, Millis: float64(r.Elapsed.Microseconds()) / 1000, Guided: r.Guided, Weight: s.o.Params.W, Upscale: p.Upscaled}}
+			Seed: seed, Millis: float64(r.Elapsed.Microseconds()) / 1000, Guided: r.Guided, Weight: r.Weight, Upscale: p.Upscaled}}
 	for i, name := range s.o.Engine.Attributes() {
 		a := face.Attribute{Name: name, Source: face.LabelsNone}
 		if i < len(r.Labels) && r.Labels[i] >= 0 && r.Guided {

@@ -190,3 +190,58 @@ func TestStagePassesTrackEnds(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The hit reports the guidance weight that was applied: the sampler's
+// default when the config says 0 (it used to report the 0), the configured
+// one otherwise, and 0 for a face that was not guided.
+func TestStageReportsWeightUsed(t *testing.T) {
+	e := fixtureEngine(t)
+	cases := []struct {
+		name   string
+		params Params
+		want   float64
+	}{
+		{"fast default", Params{Sampler: "fast"}, 85},
+		{"ode default", Params{Sampler: "ode"}, 29},
+		{"configured", Params{Sampler: "ode", W: 7.5}, 7.5},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := queue.New[*face.Probe](8)
+			out := queue.New[[]*face.Shot](8)
+			st, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Policy: "predict", AbstainThreshold: 0.8,
+				Forced: map[string]map[string]int{"door": {"male": 1, "glasses": 0, "no_beard": 1}},
+				Params: tc.params, MaxBatch: 4, Seed: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lr := &faceimg.Planar{W: 1, H: 1, Pix: []float32{0.4, 0.5, 0.6}}
+			in.Push(&face.Probe{Camera: "door", TrackID: 1, LR: lr})
+			in.Push(&face.Probe{Camera: "yard", TrackID: 2, LR: lr})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- st.Run(ctx) }()
+			got := map[string]*face.Shot{}
+			for len(got) < 2 {
+				b, err := out.Pop(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range b {
+					got[f.Probe.Camera] = f
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if d := got["door"].Run; !d.Guided || d.Weight != tc.want {
+				t.Errorf("guided face: guided %v, guidance_weight %v, want %v", d.Guided, d.Weight, tc.want)
+			}
+			if y := got["yard"].Run; y.Guided || y.Weight != 0 {
+				t.Errorf("unguided face: guided %v, guidance_weight %v, want 0", y.Guided, y.Weight)
+			}
+		})
+	}
+}

@@ -30,6 +30,9 @@ func hit(id, camera, name string, t time.Time) *face.Hit {
 		LRPNG:      []byte("lr-png-bytes-" + id), SRJPEG: []byte("sr-jpeg-bytes-" + id), PreviewJPEG: []byte("pv-" + id)}
 	if name != "" {
 		h.Match = face.Match{Known: true, Name: name, PersonID: 3, Similarity: 0.97, Margin: 0.1}
+		c := face.Candidate{PersonID: 3, Name: name, Similarity: 0.97}
+		h.Match.Explanation = face.Explanation{Outcome: face.OutcomeNamed, Closest: &c, Threshold: 0.94, MarginNeeded: 0.02, Lead: 0.97, Indistinct: 1}
+		h.Match.Explanation.Text = h.Match.Explanation.Render()
 	}
 	return h
 }
@@ -102,6 +105,10 @@ func TestPublishListGet(t *testing.T) {
 			if string(h.SRJPEG) != "sr-jpeg-bytes-"+ids[1] || string(h.LRPNG) != "lr-png-bytes-"+ids[1] || h.Match.Name != "alice" ||
 				*h.Attributes[0].Label != 1 || h.SR.Sampler != "fast" || !h.Time.Equal(t0.Add(time.Second)) {
 				t.Fatalf("round trip lost data: %+v", h)
+			}
+			// the record keeps the decision's explanation (sealed with the rest)
+			if x := h.Match.Explanation; x.Text != "Named alice: 0.970 (needs 0.940), nobody else searchable." || x.Closest == nil || x.Closest.PersonID != 3 {
+				t.Fatalf("explanation after the round trip: %+v", x)
 			}
 			if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Get(nope) = %v, want ErrNotFound", err)

@@ -5,13 +5,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/testutil"
+	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish"
 	"github.com/srdgd/srdgd/publish/httpapi"
 )
@@ -31,18 +34,24 @@ func modelsPresent(t *testing.T) bool {
 func TestPageInBrowser(t *testing.T) {
 	ctx, _ := testutil.Browser(context.Background(), t, testutil.Chromium(t), testutil.BrowserOptions{})
 	hist := &memHistory{}
+	var yardUp atomic.Bool
 	o := httpapi.Options{
 		Token: token, Hits: hist, Auditor: hist,
 		Cameras: func() []publish.CameraStatus {
+			yard := publish.CameraStatus{Camera: "yard", State: "backoff", LastError: "connection refused"}
+			if yardUp.Load() {
+				yard = publish.CameraStatus{Camera: "yard", State: "connected", Connected: true, Codec: "H264"}
+			}
 			return []publish.CameraStatus{
 				{Camera: "door", State: "connected", Connected: true, FPS: 25, Codec: "H264", Width: 1920, Height: 1080},
-				{Camera: "yard", State: "backoff", LastError: "connection refused"},
+				yard,
 				{Camera: "gate", State: "auth_failed", LastError: `camera "gate": credentials rejected 3 times (check username/password)`},
 			}
 		},
 	}
 	t0 := time.Now().Add(-time.Minute)
-	hist.add(makeHit(t, t0, "yard", 3, false, ""))
+	unknown := makeHit(t, t0, "yard", 3, false, "")
+	hist.add(unknown)
 	person := ""
 	if modelsPresent(t) && celebaDir(t) != "" {
 		rows := celebaRows(t)
@@ -54,6 +63,11 @@ func TestPageInBrowser(t *testing.T) {
 		}
 		o.Gallery = gal
 		hist.add(makeHit(t, t0.Add(time.Second), "door", 0, true, person))
+		// the unknown face's closest candidate is the enrolled person: its
+		// card shows that person's photo beside the explanation
+		unknown.Match.TopK = []face.Candidate{{PersonID: 1, Name: person, Similarity: 0.921}, {PersonID: 2, Name: "carol", Similarity: 0.918},
+			{PersonID: 3, Name: "dave", Similarity: 0.915}}
+		unknown.Match.Explanation = match.Explain(face.ReasonBelowThreshold, unknown.Match.TopK, match.Thresholds{Identify: 0.93, Margin: 0.02}, 0, "", "")
 	} else {
 		t.Log("face models or CelebA absent: no gallery photo in the timeline")
 		hist.add(makeHit(t, t0.Add(time.Second), "door", 0, false, ""))
@@ -84,6 +98,36 @@ func TestPageInBrowser(t *testing.T) {
 		if !strings.Contains(cams, want) {
 			t.Errorf("camera grid %q lacks %q", cams, want)
 		}
+	}
+	// an unreachable camera's tile says that it is down and why, not that
+	// video is on its way; a connected one waits for its key frame
+	tiles := map[string][]string{
+		"yard": {"backoff", "cannot reach the camera", "connection refused", "no live view: the camera is down, retrying"},
+		"door": {"connected", "waiting for the first H.264 key frame"},
+	}
+	for cam, wants := range tiles {
+		txt, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.camera[data-camera="`+cam+`"]`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range wants {
+			if !strings.Contains(txt, want) {
+				t.Errorf("%s tile %q lacks %q", cam, txt, want)
+			}
+		}
+		if cam == "yard" && strings.Contains(txt, "waiting for") {
+			t.Errorf("the down camera's tile %q says it is waiting for video", txt)
+		}
+	}
+	// the tiles follow the cameras: the yard camera comes back
+	yardUp.Store(true)
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = chromedp.Run(pctx, chromedp.Poll[bool](
+		`(t => t.textContent.includes("waiting for the first H.264 key frame") && !t.querySelector(".last-error").textContent)(document.querySelector('.camera[data-camera="yard"]'))`,
+		chromedp.WithPollingInterval(100*time.Millisecond)))
+	pcancel()
+	if err != nil {
+		t.Fatalf("the yard tile did not follow its camera back up: %v", err)
 	}
 	// a camera that rejects the credentials says so on its tile, with the error
 	gate, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.camera[data-camera="gate"]`)))
@@ -129,6 +173,7 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	if person != "" {
 		want[newest+" gallery: "+person] = 178 // the enrolled CelebA photo, 178x218
+		want[hist.hits[0].ID[22:]+" closest: "+person] = 178
 	}
 	for k, w := range want {
 		if widths[k] != w {
@@ -136,6 +181,23 @@ func TestPageInBrowser(t *testing.T) {
 		}
 	}
 	testutil.Screenshot(t, ctx, "timeline")
+	// every card explains its decision in one sentence
+	explained, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](
+		`Object.fromEntries([...document.querySelectorAll(".hit")].map(c => [c.dataset.id, c.querySelector(".match .explain-text").textContent]))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hist.hits {
+		if got := explained[h.ID]; got == "" || got != h.Match.Explanation.Text {
+			t.Errorf("card %s explains %q, want %q", h.ID, got, h.Match.Explanation.Text)
+		}
+	}
+	if person != "" {
+		want := "Closest: " + person + ", 0.921, below the 0.930 needed; the top 3 are within 0.006 of each other, no real evidence."
+		if got := explained[unknown.ID]; got != want {
+			t.Errorf("unknown card explains %q, want %q", got, want)
+		}
+	}
 	if person != "" {
 		txt, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".hit.known .match")))
 		if err != nil || !strings.Contains(txt, person+": 0.950") {

@@ -16,20 +16,38 @@ import (
 // healthJSON is GET /api/v1/health. Status is "ok", "degraded" (alive, but
 // a camera is not streaming: still 200, since restarting the daemon would
 // not bring a camera back) or "unhealthy" (a stage is wedged: 503). Cameras
-// counts the cameras per state; names only with a token, at /api/v1/cameras.
+// counts the cameras per state. The details, which cameras are down and
+// why (Down) and what is wedged (Error), only go to an authenticated caller
+// (a token, a session, or no token configured): health itself needs none.
 type healthJSON struct {
 	Status  string         `json:"status"`
 	Cameras map[string]int `json:"cameras,omitempty"`
+	Down    []cameraDown   `json:"down,omitempty"`
+	Error   string         `json:"error,omitempty"`
+}
+
+// cameraDown is one camera that is not streaming, and why.
+type cameraDown struct {
+	Camera      string    `json:"camera"`
+	State       string    `json:"state"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	Reconnects  uint64    `json:"reconnects"`
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	_, f := s.auth.check(r)
+	details := f == nil
 	if s.o.Health != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		if err := s.o.Health(ctx); err != nil {
-			// details only in the log: health needs no token
 			s.log.Warn("health check failed", "error", err)
-			writeJSON(w, http.StatusServiceUnavailable, healthJSON{Status: "unhealthy"})
+			h := healthJSON{Status: "unhealthy"}
+			if details {
+				h.Error = err.Error()
+			}
+			writeJSON(w, http.StatusServiceUnavailable, h)
 			return
 		}
 	}
@@ -42,6 +60,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			h.Cameras[c.State]++
 			if !c.Connected {
 				h.Status = "degraded"
+				if details {
+					h.Down = append(h.Down, cameraDown{Camera: c.Camera, State: c.State, LastError: c.LastError,
+						LastErrorAt: c.LastErrorAt, Reconnects: c.Reconnects})
+				}
 			}
 		}
 	}

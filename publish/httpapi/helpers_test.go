@@ -25,6 +25,7 @@ import (
 	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/celeba"
 	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish/httpapi"
 )
 
@@ -220,9 +221,10 @@ func makeHit(t testing.TB, at time.Time, camera string, faceN int, known bool, n
 		ID: face.NewID(at), Camera: camera, FrameTime: at.Add(-300 * time.Millisecond), Time: at, TrackID: 7,
 		Box: face.Box{X: 400, Y: 220, W: 16, H: 16}, FrameW: 1920, FrameH: 1080, FacePx: 16,
 		DetectScore: 0.91, Sharpness: 0.5, Frontalness: 0.8,
-		Attributes:  []face.Attribute{{Name: "male", Label: &lbl, Probability: &p, Source: "predicted"}},
-		SR:          face.SR{Sampler: "pc", Steps: 100, Evals: 200, Scale: 8, LRSize: 16, Millis: 850, Guided: true, Weight: 1},
-		Match:       face.Match{Known: known, Similarity: 0.41, Threshold: 0.93, Reason: "below threshold"},
+		Attributes: []face.Attribute{{Name: "male", Label: &lbl, Probability: &p, Source: "predicted"}},
+		SR:         face.SR{Sampler: "pc", Steps: 100, Evals: 200, Scale: 8, LRSize: 16, Millis: 850, Guided: true, Weight: 1},
+		Match: face.Match{Known: known, Similarity: 0.41, Margin: 0.01, Threshold: 0.93, Reason: face.ReasonBelowThreshold,
+			TopK: []face.Candidate{{PersonID: 3, Name: "carol", Similarity: 0.41}, {PersonID: 4, Name: "dave", Similarity: 0.40}}},
 		Models:      map[string]string{"score": "score_x8"},
 		LRPNG:       encPNG(t, scaled(img, 16)),
 		SRJPEG:      encJPEG(t, scaled(img, 128)),
@@ -232,6 +234,11 @@ func makeHit(t testing.TB, at time.Time, camera string, faceN int, known bool, n
 		h.Match = face.Match{Known: true, Name: name, PersonID: 1, Similarity: 0.95, Margin: 0.1, Threshold: 0.93,
 			TopK: []face.Candidate{{PersonID: 1, Name: name, Similarity: 0.95}}}
 	}
+	outcome := h.Match.Reason
+	if known {
+		outcome = face.OutcomeNamed
+	}
+	h.Match.Explanation = match.Explain(outcome, h.Match.TopK, match.Thresholds{Identify: h.Match.Threshold, Margin: 0.02}, 0, "", "")
 	return h
 }
 

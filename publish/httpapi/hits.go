@@ -18,6 +18,10 @@ type hitImages struct {
 	Preview string `json:"preview"`
 	// Gallery is the matched person's enrolled photo (known hits only).
 	Gallery string `json:"gallery,omitempty"`
+	// Closest is the enrolled photo of the closest candidate (the matched
+	// person when known), for every hit that has one: what the
+	// explanation compared the face with.
+	Closest string `json:"closest,omitempty"`
 }
 
 // hitJSON is a hit as the API returns it: face.Hit's JSON plus links.
@@ -26,13 +30,36 @@ type hitJSON struct {
 	Images hitImages `json:"images"`
 }
 
-func withLinks(h *face.Hit) hitJSON {
+// withLinks adds the image links; the closest candidate's photo only when
+// a gallery is there to serve it.
+func (s *Server) withLinks(h *face.Hit) hitJSON {
 	base := "/api/v1/hits/" + url.PathEscape(h.ID)
 	im := hitImages{LR: base + "/lr.png", SR: base + "/sr.jpg", Preview: base + "/preview.jpg"}
 	if h.Match.Known && h.Match.Name != "" {
-		im.Gallery = "/api/v1/gallery/" + url.PathEscape(h.Match.Name) + "/photo.jpg"
+		im.Gallery = photoURL(h.Match.Name)
+	}
+	if c := closestCandidate(h.Match); c != "" && s.o.Gallery != nil {
+		im.Closest = photoURL(c)
 	}
 	return hitJSON{Hit: h, Images: im}
+}
+
+func photoURL(name string) string {
+	return "/api/v1/gallery/" + url.PathEscape(name) + "/photo.jpg"
+}
+
+// closestCandidate is the name of the closest candidate of a decision
+// ("" when there is none).
+func closestCandidate(m face.Match) string {
+	switch {
+	case m.Known && m.Name != "":
+		return m.Name
+	case m.Explanation.Closest != nil:
+		return m.Explanation.Closest.Name
+	case len(m.TopK) > 0:
+		return m.TopK[0].Name
+	}
+	return ""
 }
 
 type hitsResponse struct {
@@ -104,7 +131,7 @@ func (s *Server) listHits(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := hitsResponse{Hits: make([]hitJSON, 0, len(hits))}
 	for _, h := range hits {
-		resp.Hits = append(resp.Hits, withLinks(h))
+		resp.Hits = append(resp.Hits, s.withLinks(h))
 	}
 	if len(hits) == hq.Limit && len(hits) > 0 {
 		resp.Next = hits[len(hits)-1].ID
@@ -140,7 +167,7 @@ func (s *Server) getHit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, withLinks(h))
+	writeJSON(w, http.StatusOK, s.withLinks(h))
 }
 
 func (s *Server) hitImage(w http.ResponseWriter, r *http.Request) {

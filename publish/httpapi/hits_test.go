@@ -151,12 +151,16 @@ func TestHitDetailsAndImages(t *testing.T) {
 		Attributes []face.Attribute `json:"attributes"`
 		Match      face.Match       `json:"match"`
 		SR         face.SR          `json:"sr"`
-		Images     struct{ Gallery string }
+		Images     struct{ Gallery, Closest string }
 	}
 	got.json(t, &d)
 	if got.status != 200 || d.ID != h.ID || d.Match.Name != "alice" || len(d.Attributes) != 1 || d.SR.Sampler != "pc" ||
 		d.Images.Gallery != "/api/v1/gallery/alice/photo.jpg" {
 		t.Fatalf("details: %d %s", got.status, got.body)
+	}
+	// the decision explained; no link to a photo no gallery can serve
+	if x := d.Match.Explanation; x.Text != h.Match.Explanation.Text || !strings.HasPrefix(x.Text, "Named alice: 0.950") || x.Closest == nil || d.Images.Closest != "" {
+		t.Fatalf("explanation %+v, closest photo %q", x, d.Images.Closest)
 	}
 	if bytes.Contains(got.body, []byte("SRJPEG")) {
 		t.Error("details carry the image bytes")

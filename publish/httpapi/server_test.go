@@ -401,27 +401,39 @@ func TestHealth(t *testing.T) {
 	if got.status != http.StatusServiceUnavailable || strings.Contains(string(got.body), "door") {
 		t.Errorf("unhealthy: %d %s (no details without a token)", got.status, got.body)
 	}
+	got = r.do(t, "GET", "/api/v1/health", nil, "Authorization: Bearer "+token)
+	if got.status != http.StatusServiceUnavailable || !strings.Contains(string(got.body), `"error":"camera door: no frames for 30s"`) {
+		t.Errorf("unhealthy with a token: %d %s (want the reason)", got.status, got.body)
+	}
 }
 
 // TestHealthCameras: a camera that is not streaming (auth_failed here) makes
 // health "degraded" but still 200, so that nothing restarts the daemon for
-// it; the states are counted, the names are not given without a token.
+// it; the states are counted, and which cameras are down and why is said to
+// an authenticated caller only.
 func TestHealthCameras(t *testing.T) {
 	var yard atomic.Value
 	yard.Store("connected")
+	at := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
 	r := start(t, httpapi.Options{Token: token, Health: func(context.Context) error { return nil },
 		Cameras: func() []publish.CameraStatus {
 			st := yard.Load().(string)
-			return []publish.CameraStatus{{Camera: "door", State: "connected", Connected: true},
-				{Camera: "yard", State: st, Connected: st == "connected"}}
+			c := publish.CameraStatus{Camera: "yard", State: st, Connected: st == "connected"}
+			if !c.Connected {
+				c.LastError, c.LastErrorAt, c.Reconnects = "dial tcp 10.0.0.9:554: connect: connection refused", at, 4
+			}
+			return []publish.CameraStatus{{Camera: "door", State: "connected", Connected: true}, c}
 		}})
+	down := func(state string) string {
+		return `,"down":[{"camera":"yard","state":"` + state + `","last_error":"dial tcp 10.0.0.9:554: connect: connection refused","last_error_at":"2026-11-26T08:00:00Z","reconnects":4}]`
+	}
 	cases := []struct {
-		yard, body string
+		yard, body, details string
 	}{
-		{"connected", `{"status":"ok","cameras":{"connected":2}}`},
-		{"auth_failed", `{"status":"degraded","cameras":{"auth_failed":1,"connected":1}}`},
-		{"failed", `{"status":"degraded","cameras":{"connected":1,"failed":1}}`},
-		{"backoff", `{"status":"degraded","cameras":{"backoff":1,"connected":1}}`},
+		{"connected", `{"status":"ok","cameras":{"connected":2}}`, ""},
+		{"auth_failed", `{"status":"degraded","cameras":{"auth_failed":1,"connected":1}}`, down("auth_failed")},
+		{"failed", `{"status":"degraded","cameras":{"connected":1,"failed":1}}`, down("failed")},
+		{"backoff", `{"status":"degraded","cameras":{"backoff":1,"connected":1}}`, down("backoff")},
 	}
 	for _, c := range cases {
 		t.Run(c.yard, func(t *testing.T) {
@@ -429,6 +441,11 @@ func TestHealthCameras(t *testing.T) {
 			got := r.do(t, "GET", "/api/v1/health", nil)
 			if got.status != 200 || strings.TrimSpace(string(got.body)) != c.body {
 				t.Errorf("health: %d %s, want 200 %s", got.status, got.body, c.body)
+			}
+			want := strings.TrimSuffix(c.body, "}") + c.details + "}"
+			got = r.do(t, "GET", "/api/v1/health", nil, "Authorization: Bearer "+token)
+			if got.status != 200 || strings.TrimSpace(string(got.body)) != want {
+				t.Errorf("health with a token: %d %s\nwant 200 %s", got.status, got.body, want)
 			}
 		})
 	}

@@ -17,8 +17,10 @@ import (
 // frontalness. Version 3: alerts follow visits: matches/<name> and
 // last_match carry the visit's id and fused decision (confidence, state;
 // visit_topic replaces hit_topic), and the per-shot hit topic is off unless
-// configured.
-const SchemaVersion = 3
+// configured. Version 4: sr.guidance_weight is the weight applied (it was
+// the configured value, 0 for "the sampler's default"), and hits and visits
+// explain their decisions (match.explanation, decision.explanation).
+const SchemaVersion = 4
 
 // Availability payloads (plain strings, as Frigate and Home Assistant use).
 const (
@@ -203,6 +205,7 @@ func redactEntry(entry []byte) []byte {
 	hp.Redacted = true
 	hp.Match.Name, hp.Match.PersonID = "", 0
 	hp.Match.TopK = []face.Candidate{}
+	redactExplanation(&hp.Match.Explanation)
 	b, err := json.Marshal(hp)
 	if err != nil {
 		return nil
@@ -212,4 +215,23 @@ func redactEntry(entry []byte) []byte {
 		return nil
 	}
 	return out
+}
+
+// redactExplanation removes the names and person ids from an explanation
+// and writes its sentence again without them: the numbers stay in it.
+func redactExplanation(e *face.Explanation) {
+	for _, c := range []*face.Candidate{e.Closest, e.RunnerUp} {
+		if c != nil {
+			c.Name, c.PersonID = "", 0
+		}
+	}
+	if e.Override == face.OverridePerson {
+		e.OverrideName = ""
+	}
+	if e.Text != "" {
+		e.Text = e.Render()
+	}
+	// the candidates' ids would still tell them apart: the sentence keeps
+	// their similarities
+	e.Closest, e.RunnerUp = nil, nil
 }

@@ -167,6 +167,10 @@ func TestRedactEntry(t *testing.T) {
 		if !bytes.Contains(out[0].Payload, []byte(`"redacted":true`)) || !bytes.Contains(out[0].Payload, []byte(hit.ID)) {
 			t.Fatalf("known=%v: %s", known, out[0].Payload)
 		}
+		// the explanation keeps its numbers, names nobody
+		if !bytes.Contains(out[0].Payload, []byte(`the closest candidate`)) && !bytes.Contains(out[0].Payload, []byte(`"text":"Named the closest`)) {
+			t.Fatalf("known=%v: redacted explanation: %s", known, out[0].Payload)
+		}
 		if err := v.validate("hit.schema.json", out[0].Payload); err != nil {
 			t.Fatalf("known=%v: schema: %v\n%s", known, err, out[0].Payload)
 		}

@@ -78,7 +78,7 @@ func makeHit(t *testing.T, i int, camera string, known bool) *face.Hit {
 		},
 		SR: face.SR{Sampler: "pc", Steps: 100, Evals: 400, Scale: 8, LRSize: 16, Seed: uint64(i), Millis: 812.5, Guided: true, Weight: 1.5},
 		Match: face.Match{
-			Known: known, Similarity: 0.41, Margin: 0.12, Threshold: 0.35, Reason: "below threshold",
+			Known: known, Similarity: 0.41, Margin: 0.12, Threshold: 0.35, Reason: face.ReasonBelowThreshold,
 			TopK: []face.Candidate{{PersonID: 7, Name: "Ada / Lovelace #1", Similarity: 0.41}, {PersonID: 9, Name: "Bob", Similarity: 0.29}},
 		},
 		Models: map[string]string{"score": "score_x8@2000", "embedder": "arcface-r50"},
@@ -87,7 +87,9 @@ func makeHit(t *testing.T, i int, camera string, known bool) *face.Hit {
 	}
 	if known {
 		h.Match.PersonID, h.Match.Name, h.Match.Reason, h.Match.Similarity = 7, "Ada / Lovelace #1", "", 0.61
+		h.Match.TopK[0].Similarity = 0.61
 	}
+	h.Match.Explanation = testExplanation(h.Match.Known, h.Match.Reason, h.Match.TopK, h.Match.Threshold, 0.02, 0)
 	return h
 }
 
@@ -113,7 +115,25 @@ func makeVisit(t *testing.T, i int, camera string, known bool) *face.Visit {
 		d.Known, d.PersonID, d.Name, d.Confidence, d.Similarity, d.Margin, d.Reason = true, 7, "Ada / Lovelace #1", 0.93, 0.96, 0.05, ""
 		d.TopK[0].Similarity = 0.96
 	}
+	d := &v.Decision
+	d.Explanation = testExplanation(d.Known, d.Reason, d.TopK, d.Threshold, d.MinMargin, d.Shots)
 	return v
+}
+
+// testExplanation is the explanation match.Explain would give (publish
+// does not import match): the top two candidates, the lead between them.
+func testExplanation(known bool, reason string, topK []face.Candidate, threshold, margin float64, shots int) face.Explanation {
+	e := face.Explanation{Outcome: reason, Threshold: threshold, MarginNeeded: margin, Shots: shots, Indistinct: 1}
+	if known {
+		e.Outcome = face.OutcomeNamed
+	}
+	c, r := topK[0], topK[1]
+	e.Closest, e.RunnerUp, e.Lead = &c, &r, c.Similarity-r.Similarity
+	if e.Lead < margin {
+		e.Indistinct, e.Spread = 2, e.Lead
+	}
+	e.Text = e.Render()
+	return e
 }
 
 type pubHandle struct {
@@ -252,12 +272,18 @@ func TestPublishAllTopics(t *testing.T) {
 					SR string `json:"sr_jpeg"`
 				} `json:"image"`
 				Decision struct {
-					Name       string  `json:"name"`
-					Confidence float64 `json:"confidence"`
+					Name        string           `json:"name"`
+					Confidence  float64          `json:"confidence"`
+					Explanation face.Explanation `json:"explanation"`
 				} `json:"decision"`
 			}
 			if err := json.Unmarshal(m.Payload, &vp); err != nil || vp.Image.SR == "" || vp.Decision.Name != "Ada / Lovelace #1" || vp.Decision.Confidence != 0.93 {
 				t.Fatalf("visit payload: %v %+v", err, vp)
+			}
+			// the visit explains its decision, in words and structured
+			if x := vp.Decision.Explanation; x.Text != known.Decision.Explanation.Text || !strings.HasPrefix(x.Text, "Named Ada / Lovelace #1: 0.960 (needs 0.940)") ||
+				x.Outcome != face.OutcomeNamed || x.Closest == nil || x.Closest.Name != "Ada / Lovelace #1" || x.MarginNeeded != 0.02 || x.Shots != 2 {
+				t.Fatalf("visit explanation %+v", x)
 			}
 			mm := sub.next(prefix + "/matches/Ada _ Lovelace _1")
 			if id := hitID(t, mm); id != known.ID || !bytes.Contains(mm.Payload, []byte(`"confidence":0.93`)) {
@@ -272,8 +298,19 @@ func TestPublishAllTopics(t *testing.T) {
 			if f := sub.next(prefix + "/yard__/face"); !bytes.Equal(f.Payload, unknown.BestJPEG) {
 				t.Fatal("face image differs")
 			}
-			if id := hitID(t, sub.next(prefix+"/front door/hit")); id != hit.ID {
+			hm := sub.next(prefix + "/front door/hit")
+			if id := hitID(t, hm); id != hit.ID {
 				t.Fatalf("hit id %s, want %s", id, hit.ID)
+			}
+			var hp struct {
+				SR    face.SR `json:"sr"`
+				Match struct {
+					Explanation face.Explanation `json:"explanation"`
+				} `json:"match"`
+			}
+			if err := json.Unmarshal(hm.Payload, &hp); err != nil || hp.Match.Explanation.Text != hit.Match.Explanation.Text ||
+				hp.Match.Explanation.RunnerUp == nil || hp.Match.Explanation.RunnerUp.Name != "Bob" || hp.SR.Weight != hit.SR.Weight {
+				t.Fatalf("hit explanation %+v sr %+v (%v)", hp.Match.Explanation, hp.SR, err)
 			}
 			// A camera going down is published at once.
 			frontConnected.Store(false)

@@ -170,6 +170,7 @@ func redactVisit(msgs []message) []byte {
 	vp.Redacted = true
 	vp.Decision.Name, vp.Decision.PersonID = "", 0
 	vp.Decision.TopK = []face.Candidate{}
+	redactExplanation(&vp.Decision.Explanation)
 	vp.Attributes = []face.Attribute{}
 	b, err := json.Marshal(vp)
 	if err != nil {

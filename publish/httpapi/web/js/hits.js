@@ -2,6 +2,7 @@
 // with the attributes that guided SR and the match scores.
 import { api } from "./api.js";
 import { $, h, fmtTime, pct } from "./dom.js";
+import { closest, explanation } from "./explain.js";
 
 let next = "";
 
@@ -44,22 +45,33 @@ function attrRows(attrs) {
       h("td", { className: "dim" }, a.probability === null ? "" : `p=${pct(a.probability)}`)));
 }
 
+// closestFigure is the gallery photo of the matched person, or of the
+// closest candidate of an unknown face; a photo that is gone (the person
+// was removed since) takes its figure with it.
+function closestFigure(hit) {
+  const m = hit.match || {};
+  const c = closest(m);
+  const src = hit.images.closest || hit.images.gallery || "";
+  if (!c || !src) return null;
+  const fig = figure(src, m.known ? `gallery: ${m.name}` : `closest: ${c.name}`, "closest");
+  fig.querySelector("img").addEventListener("error", () => fig.remove());
+  return fig;
+}
+
 function card(hit) {
   const m = hit.match || {};
   const imgs = h("div", { className: "images" },
     figure(hit.images.lr, `LR ${hit.sr.lr_size}px`, "lr"),
     figure(hit.images.sr, "SR"),
     figure(hit.images.preview, "bicubic"),
-    m.known && hit.images.gallery ? figure(hit.images.gallery, `gallery: ${m.name}`) : null);
+    closestFigure(hit));
   const facts = h("table", {},
     h("tr", {}, h("th", {}, "time"), h("td", { colSpan: 3 }, fmtTime(hit.time))),
     h("tr", {}, h("th", {}, "camera"), h("td", { colSpan: 3 }, `${hit.camera}, track ${hit.track_id}, ${hit.face_px}px face`)),
     h("tr", {}, h("th", {}, "SR"), h("td", { colSpan: 3 },
-      `${hit.sr.sampler}, ${hit.sr.steps} steps, ${hit.sr.ms.toFixed(0)} ms, x${hit.sr.scale}${hit.sr.guided ? `, guided w=${hit.sr.guidance_weight}` : ""}`)),
+      `${hit.sr.sampler}, ${hit.sr.steps} steps, ${hit.sr.ms.toFixed(0)} ms, x${hit.sr.scale}${hit.sr.guided ? `, guided w=${+hit.sr.guidance_weight.toFixed(2)}` : ""}`)),
     ...attrRows(hit.attributes),
-    h("tr", {}, h("th", {}, "match"), h("td", { colSpan: 3, className: "match" },
-      m.known ? `${m.name}: ${pct(m.similarity)}` : `unknown (${m.reason || "no match"})`,
-      ` threshold ${pct(m.threshold)}, margin ${pct(m.margin)}`)),
+    h("tr", {}, h("th", {}, "match"), h("td", { colSpan: 3, className: "match" }, explanation(m))),
     ...(m.top_k || []).map((c, i) => h("tr", { className: "dim" }, h("td", {}, `#${i + 1}`), h("td", { colSpan: 3 }, `${c.name} ${pct(c.similarity)}`))));
   return h("li", { className: m.known ? "hit known" : "hit", dataset: { id: hit.id } }, imgs, facts);
 }

@@ -31,7 +31,7 @@ export async function show() {
     if (c.live) {
       attach(c.camera, tile, gen);
     } else {
-      tile.append(h("p", { className: "dim waiting" }, "no live view yet (waiting for H.264 video from the camera)"));
+      tile.append(h("p", { className: "dim waiting" }, waitingText(c)));
       waiting.set(c.camera, tile);
     }
   }
@@ -62,6 +62,7 @@ export async function show() {
 
 // STATE_TEXT explains the states that need a person.
 const STATE_TEXT = {
+  backoff: "cannot reach the camera or its stream; retrying",
   auth_failed: "the camera rejected the credentials: check username and password (retried every few minutes)",
   failed: "ingest gave up on this camera; see the error, then restart srdgd",
 };
@@ -76,6 +77,17 @@ function showState(tile, c) {
   const why = STATE_TEXT[c.state] || "";
   err.textContent = c.connected ? "" : [why, c.last_error || ""].filter(Boolean).join(" — ");
   err.hidden = err.textContent === "";
+  const w = tile.querySelector(".waiting");
+  if (w) w.textContent = waitingText(c);
+}
+
+// waitingText says why a tile has no video: the camera is not streaming
+// (its state and error are above), or it streams but no key frame came
+// yet, or it sends a codec the browser view cannot play.
+function waitingText(c) {
+  if (!c.connected) return `no live view: the camera is ${c.state === "backoff" ? "down, retrying" : c.state.replace("_", " ")}`;
+  if (c.codec && !/^h\.?264$/i.test(c.codec)) return `no live view: the camera sends ${c.codec}, the live view plays H.264 only`;
+  return "no live view yet (waiting for the first H.264 key frame)";
 }
 
 function attach(camera, tile, gen) {
