@@ -28,7 +28,9 @@ async function list() {
     const remove = h("button", { type: "button", onclick: () => removePerson(p.name) }, "Remove");
     return h("tr", { dataset: { name: p.name } },
       h("td", {}, h("img", { src: photoURL(p.name), alt: p.name, loading: "lazy" })),
-      h("td", {}, p.name), h("td", {}, `${p.photos}`), h("td", {}, p.watchlist ? "yes" : ""),
+      h("td", {}, p.name), h("td", {}, `${p.photos}`),
+      h("td", {}, h("button", { type: "button", className: "watchlist", dataset: { on: p.watchlist ? "1" : "" },
+        onclick: () => setWatchlist(p.name, !p.watchlist).catch((e) => status(e.message)) }, p.watchlist ? "on watchlist" : "add to watchlist")),
       h("td", { className: "dim" }, forced || "predicted"), h("td", {}, remove));
   });
   if (rows.length === 0) rows.push(h("tr", {}, h("td", { colSpan: 6, className: "dim" }, "Nobody enrolled.")));
@@ -52,6 +54,13 @@ async function enrol(form) {
     return;
   }
   form.reset();
+  await list();
+}
+
+async function setWatchlist(name, on) {
+  await api(`/api/v1/gallery/${encodeURIComponent(name)}`, {
+    method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ watchlist: on }),
+  });
   await list();
 }
 

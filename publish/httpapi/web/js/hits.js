@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { $, h, fmtTime, pct } from "./dom.js";
 import { closest, explanation } from "./explain.js";
+import { feedbackControls } from "./feedback.js";
 
 let next = "";
 
@@ -73,5 +74,6 @@ function card(hit) {
     ...attrRows(hit.attributes),
     h("tr", {}, h("th", {}, "match"), h("td", { colSpan: 3, className: "match" }, explanation(m))),
     ...(m.top_k || []).map((c, i) => h("tr", { className: "dim" }, h("td", {}, `#${i + 1}`), h("td", { colSpan: 3 }, `${c.name} ${pct(c.similarity)}`))));
-  return h("li", { className: m.known ? "hit known" : "hit", dataset: { id: hit.id } }, imgs, facts);
+  return h("li", { className: m.known ? "hit known" : "hit", dataset: { id: hit.id } }, imgs, facts,
+    feedbackControls(`/api/v1/hits/${hit.id}`, m));
 }

@@ -7,6 +7,8 @@
 // end) in place.
 import { api } from "./api.js";
 import { $, h, fmtTime, pct } from "./dom.js";
+import { explanation } from "./explain.js";
+import { feedbackControls } from "./feedback.js";
 
 const POLL_MS = 3000;
 const PAGE = 20;
@@ -147,8 +149,10 @@ function card(v) {
     h("p", { className: "dim" },
       `${v.camera}, track ${v.track_id}, ${fmtTime(v.start)}, ${secs.toFixed(0)} s, largest face ${v.face_px}px; `,
       `${d.shots} shot${d.shots === 1 ? "" : "s"} fused (${d.fusion || "–"}), threshold ${pct(d.threshold)}, margin ${pct(d.margin)} (min ${pct(d.min_margin)})`),
+    explanation(d, { photo: true }),
     candidates(v),
-    shotStrip(v));
+    shotStrip(v),
+    v.best_shot ? feedbackControls(`/api/v1/visits/${v.id}`, d) : null);
   return h("li", {
     className: `visit ${d.known ? "known" : "unknown"} ${open ? "open" : "ended"}`,
     dataset: { id: v.id, key: renderKey(v), state: v.state },
