@@ -40,10 +40,13 @@ for c in $CONFIGS; do
     label="$scene/$n/$name"
     json="$OUT/$scene-$n-$name.json"
     echo "== $label (${over:-defaults}), $DUR, $(date -u +%FT%TZ)"
-    line=$( (cd bench/visits && flock "$LOCK" env SRDGD_BENCH_VISITS=1 SRDGD_BENCH_VISITS_SCENE="$scene" \
+    runlog="$LOGDIR/$scene-$n-$name.out"
+    (cd bench/visits && flock "$LOCK" env SRDGD_BENCH_VISITS=1 SRDGD_BENCH_VISITS_SCENE="$scene" \
       SRDGD_BENCH_VISITS_ENROLLED="$n" SRDGD_BENCH_VISITS_DURATION="$DUR" SRDGD_BENCH_VISITS_SET="$over" \
       SRDGD_BENCH_VISITS_LABEL="$label" SRDGD_BENCH_VISITS_OUT="$json" SRDGD_BENCH_VISITS_LOGDIR="$LOGDIR" \
-      "$bin" -test.run '^TestVisits$' -test.count 1 -test.timeout 20m 2>&1) | tee /dev/stderr | grep '^visits\[' || true)
+      "$bin" -test.run '^TestVisits$' -test.count 1 -test.timeout 20m 2>&1) >"$runlog" || true
+    cat "$runlog" >&2
+    line=$(grep '^visits\[' "$runlog" || true)
     if [[ -z $line ]]; then
       echo "$label: no result" >&2
       continue

@@ -67,12 +67,20 @@ const (
 	width, height, fps = 1280, 720, 15
 	// passers is the number of unknown CelebA people in the crowd scene
 	passers = 8
-	// warmup after the camera connects before a crossing counts; tail at
-	// the end: a crossing counts only when it left view this long before
-	// the daemon is stopped, so its visit had time to be decided
-	warmup = 3 * time.Second
-	tail   = 30 * time.Second
+	// warmup after the camera connects before a crossing counts; a
+	// crossing counts when it came into view after it and left view before
+	// the camera stops. drainMax bounds the wait after the stop for the
+	// last visits to end.
+	warmup   = 3 * time.Second
+	drainMax = 100 * time.Second
 )
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
 
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -292,9 +300,11 @@ type Summary struct {
 	Repeats      int `json:"repeat_events"`
 	// Passes: per loop of the scene with every enrolled demo person's
 	// crossing counted, how many of them were named correctly and wrongly.
-	Passes        []Pass            `json:"passes"`
-	Table         []Crossing        `json:"crossings_table"`
-	VisitsDropped map[string]uint64 `json:"-"`
+	Passes []Pass     `json:"passes"`
+	Table  []Crossing `json:"crossings_table"`
+	// Stats is the daemon's last MQTT stats message (frames, faces,
+	// tracks, dropped probes).
+	Stats json.RawMessage `json:"daemon_stats"`
 }
 
 // Pass is one loop of the scene.
@@ -549,6 +559,25 @@ func TestVisits(t *testing.T) {
 		hmu.Unlock()
 	}).Wait()
 
+	var stats json.RawMessage
+	sub.Subscribe("srdgd/stats", 1, func(_ paho.Client, m paho.Message) {
+		hmu.Lock()
+		stats = slices.Clone(m.Payload())
+		hmu.Unlock()
+	}).Wait()
+	lastMsg := func() time.Time {
+		hmu.Lock()
+		defer hmu.Unlock()
+		var t time.Time
+		if len(hits) > 0 {
+			t = hits[len(hits)-1].recv
+		}
+		if len(visits) > 0 && visits[len(visits)-1].recv.After(t) {
+			t = visits[len(visits)-1].recv
+		}
+		return t
+	}
+
 	for deadline := time.Now().Add(2 * time.Minute); conn.at().IsZero(); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("camera did not connect; log in %s", logPath)
@@ -556,7 +585,16 @@ func TestVisits(t *testing.T) {
 	}
 	start := conn.at().Add(warmup)
 	time.Sleep(time.Until(start.Add(dur)))
+	// the camera stops; the daemon finishes what it has: the shots queued
+	// for SR, and visits whose track-end notice was lost end on
+	// match.visit.timeout after their last shot
 	stop := time.Now()
+	pub.Stop()
+	for deadline := stop.Add(drainMax); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if time.Since(maxTime(lastMsg(), stop)) > cfg.Match.Visit.Timeout+5*time.Second {
+			break
+		}
+	}
 	dcancel()
 	if err := <-done; err != nil {
 		t.Errorf("daemon: %v", err)
@@ -570,6 +608,7 @@ func TestVisits(t *testing.T) {
 	defer amu.Unlock()
 	defer hmu.Unlock()
 	s := score(scene, people, arrivals, hits, visits, start, stop)
+	s.Stats = stats
 	s.Label, s.Scene, s.Enrolled, s.Set, s.Duration = label, sceneName, enrolN, set, dur.String()
 	report(t, s, logPath)
 }
@@ -680,7 +719,9 @@ func score(scene *demoscene.Scene, people []person, arrivals []arrival, hits []h
 		}
 		trackCrossing[tr] = best
 	}
-	counted := func(c *truth) bool { return !c.first.Before(start) && !c.last.After(stop.Add(-tail)) }
+	// left view before the stop: its last visible frame is not the last
+	// frame seen
+	counted := func(c *truth) bool { return !c.first.Before(start) && c.last.Before(stop.Add(-time.Second)) }
 	byCrossing := map[int][]visitMsg{}
 	for _, v := range visits {
 		if v.dec.Confidence == nil || (v.dec.Known && v.dec.Shots < 1) {
@@ -691,7 +732,7 @@ func score(scene *demoscene.Scene, people []person, arrivals []arrival, hits []h
 		}
 		c, ok := trackCrossing[v.TrackID]
 		if !ok {
-			if v.State == "new" && !v.recv.Before(start) && v.recv.Before(stop.Add(-tail)) {
+			if v.State == "new" && !v.recv.Before(start) {
 				s.Unattributed++
 			}
 			continue
