@@ -23,8 +23,8 @@ func TestApplySet(t *testing.T) {
 		{"x8_threshold=0.93,x8_margin=0.01,cooldown=0s", "", func(c *config.Config) bool {
 			return c.Match.SR.X8.Threshold == 0.93 && c.Match.SR.X8.Margin == 0.01 && c.Match.Visit.Cooldown == 0
 		}},
-		{"sampler=ode,track_timeout=4s", "", func(c *config.Config) bool {
-			return c.SRDG.Sampler == "ode" && c.Detect.TrackTimeout == 4*time.Second
+		{"sampler=ode,policy=off,track_timeout=4s", "", func(c *config.Config) bool {
+			return c.SRDG.Sampler == "ode" && c.SRDG.Attributes.Policy == "off" && c.Detect.TrackTimeout == 4*time.Second
 		}},
 		{"max_shots", "want key=value", nil},
 		{"max_shots=two", "invalid syntax", nil},

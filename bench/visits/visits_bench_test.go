@@ -149,7 +149,10 @@ func passerSprite(dir, img string) (*image.NRGBA, error) {
 	return demoscene.Sprite(im, celeba.Box)
 }
 
-// applySet applies SRDGD_BENCH_VISITS_SET overrides to the config.
+// applySet applies SRDGD_BENCH_VISITS_SET overrides to the config: keys
+// max_shots, min_interval, cooldown, min_confidence_change, duplicate
+// (match.visit.*), x8_threshold, x8_margin (match.sr.x8), track_timeout
+// (detect), sampler and policy (srdg.sampler, srdg.attributes.policy).
 func applySet(cfg *config.Config, set string) error {
 	for kv := range strings.SplitSeq(set, ",") {
 		if kv = strings.TrimSpace(kv); kv == "" {
@@ -182,6 +185,8 @@ func applySet(cfg *config.Config, set string) error {
 			err = dur(&cfg.Detect.TrackTimeout)
 		case "sampler":
 			cfg.SRDG.Sampler = v
+		case "policy":
+			cfg.SRDG.Attributes.Policy = v
 		default:
 			return fmt.Errorf("override %q: unknown key", k)
 		}
