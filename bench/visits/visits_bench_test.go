@@ -103,7 +103,8 @@ type person struct {
 
 // celebaPick chooses, deterministically by seed, the extra enrolled CelebA
 // identities (one train photo each) and the passers-by (one test photo
-// each, never enrolled).
+// each, never enrolled), both from one shuffled list of the identities:
+// enrolled from its start, passers-by from its end.
 func celebaPick(dir string, enrol, pass int, seed uint64) (enrolled, passing [][2]string, err error) {
 	rows, err := celeba.Read(dir)
 	if err != nil {
@@ -130,7 +131,8 @@ func celebaPick(dir string, enrol, pass int, seed uint64) (enrolled, passing [][
 	for _, id := range ids[:enrol] {
 		enrolled = append(enrolled, [2]string{id, first[id]["train"]})
 	}
-	for _, id := range ids[enrol : enrol+pass] {
+	// passers-by from the end, so the crowd is the same whatever is enrolled
+	for _, id := range ids[len(ids)-pass:] {
 		passing = append(passing, [2]string{id, first[id]["test"]})
 	}
 	return enrolled, passing, nil
