@@ -75,6 +75,16 @@ type Options struct {
 	// FrameCode draws the frame number as a 16-bit code in the top-left
 	// corner (benchmarks read it back with ReadFrameCode).
 	FrameCode bool
+	// Passers are the sprites (see Sprite) of extra people who cross the
+	// scene but are not in the manifest: unknown passers-by. They are
+	// persons len(m.People).. in Faces, in this order. With passers the
+	// crossings are planned in an order shuffled by Seed (manifest people
+	// and passers mixed); without, as before.
+	Passers []*image.NRGBA
+	// CrossTime is how long one crossing takes (default 0.3 of Loop): set
+	// it with a longer Loop to keep the walking speed while more people
+	// cross.
+	CrossTime time.Duration
 }
 
 func (o *Options) defaults() {
@@ -92,6 +102,9 @@ func (o *Options) defaults() {
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
+	}
+	if o.CrossTime == 0 {
+		o.CrossTime = time.Duration(float64(o.Loop) * 0.3)
 	}
 }
 
@@ -133,6 +146,15 @@ func New(m *Manifest, o Options) (*Scene, error) {
 		draw.Draw(n, n.Bounds(), img, img.Bounds().Min, draw.Src)
 		s.sprites = append(s.sprites, n)
 	}
+	for i, p := range o.Passers {
+		if p == nil || p.Bounds().Dx() < 16 || p.Bounds().Dy() < 16 {
+			return nil, fmt.Errorf("demo scene: passer-by %d: want a sprite of at least 16x16 px", i)
+		}
+		s.sprites = append(s.sprites, p)
+	}
+	if o.CrossTime <= 0 || o.CrossTime > o.Loop {
+		return nil, fmt.Errorf("demo scene: crossing time %v: want (0, loop %v]", o.CrossTime, o.Loop)
+	}
 	rng := rand.New(rand.NewPCG(o.Seed, 7))
 	for range s.sprites {
 		s.shirts = append(s.shirts, color.NRGBA{uint8(40 + rng.IntN(160)), uint8(40 + rng.IntN(160)), uint8(40 + rng.IntN(160)), 255})
@@ -141,11 +163,18 @@ func New(m *Manifest, o Options) (*Scene, error) {
 	// each person crosses once per loop; starts staggered evenly, direction
 	// and depth alternate
 	n := len(s.sprites)
-	cross := time.Duration(float64(o.Loop) * 0.3)
+	cross := o.CrossTime
+	order := make([]int, n) // order[i]: who makes the i-th walk of the loop
+	for i := range order {
+		order[i] = i
+	}
+	if len(o.Passers) > 0 {
+		rand.New(rand.NewPCG(o.Seed, 11)).Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
 	for i := range n {
 		start := time.Duration(float64(o.Loop) * float64(i) / float64(n))
 		y := float64(o.Height) * (0.55 + 0.4*float64((i*3)%n)/float64(max(n-1, 1)))
-		w := Walk{Person: i, Start: start, End: start + cross, X0: -0.05 * float64(o.Width), X1: 1.05 * float64(o.Width),
+		w := Walk{Person: order[i], Start: start, End: start + cross, X0: -0.05 * float64(o.Width), X1: 1.05 * float64(o.Width),
 			Y0: y, Y1: y + 0.03*float64(o.Height)}
 		if i%2 == 1 {
 			w.X0, w.X1 = w.X1, w.X0
@@ -311,7 +340,9 @@ func clamp(v int) uint8 { return uint8(min(max(v, 0), 255)) }
 // Key identifies a rendering (options and sprites) for caching.
 func (s *Scene) Key() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "v1 %+v %d", s.o, len(s.sprites))
+	o := s.o
+	o.Passers = nil // their pixels are hashed below, with the other sprites
+	fmt.Fprintf(h, "v1 %+v %d", o, len(s.sprites))
 	for _, sp := range s.sprites {
 		h.Write(sp.Pix)
 	}
@@ -366,3 +397,38 @@ func (l *limitedBuf) Write(p []byte) (int, error) {
 func (l *limitedBuf) String() string { return string(l.b) }
 
 var _ io.Writer = (*limitedBuf)(nil)
+
+// SpriteSize is the side of a sprite in px.
+const SpriteSize = 128
+
+// Sprite frames a head for the scene the way the packaged demo sprites are
+// framed (models/convert/package_demo_faces.py): the square 1.25 times the
+// face box's larger side, centred on it, scaled to SpriteSize, mirrored,
+// with a feathered elliptical alpha (the ellipse (18,6)-(110,124) of 128,
+// edges soft over about 5 px). Pixels outside img are transparent.
+func Sprite(img image.Image, face image.Rectangle) (*image.NRGBA, error) {
+	if face.Dx() < 8 || face.Dy() < 8 {
+		return nil, fmt.Errorf("demo scene: sprite: face box %v: want at least 8x8 px", face)
+	}
+	side := 1.25 * float64(max(face.Dx(), face.Dy()))
+	cx, cy := float64(face.Min.X+face.Max.X)/2, float64(face.Min.Y+face.Max.Y)/2
+	src := image.Rect(int(cx-side/2), int(cy-side/2), int(cx-side/2)+int(side), int(cy-side/2)+int(side))
+	sq := image.NewNRGBA(image.Rect(0, 0, SpriteSize, SpriteSize))
+	xdraw.CatmullRom.Scale(sq, sq.Bounds(), img, src, xdraw.Src, nil)
+	out := image.NewNRGBA(sq.Bounds())
+	const ex0, ey0, ex1, ey1, feather = 18.0, 6.0, 110.0, 124.0, 5.0
+	ax, ay := (ex1-ex0)/2, (ey1-ey0)/2
+	ecx, ecy := (ex0+ex1)/2, (ey0+ey1)/2
+	for y := range SpriteSize {
+		for x := range SpriteSize {
+			c := sq.NRGBAAt(SpriteSize-1-x, y)
+			dx, dy := (float64(x)+0.5-ecx)/ax, (float64(y)+0.5-ecy)/ay
+			// signed distance to the ellipse edge, approximately, in px
+			d := (math.Sqrt(dx*dx+dy*dy) - 1) * min(ax, ay)
+			a := min(max(0.5-d/(2*feather), 0), 1)
+			c.A = uint8(float64(c.A) * a)
+			out.SetNRGBA(x, y, c)
+		}
+	}
+	return out, nil
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,4 +186,91 @@ func TestSceneCrossings(t *testing.T) {
 	if a, b := s.Faces(17), s.Faces(17+n); len(a) != len(b) || a[0].Box != b[0].Box || a[0].Crossing == b[0].Crossing {
 		t.Errorf("frame 17 %v and %v a loop later: want the same boxes, other crossings", a, b)
 	}
+}
+
+// TestPassersBy: extra sprites cross the scene as persons after the
+// manifest's, every one of them once per loop, planned deterministically by
+// seed and mixed with the manifest's people.
+func TestPassersBy(t *testing.T) {
+	m, err := LoadManifest(demoDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo := image.NewNRGBA(image.Rect(0, 0, 178, 218))
+	for i := range photo.Pix {
+		photo.Pix[i] = uint8(i * 7)
+		if i%4 == 3 {
+			photo.Pix[i] = 255 // opaque
+		}
+	}
+	sp, err := Sprite(photo, image.Rect(29, 56, 149, 176))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := sp.Bounds(); b.Dx() != SpriteSize || b.Dy() != SpriteSize {
+		t.Fatalf("sprite %v, want %dx%d", b, SpriteSize, SpriteSize)
+	}
+	if a := sp.NRGBAAt(0, 0).A; a != 0 {
+		t.Fatalf("sprite corner alpha %d, want 0", a)
+	}
+	if a := sp.NRGBAAt(64, 64).A; a != 255 {
+		t.Fatalf("sprite centre alpha %d, want 255", a)
+	}
+	if _, err := Sprite(photo, image.Rect(0, 0, 4, 4)); err == nil {
+		t.Fatal("a 4x4 face box made a sprite")
+	}
+	passers := []*image.NRGBA{sp, sp, sp, sp}
+	o := Options{Loop: 80 * time.Second, CrossTime: 12 * time.Second, Passers: passers, Seed: 3}
+	s, err := New(m, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(m.People) + len(passers)
+	if len(s.Walks()) != n {
+		t.Fatalf("%d walks, want %d", len(s.Walks()), n)
+	}
+	who := map[int]int{}
+	var order []int
+	for _, w := range s.Walks() {
+		who[w.Person]++
+		order = append(order, w.Person)
+		if d := w.End - w.Start; d != 12*time.Second {
+			t.Fatalf("walk of %d takes %v, want 12s", w.Person, d)
+		}
+	}
+	for p := range n {
+		if who[p] != 1 {
+			t.Fatalf("person %d walks %d times per loop, want 1 (%v)", p, who[p], order)
+		}
+	}
+	if slices.IsSorted(order) {
+		t.Fatalf("walk order %v: passers not mixed in", order)
+	}
+	again, _ := New(m, o)
+	o.Seed = 4
+	other, _ := New(m, o)
+	if !slices.Equal(walkPeople(again), order) || slices.Equal(walkPeople(other), order) {
+		t.Fatalf("walk order not set by the seed: %v, %v, %v", order, walkPeople(again), walkPeople(other))
+	}
+	if again.Key() != s.Key() || other.Key() == s.Key() {
+		t.Fatal("cache key does not follow the options")
+	}
+	plain, _ := New(m, Options{})
+	if slices.Equal(walkPeople(plain), order) || !slices.IsSorted(walkPeople(plain)) {
+		t.Fatalf("without passers the walk order changed: %v", walkPeople(plain))
+	}
+	if _, err := New(m, Options{Loop: 10 * time.Second, CrossTime: 20 * time.Second}); err == nil {
+		t.Fatal("a crossing longer than the loop was accepted")
+	}
+	if _, err := New(m, Options{Passers: []*image.NRGBA{nil}}); err == nil {
+		t.Fatal("a nil passer sprite was accepted")
+	}
+}
+
+func walkPeople(s *Scene) []int {
+	var out []int
+	for _, w := range s.Walks() {
+		out = append(out, w.Person)
+	}
+	return out
 }
