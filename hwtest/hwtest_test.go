@@ -175,7 +175,7 @@ func TestORTFailures(t *testing.T) {
 		msg    []string
 	}{
 		{"missing library", func(o *Options) { o.ORT.Library = "/nonexistent/libonnxruntime.so.1" },
-			"onnxruntime", StatusFail, []string{"onnxruntime library not found", "/nonexistent/libonnxruntime.so.1", "srdg.ort_library"}},
+			"onnxruntime", StatusFail, []string{"the ONNX Runtime library /nonexistent/libonnxruntime.so.1 not found", "/nonexistent/libonnxruntime.so.1", "srdg.ort_library"}},
 		{"missing model", func(o *Options) {
 			o.Models = []Model{{Kind: KindScore, Key: "srdg.score_model", Path: "/nonexistent/score_x8.onnx"}}
 		}, "model/score", StatusFail, []string{"srdg.score_model", "/nonexistent/score_x8.onnx", "no such file", "make models"}},

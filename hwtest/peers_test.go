@@ -281,7 +281,7 @@ func TestCamerasRTSPS(t *testing.T) {
 	}{
 		{"pinned", Camera{TLSFingerprint: fingerprint}, StatusOK, []string{"rtsps://", "h264 320x240 over TCP"}},
 		{"insecure", Camera{TLSInsecure: true}, StatusOK, []string{"h264 320x240"}},
-		{"wrong pin", Camera{TLSFingerprint: other}, StatusFail, []string{"DESCRIBE", "does not match tls_fingerprint"}},
+		{"wrong pin", Camera{TLSFingerprint: other}, StatusFail, []string{"DESCRIBE", "does not match cameras[name=tls].tls_fingerprint"}},
 		{"system roots", Camera{}, StatusFail, []string{"DESCRIBE", "certificate"}},
 	}
 	for _, tc := range cases {
