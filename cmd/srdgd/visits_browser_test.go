@@ -215,6 +215,13 @@ func TestBrowserVisitsAndLiveBoxes(t *testing.T) {
 			t.Errorf("the page shows visit %s, which the API does not list", c.ID)
 		}
 	}
+	// A box labelled with a decision: a name and its confidence (a visit
+	// named its person while the track is still in view), or unknown.
+	pollIn(lctx, "a box labelled with its visit's decision", `(() => { const c = `+canvas+`;
+		return (c.dataset.labels || "").split("|").some((l) => l === "unknown" || / \d+%$/.test(l)); })()`, 120*time.Second)
+	decided, _ := chromedp.Run(lctx, chromedp.Evaluate[string](canvas+`.getAttribute("aria-label")`))
+	t.Logf("live view: %s", decided)
+	testutil.Screenshot(t, lctx, "visits-live-decided")
 	if errs := vconsole.Errors(); len(errs) > 0 {
 		t.Errorf("console errors on the visits view:\n%s", strings.Join(errs, "\n"))
 	}
