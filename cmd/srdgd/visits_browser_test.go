@@ -86,11 +86,14 @@ func TestBrowserVisitsAndLiveBoxes(t *testing.T) {
 
 	bctx, stopBrowser := testutil.Browser(ctx, t, chromium, testutil.BrowserOptions{Width: 1280, Height: 1000, WebRTC: true})
 	defer stopBrowser()
+	// pollIn waits until expr is true (chromedp.Poll's own default stops
+	// at 30 s: the timeout is passed on).
 	pollIn := func(tctx context.Context, what, expr string, timeout time.Duration) {
 		t.Helper()
 		pctx, cancel := context.WithTimeout(tctx, timeout)
 		defer cancel()
-		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond),
+			chromedp.WithPollingTimeout(timeout))); err != nil {
 			text, _ := chromedp.Run(tctx, chromedp.Evaluate[string](`document.body.innerText`))
 			t.Fatalf("%s (after %v): %v\npage text:\n%s", what, time.Since(t0).Round(time.Millisecond), err, text)
 		}
