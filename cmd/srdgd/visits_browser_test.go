@@ -232,13 +232,13 @@ func TestBrowserVisitsAndLiveBoxes(t *testing.T) {
 	// track is in view. On a loaded CPU SR can take longer than a crossing
 	// (the decision then comes after the track ended): that is logged, not
 	// failed; the label forms are always checked.
-	labelCtx, dcancel := context.WithTimeout(lctx, 120*time.Second)
+	labelCtx, labelCancel := context.WithTimeout(lctx, 60*time.Second)
 	_, derr := chromedp.Run(labelCtx, chromedp.Poll[bool](`(() => { const c = `+canvas+`;
 		return (c.dataset.labels || "").split("|").some((l) => l === "unknown" || / \d+%$/.test(l)); })()`,
 		chromedp.WithPollingInterval(100*time.Millisecond)))
-	dcancel()
+	labelCancel()
 	if derr != nil {
-		t.Logf("no decided box label within 120 s (SR slower than the crossings on this machine): %v", derr)
+		t.Logf("no decided box label within 60 s (SR slower than the crossings on this machine): %v", derr)
 	}
 	badLabels, _ := chromedp.Run(lctx, chromedp.Evaluate[[]string](`(`+canvas+`.dataset.labels || "").split("|").filter((l) => l &&
 		!(l === "unknown" || / \d+%$/.test(l) || /^deciding( \(\d+ shots?\))?$/.test(l)))`))
