@@ -329,23 +329,27 @@ func galleryAdd(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout, s
 	}
 	res, err := env.Gallery.Add(ctx, *name, photos)
 	if err != nil {
+		auditCLI(ctx, env.Cfg, stderr, "gallery.add.failed", *name, fmt.Sprintf("0 of %d photos enrolled: %v", len(photos), err))
 		return galleryFail(stderr, err)
 	}
 	ok := 0
+	var why []string
 	for i, r := range res {
 		status := "enrolled"
 		if r.Err != nil {
 			status = "rejected: " + r.Err.Error()
+			why = append(why, r.Source+": "+r.Err.Error())
 		} else {
 			ok++
 		}
 		fmt.Fprintf(stdout, "[%d/%d] %s: %s\n", i+1, len(res), r.Source, status)
 	}
 	fmt.Fprintf(stdout, "%s: %d of %d photos enrolled\n", *name, ok, len(res))
-	auditCLI(ctx, env.Cfg, stderr, "gallery.add", *name, fmt.Sprintf("%d of %d photos enrolled", ok, len(res)))
 	if ok == 0 {
+		auditCLI(ctx, env.Cfg, stderr, "gallery.add.failed", *name, fmt.Sprintf("0 of %d photos enrolled: %s", len(res), strings.Join(why, "; ")))
 		return exitFailure
 	}
+	auditCLI(ctx, env.Cfg, stderr, "gallery.add", *name, fmt.Sprintf("%d of %d photos enrolled", ok, len(res)))
 	return exitOK
 }
 

@@ -60,9 +60,10 @@ func (h HistoryAPI) Audit(ctx context.Context, r httpapi.AuditRecord) error {
 	return h.S.Audit(ctx, history.AuditEntry{Time: r.Time, Actor: "api:" + r.Actor, Action: r.Action, Target: r.Target, Detail: r.Detail, Remote: r.Remote})
 }
 
-// AuditLog implements httpapi.Auditor.
-func (h HistoryAPI) AuditLog(ctx context.Context, after int64, limit int) ([]httpapi.AuditRecord, error) {
-	es, err := h.S.AuditLog(ctx, after, limit)
+// AuditSearch implements httpapi.Auditor.
+func (h HistoryAPI) AuditSearch(ctx context.Context, q httpapi.AuditQuery) ([]httpapi.AuditRecord, error) {
+	es, err := h.S.AuditSearch(ctx, history.AuditQuery{After: q.After, Before: q.Before, Newest: q.Newest,
+		Actor: q.Actor, Action: q.Action, Target: q.Target, Limit: q.Limit})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -155,12 +156,64 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 // (limit defaults to 100, capped at 1000), with targets and details in the
 // clear.
 func (s *Store) AuditLog(ctx context.Context, afterSeq int64, limit int) ([]AuditEntry, error) {
+	return s.AuditSearch(ctx, AuditQuery{After: afterSeq, Limit: limit})
+}
+
+// AuditQuery selects audit entries for AuditSearch; zero fields do not
+// filter.
+type AuditQuery struct {
+	// After and Before bound Seq (exclusive): After pages forwards, Before
+	// backwards.
+	After, Before int64
+	// Newest lists newest first (Before pages), else oldest first.
+	Newest bool
+	// Actor: entries of this actor exactly ("api:token", "cli:root").
+	Actor string
+	// Action: this action exactly, or, ending in ".", every action it
+	// prefixes ("gallery." is gallery.add, gallery.remove, ...).
+	Action string
+	// Target: entries on this target exactly (a person's name, a hit or
+	// visit id); in an encrypted store compared through its keyed tag.
+	Target string
+	// Limit defaults to 100 and is capped at 1000.
+	Limit int
+}
+
+// AuditSearch returns the entries q selects, with targets and details in
+// the clear.
+func (s *Store) AuditSearch(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
+	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
 	}
 	limit = min(limit, 1000)
+	where := []string{"seq > ?"}
+	args := []any{q.After}
+	if q.Before > 0 {
+		where, args = append(where, "seq < ?"), append(args, q.Before)
+	}
+	if q.Actor != "" {
+		where, args = append(where, "actor = ?"), append(args, q.Actor)
+	}
+	switch {
+	case strings.HasSuffix(q.Action, "."):
+		where, args = append(where, "substr(action, 1, ?) = ?"), append(args, len(q.Action), q.Action)
+	case q.Action != "":
+		where, args = append(where, "action = ?"), append(args, q.Action)
+	}
+	if q.Target != "" {
+		tag := q.Target
+		if s.seal != nil {
+			tag = s.targetTag(q.Target)
+		}
+		where, args = append(where, "target = ?"), append(args, tag)
+	}
+	order := "seq"
+	if q.Newest {
+		order = "seq DESC"
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT seq, time_ms, actor, action, target, detail, remote, hash, sealed
-		FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
+		FROM audit WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order+` LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}

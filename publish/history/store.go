@@ -94,6 +94,16 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS hits_time ON hits(time_ms)`,
 	`CREATE INDEX IF NOT EXISTS hits_camera ON hits(camera, id)`,
 	`CREATE INDEX IF NOT EXISTS hits_person ON hits(person, id)`,
+	// hit_people: per hit, the tag of every name it mentions (the match and
+	// each top-k candidate), lower-cased, for the person filter (as
+	// visit_people for visits); a hit's rows go with it
+	`CREATE TABLE IF NOT EXISTS hit_people (
+		hit_id TEXT NOT NULL,
+		person TEXT NOT NULL,
+		PRIMARY KEY (person, hit_id))`,
+	`CREATE INDEX IF NOT EXISTS hit_people_hit ON hit_people(hit_id)`,
+	`CREATE TRIGGER IF NOT EXISTS hit_people_gone AFTER DELETE ON hits
+		BEGIN DELETE FROM hit_people WHERE hit_id = OLD.id; END`,
 	// sealed: target and detail sealed in an encrypted store (Audit); a
 	// column added to stores made before, see init
 	`CREATE TABLE IF NOT EXISTS audit (
@@ -103,6 +113,7 @@ var schema = []string{
 		detail TEXT NOT NULL, remote TEXT NOT NULL,
 		prev TEXT NOT NULL, hash TEXT NOT NULL, sealed BLOB)`,
 	auditNoUpdate,
+	`CREATE INDEX IF NOT EXISTS audit_target ON audit(target, seq)`,
 	`CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
 }
@@ -169,6 +180,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("history %s: %w", o.Path, err)
+	}
+	if err := s.backfillHitPeople(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history %s: person filter: %w", o.Path, err)
 	}
 	if n, err := s.resealAudit(ctx); err != nil {
 		s.log.Warn("history: audit entries with clear targets (names) not re-sealed", "path", o.Path, "err", err)
@@ -298,14 +313,104 @@ func (s *Store) Publish(ctx context.Context, h *face.Hit) error {
 	if t.IsZero() {
 		t = s.o.Now()
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO hits(id, time_ms, camera, known, person, record, lr, sr, preview)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		s.drops.Add(1)
+		return fmt.Errorf("history: store hit %s: %w", h.ID, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	_, err = tx.ExecContext(ctx, `INSERT INTO hits(id, time_ms, camera, known, person, record, lr, sr, preview)
 		VALUES(?,?,?,?,?,?,?,?,?)`, h.ID, t.UnixMilli(), h.Camera, known, person, rec, lr, sr, pv)
+	if err == nil {
+		err = s.tagHitPeople(ctx, tx, h)
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
 	if err != nil {
 		s.drops.Add(1)
 		return fmt.Errorf("history: store hit %s: %w", h.ID, err)
 	}
 	s.saved.Add(1)
 	return nil
+}
+
+// hitPersonTag is the hit_people value for a name: lower-cased, then, in
+// an encrypted store, a keyed hash.
+func (s *Store) hitPersonTag(name string) string {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if s.key == nil {
+		return name
+	}
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("srdgd/history/hit-person/" + name))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// tagHitPeople writes a hit's hit_people rows: its match and its top-k.
+func (s *Store) tagHitPeople(ctx context.Context, tx *sql.Tx, h *face.Hit) error {
+	names := make([]string, 0, 1+len(h.Match.TopK))
+	if h.Match.Known {
+		names = append(names, h.Match.Name)
+	}
+	for _, c := range h.Match.TopK {
+		names = append(names, c.Name)
+	}
+	for _, n := range names {
+		if strings.TrimSpace(n) == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO hit_people(hit_id, person) VALUES(?, ?)`, h.ID, s.hitPersonTag(n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backfillHitPeople tags the hits of a store made before hit_people existed
+// (once: the meta row hit_people records that it ran).
+func (s *Store) backfillHitPeople(ctx context.Context) error {
+	var done int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM meta WHERE k = 'hit_people'`).Scan(&done); err != nil || done > 0 {
+		return err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, record FROM hits`)
+	if err != nil {
+		return err
+	}
+	var hits []*face.Hit
+	for rows.Next() {
+		var id string
+		var rec []byte
+		if err := rows.Scan(&id, &rec); err != nil {
+			rows.Close()
+			return err
+		}
+		h, err := s.decode(id, rec)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("tag hit %s for the person filter: %w", id, err)
+		}
+		hits = append(hits, &face.Hit{ID: h.ID, Match: face.Match{Known: h.Match.Known, Name: h.Match.Name, TopK: h.Match.TopK}})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	for _, h := range hits {
+		if err := s.tagHitPeople(ctx, tx, h); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta(k, v) VALUES('hit_people', 'v1')`); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // makeRoom deletes the oldest hits while free disk is below MinFreeBytes.
@@ -334,7 +439,8 @@ func (s *Store) makeRoom(ctx context.Context) error {
 // Query selects hits for List; zero fields do not filter.
 type Query struct {
 	Camera string
-	// Person selects known hits of this gallery name.
+	// Person selects hits whose match or any top-k candidate has this
+	// name, compared case-insensitively.
 	Person string
 	Known  *bool
 	// Before is a hit id: only older hits (pagination).
@@ -352,7 +458,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]*face.Hit, error) {
 		where, args = append(where, "camera = ?"), append(args, q.Camera)
 	}
 	if q.Person != "" {
-		where, args = append(where, "person = ?"), append(args, s.personTag(q.Person))
+		where, args = append(where, "id IN (SELECT hit_id FROM hit_people WHERE person = ?)"), append(args, s.hitPersonTag(q.Person))
 	}
 	if q.Known != nil {
 		k := 0

@@ -132,6 +132,11 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := g.Enrol(r.Context(), name, photos)
 	if errors.Is(err, ErrInvalid) {
+		// the name was refused: recorded quoted and bounded, as it came
+		if aerr := s.audit(r, "gallery.add.failed", strconv.Quote(name[:min(len(name), 200)]), err.Error()); aerr != nil {
+			s.fail(w, r, aerr)
+			return
+		}
 		writeError(w, http.StatusBadRequest, "name", err.Error())
 		return
 	}
@@ -141,10 +146,16 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 			resp.Enrolled++
 		}
 	}
-	// audit changes only; photos enrolled before a failure stay enrolled
+	// photos enrolled before a failure stay enrolled; an enrolment that
+	// added nothing is recorded as failed, with why
 	if resp.Enrolled > 0 {
 		detail := fmt.Sprintf("%d of %d photos enrolled", resp.Enrolled, len(photos))
-		if aerr := s.audit(r, "gallery.enrol", name, detail); aerr != nil {
+		if aerr := s.audit(r, "gallery.add", name, detail); aerr != nil {
+			s.fail(w, r, aerr)
+			return
+		}
+	} else {
+		if aerr := s.audit(r, "gallery.add.failed", name, enrolFailure(res, err, len(photos))); aerr != nil {
 			s.fail(w, r, aerr)
 			return
 		}
@@ -162,6 +173,23 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 		resp.Error = "no photo was enrolled"
 	}
 	writeJSON(w, status, resp)
+}
+
+// enrolFailure says why no photo of an enrolment was enrolled: the error,
+// or each photo's result.
+func enrolFailure(res []PhotoResult, err error, photos int) string {
+	if err != nil {
+		return fmt.Sprintf("0 of %d photos enrolled: %v", photos, err)
+	}
+	why := make([]string, 0, len(res))
+	for _, p := range res {
+		w := p.Source + ": " + p.Result
+		if p.Error != "" {
+			w += " (" + p.Error + ")"
+		}
+		why = append(why, w)
+	}
+	return fmt.Sprintf("0 of %d photos enrolled: %s", photos, strings.Join(why, "; "))
 }
 
 func (s *Server) removePerson(w http.ResponseWriter, r *http.Request) {

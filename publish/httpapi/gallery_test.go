@@ -233,9 +233,15 @@ func TestGalleryEnrolListRemove(t *testing.T) {
 			t.Errorf("%s %s after remove: %d %s", c.method, c.path, got.status, got.body)
 		}
 	}
-	wantAudit := []string{"gallery.enrol " + name, "gallery.photo " + name, "gallery.remove " + name}
+	// the enrolments that added nothing are recorded as failed
+	wantAudit := []string{"gallery.add " + name, "gallery.photo " + name, "gallery.add.failed \"a\\x01b\"", "gallery.add.failed nobody", "gallery.remove " + name}
 	if got := hist.auditActions(); !slices.Equal(got, wantAudit) {
 		t.Errorf("audit %q, want %q", got, wantAudit)
+	}
+	for _, a := range hist.records() {
+		if a.Action == "gallery.add.failed" && a.Target == "nobody" && !strings.HasPrefix(a.Detail, "0 of 1 photos enrolled: tiny.png: ") {
+			t.Errorf("failed enrolment recorded without why: %q", a.Detail)
+		}
 	}
 	if d := hist.records()[0].Detail; d != fmt.Sprintf("3 of %d photos enrolled", 6) {
 		t.Errorf("enrol audit detail %q", d)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/srdgd/srdgd/publish"
@@ -232,42 +233,58 @@ func limitParam(q map[string]string, def, max int) (int, error) {
 
 type auditResponse struct {
 	Entries []AuditRecord `json:"entries"`
-	// Next is the after= value for the following page; absent on the last.
+	// Next is the after= value (oldest first) or the before= value (newest
+	// first) for the following page; absent on the last.
 	Next *int64 `json:"next,omitempty"`
 }
 
+// auditLog lists the audit log: oldest first from after= (the default), or
+// newest first (order=newest) from before=; filtered by actor, action
+// (exact, or a prefix ending in ".") and target.
 func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	if s.o.Auditor == nil {
 		writeError(w, http.StatusServiceUnavailable, "", "no audit log configured")
 		return
 	}
-	q, err := query(r, "after", "limit")
+	q, err := query(r, "after", "before", "order", "actor", "action", "target", "limit")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	limit, err := limitParam(q, 100, 1000)
-	if err != nil {
+	aq := AuditQuery{Actor: q["actor"], Action: q["action"], Target: q["target"]}
+	if aq.Limit, err = limitParam(q, 100, 1000); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	var after int64
-	if v, ok := q["after"]; ok {
-		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
-			s.fail(w, r, errorf(http.StatusBadRequest, "after", "after %q: want a sequence number >= 0", v))
-			return
+	switch q["order"] {
+	case "", "oldest":
+	case "newest":
+		aq.Newest = true
+	default:
+		s.fail(w, r, errorf(http.StatusBadRequest, "order", "order %q: want oldest or newest", q["order"]))
+		return
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"after", &aq.After}, {"before", &aq.Before}} {
+		if v, ok := q[f.name]; ok {
+			if *f.dst, err = strconv.ParseInt(v, 10, 64); err != nil || *f.dst < 0 {
+				s.fail(w, r, errorf(http.StatusBadRequest, f.name, "%s %q: want a sequence number >= 0", f.name, v))
+				return
+			}
 		}
 	}
-	entries, err := s.o.Auditor.AuditLog(r.Context(), after, limit)
+	entries, err := s.o.Auditor.AuditSearch(r.Context(), aq)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("audit log after %d: %w", after, err))
+		s.fail(w, r, fmt.Errorf("audit log: %w", err))
 		return
 	}
 	resp := auditResponse{Entries: entries}
 	if resp.Entries == nil {
 		resp.Entries = []AuditRecord{}
 	}
-	if len(entries) == limit {
+	if len(entries) == aq.Limit {
 		n := entries[len(entries)-1].Seq
 		resp.Next = &n
 	}
@@ -277,6 +294,9 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 // audit writes an entry for the request; the caller fails the request when
 // it returns an error.
 func (s *Server) audit(r *http.Request, action, target, detail string) error {
+	if strings.HasSuffix(action, ".list") && !s.lists.due(actorOf(r)+"\x00"+action+"\x00"+target, time.Now()) {
+		return nil // covered by the entry of the same list a moment ago
+	}
 	err := s.o.Auditor.Audit(r.Context(), AuditRecord{Actor: actorOf(r), Action: action, Target: target, Detail: detail, Remote: r.RemoteAddr})
 	if err != nil {
 		return fmt.Errorf("audit %s %q: %w", action, target, err)

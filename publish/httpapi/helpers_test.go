@@ -95,16 +95,21 @@ func (m *memHistory) Audit(ctx context.Context, r httpapi.AuditRecord) error {
 	return nil
 }
 
-func (m *memHistory) AuditLog(ctx context.Context, after int64, limit int) ([]httpapi.AuditRecord, error) {
+func (m *memHistory) AuditSearch(ctx context.Context, q httpapi.AuditQuery) ([]httpapi.AuditRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []httpapi.AuditRecord
 	for _, r := range m.audit {
-		if r.Seq > after && len(out) < limit {
+		if r.Seq > q.After && (q.Before == 0 || r.Seq < q.Before) && (q.Actor == "" || r.Actor == q.Actor) &&
+			(q.Action == "" || r.Action == q.Action || strings.HasSuffix(q.Action, ".") && strings.HasPrefix(r.Action, q.Action)) &&
+			(q.Target == "" || r.Target == q.Target) {
 			out = append(out, r)
 		}
 	}
-	return out, nil
+	if q.Newest {
+		slices.Reverse(out)
+	}
+	return out[:min(len(out), q.Limit)], nil
 }
 
 // records is a copy of the audit log.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -31,17 +32,35 @@ type hitJSON struct {
 }
 
 // withLinks adds the image links; the closest candidate's photo only when
-// a gallery is there to serve it.
-func (s *Server) withLinks(h *face.Hit) hitJSON {
+// that person is enrolled (enrolled nil: no gallery to serve it).
+func (s *Server) withLinks(h *face.Hit, enrolled map[string]bool) hitJSON {
 	base := "/api/v1/hits/" + url.PathEscape(h.ID)
 	im := hitImages{LR: base + "/lr.png", SR: base + "/sr.jpg", Preview: base + "/preview.jpg"}
 	if h.Match.Known && h.Match.Name != "" {
 		im.Gallery = photoURL(h.Match.Name)
 	}
-	if c := closestCandidate(h.Match); c != "" && s.o.Gallery != nil {
+	if c := closestCandidate(h.Match); c != "" && enrolled[c] {
 		im.Closest = photoURL(c)
 	}
 	return hitJSON{Hit: h, Images: im}
+}
+
+// enrolled is the set of enrolled names whose photos the gallery serves;
+// nil without a gallery or when it cannot say (then no closest photo is
+// linked rather than a link that may 404).
+func (s *Server) enrolled(ctx context.Context) map[string]bool {
+	if s.o.Gallery == nil {
+		return nil
+	}
+	people, err := s.o.Gallery.People(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]bool, len(people))
+	for _, p := range people {
+		out[p.Name] = true
+	}
+	return out
 }
 
 func photoURL(name string) string {
@@ -130,8 +149,9 @@ func (s *Server) listHits(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := hitsResponse{Hits: make([]hitJSON, 0, len(hits))}
+	enrolled := s.enrolled(r.Context())
 	for _, h := range hits {
-		resp.Hits = append(resp.Hits, s.withLinks(h))
+		resp.Hits = append(resp.Hits, s.withLinks(h, enrolled))
 	}
 	if len(hits) == hq.Limit && len(hits) > 0 {
 		resp.Next = hits[len(hits)-1].ID
@@ -167,7 +187,7 @@ func (s *Server) getHit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.withLinks(h))
+	writeJSON(w, http.StatusOK, s.withLinks(h, s.enrolled(r.Context())))
 }
 
 func (s *Server) hitImage(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +211,7 @@ func (s *Server) hitImage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", fmt.Sprintf("hit %s has no %s", h.ID, name))
 		return
 	}
-	if err := s.audit(r, "hit.image", h.ID+"/"+name, ""); err != nil {
+	if err := s.audit(r, "hit.image", h.ID, name); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -67,8 +67,9 @@ type AuditRecord struct {
 	// Actor is "token", "session:<8 hex>" or "anonymous" (no token set).
 	Actor string `json:"actor"`
 	// Action is e.g. "hit.view", "hit.image", "hits.list", "visit.view",
-	// "visits.list", "gallery.enrol",
-	// "gallery.remove", "gallery.photo", "login".
+	// "visits.list", "gallery.add", "gallery.add.failed",
+	// "gallery.remove", "gallery.photo", "login" (the CLI uses the same
+	// names).
 	Action string `json:"action"`
 	Target string `json:"target"`
 	Detail string `json:"detail,omitempty"`
@@ -78,8 +79,23 @@ type AuditRecord struct {
 // Auditor writes and reads the audit log.
 type Auditor interface {
 	Audit(ctx context.Context, r AuditRecord) error
-	// AuditLog returns up to limit entries with Seq > afterSeq, oldest first.
-	AuditLog(ctx context.Context, afterSeq int64, limit int) ([]AuditRecord, error)
+	// AuditSearch returns the entries q selects.
+	AuditSearch(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
+}
+
+// AuditQuery selects audit entries; zero fields do not filter.
+type AuditQuery struct {
+	// After and Before bound Seq (exclusive).
+	After, Before int64
+	// Newest lists newest first.
+	Newest bool
+	// Actor as the log stores it ("api:token", "cli:root").
+	Actor string
+	// Action exactly, or every action it prefixes when it ends in ".".
+	Action string
+	// Target exactly (a person's name, a hit or visit id).
+	Target string
+	Limit  int
 }
 
 // Person is one enrolled identity.

@@ -88,6 +88,7 @@ type Server struct {
 	auth    *authenticator
 	web     fs.FS
 	refused *ratelog.Limiter // cross-origin changes refused
+	lists   listAudits       // list requests audited in the last window
 
 	ready chan struct{}
 	mu    sync.Mutex

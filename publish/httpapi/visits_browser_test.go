@@ -157,7 +157,9 @@ func TestVisitTimelineInBrowser(t *testing.T) {
 			images++
 		}
 	}
-	if lists < 2 || images < 10 {
-		t.Errorf("%d visits.list and %d hit.image audit entries by the session, want >= 2 and >= 10", lists, images)
+	// the page polled the list every few seconds: one entry per minute
+	// covers the same list (listAuditWindow), each image is its own entry
+	if lists < 1 || lists > 2 || images < 10 {
+		t.Errorf("%d visits.list and %d hit.image audit entries by the session, want 1 or 2 (one a minute) and >= 10", lists, images)
 	}
 }

@@ -317,9 +317,13 @@ func TestVisitDetailsAndShotImages(t *testing.T) {
 	}
 	var actions []string
 	for _, e := range entries {
-		actions = append(actions, e.Action+" "+e.Target)
+		a := e.Action + " " + e.Target
+		if e.Action == "hit.image" {
+			a += " " + e.Detail
+		}
+		actions = append(actions, a)
 	}
-	want := []string{"visit.view " + vs[0].ID, "visit.view " + v.ID, "hit.image " + v.Shots[0].HitID + "/sr.jpg", "hit.image " + v.Shots[1].HitID + "/sr.jpg",
+	want := []string{"visit.view " + vs[0].ID, "visit.view " + v.ID, "hit.image " + v.Shots[0].HitID + " sr.jpg", "hit.image " + v.Shots[1].HitID + " sr.jpg",
 		"visit.view " + vs[3].ID, "visit.view " + vs[2].ID}
 	if !slices.Equal(actions, want) {
 		t.Errorf("audit %q, want %q", actions, want)

@@ -1,11 +1,17 @@
 // The hit timeline: LR probe | SR face | detector framing | gallery photo,
-// with the attributes that guided SR and the match scores.
+// with the attributes that guided SR and the match scores; new hits appear
+// on top while the view is open.
 import { api } from "./api.js";
 import { $, h, fmtTime, pct } from "./dom.js";
 import { closest, explanation } from "./explain.js";
 import { feedbackControls } from "./feedback.js";
+import { emptyMessage, suggest } from "./filters.js";
 
+const POLL_MS = 5000;
+const PAGE = 20;
 let next = "";
+let timer = null;
+let generation = 0;
 
 export function init() {
   $("#hit-filter").addEventListener("submit", (ev) => {
@@ -15,23 +21,58 @@ export function init() {
   $("#hits-more").addEventListener("click", () => load(false).catch((e) => $("#status").replaceChildren(e.message)));
 }
 
+// show loads the newest hits, then asks for newer ones every POLL_MS while
+// the view is open (new cards go on top; older pages stay as loaded).
 export async function show() {
-  await load(true);
+  hide();
+  const gen = ++generation;
+  await Promise.all([suggest($("#hit-filter")).catch(() => {}), load(true)]);
+  const poll = async () => {
+    if (gen !== generation) return;
+    try {
+      if (!document.hidden) await refresh();
+    } catch {
+      // the next poll tries again
+    }
+    if (gen === generation) timer = setTimeout(poll, POLL_MS);
+  };
+  timer = setTimeout(poll, POLL_MS);
 }
 
-export function hide() {}
+export function hide() {
+  generation++;
+  clearTimeout(timer);
+  timer = null;
+}
+
+function filters() {
+  const q = new URLSearchParams({ limit: String(PAGE) });
+  for (const [k, v] of new FormData($("#hit-filter"))) if (v.trim()) q.set(k, v.trim());
+  return q;
+}
 
 async function load(fresh) {
-  const q = new URLSearchParams({ limit: "20" });
-  for (const [k, v] of new FormData($("#hit-filter"))) if (v) q.set(k, v);
+  const q = filters();
   if (!fresh && next) q.set("before", next);
   const page = await api(`/api/v1/hits?${q}`);
   const list = $("#timeline");
   if (fresh) list.replaceChildren();
+  list.querySelector(".empty")?.remove();
   for (const hit of page.hits) list.append(card(hit));
-  if (fresh && page.hits.length === 0) list.append(h("li", { className: "dim" }, "No hits."));
+  if (list.children.length === 0) list.append(h("li", { className: "dim empty" }, emptyMessage($("#hit-filter"), "hits", "No hits yet.")));
   next = page.next || "";
   $("#hits-more").hidden = !next;
+}
+
+// refresh puts hits newer than the newest card on top (ids sort by time).
+async function refresh() {
+  const page = await api(`/api/v1/hits?${filters()}`);
+  const list = $("#timeline");
+  const newest = list.querySelector(".hit")?.dataset.id || "";
+  const fresh = page.hits.filter((hit) => hit.id > newest);
+  if (fresh.length === 0) return;
+  list.querySelector(".empty")?.remove();
+  list.prepend(...fresh.map(card));
 }
 
 function figure(src, caption, className = "") {

@@ -9,6 +9,7 @@ import { api } from "./api.js";
 import { $, h, fmtTime, pct } from "./dom.js";
 import { explanation } from "./explain.js";
 import { feedbackControls } from "./feedback.js";
+import { emptyMessage, suggest } from "./filters.js";
 
 const POLL_MS = 3000;
 const PAGE = 20;
@@ -27,7 +28,7 @@ export function init() {
 export async function show() {
   hide();
   const gen = ++generation;
-  await load(true);
+  await Promise.all([suggest($("#visit-filter")).catch(() => {}), load(true)]);
   const poll = async () => {
     if (gen !== generation) return;
     try {
@@ -48,7 +49,7 @@ export function hide() {
 
 function filters() {
   const q = new URLSearchParams({ limit: String(PAGE) });
-  for (const [k, v] of new FormData($("#visit-filter"))) if (v) q.set(k, v);
+  for (const [k, v] of new FormData($("#visit-filter"))) if (v.trim()) q.set(k, v.trim());
   return q;
 }
 
@@ -60,7 +61,7 @@ async function load(fresh) {
   if (fresh) list.replaceChildren();
   list.querySelector(".empty")?.remove();
   for (const v of page.visits) list.append(card(v));
-  if (list.children.length === 0) list.append(h("li", { className: "dim empty" }, "No visits yet."));
+  if (list.children.length === 0) list.append(h("li", { className: "dim empty" }, emptyMessage($("#visit-filter"), "visits", "No visits yet.")));
   next = page.next || "";
   $("#visits-more").hidden = !next;
 }
