@@ -174,6 +174,14 @@ type Camera struct {
 	// from male, glasses, no_beard, values 0 or 1 (see srdg.attributes.policy).
 	// Default: empty (nothing forced).
 	Attributes map[string]int `yaml:"attributes"`
+	// ThresholdOffset and MarginOffset override the match decision for
+	// faces from this camera: added to the identification threshold and
+	// the margin they are held to (match.sr.x<scale> for a hit, the
+	// calibrated setting for a visit), positive stricter, in [-0.3, 0.3].
+	// A person's override (gallery) adds to it. Default: 0 (none).
+	ThresholdOffset float64 `yaml:"threshold_offset"`
+	// MarginOffset: see ThresholdOffset. Default: 0 (none).
+	MarginOffset float64 `yaml:"margin_offset"`
 }
 
 // Rect is a rectangle in normalised frame coordinates: (0,0) is the top-left

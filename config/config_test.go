@@ -541,7 +541,7 @@ func Example_errors() {
 	fmt.Println(err)
 	// Output:
 	// srdgd.yaml:5: cameras[0].transport: "tcpp" is not allowed (allowed: auto, tcp, udp)
-	// srdgd.yaml:6: cameras[0].detct_fps: unknown key, did you mean detect_fps? (allowed: name, url, username, password_env, password_file, transport, tls_insecure, tls_fingerprint, roi, face_min_px, face_max_px, detect_fps, enabled, reconnect, attributes)
+	// srdgd.yaml:6: cameras[0].detct_fps: unknown key, did you mean detect_fps? (allowed: name, url, username, password_env, password_file, transport, tls_insecure, tls_fingerprint, roi, face_min_px, face_max_px, detect_fps, enabled, reconnect, attributes, threshold_offset, margin_offset)
 }
 
 // TestLoadFileKinds: Load and LoadChecked refuse, before reading, what is

@@ -130,6 +130,8 @@ func (v checker) camera(c *Config, cam *Camera, p string) {
 		v.report(p+".face_max_px", strconv.Itoa(cam.FaceMaxPx), fmt.Sprintf("%d must exceed face_min_px (%d)", cam.FaceMaxPx, cam.FaceMinPx))
 	}
 	v.floatRange(p+".detect_fps", cam.DetectFPS, 0, 60, true, false)
+	v.floatRange(p+".threshold_offset", cam.ThresholdOffset, -0.3, 0.3, false, false)
+	v.floatRange(p+".margin_offset", cam.MarginOffset, -0.3, 0.3, false, false)
 	b := cam.Reconnect
 	if v.positive(p+".reconnect.initial", b.Initial) && b.Max < b.Initial {
 		v.report(p+".reconnect.max", b.Max.String(), fmt.Sprintf("%s is out of range (allowed: >= reconnect.initial, %s)", b.Max, b.Initial))

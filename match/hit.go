@@ -11,7 +11,8 @@ import (
 // NewHit turns an SR shot and its search result into the record every sink
 // receives. r is nil when the face was not searched; reason then says why
 // (face.ReasonNoGallery, face.ReasonSearchFailed). th are the thresholds
-// the decision was taken at; models are stamped on the hit as they are.
+// the decision was taken at when there was no search (r's own, which carry
+// any override, otherwise); models are stamped on the hit as they are.
 //
 // The hit's similarity is the best candidate's and its margin that
 // candidate's lead over the runner-up (the whole similarity when there is
@@ -27,6 +28,9 @@ func NewHit(sh *face.Shot, r *SearchResult, reason string, th Thresholds, models
 		Match: face.Match{Threshold: th.Identify, Reason: reason, TopK: []face.Candidate{}},
 	}
 	if r != nil {
+		if r.Override != "" {
+			th = r.Thresholds // shifted by the override
+		}
 		h.Match = decision(r, th)
 	} else {
 		h.Match.Explanation = Explain(reason, nil, th, 0, "", "")
@@ -58,7 +62,7 @@ func decision(r *SearchResult, th Thresholds) face.Match {
 	if m.Known {
 		outcome = face.OutcomeNamed
 	}
-	m.Explanation = Explain(outcome, m.TopK, th, 0, "", "")
+	m.Explanation = Explain(outcome, m.TopK, th, 0, r.Override, r.OverrideName)
 	return m
 }
 

@@ -96,7 +96,7 @@ func TestMigrateV1(t *testing.T) {
 	}
 	defer g.Close()
 	var v int
-	if err := g.db.QueryRow(`SELECT max(version) FROM schema_version`).Scan(&v); err != nil || v != SchemaVersion() || v != 4 {
+	if err := g.db.QueryRow(`SELECT max(version) FROM schema_version`).Scan(&v); err != nil || v != SchemaVersion() || v != 5 {
 		t.Fatalf("schema version %d (%v), want %d", v, err, SchemaVersion())
 	}
 	people, err := g.List(ctx)
@@ -308,8 +308,8 @@ func TestMigrateV2SealsNames(t *testing.T) {
 				t.Fatalf("opening the version-2 gallery: %v", err)
 			}
 			var v int
-			if err := g.db.QueryRow(`SELECT max(version) FROM schema_version`).Scan(&v); err != nil || v != 4 {
-				t.Fatalf("schema version %d (%v), want 4", v, err)
+			if err := g.db.QueryRow(`SELECT max(version) FROM schema_version`).Scan(&v); err != nil || v != 5 {
+				t.Fatalf("schema version %d (%v), want 5", v, err)
 			}
 			got, err := g.List(ctx)
 			if err != nil {

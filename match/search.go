@@ -69,7 +69,15 @@ type SearchResult struct {
 	Reason     string
 	Detail     string
 	Model      string
-	Thresholds Thresholds
+	// Thresholds are what the decision was held to: the ones given,
+	// shifted by the top candidate's override when it has one (Override
+	// is then face.OverridePerson and OverrideName the person).
+	Thresholds   Thresholds
+	Override     string
+	OverrideName string
+	// PersonOffset is the top candidate's override that shifted
+	// Thresholds (zero: none).
+	PersonOffset Offset
 	// Face is where the probe's face was found (Search) and the descriptor.
 	Face      image.Rectangle
 	Embedding *Embedding
@@ -154,7 +162,11 @@ func (g *Gallery) SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchR
 	rule := g.resolveRule(th.Rule)
 	g.mu.RLock()
 	all := make([]Candidate, 0, len(g.index))
+	offsets := map[int64]Offset{}
 	for pid, ix := range g.index {
+		if !ix.offset.IsZero() {
+			offsets[pid] = ix.offset
+		}
 		c := Candidate{PersonID: pid, Name: ix.name, Watchlist: ix.watchlist, Similarity: math.Inf(-1)}
 		hr, at := BestCosine(e.Vector, ix.vecs)
 		c.Similarity = hr
@@ -180,6 +192,12 @@ func (g *Gallery) SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchR
 		}
 		return int(a.PersonID - b.PersonID)
 	})
+	if len(all) > 0 {
+		if o, ok := offsets[all[0].PersonID]; ok {
+			th = th.Shifted(o)
+			r.Thresholds, r.Override, r.OverrideName, r.PersonOffset = th, face.OverridePerson, all[0].Name, o
+		}
+	}
 	decide(r, all, th)
 	if k > 0 && len(all) > k {
 		all = all[:k]

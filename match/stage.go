@@ -37,6 +37,9 @@ type StageOptions struct {
 	// Thresholds decide on super-resolved faces (lower than for photos:
 	// Config's match.sr.x<scale>).
 	Thresholds Thresholds
+	// Cameras are the per-camera threshold overrides (config
+	// cameras[].threshold_offset, margin_offset).
+	Cameras CameraOffsets
 	// Models maps a role to a model id, stamped on every hit.
 	Models map[string]string
 	// MaxBatch bounds how many shots are embedded in one call (default 16):
@@ -206,7 +209,11 @@ func (s *Stage) decide(ctx context.Context, o observation) {
 	case s.o.Gallery == nil:
 		reason = face.ReasonNoGallery
 	case err == nil:
-		r, err = s.o.Gallery.SearchEmbeddingAt(*o.emb, s.o.TopK, s.o.Thresholds)
+		th, _, scope := s.o.Cameras.For(o.shot.Probe.Camera, s.o.Thresholds)
+		r, err = s.o.Gallery.SearchEmbeddingAt(*o.emb, s.o.TopK, th)
+		if err == nil && r.Override == "" && scope != "" {
+			r.Override, r.OverrideName = scope, o.shot.Probe.Camera
+		}
 	}
 	sh := o.shot
 	attrs := s.logAttrs(sh)

@@ -87,8 +87,10 @@ type Gallery struct {
 type indexed struct {
 	name      string
 	watchlist bool
-	images    []int64
-	vecs      [][]float32
+	// offset: the person's threshold override (SetOffset)
+	offset Offset
+	images []int64
+	vecs   [][]float32
 	// lr and neg: the descriptors of sightings confirmed as and rejected
 	// as this person (feedback.go)
 	lr, neg [][]float32
@@ -165,6 +167,12 @@ var migrations = []migration{
 			source BLOB NOT NULL,
 			created TEXT NOT NULL)`,
 		`CREATE INDEX templates_person ON templates(person_id, kind, model)`,
+	}, nil},
+	{5, "per-person threshold overrides", []string{
+		// offsets added to the threshold and margin a decision naming this
+		// person is held to (override.go); NULL: none
+		`ALTER TABLE people ADD COLUMN threshold_offset REAL`,
+		`ALTER TABLE people ADD COLUMN margin_offset REAL`,
 	}, nil},
 }
 
@@ -637,7 +645,7 @@ func (g *Gallery) loadIndex(ctx context.Context) error {
 	}
 	model := g.emb.ModelID()
 	rows, err := g.db.QueryContext(ctx, `
-		SELECT p.id, p.name, p.watchlist, i.id, e.vec
+		SELECT p.id, p.name, p.watchlist, p.threshold_offset, p.margin_offset, i.id, e.vec
 		FROM embeddings e JOIN images i ON i.id = e.image_id JOIN people p ON p.id = i.person_id
 		WHERE e.model = ? ORDER BY p.id, i.id`, model)
 	if err != nil {
@@ -647,8 +655,9 @@ func (g *Gallery) loadIndex(ctx context.Context) error {
 	for rows.Next() {
 		var pid, iid int64
 		var wl bool
+		var thr, mar sql.NullFloat64
 		var sname, blob []byte
-		if err := rows.Scan(&pid, &sname, &wl, &iid, &blob); err != nil {
+		if err := rows.Scan(&pid, &sname, &wl, &thr, &mar, &iid, &blob); err != nil {
 			return fmt.Errorf("loading descriptors: %w", err)
 		}
 		plain, err := g.seal.Open(blob, embeddingAD(iid, model))
@@ -665,7 +674,7 @@ func (g *Gallery) loadIndex(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			e = &indexed{name: name, watchlist: wl}
+			e = &indexed{name: name, watchlist: wl, offset: offsetOf(thr, mar)}
 			idx[pid] = e
 		}
 		e.images = append(e.images, iid)
@@ -700,9 +709,11 @@ type Attributes struct {
 
 // Person is one enrolled identity as List returns it.
 type Person struct {
-	ID         int64
-	Name       string
-	Watchlist  bool
+	ID        int64
+	Name      string
+	Watchlist bool
+	// Offset is the person's threshold override (zero: none).
+	Offset     Offset
 	Attributes Attributes
 	Created    time.Time
 	// Images is the number of enrolled photos, Searchable those with a
@@ -736,7 +747,7 @@ func (g *Gallery) List(ctx context.Context) ([]Person, error) {
 		model = g.emb.ModelID()
 	}
 	rows, err := g.db.QueryContext(ctx, `
-		SELECT p.id, p.name, p.watchlist, p.male, p.glasses, p.no_beard, p.created,
+		SELECT p.id, p.name, p.watchlist, p.threshold_offset, p.margin_offset, p.male, p.glasses, p.no_beard, p.created,
 			(SELECT count(*) FROM images i WHERE i.person_id = p.id),
 			(SELECT count(*) FROM images i WHERE i.person_id = p.id AND EXISTS
 				(SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model = ?))
@@ -749,15 +760,17 @@ func (g *Gallery) List(ctx context.Context) ([]Person, error) {
 	for rows.Next() {
 		var p Person
 		var m, gl, nb sql.NullInt64
+		var thr, mar sql.NullFloat64
 		var created string
 		var name []byte
-		if err := rows.Scan(&p.ID, &name, &p.Watchlist, &m, &gl, &nb, &created, &p.Images, &p.Searchable); err != nil {
+		if err := rows.Scan(&p.ID, &name, &p.Watchlist, &thr, &mar, &m, &gl, &nb, &created, &p.Images, &p.Searchable); err != nil {
 			return nil, fmt.Errorf("gallery %s: list: %w", g.path, err)
 		}
 		if p.Name, err = g.openName(p.ID, name); err != nil {
 			return nil, fmt.Errorf("gallery %s: list: %w", g.path, err)
 		}
 		p.Attributes = Attributes{nullBool(m), nullBool(gl), nullBool(nb)}
+		p.Offset = offsetOf(thr, mar)
 		p.Created, _ = time.Parse(timeLayout, created)
 		out = append(out, p)
 	}
@@ -874,7 +887,8 @@ func (g *Gallery) enrolOne(ctx context.Context, name string, e enrolment) (perso
 	stored := name
 	var sname []byte
 	var wl bool
-	switch err := tx.QueryRowContext(ctx, `SELECT id, name, watchlist FROM people WHERE name_key = ?`, nk).Scan(&personID, &sname, &wl); {
+	var thr, mar sql.NullFloat64
+	switch err := tx.QueryRowContext(ctx, `SELECT id, name, watchlist, threshold_offset, margin_offset FROM people WHERE name_key = ?`, nk).Scan(&personID, &sname, &wl, &thr, &mar); {
 	case errors.Is(err, sql.ErrNoRows):
 		// the id is chosen here (the transaction holds the write lock) so
 		// that the sealed name can be bound to it
@@ -926,7 +940,7 @@ func (g *Gallery) enrolOne(ctx context.Context, name string, e enrolment) (perso
 		g.mu.Lock()
 		ix := g.index[personID]
 		if ix == nil {
-			ix = &indexed{name: stored, watchlist: wl}
+			ix = &indexed{name: stored, watchlist: wl, offset: offsetOf(thr, mar)}
 			g.index[personID] = ix
 		}
 		ix.images = append(ix.images, imageID)

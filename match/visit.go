@@ -58,6 +58,9 @@ type VisitOptions struct {
 	// Searcher is the gallery; nil decides every visit unknown
 	// (face.ReasonNoGallery).
 	Searcher VisitSearcher
+	// Cameras are the per-camera threshold overrides, applied on top of
+	// the calibrated setting (see Offset).
+	Cameras CameraOffsets
 	// Emit receives every visit event (new, update, end), in order per
 	// visit, each a fresh copy. It is called with the aggregator's lock
 	// held, so it must not block for long (the sinks' contract) and must
@@ -469,12 +472,28 @@ func (vs *Visits) Add(s VisitShot) error {
 	return nil
 }
 
+// idler reports whether a has been idle longer than b: last active
+// earlier, then (a tie, as when shots arrive in one batch) started earlier,
+// then by camera and track, so that the choice does not depend on map order.
+func idler(a, b *openVisit) bool {
+	if !a.active.Equal(b.active) {
+		return a.active.Before(b.active)
+	}
+	if !a.v.Start.Equal(b.v.Start) {
+		return a.v.Start.Before(b.v.Start)
+	}
+	if a.v.Camera != b.v.Camera {
+		return a.v.Camera < b.v.Camera
+	}
+	return a.v.TrackID < b.v.TrackID
+}
+
 func (vs *Visits) openVisit(k visitKey, s VisitShot, now time.Time) *openVisit {
 	if len(vs.open) >= vs.o.MaxOpen {
 		var oldK visitKey
 		var old *openVisit
 		for kk, o := range vs.open {
-			if old == nil || o.active.Before(old.active) {
+			if old == nil || idler(o, old) {
 				oldK, old = kk, o
 			}
 		}
@@ -557,6 +576,11 @@ func (vs *Visits) decide(ov *openVisit) face.Decision {
 	}
 	d.Shots = len(descs)
 	th, lg := vs.setting(len(descs))
+	th, off, scope := vs.o.Cameras.For(ov.v.Camera, th)
+	override, overrideName := scope, ""
+	if scope != "" {
+		overrideName = ov.v.Camera
+	}
 	d.Threshold, d.MinMargin = th.Identify, th.Margin
 	switch {
 	case vs.o.Searcher == nil:
@@ -580,6 +604,11 @@ func (vs *Visits) decide(ov *openVisit) face.Decision {
 		d.Reason = face.ReasonSearchFailed
 		return explained(d, th)
 	}
+	if r.Override != "" {
+		th, override, overrideName = r.Thresholds, r.Override, r.OverrideName
+		d.Threshold, d.MinMargin = th.Identify, th.Margin
+		off = off.Add(r.PersonOffset)
+	}
 	d.Reason = r.Reason
 	for _, c := range r.Candidates {
 		d.TopK = append(d.TopK, face.Candidate{PersonID: c.PersonID, Name: c.Name, Similarity: c.Similarity, Watchlist: c.Watchlist})
@@ -590,10 +619,22 @@ func (vs *Visits) decide(ov *openVisit) face.Decision {
 		if len(r.Candidates) > 1 {
 			d.Margin -= r.Candidates[1].Similarity
 		}
-		d.Confidence = lg.P(d.Similarity, d.Margin)
+		// the confidence map was fitted at the calibrated bar: an override
+		// moves the bar, so the map moves with it
+		d.Confidence = lg.P(d.Similarity-off.Threshold, d.Margin-off.Margin)
 	}
 	if r.Match != nil {
 		d.Known, d.PersonID, d.Name, d.Watchlist, d.Reason = true, r.Match.PersonID, r.Match.Name, r.Match.Watchlist, ""
+	}
+	if override != "" && len(r.Candidates) > 0 {
+		// the map weighs similarity against lead; an override's bar is
+		// the operator's policy, and its decision wins: the confidence
+		// stays on the decision's side of one half
+		if d.Known {
+			d.Confidence = max(d.Confidence, 0.5)
+		} else {
+			d.Confidence = min(d.Confidence, 0.499)
+		}
 	}
 	// each shot's own similarity to the top candidate
 	for i := range ov.shots {
@@ -604,7 +645,7 @@ func (vs *Visits) decide(ov *openVisit) face.Decision {
 			}
 		}
 	}
-	return explained(d, th)
+	return explainedBy(d, th, override, overrideName)
 }
 
 // cloneExplanation copies e's candidates, so that no two events share them.
@@ -622,11 +663,17 @@ func cloneExplanation(e face.Explanation) face.Explanation {
 
 // explained sets the decision's explanation.
 func explained(d face.Decision, th Thresholds) face.Decision {
+	return explainedBy(d, th, "", "")
+}
+
+// explainedBy sets the decision's explanation, naming the threshold
+// override that set th (scope face.OverridePerson or face.OverrideCamera).
+func explainedBy(d face.Decision, th Thresholds, override, name string) face.Decision {
 	outcome := d.Reason
 	if d.Known {
 		outcome = face.OutcomeNamed
 	}
-	d.Explanation = Explain(outcome, d.TopK, th, d.Shots, "", "")
+	d.Explanation = Explain(outcome, d.TopK, th, d.Shots, override, name)
 	return d
 }
 

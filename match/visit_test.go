@@ -3,6 +3,7 @@ package match
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -250,6 +251,26 @@ func TestVisits(t *testing.T) {
 			},
 		},
 		{
+			name: "a camera override holds its visits to a stricter threshold; other cameras keep theirs",
+			opts: func(o *VisitOptions) { o.Cameras = CameraOffsets{"door": {Threshold: 0.06}} },
+			steps: []step{
+				{cam: "door", track: 30, who: a, photo: 0, q: 0.6},
+				{cam: "yard", track: 31, who: a, photo: 1, q: 0.6, at: time.Second},
+				{cam: "door", track: 30, end: true, at: 2 * time.Second},
+			},
+			want: []want{{face.VisitNew, true, a, 1}, {face.VisitNew, false, "", 1}, {face.VisitEnd, false, "", 1}},
+			check: func(t *testing.T, s VisitStats, ev []*face.Visit) {
+				yard, door := ev[0].Decision, ev[2].Decision
+				if yard.Threshold != fallback.Identify || yard.Explanation.Override != "" {
+					t.Errorf("yard: threshold %v override %q, want %v and none", yard.Threshold, yard.Explanation.Override, fallback.Identify)
+				}
+				if math.Abs(door.Threshold-(fallback.Identify+0.06)) > 1e-9 || door.Explanation.Override != face.OverrideCamera ||
+					door.Explanation.OverrideName != "door" || !strings.Contains(door.Explanation.Text, "camera threshold override for door") {
+					t.Errorf("door: threshold %v, explanation %+v; want %v by the door camera override", door.Threshold, door.Explanation, fallback.Identify+0.06)
+				}
+			},
+		},
+		{
 			name: "timeout ends a visit whose track-end notice was lost",
 			steps: []step{
 				{cam: "door", track: 7, who: a, photo: 0, q: 0.5},
@@ -346,7 +367,8 @@ func TestVisits(t *testing.T) {
 				if (v.State == face.VisitEnd) != !v.End.IsZero() {
 					t.Errorf("event %d: state %s with end %v", i, v.State, v.End)
 				}
-				if v.Decision.Fusion != FusionDescriptor || v.Decision.Threshold != fallback.Identify || v.Decision.MinMargin != fallback.Margin {
+				if v.Decision.Fusion != FusionDescriptor || (v.Decision.Explanation.Override == "" &&
+					(v.Decision.Threshold != fallback.Identify || v.Decision.MinMargin != fallback.Margin)) {
 					t.Errorf("event %d: fusion %q threshold %v margin %v", i, v.Decision.Fusion, v.Decision.Threshold, v.Decision.MinMargin)
 				}
 				// every event explains its decision at the thresholds it used

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/app"
+	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish/history"
 )
 
@@ -78,5 +80,42 @@ func galleryWatchlist(ctx context.Context, cfg *config.Config, env *app.Gallery,
 	}
 	fmt.Fprintf(stdout, "watchlist %s: %s\n", args[1], args[0])
 	auditCLI(ctx, cfg, stderr, "gallery.watchlist", args[0], fmt.Sprintf("watchlist %v", on))
+	return exitOK
+}
+
+// galleryThreshold sets or clears a person's threshold override (audited
+// "gallery.override", as from the API).
+func galleryThreshold(ctx context.Context, cfg *config.Config, env *app.Gallery, c *galleryArgs, stdout, stderr io.Writer) int {
+	const usage = "usage: srdgd gallery threshold NAME --offset X [--margin-offset Y] | srdgd gallery threshold NAME off"
+	name := c.pos[0]
+	given := !math.IsNaN(c.offset) || !math.IsNaN(c.marginOffset)
+	var o *match.Offset
+	switch {
+	case len(c.pos) == 2 && c.pos[1] == "off" && !given:
+	case len(c.pos) == 1 && given:
+		o = &match.Offset{}
+		if !math.IsNaN(c.offset) {
+			o.Threshold = c.offset
+		}
+		if !math.IsNaN(c.marginOffset) {
+			o.Margin = c.marginOffset
+		}
+		if err := o.Check(); err != nil {
+			fmt.Fprintf(stderr, "srdgd gallery threshold: %v\n%s\n", err, usage)
+			return exitUsage
+		}
+	default:
+		fmt.Fprintln(stderr, "srdgd gallery threshold: give --offset and/or --margin-offset, or off\n"+usage)
+		return exitUsage
+	}
+	if err := env.Gallery.SetOffset(ctx, name, o); err != nil {
+		return galleryFail(stderr, err)
+	}
+	detail := "off"
+	if o != nil {
+		detail = fmt.Sprintf("threshold_offset %+.3f margin_offset %+.3f", o.Threshold, o.Margin)
+	}
+	fmt.Fprintf(stdout, "threshold override of %s: %s\n", name, detail)
+	auditCLI(ctx, cfg, stderr, "gallery.override", name, detail)
 	return exitOK
 }

@@ -87,6 +87,13 @@ func TestGalleryFeedbackCommands(t *testing.T) {
 		{[]string{"watchlist", "bob", "on"}, exitOK, "watchlist on: bob"},
 		{[]string{"watchlist", "bob", "maybe"}, exitUsage, "usage"},
 		{[]string{"watchlist", "nobody", "on"}, exitFailure, "nobody"},
+		{[]string{"threshold", "alice", "--offset", "0.05"}, exitOK, "threshold override of alice: threshold_offset +0.050 margin_offset +0.000"},
+		{[]string{"threshold", "--offset", "-0.02", "bob", "--margin-offset", "0.01"}, exitOK, "threshold override of bob: threshold_offset -0.020 margin_offset +0.010"},
+		{[]string{"threshold", "alice", "--offset", "-0.5"}, exitUsage, "threshold_offset -0.5"},
+		{[]string{"threshold", "alice"}, exitUsage, "give --offset"},
+		{[]string{"threshold", "alice", "off", "--offset", "0.1"}, exitUsage, "give --offset"},
+		{[]string{"threshold", "nobody", "--offset", "0.01"}, exitFailure, "nobody"},
+		{[]string{"threshold", "bob", "off"}, exitOK, "threshold override of bob: off"},
 	} {
 		code, out, errs := g(c.args...)
 		if code != c.code || !strings.Contains(out+errs, c.out) {
@@ -120,6 +127,12 @@ func TestGalleryFeedbackCommands(t *testing.T) {
 		if p.Watchlist != (p.Name == "bob") {
 			t.Errorf("%s watchlist %v", p.Name, p.Watchlist)
 		}
+		if want := map[string]match.Offset{"alice": {Threshold: 0.05}}[p.Name]; p.Offset != want {
+			t.Errorf("%s threshold override %+v, want %+v", p.Name, p.Offset, want)
+		}
+	}
+	if code, out, _ := g("list"); code != exitOK || !strings.Contains(out, "threshold +0.050 margin +0.000") {
+		t.Errorf("list does not show alice's override: %s", out)
 	}
 	if code, _, _ := g("watchlist", "bob", "off"); code != exitOK {
 		t.Error("watchlist off failed")
@@ -135,7 +148,7 @@ func TestGalleryFeedbackCommands(t *testing.T) {
 	for _, e := range log {
 		acts = append(acts, e.Action)
 	}
-	for _, want := range []string{"hit.feedback", "hit.feedback.failed", "gallery.watchlist"} {
+	for _, want := range []string{"hit.feedback", "hit.feedback.failed", "gallery.watchlist", "gallery.override"} {
 		if !slices.Contains(acts, want) {
 			t.Errorf("audit actions %v: no %s", acts, want)
 		}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,10 @@ const galleryUsage = `usage: srdgd gallery [--config FILE] COMMAND ...
                                   (the whole chain); exit 1 when nobody is identified
   verify NAME PHOTO [--json]      is this NAME; exit 1 when not
   watchlist NAME on|off           mark or unmark a person as watchlisted
+  threshold NAME --offset X [--margin-offset Y] | threshold NAME off
+                                  a person's threshold override: X (and Y) added to the bar a
+                                  decision naming them is held to, in [-0.3, 0.3], positive
+                                  stricter; off clears it
   feedback HIT_ID VERDICT [NAME]  an operator's verdict on a hit in the history: confirm NAME
                                   (a template of NAME), reject [NAME] (a negative), not_enrolled
   check [--json]                  integrity check (SQLite, decryption, descriptors); exit 1
@@ -101,9 +106,9 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	sub, sargs := rest[0], rest[1:]
 	known := map[string]bool{"keygen": true, "add": true, "list": true, "remove": true, "export": true, "import": true, "search": true, "verify": true, "check": true, "reembed": true,
-		"watchlist": true, "feedback": true}
+		"watchlist": true, "feedback": true, "threshold": true}
 	if !known[sub] {
-		fmt.Fprintf(stderr, "srdgd gallery: unknown command %q (allowed: add, check, export, feedback, import, keygen, list, reembed, remove, search, verify, watchlist)\n\n%s", sub, galleryUsage)
+		fmt.Fprintf(stderr, "srdgd gallery: unknown command %q (allowed: add, check, export, feedback, import, keygen, list, reembed, remove, search, threshold, verify, watchlist)\n\n%s", sub, galleryUsage)
 		return exitUsage
 	}
 	cfg, err := loadConfigOrDefault(cfgPath)
@@ -183,6 +188,8 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return galleryWatchlist(ctx, cfg, env, c.pos, stdout, stderr)
 	case "feedback":
 		return galleryFeedback(ctx, cfg, env, c.pos, stdout, stderr)
+	case "threshold":
+		return galleryThreshold(ctx, cfg, env, c, stdout, stderr)
 	}
 	return gallerySearch(ctx, env, c, stdout, stderr)
 }
@@ -197,6 +204,8 @@ type galleryArgs struct {
 	k          int
 	sampler    string
 	save       string
+	// offset, marginOffset: threshold's flags (NaN: not given)
+	offset, marginOffset float64
 }
 
 // parseGalleryArgs parses the flags (anywhere among the arguments) and
@@ -216,13 +225,18 @@ func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.W
 		"reembed":   "srdgd gallery reembed (it takes no argument: the embedder is match.embedder_model)",
 		"watchlist": "srdgd gallery watchlist NAME on|off",
 		"feedback":  "srdgd gallery feedback HIT_ID confirm NAME|reject [NAME]|not_enrolled",
+		"threshold": "srdgd gallery threshold NAME --offset X [--margin-offset Y] | srdgd gallery threshold NAME off",
 	}[sub]
 	fs.Usage = func() { fmt.Fprintf(stderr, "usage: %s\n", usage); fs.PrintDefaults() }
 	nargs := map[string][2]int{"add": {1, -1}, "list": {0, 0}, "remove": {1, 1}, "export": {1, 1}, "import": {1, 1},
-		"search": {1, 1}, "verify": {2, 2}, "check": {0, 0}, "reembed": {0, 0}, "watchlist": {2, 2}, "feedback": {2, 3}}[sub]
+		"search": {1, 1}, "verify": {2, 2}, "check": {0, 0}, "reembed": {0, 0}, "watchlist": {2, 2}, "feedback": {2, 3}, "threshold": {1, 2}}[sub]
 	switch sub {
 	case "add":
 		fs.StringVar(&c.name, "name", "", "the person's name (required)")
+	case "threshold":
+		c.offset, c.marginOffset = math.NaN(), math.NaN()
+		fs.Float64Var(&c.offset, "offset", math.NaN(), "added to the identification threshold, in [-0.3, 0.3]")
+		fs.Float64Var(&c.marginOffset, "margin-offset", math.NaN(), "added to the margin, in [-0.3, 0.3]")
 	case "search":
 		sc := &scaleFlag{allowed: scales}
 		fs.Var(sc, "scale", "degrade the photo to an LR probe for this upscaling factor (8: 16x16, 16: 8x8) and super-resolve it first")
@@ -233,7 +247,7 @@ func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.W
 		fs.StringVar(&c.save, "save-sr", "", "with --scale: write the LR probe and the SR face as PREFIX_lr.png and PREFIX_sr.png")
 		defer func() { c.scale, c.sampler = sc.v, sampler.v }()
 	}
-	if sub != "remove" && sub != "reembed" && sub != "add" && sub != "watchlist" && sub != "feedback" {
+	if sub != "remove" && sub != "reembed" && sub != "add" && sub != "watchlist" && sub != "feedback" && sub != "threshold" {
 		fs.BoolVar(&c.json, "json", false, "print JSON")
 	}
 	pos, err := parseArgs(fs, args)
@@ -279,7 +293,11 @@ func galleryList(ctx context.Context, g *match.Gallery, asJSON, searchable bool,
 		if searchable {
 			sr = fmt.Sprint(p.Searchable)
 		}
-		fmt.Fprintf(stdout, "%-24s photos %d  searchable %s  watchlist %v\n", p.Name, p.Images, sr, p.Watchlist)
+		over := ""
+		if !p.Offset.IsZero() {
+			over = fmt.Sprintf("  threshold %+.3f margin %+.3f", p.Offset.Threshold, p.Offset.Margin)
+		}
+		fmt.Fprintf(stdout, "%-24s photos %d  searchable %s  watchlist %v%s\n", p.Name, p.Images, sr, p.Watchlist, over)
 	}
 	fmt.Fprintf(stdout, "%d people\n", len(people))
 	return exitOK

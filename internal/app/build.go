@@ -275,7 +275,7 @@ func (b *builder) addMatch() error {
 	b.Add("visits", func(ctx context.Context) error { defer vfan.Close(); return vs.Run(ctx) })
 	b.Add("publish-visits", vfan.Run)
 	st, err := match.NewStage(match.StageOptions{In: b.shots, Out: fan, Gallery: b.gallery, TopK: cfg.Match.TopK,
-		Thresholds: th, Models: b.models, Visits: vs, Logger: log})
+		Thresholds: th, Cameras: cameraOffsets(cfg), Models: b.models, Visits: vs, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -283,6 +283,21 @@ func (b *builder) addMatch() error {
 	b.stats.match, b.stats.gallery = st, b.gallery
 	b.health.watch("match", 5*time.Minute, b.shots.Len, func() uint64 { return st.Stats().Shots })
 	return nil
+}
+
+// cameraOffsets are the cameras' threshold overrides (config
+// cameras[].threshold_offset, margin_offset); nil when none has one.
+func cameraOffsets(cfg *config.Config) match.CameraOffsets {
+	var out match.CameraOffsets
+	for _, c := range cfg.Cameras {
+		if o := (match.Offset{Threshold: c.ThresholdOffset, Margin: c.MarginOffset}); !o.IsZero() {
+			if out == nil {
+				out = match.CameraOffsets{}
+			}
+			out[c.Name] = o
+		}
+	}
+	return out
 }
 
 // newVisits builds the visit aggregator (match.visit): its events go to
@@ -294,7 +309,7 @@ func (b *builder) newVisits(th match.Thresholds) (*match.Visits, error) {
 	if b.gallery != nil {
 		searcher = b.gallery
 	}
-	return match.NewVisits(match.VisitOptions{Searcher: searcher, Scale: cfg.SRDG.Scale, Fallback: th, TopK: cfg.Match.TopK,
+	return match.NewVisits(match.VisitOptions{Searcher: searcher, Scale: cfg.SRDG.Scale, Fallback: th, Cameras: cameraOffsets(cfg), TopK: cfg.Match.TopK,
 		MaxShots: vc.MaxShots, MinInterval: vc.MinInterval, Cooldown: vc.Cooldown, Timeout: vc.Timeout, MaxOpen: vc.MaxOpen,
 		MinConfidenceChange: vc.MinConfidenceChange, Duplicate: vc.Duplicate, Logger: log,
 		Emit: func(v *face.Visit) {

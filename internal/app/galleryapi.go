@@ -34,6 +34,7 @@ func (a *GalleryAPI) People(ctx context.Context) ([]httpapi.Person, error) {
 			Name: p.Name, Watchlist: p.Watchlist,
 			Male: p.Attributes.Male, Glasses: p.Attributes.Glasses, NoBeard: p.Attributes.NoBeard,
 			Photos: p.Images, Searchable: p.Searchable, Created: p.Created,
+			ThresholdOffset: p.Offset.Threshold, MarginOffset: p.Offset.Margin,
 		})
 	}
 	return out, nil
@@ -102,6 +103,19 @@ func (a *GalleryAPI) PhotoJPEG(ctx context.Context, name string) ([]byte, error)
 // SetWatchlist implements httpapi.Gallery.
 func (a *GalleryAPI) SetWatchlist(ctx context.Context, name string, on bool) error {
 	err := a.g.SetWatchlist(ctx, name, on)
+	if errors.Is(err, match.ErrNotFound) {
+		return fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
+	}
+	return err
+}
+
+// SetOverride implements httpapi.Gallery.
+func (a *GalleryAPI) SetOverride(ctx context.Context, name string, threshold, margin float64) error {
+	o := match.Offset{Threshold: threshold, Margin: margin}
+	if err := o.Check(); err != nil {
+		return fmt.Errorf("%w: %w", httpapi.ErrInvalid, err)
+	}
+	err := a.g.SetOffset(ctx, name, &o)
 	if errors.Is(err, match.ErrNotFound) {
 		return fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
 	}

@@ -87,13 +87,17 @@ func (s *Server) hitFeedback(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, resp)
 }
 
-// personPatch is the body of PATCH /api/v1/gallery/{name}.
+// personPatch is the body of PATCH /api/v1/gallery/{name}: any of the
+// watchlist flag and the threshold override (both offsets; an override of
+// 0 and 0 clears it).
 type personPatch struct {
-	Watchlist *bool `json:"watchlist"`
+	Watchlist       *bool    `json:"watchlist"`
+	ThresholdOffset *float64 `json:"threshold_offset"`
+	MarginOffset    *float64 `json:"margin_offset"`
 }
 
 // patchPerson changes a person's watchlist flag (audited
-// "gallery.watchlist").
+// "gallery.watchlist") and threshold override ("gallery.override").
 func (s *Server) patchPerson(w http.ResponseWriter, r *http.Request) {
 	g := s.gallery(w)
 	if g == nil {
@@ -104,20 +108,48 @@ func (s *Server) patchPerson(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if p.Watchlist == nil {
-		s.fail(w, r, errorf(http.StatusBadRequest, "watchlist", "nothing to change: give watchlist (true or false)"))
+	override := p.ThresholdOffset != nil || p.MarginOffset != nil
+	if p.Watchlist == nil && !override {
+		s.fail(w, r, errorf(http.StatusBadRequest, "watchlist",
+			"nothing to change: give watchlist (true or false), threshold_offset and/or margin_offset (numbers in [-0.3, 0.3])"))
 		return
 	}
 	name := r.PathValue("name")
-	if err := g.SetWatchlist(r.Context(), name, *p.Watchlist); err != nil {
-		s.fail(w, r, fmt.Errorf("watchlist of %q: %w", name, err))
-		return
+	resp := map[string]any{"name": name}
+	if override {
+		var thr, mar float64
+		if p.ThresholdOffset != nil {
+			thr = *p.ThresholdOffset
+		}
+		if p.MarginOffset != nil {
+			mar = *p.MarginOffset
+		}
+		if err := g.SetOverride(r.Context(), name, thr, mar); err != nil {
+			if errors.Is(err, ErrInvalid) {
+				s.fail(w, r, errorf(http.StatusBadRequest, "threshold_offset", "override of %q: %v", name, err))
+				return
+			}
+			s.fail(w, r, fmt.Errorf("override of %q: %w", name, err))
+			return
+		}
+		if err := s.audit(r, "gallery.override", name, fmt.Sprintf("threshold_offset %+.3f margin_offset %+.3f", thr, mar)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		resp["threshold_offset"], resp["margin_offset"] = thr, mar
 	}
-	if err := s.audit(r, "gallery.watchlist", name, fmt.Sprintf("watchlist %v", *p.Watchlist)); err != nil {
-		s.fail(w, r, err)
-		return
+	if p.Watchlist != nil {
+		if err := g.SetWatchlist(r.Context(), name, *p.Watchlist); err != nil {
+			s.fail(w, r, fmt.Errorf("watchlist of %q: %w", name, err))
+			return
+		}
+		if err := s.audit(r, "gallery.watchlist", name, fmt.Sprintf("watchlist %v", *p.Watchlist)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		resp["watchlist"] = *p.Watchlist
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": name, "watchlist": *p.Watchlist})
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // visitFeedback is hitFeedback for a visit: the verdict applies to the

@@ -144,13 +144,43 @@ func TestHitFeedbackAndWatchlist(t *testing.T) {
 			}
 		}
 	}
+	// the threshold override from the API: listed, used by search, cleared
+	if got := r.do(t, "PATCH", path, strings.NewReader(`{"threshold_offset":0.05,"margin_offset":-0.01}`), auth, jsonCT); got.status != 200 {
+		t.Fatalf("override: %d %s", got.status, got.body)
+	}
+	var listed struct {
+		People []httpapi.Person `json:"people"`
+	}
+	r.do(t, "GET", "/api/v1/gallery", nil, auth).json(t, &listed)
+	for _, p := range listed.People {
+		want := map[string][2]float64{people[1]: {0.05, -0.01}}[p.Name]
+		if p.ThresholdOffset != want[0] || p.MarginOffset != want[1] {
+			t.Errorf("%s listed with override %v/%v, want %v", p.Name, p.ThresholdOffset, p.MarginOffset, want)
+		}
+	}
+	// (that search then holds people[1] to the shifted bar: match's TestPersonOverride)
+	if ps, _ := g.List(ctx); !slices.ContainsFunc(ps, func(p match.Person) bool { return p.Name == people[1] && p.Offset == match.Offset{Threshold: 0.05, Margin: -0.01} }) {
+		t.Errorf("the gallery does not hold the override: %+v", ps)
+	}
+	if got := r.do(t, "PATCH", path, strings.NewReader(`{"threshold_offset":0,"margin_offset":0}`), auth, jsonCT); got.status != 200 {
+		t.Fatalf("clear the override: %d %s", got.status, got.body)
+	}
+	if ps, _ := g.List(ctx); slices.ContainsFunc(ps, func(p match.Person) bool { return !p.Offset.IsZero() }) {
+		t.Errorf("override not cleared: %+v", ps)
+	}
+	if fb := hist.auditActions(); !slices.Contains(fb, "gallery.override "+people[1]) {
+		t.Errorf("override not audited: %q", fb)
+	}
 	for _, c := range []struct {
 		path, body string
 		status     int
 	}{
 		{path, `{}`, 400},
 		{path, `{"watchlist":"yes"}`, 400},
+		{path, `{"threshold_offset":0.5}`, 400},
+		{path, `{"threshold_offset":"high"}`, 400},
 		{"/api/v1/gallery/Nobody", `{"watchlist":true}`, 404},
+		{"/api/v1/gallery/Nobody", `{"threshold_offset":0.01}`, 404},
 	} {
 		if got := r.do(t, "PATCH", c.path, strings.NewReader(c.body), auth, jsonCT); got.status != c.status {
 			t.Errorf("PATCH %s %s: %d %s, want %d", c.path, c.body, got.status, got.body, c.status)

@@ -111,6 +111,11 @@ type Person struct {
 	Photos     int       `json:"photos"`
 	Searchable int       `json:"searchable"`
 	Created    time.Time `json:"created"`
+	// ThresholdOffset and MarginOffset are the person's threshold
+	// override: added to the bar a decision naming them is held to
+	// (0: none).
+	ThresholdOffset float64 `json:"threshold_offset"`
+	MarginOffset    float64 `json:"margin_offset"`
 }
 
 // Photo is one uploaded enrolment photo.
@@ -155,6 +160,10 @@ type Gallery interface {
 	// SetWatchlist marks or unmarks a person; an error wrapping ErrNotFound
 	// when the person does not exist.
 	SetWatchlist(ctx context.Context, name string, on bool) error
+	// SetOverride sets the person's threshold override (both offsets 0:
+	// none); an error wrapping ErrNotFound for an unknown person, ErrInvalid
+	// for offsets out of range.
+	SetOverride(ctx context.Context, name string, threshold, margin float64) error
 	// Feedback stores an operator's verdict (face.VerdictConfirm,
 	// VerdictReject or VerdictNotEnrolled) on a sighting's SR face (JPEG, restored at
 	// scale) for person, from source (the hit id), and returns the stored

@@ -31,7 +31,12 @@ async function list() {
       h("td", {}, p.name), h("td", {}, `${p.photos}`),
       h("td", {}, h("button", { type: "button", className: "watchlist", dataset: { on: p.watchlist ? "1" : "" },
         onclick: () => setWatchlist(p.name, !p.watchlist).catch((e) => status(e.message)) }, p.watchlist ? "on watchlist" : "add to watchlist")),
-      h("td", { className: "dim" }, forced || "predicted"), h("td", {}, remove));
+      h("td", { className: "dim" }, forced || "predicted",
+        p.threshold_offset || p.margin_offset
+          ? h("div", { className: "override", title: "threshold override: added to the bar a decision naming this person is held to" },
+            `threshold ${p.threshold_offset >= 0 ? "+" : ""}${p.threshold_offset.toFixed(3)}, margin ${p.margin_offset >= 0 ? "+" : ""}${p.margin_offset.toFixed(3)}`)
+          : null),
+      h("td", {}, remove));
   });
   if (rows.length === 0) rows.push(h("tr", {}, h("td", { colSpan: 6, className: "dim" }, "Nobody enrolled.")));
   $("#people tbody").replaceChildren(...rows);
