@@ -159,7 +159,9 @@ func TestHitFeedbackAndWatchlist(t *testing.T) {
 		}
 	}
 	// (that search then holds people[1] to the shifted bar: match's TestPersonOverride)
-	if ps, _ := g.List(ctx); !slices.ContainsFunc(ps, func(p match.Person) bool { return p.Name == people[1] && p.Offset == match.Offset{Threshold: 0.05, Margin: -0.01} }) {
+	if ps, _ := g.List(ctx); !slices.ContainsFunc(ps, func(p match.Person) bool {
+		return p.Name == people[1] && p.Offset == match.Offset{Threshold: 0.05, Margin: -0.01}
+	}) {
 		t.Errorf("the gallery does not hold the override: %+v", ps)
 	}
 	if got := r.do(t, "PATCH", path, strings.NewReader(`{"threshold_offset":0,"margin_offset":0}`), auth, jsonCT); got.status != 200 {
