@@ -91,12 +91,13 @@ func cameraStates(t *testing.T, ctx context.Context, base string) map[string]cam
 	return out
 }
 
-// TestCameraFailuresStayPerCamera: a camera answering 401 (wrong password
-// from the start, and a password changed after a healthy session) and a
-// camera whose ingest gives up for good do not stop the daemon (issue 19,
-// finding 2: three 401s made it exit 1). The other camera keeps producing
-// frames, the failing one is auth_failed in the API, the MQTT status, the
-// metrics and the health, and it recovers once the credentials are right.
+// TestCameraFailuresStayPerCamera: cameras answering 401 (no credentials
+// configured, a wrong password from the start, and a password changed after
+// a healthy session) and a camera whose ingest gives up for good do not stop
+// the daemon (issue 19, finding 2: three 401s made it exit 1). The other
+// camera keeps producing frames, the failing ones are auth_failed in the
+// API, the MQTT status, the metrics and the health (which names them), and
+// they recover once the credentials are right or no longer required.
 func TestCameraFailuresStayPerCamera(t *testing.T) {
 	if _, err := rtspserver.FFmpegPath(); err != nil {
 		requireFFmpeg(t, err)
@@ -140,7 +141,10 @@ func TestCameraFailuresStayPerCamera(t *testing.T) {
 	front.Name, front.URL, front.Transport, front.Reconnect = "front", open.URL("cam"), "tcp", fast
 	back := front
 	back.Name, back.URL, back.Username, back.Password = "back", locked.URL("cam"), user, config.NewSecret(pass)
-	cfg.Cameras = []config.Camera{front, back}
+	// no credentials configured for a camera that requires them
+	side := front
+	side.Name, side.URL = "side", locked.URL("cam")
+	cfg.Cameras = []config.Camera{front, back, side}
 	cfg.Publish.WebRTC.Enabled = false
 
 	var logs syncBuffer
@@ -234,6 +238,7 @@ func TestCameraFailuresStayPerCamera(t *testing.T) {
 
 	// 1. wrong password from the start
 	waitUntil("back auth_failed", func() bool { return camera("back").State == ingest.StateAuthFailed })
+	waitUntil("side auth_failed", func() bool { return camera("side").State == ingest.StateAuthFailed })
 	waitUntil("broken failed", func() bool { return broken.Status().State == ingest.StateFailed })
 	waitUntil("auth retries", func() bool { return camera("back").AuthFailures >= 5 })
 	frontMoves()
@@ -256,13 +261,27 @@ func TestCameraFailuresStayPerCamera(t *testing.T) {
 	if v := metric(`srdgd_camera_auth_failures_total{camera="back"}`); v == "" || v == "0" {
 		t.Errorf("srdgd_camera_auth_failures_total = %q", v)
 	}
-	waitUntil("health 200 degraded with one auth_failed camera", func() bool {
+	// health (no API token here, so with the details) names both cameras
+	waitUntil("health 200 degraded naming back and side auth_failed", func() bool {
 		code, body := getBody(t, ctx, base+"/api/v1/health")
-		if code != 200 || !strings.Contains(body, `"status":"degraded"`) {
-			t.Errorf("health %d %s, want 200 degraded while a camera is down", code, body)
+		var h struct {
+			Status  string         `json:"status"`
+			Cameras map[string]int `json:"cameras"`
+			Down    []camJSON      `json:"down"`
+		}
+		if err := json.Unmarshal([]byte(body), &h); code != 200 || err != nil || h.Status != "degraded" {
+			t.Errorf("health %d %s (%v), want 200 degraded while a camera is down", code, body, err)
 			return true
 		}
-		return strings.Contains(body, `"auth_failed":1`)
+		down := map[string]string{}
+		for _, c := range h.Down {
+			down[c.Camera] = c.State
+			if c.State == ingest.StateAuthFailed && !strings.Contains(c.LastError, "credentials rejected") {
+				t.Errorf("health: %s is auth_failed with last_error %q", c.Camera, c.LastError)
+			}
+		}
+		return h.Cameras[ingest.StateAuthFailed] == 2 && down["back"] == ingest.StateAuthFailed &&
+			down["side"] == ingest.StateAuthFailed && down["front"] == ""
 	})
 
 	// 2. the camera accepts the configured password again: it comes back
@@ -291,5 +310,20 @@ func TestCameraFailuresStayPerCamera(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "camera stopped; the daemon goes on without it") {
 		t.Error("the permanent failure of a camera was not logged")
+	}
+
+	// 4. the camera stops requiring credentials: side, which has none, comes
+	// back (its first session: no reconnect)
+	if c := camera("side"); c.State != ingest.StateAuthFailed || c.AuthFailures < 3 {
+		t.Errorf("side camera %+v, want auth_failed until the camera stops requiring credentials", c)
+	}
+	locked.SetReaderCredentials("", "")
+	waitUntil("side connected", func() bool { c := camera("side"); return c.Connected && c.Frames > 10 })
+	frontMoves()
+	if c := camera("side"); c.Reconnects != 0 {
+		t.Errorf("side camera %+v: its first session is no reconnect", c)
+	}
+	if c := camera("back"); !c.Connected {
+		t.Errorf("back camera %+v, want it still connected", c)
 	}
 }
