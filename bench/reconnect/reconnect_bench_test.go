@@ -69,6 +69,10 @@ type sample struct {
 	rssKB      int64 // VmRSS
 	anonKB     int64 // RssAnon: the heap part of it (C and Go)
 	heapMB     float64
+	// retainedMB is the Go heap the process holds from the OS: HeapSys
+	// less HeapReleased (in use, free spans not yet returned, GC headroom),
+	// the Go part of RssAnon
+	retainedMB float64
 }
 
 // procStatus reads VmRSS and RssAnon (kB) of pid.
@@ -100,10 +104,10 @@ func procStatus(pid int) (rss, anon int64, err error) {
 func report(t *testing.T, name string, rows []sample) {
 	t.Helper()
 	var csv strings.Builder
-	csv.WriteString("cycle,reconnects,goroutines,rss_mb,rss_anon_mb,go_heap_mb\n")
+	csv.WriteString("cycle,reconnects,goroutines,rss_mb,rss_anon_mb,go_heap_mb,go_retained_mb\n")
 	for _, r := range rows {
-		fmt.Fprintf(&csv, "%d,%d,%d,%.1f,%.1f,%.1f\n", r.cycle, r.reconnects, r.goroutines,
-			float64(r.rssKB)/1024, float64(r.anonKB)/1024, r.heapMB)
+		fmt.Fprintf(&csv, "%d,%d,%d,%.1f,%.1f,%.1f,%.1f\n", r.cycle, r.reconnects, r.goroutines,
+			float64(r.rssKB)/1024, float64(r.anonKB)/1024, r.heapMB, r.retainedMB)
 	}
 	t.Logf("%s:\n%s", name, csv.String())
 	pick := func(c int) string {
@@ -301,7 +305,8 @@ func TestReconnectCyclesCamera(t *testing.T) {
 			t.Fatal(err)
 		}
 		return sample{cycle: c, reconnects: cam.Status().Reconnects, goroutines: runtime.NumGoroutine(),
-			rssKB: rss, anonKB: anon, heapMB: float64(ms.HeapInuse) / (1 << 20)}
+			rssKB: rss, anonKB: anon, heapMB: float64(ms.HeapInuse) / (1 << 20),
+			retainedMB: float64(ms.HeapSys-ms.HeapReleased) / (1 << 20)}
 	}
 	up()
 	rows := []sample{measure(0)}
@@ -425,18 +430,29 @@ publish:
 			t.Fatal(err)
 		}
 		return sample{cycle: c, reconnects: st.Reconnects, goroutines: int(metric("go_goroutines")),
-			rssKB: rss, anonKB: anon, heapMB: metric("go_memstats_heap_inuse_bytes") / (1 << 20)}
+			rssKB: rss, anonKB: anon, heapMB: metric("go_memstats_heap_inuse_bytes") / (1 << 20),
+			retainedMB: (metric("go_memstats_heap_sys_bytes") - metric("go_memstats_heap_released_bytes")) / (1 << 20)}
 	}
 	up()
 	rows := []sample{measure(0)}
+	// SRDGD_BENCH_STEADY=1 is the control: the same daemon and stream for as
+	// long, without restarts (a cycle is 2 s of frames)
+	steady := os.Getenv("SRDGD_BENCH_STEADY") == "1"
 	for c := 1; c <= cycles(); c++ {
-		s.stop()
-		from = poll("disconnect", func(st camStatus) bool { return !st.Connected }).Frames
-		s.start()
+		if steady {
+			from = status().Frames + 2*fps - framesPerUp
+		} else {
+			s.stop()
+			from = poll("disconnect", func(st camStatus) bool { return !st.Connected }).Frames
+			s.start()
+		}
 		up()
 		rows = append(rows, measure(c))
 	}
 	name := "daemon " + filepath.Base(filepath.Dir(bin))
+	if steady {
+		name += ", no restarts (control)"
+	}
 	if v := os.Getenv("MALLOC_ARENA_MAX"); v != "" {
 		name += ", MALLOC_ARENA_MAX=" + v
 	}
