@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/goleak"
 
@@ -19,7 +22,19 @@ import (
 	"github.com/srdgd/srdgd/ingest"
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
+
+// haveChromium says whether testutil.Chromium finds a browser, without
+// skipping the test when there is none.
+func haveChromium() bool {
+	for _, p := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
+		if _, err := exec.LookPath(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
 
 // daemonAddrs picks the HTTP API's and the embedded broker's addresses out
 // of the daemon's log records.
@@ -284,6 +299,39 @@ func TestCameraFailuresStayPerCamera(t *testing.T) {
 			down["side"] == ingest.StateAuthFailed && down["front"] == ""
 	})
 
+	// the live page's tiles say it too (headless Chromium, where there is
+	// one; CI requires it with SRDGD_TEST_REQUIRE_CHROMIUM=1)
+	var tab context.Context
+	tile := func(camera, what string, want ...string) {
+		t.Helper()
+		if tab == nil {
+			return
+		}
+		cond, _ := json.Marshal(want)
+		pctx, pcancel := context.WithTimeout(tab, 30*time.Second)
+		defer pcancel()
+		expr := `(() => { const t = document.querySelector('.camera[data-camera="` + camera + `"]');
+			return !!t && ` + string(cond) + `.every((w) => t.textContent.includes(w)); })()`
+		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+			text, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Errorf("live page: %s: tile %s lacks %q: %v\npage: %s", what, camera, want, err, text)
+		}
+	}
+	if haveChromium() || os.Getenv("SRDGD_TEST_REQUIRE_CHROMIUM") == "1" {
+		bctx, stopBrowser := testutil.Browser(ctx, t, testutil.Chromium(t), testutil.BrowserOptions{Width: 1280, Height: 1000})
+		defer stopBrowser()
+		if _, err := chromedp.Run(bctx, chromedp.Navigate(base+"/")); err != nil {
+			t.Fatalf("open the live page: %v", err)
+		}
+		tab = bctx
+	} else {
+		t.Log("no chromium: the live page's tiles are not checked")
+	}
+	for _, name := range []string{"back", "side"} {
+		tile(name, "auth_failed", "auth_failed", "check username and password", "credentials rejected")
+	}
+	tile("front", "connected", "connected")
+
 	// 2. the camera accepts the configured password again: it comes back
 	locked.SetReaderCredentials(user, pass)
 	waitUntil("back connected", func() bool { c := camera("back"); return c.Connected && c.Frames > 10 })
@@ -320,6 +368,7 @@ func TestCameraFailuresStayPerCamera(t *testing.T) {
 	locked.SetReaderCredentials("", "")
 	waitUntil("side connected", func() bool { c := camera("side"); return c.Connected && c.Frames > 10 })
 	frontMoves()
+	tile("side", "back up", "connected")
 	if c := camera("side"); c.Reconnects != 0 {
 		t.Errorf("side camera %+v: its first session is no reconnect", c)
 	}
