@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -339,22 +340,109 @@ func TestAuthFailedRecovers(t *testing.T) {
 	}
 }
 
-// TestReconnectsCountSessionsNotAttempts: failed attempts before the first
-// session are not reconnects (finding: 6 attempts showed as 6 reconnects).
+// TestReconnectsCountSessionsNotAttempts: Reconnects counts the sessions
+// that came back after an earlier one had been up, never the attempts
+// (issue 19, finding 9: six attempts before the first success showed as six
+// reconnects). One real server per case, its publisher stopped and started,
+// its reader credentials changed; each step says what the counter must read
+// once it is done.
 func TestReconnectsCountSessionsNotAttempts(t *testing.T) {
 	requireFFmpeg(t)
-	testutil.LeakCheck(t)
-	ctx := testutil.Context(t, 60*time.Second)
-	s := startServer(t, rtspserver.Options{}) // nobody publishes yet: DESCRIBE is 404
-	var logs logBuffer
-	r := startCamera(t, fastReconnect(CameraOptions{Name: "late", URL: s.URL("cam"), Transport: "tcp", Logger: logs.logger()}), nil)
-	frames := r.cam.SubscribeFrames(8)
-	testutil.WaitFor(t, ctx, "6 failed attempts", func() bool { return strings.Count(logs.String(), "msg=\"connect failed\"") >= 6 })
-	publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{})
-	popN(t, ctx, frames, 3)
-	if st := r.cam.Status(); st.Reconnects != 0 || !st.Connected {
-		t.Fatalf("status %+v, want connected with 0 reconnects after %d failed attempts", st,
-			strings.Count(logs.String(), "msg=\"connect failed\""))
+	const user, pass = "operator", "Right-pa55word"
+	type step struct {
+		do   string // up: stream, right credentials; fail: no stream (404); reject: wrong credentials (401); drop: the stream ends and comes back
+		n    int    // fail, reject: attempts the camera must have made
+		want uint64 // Reconnects after the step
+	}
+	up := func(want uint64) step { return step{do: "up", want: want} }
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"first session", []step{up(0)}},
+		{"six failed attempts, then the first session", []step{{"fail", 6, 0}, up(0)}},
+		{"three rejected attempts, then the first session", []step{{"reject", 3, 0}, up(0)}},
+		{"failed and rejected attempts before the first session", []step{{"fail", 3, 0}, {"reject", 4, 0}, {"fail", 2, 0}, up(0)}},
+		{"two drops, each back at the next attempt", []step{up(0), {"drop", 0, 1}, {"drop", 0, 2}}},
+		{"a drop, five failed attempts, back", []step{up(0), {"fail", 5, 0}, up(1)}},
+		{"the password changes after a session, then is right again", []step{up(0), {"reject", 4, 0}, up(1)}},
+		{"three outages of attempts after the first session", []step{{"fail", 2, 0}, up(0), {"fail", 3, 0}, up(1),
+			{"reject", 3, 1}, up(2), {"fail", 1, 2}, {"reject", 2, 2}, up(3)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.LeakCheck(t)
+			ctx := testutil.Context(t, 90*time.Second)
+			s := startServer(t, rtspserver.Options{Username: user, Password: pass})
+			var pub *rtspserver.Publisher
+			stopPub := func() {
+				if pub != nil {
+					pub.Stop()
+					<-pub.Done()
+					pub = nil
+				}
+			}
+			defer stopPub()
+			var logs logBuffer
+			r := startCamera(t, fastReconnect(CameraOptions{Name: "late", URL: s.URL("cam"), Username: user, Password: pass,
+				Transport: "tcp", AuthRetryInitial: 20 * time.Millisecond, AuthRetryMax: 100 * time.Millisecond,
+				Logger: logs.logger()}), nil)
+			frames := r.cam.SubscribeFrames(8)
+			// attempts counts the attempts that failed before PLAY, 404s and
+			// 401s alike, by the line the camera logs for each
+			attempts := func() int {
+				l := logs.String()
+				return strings.Count(l, `msg="connect failed"`) + strings.Count(l, `msg="credentials rejected"`) +
+					strings.Count(l, `msg="credentials still rejected"`)
+			}
+			// newSession waits for frames decoded after the last disconnect
+			var seen uint64
+			newSession := func() {
+				t.Helper()
+				for n := 0; n < 3; {
+					f, err := frames.Pop(ctx)
+					if err != nil {
+						t.Fatalf("no frames of a new session: %v (status %+v)", err, r.cam.Status())
+					}
+					if f.Seq > seen && r.cam.Status().Connected {
+						n++
+					}
+					f.Release()
+				}
+			}
+			disconnected := func() {
+				t.Helper()
+				stopPub()
+				testutil.WaitFor(t, ctx, "the session to end", func() bool { return !r.cam.Status().Connected })
+				seen = r.cam.Status().Frames // frames carry Seq <= Frames up to here
+			}
+			for i, st := range tc.steps {
+				switch st.do {
+				case "up":
+					s.SetReaderCredentials(user, pass)
+					if pub == nil {
+						pub = publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{})
+					}
+					newSession()
+				case "drop":
+					disconnected()
+					pub = publish(t, ctx, s, "cam", rtspserver.FFmpegOptions{})
+					newSession()
+				case "fail", "reject":
+					if st.do == "reject" {
+						s.SetReaderCredentials(user, "Other-pa55word")
+					} else {
+						s.SetReaderCredentials(user, pass)
+					}
+					disconnected()
+					from := attempts()
+					testutil.WaitFor(t, ctx, fmt.Sprintf("%d attempts (%s)", st.n, st.do), func() bool { return attempts() >= from+st.n })
+				}
+				if got := r.cam.Status(); got.Reconnects != st.want {
+					t.Fatalf("after step %d (%s %d): reconnects %d, want %d (status %+v)", i+1, st.do, st.n, got.Reconnects, st.want, got)
+				}
+			}
+		})
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,6 +69,10 @@ type sample struct {
 	rssKB      int64 // VmRSS
 	anonKB     int64 // RssAnon: the heap part of it (C and Go)
 	heapMB     float64
+	// retainedMB is the Go heap the process holds from the OS: HeapSys
+	// less HeapReleased (in use, free spans not yet returned, GC headroom),
+	// the Go part of RssAnon
+	retainedMB float64
 }
 
 // procStatus reads VmRSS and RssAnon (kB) of pid.
@@ -95,14 +100,14 @@ func procStatus(pid int) (rss, anon int64, err error) {
 }
 
 // report writes the samples as CSV to $SRDGD_BENCH_OUT/<name>.csv and a
-// markdown row (first, 20th and last cycle) to $SRDGD_BENCH_OUT/summary.md.
+// markdown row (cycles 0, 20, 50 and the last) to $SRDGD_BENCH_OUT/summary.md.
 func report(t *testing.T, name string, rows []sample) {
 	t.Helper()
 	var csv strings.Builder
-	csv.WriteString("cycle,reconnects,goroutines,rss_mb,rss_anon_mb,go_heap_mb\n")
+	csv.WriteString("cycle,reconnects,goroutines,rss_mb,rss_anon_mb,go_heap_mb,go_retained_mb\n")
 	for _, r := range rows {
-		fmt.Fprintf(&csv, "%d,%d,%d,%.1f,%.1f,%.1f\n", r.cycle, r.reconnects, r.goroutines,
-			float64(r.rssKB)/1024, float64(r.anonKB)/1024, r.heapMB)
+		fmt.Fprintf(&csv, "%d,%d,%d,%.1f,%.1f,%.1f,%.1f\n", r.cycle, r.reconnects, r.goroutines,
+			float64(r.rssKB)/1024, float64(r.anonKB)/1024, r.heapMB, r.retainedMB)
 	}
 	t.Logf("%s:\n%s", name, csv.String())
 	pick := func(c int) string {
@@ -114,7 +119,7 @@ func report(t *testing.T, name string, rows []sample) {
 		return "—"
 	}
 	last := rows[len(rows)-1].cycle
-	line := fmt.Sprintf("| %s | %s | %s | %s | %s |", name, pick(0), pick(1), pick(20), pick(last))
+	line := fmt.Sprintf("| %s | %s | %s | %s | %s |", name, pick(0), pick(20), pick(50), pick(last))
 	t.Log(line)
 	out := os.Getenv("SRDGD_BENCH_OUT")
 	if out == "" {
@@ -137,13 +142,16 @@ type stream struct {
 	t    *testing.T
 	ctx  context.Context
 	addr string
+	opts rtspserver.Options // Address and DisableUDP are set by start
 	srv  *rtspserver.Server
 	pub  *rtspserver.Publisher
 }
 
 func (s *stream) start() {
 	s.t.Helper()
-	srv, err := rtspserver.Start(rtspserver.Options{Address: s.addr, DisableUDP: true})
+	o := s.opts
+	o.Address, o.DisableUDP = s.addr, true
+	srv, err := rtspserver.Start(o)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -162,6 +170,90 @@ func (s *stream) stop() {
 	s.srv.Close()
 	s.pub.Stop()
 	<-s.pub.Done()
+}
+
+// daemon is a running srdgd child process.
+type daemon struct {
+	cmd  *exec.Cmd
+	base string // http://addr of its API
+	// exited is closed once the process ended; code and log are set then
+	exited  chan struct{}
+	code    int
+	started time.Time // when the API answered
+	logMu   sync.Mutex
+	log     []string // ERROR lines of its log
+}
+
+func (d *daemon) errors() string {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	return strings.Join(d.log, "\n")
+}
+
+// startDaemon writes cfg to dir/srdgd.yaml and runs `bin run` with it (env
+// added to this process's, less SRDGD_BENCH*), until the test ends.
+func startDaemon(t *testing.T, ctx context.Context, bin, dir, cfg string, env []string) *daemon {
+	t.Helper()
+	cfgPath := filepath.Join(dir, "srdgd.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, bin, "run", "--config", cfgPath)
+	cmd.Dir = "../.."
+	// SRDGD_* variables are config overrides to the daemon: not this test's
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SRDGD_BENCH") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cmd: cmd, exited: make(chan struct{})}
+	addrRE := regexp.MustCompile(`"msg":"http api listening".*?"addr":"([^"]+)"`)
+	addrCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addrCh <- m[1]:
+				default:
+				}
+			}
+			if strings.Contains(sc.Text(), `"level":"ERROR"`) {
+				d.logMu.Lock()
+				d.log = append(d.log, sc.Text())
+				d.logMu.Unlock()
+			}
+		}
+		err := cmd.Wait()
+		d.code = cmd.ProcessState.ExitCode()
+		if err != nil && d.code < 0 {
+			d.code = -1
+		}
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		<-d.exited
+	})
+	select {
+	case a := <-addrCh:
+		d.base = "http://" + a
+		d.started = time.Now()
+	case <-d.exited:
+		t.Fatalf("the daemon ended (exit %d) before serving:\n%s", d.code, d.errors())
+	case <-ctx.Done():
+		t.Fatal("no http api address in the daemon's log")
+	}
+	return d
 }
 
 // TestReconnectCyclesCamera runs ingest.Camera against the restarting
@@ -213,7 +305,8 @@ func TestReconnectCyclesCamera(t *testing.T) {
 			t.Fatal(err)
 		}
 		return sample{cycle: c, reconnects: cam.Status().Reconnects, goroutines: runtime.NumGoroutine(),
-			rssKB: rss, anonKB: anon, heapMB: float64(ms.HeapInuse) / (1 << 20)}
+			rssKB: rss, anonKB: anon, heapMB: float64(ms.HeapInuse) / (1 << 20),
+			retainedMB: float64(ms.HeapSys-ms.HeapReleased) / (1 << 20)}
 	}
 	up()
 	rows := []sample{measure(0)}
@@ -273,57 +366,8 @@ publish:
   http: {listen: "127.0.0.1:0"}
   webrtc: {enabled: false}
 `, dir, models, s.srv.URL("cam"), filepath.Join(dir, "gallery.key"))
-	cfgPath := filepath.Join(dir, "srdgd.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, bin, "run", "--config", cfgPath)
-	cmd.Dir = "../.."
-	// SRDGD_* variables are config overrides to the daemon: not this test's
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SRDGD_BENCH") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	}()
-	addrRE := regexp.MustCompile(`"msg":"http api listening".*?"addr":"([^"]+)"`)
-	addrCh := make(chan string, 1)
-	logEnded := make(chan struct{})
-	go func() {
-		defer close(logEnded)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addrCh <- m[1]:
-				default:
-				}
-			}
-			if !strings.Contains(sc.Text(), `"level":"INFO"`) && !strings.Contains(sc.Text(), `"level":"WARN"`) {
-				t.Log(sc.Text())
-			}
-		}
-	}()
-	var base string
-	select {
-	case a := <-addrCh:
-		base = "http://" + a
-	case <-logEnded:
-		t.Fatal("the daemon ended before serving")
-	case <-ctx.Done():
-		t.Fatal("no http api address in the daemon's log")
-	}
+	d := startDaemon(t, ctx, bin, dir, cfg, nil)
+	base := d.base
 
 	type camStatus struct {
 		Connected  bool   `json:"connected"`
@@ -381,23 +425,34 @@ publish:
 	}
 	measure := func(c int) sample {
 		st := status()
-		rss, anon, err := procStatus(cmd.Process.Pid)
+		rss, anon, err := procStatus(d.cmd.Process.Pid)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return sample{cycle: c, reconnects: st.Reconnects, goroutines: int(metric("go_goroutines")),
-			rssKB: rss, anonKB: anon, heapMB: metric("go_memstats_heap_inuse_bytes") / (1 << 20)}
+			rssKB: rss, anonKB: anon, heapMB: metric("go_memstats_heap_inuse_bytes") / (1 << 20),
+			retainedMB: (metric("go_memstats_heap_sys_bytes") - metric("go_memstats_heap_released_bytes")) / (1 << 20)}
 	}
 	up()
 	rows := []sample{measure(0)}
+	// SRDGD_BENCH_STEADY=1 is the control: the same daemon and stream for as
+	// long, without restarts (a cycle is 2 s of frames)
+	steady := os.Getenv("SRDGD_BENCH_STEADY") == "1"
 	for c := 1; c <= cycles(); c++ {
-		s.stop()
-		from = poll("disconnect", func(st camStatus) bool { return !st.Connected }).Frames
-		s.start()
+		if steady {
+			from = status().Frames + 2*fps - framesPerUp
+		} else {
+			s.stop()
+			from = poll("disconnect", func(st camStatus) bool { return !st.Connected }).Frames
+			s.start()
+		}
 		up()
 		rows = append(rows, measure(c))
 	}
 	name := "daemon " + filepath.Base(filepath.Dir(bin))
+	if steady {
+		name += ", no restarts (control)"
+	}
 	if v := os.Getenv("MALLOC_ARENA_MAX"); v != "" {
 		name += ", MALLOC_ARENA_MAX=" + v
 	}

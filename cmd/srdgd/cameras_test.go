@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/goleak"
 
@@ -19,7 +22,19 @@ import (
 	"github.com/srdgd/srdgd/ingest"
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/rtspserver"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
+
+// haveChromium says whether testutil.Chromium finds a browser, without
+// skipping the test when there is none.
+func haveChromium() bool {
+	for _, p := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
+		if _, err := exec.LookPath(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
 
 // daemonAddrs picks the HTTP API's and the embedded broker's addresses out
 // of the daemon's log records.
@@ -91,12 +106,13 @@ func cameraStates(t *testing.T, ctx context.Context, base string) map[string]cam
 	return out
 }
 
-// TestCameraFailuresStayPerCamera: a camera answering 401 (wrong password
-// from the start, and a password changed after a healthy session) and a
-// camera whose ingest gives up for good do not stop the daemon (issue 19,
-// finding 2: three 401s made it exit 1). The other camera keeps producing
-// frames, the failing one is auth_failed in the API, the MQTT status, the
-// metrics and the health, and it recovers once the credentials are right.
+// TestCameraFailuresStayPerCamera: cameras answering 401 (no credentials
+// configured, a wrong password from the start, and a password changed after
+// a healthy session) and a camera whose ingest gives up for good do not stop
+// the daemon (issue 19, finding 2: three 401s made it exit 1). The other
+// camera keeps producing frames, the failing ones are auth_failed in the
+// API, the MQTT status, the metrics and the health (which names them), and
+// they recover once the credentials are right or no longer required.
 func TestCameraFailuresStayPerCamera(t *testing.T) {
 	if _, err := rtspserver.FFmpegPath(); err != nil {
 		requireFFmpeg(t, err)
@@ -140,7 +156,10 @@ func TestCameraFailuresStayPerCamera(t *testing.T) {
 	front.Name, front.URL, front.Transport, front.Reconnect = "front", open.URL("cam"), "tcp", fast
 	back := front
 	back.Name, back.URL, back.Username, back.Password = "back", locked.URL("cam"), user, config.NewSecret(pass)
-	cfg.Cameras = []config.Camera{front, back}
+	// no credentials configured for a camera that requires them
+	side := front
+	side.Name, side.URL = "side", locked.URL("cam")
+	cfg.Cameras = []config.Camera{front, back, side}
 	cfg.Publish.WebRTC.Enabled = false
 
 	var logs syncBuffer
@@ -234,6 +253,7 @@ func TestCameraFailuresStayPerCamera(t *testing.T) {
 
 	// 1. wrong password from the start
 	waitUntil("back auth_failed", func() bool { return camera("back").State == ingest.StateAuthFailed })
+	waitUntil("side auth_failed", func() bool { return camera("side").State == ingest.StateAuthFailed })
 	waitUntil("broken failed", func() bool { return broken.Status().State == ingest.StateFailed })
 	waitUntil("auth retries", func() bool { return camera("back").AuthFailures >= 5 })
 	frontMoves()
@@ -256,14 +276,61 @@ func TestCameraFailuresStayPerCamera(t *testing.T) {
 	if v := metric(`srdgd_camera_auth_failures_total{camera="back"}`); v == "" || v == "0" {
 		t.Errorf("srdgd_camera_auth_failures_total = %q", v)
 	}
-	waitUntil("health 200 degraded with one auth_failed camera", func() bool {
+	// health (no API token here, so with the details) names both cameras
+	waitUntil("health 200 degraded naming back and side auth_failed", func() bool {
 		code, body := getBody(t, ctx, base+"/api/v1/health")
-		if code != 200 || !strings.Contains(body, `"status":"degraded"`) {
-			t.Errorf("health %d %s, want 200 degraded while a camera is down", code, body)
+		var h struct {
+			Status  string         `json:"status"`
+			Cameras map[string]int `json:"cameras"`
+			Down    []camJSON      `json:"down"`
+		}
+		if err := json.Unmarshal([]byte(body), &h); code != 200 || err != nil || h.Status != "degraded" {
+			t.Errorf("health %d %s (%v), want 200 degraded while a camera is down", code, body, err)
 			return true
 		}
-		return strings.Contains(body, `"auth_failed":1`)
+		down := map[string]string{}
+		for _, c := range h.Down {
+			down[c.Camera] = c.State
+			if c.State == ingest.StateAuthFailed && !strings.Contains(c.LastError, "credentials rejected") {
+				t.Errorf("health: %s is auth_failed with last_error %q", c.Camera, c.LastError)
+			}
+		}
+		return h.Cameras[ingest.StateAuthFailed] == 2 && down["back"] == ingest.StateAuthFailed &&
+			down["side"] == ingest.StateAuthFailed && down["front"] == ""
 	})
+
+	// the live page's tiles say it too (headless Chromium, where there is
+	// one; CI requires it with SRDGD_TEST_REQUIRE_CHROMIUM=1)
+	var tab context.Context
+	tile := func(camera, what string, want ...string) {
+		t.Helper()
+		if tab == nil {
+			return
+		}
+		cond, _ := json.Marshal(want)
+		pctx, pcancel := context.WithTimeout(tab, 30*time.Second)
+		defer pcancel()
+		expr := `(() => { const t = document.querySelector('.camera[data-camera="` + camera + `"]');
+			return !!t && ` + string(cond) + `.every((w) => t.textContent.includes(w)); })()`
+		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+			text, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Errorf("live page: %s: tile %s lacks %q: %v\npage: %s", what, camera, want, err, text)
+		}
+	}
+	if haveChromium() || os.Getenv("SRDGD_TEST_REQUIRE_CHROMIUM") == "1" {
+		bctx, stopBrowser := testutil.Browser(ctx, t, testutil.Chromium(t), testutil.BrowserOptions{Width: 1280, Height: 1000})
+		defer stopBrowser()
+		if _, err := chromedp.Run(bctx, chromedp.Navigate(base+"/")); err != nil {
+			t.Fatalf("open the live page: %v", err)
+		}
+		tab = bctx
+	} else {
+		t.Log("no chromium: the live page's tiles are not checked")
+	}
+	for _, name := range []string{"back", "side"} {
+		tile(name, "auth_failed", "auth_failed", "check username and password", "credentials rejected")
+	}
+	tile("front", "connected", "connected")
 
 	// 2. the camera accepts the configured password again: it comes back
 	locked.SetReaderCredentials(user, pass)
@@ -291,5 +358,21 @@ func TestCameraFailuresStayPerCamera(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "camera stopped; the daemon goes on without it") {
 		t.Error("the permanent failure of a camera was not logged")
+	}
+
+	// 4. the camera stops requiring credentials: side, which has none, comes
+	// back (its first session: no reconnect)
+	if c := camera("side"); c.State != ingest.StateAuthFailed || c.AuthFailures < 3 {
+		t.Errorf("side camera %+v, want auth_failed until the camera stops requiring credentials", c)
+	}
+	locked.SetReaderCredentials("", "")
+	waitUntil("side connected", func() bool { c := camera("side"); return c.Connected && c.Frames > 10 })
+	frontMoves()
+	tile("side", "back up", "connected")
+	if c := camera("side"); c.Reconnects != 0 {
+		t.Errorf("side camera %+v: its first session is no reconnect", c)
+	}
+	if c := camera("back"); !c.Connected {
+		t.Errorf("back camera %+v, want it still connected", c)
 	}
 }
