@@ -77,6 +77,9 @@ type Gallery struct {
 	// decodeBudget holds maxP pixels: photos being decoded take their
 	// pixel count from it (decodePhoto)
 	decodeBudget *semaphore.Weighted
+	// decodes counts the decodes in flight and the pixels decoded since
+	// memory was last handed back (decodePhoto)
+	decodes decodeCount
 
 	mu    sync.RWMutex
 	index map[int64]*indexed // person id -> descriptors for emb's model
