@@ -582,6 +582,14 @@ type HADiscovery struct {
 	// Prefix is Home Assistant's discovery topic prefix, same rules as
 	// topic_prefix. Default: homeassistant.
 	Prefix string `yaml:"prefix"`
+	// People adds per-person entities for everyone a visit names (last
+	// camera, last seen, a "seen in the last seen_window" binary sensor),
+	// their state retained on <topic_prefix>/people/<person_id>/state.
+	// Default: true (with enabled).
+	People bool `yaml:"people"`
+	// SeenWindow is how long a person's "seen" sensor stays on after a
+	// sighting; 1m to 24h. Default: 10m.
+	SeenWindow time.Duration `yaml:"seen_window"`
 }
 
 // HTTP configures the HTTP API and web page.
@@ -725,7 +733,7 @@ func Default() *Config {
 				Keepalive:        30 * time.Second,
 				SpoolMaxMessages: 10000,
 				SpoolMaxBytes:    256 << 20,
-				HADiscovery:      HADiscovery{Prefix: "homeassistant"},
+				HADiscovery:      HADiscovery{Prefix: "homeassistant", People: true, SeenWindow: 10 * time.Minute},
 				IncludeImage:     true,
 			},
 			HTTP: HTTP{

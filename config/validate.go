@@ -326,6 +326,9 @@ func (v checker) mqtt(m *MQTT) {
 	v.intRange(p+".spool_max_messages", int64(m.SpoolMaxMessages), 1, math.MaxInt64)
 	v.intRange(p+".spool_max_bytes", m.SpoolMaxBytes, 1, math.MaxInt64)
 	v.topic(p+".ha_discovery.prefix", m.HADiscovery.Prefix)
+	if w := m.HADiscovery.SeenWindow; w < time.Minute || w > 24*time.Hour {
+		v.report(p+".ha_discovery.seen_window", w.String(), w.String()+" is out of range (allowed: 1m to 24h)")
+	}
 	if m.Enabled && m.Broker == "" && !IsLoopbackListen(m.EmbeddedListen) && (m.Username == "" || m.PasswordEnv == "" && m.PasswordFile == "") {
 		v.report(p+".embedded_listen", m.EmbeddedListen, fmt.Sprintf("%s is not a loopback address, so the embedded broker needs publish.mqtt.username and a password (password_env or password_file): anything that listens has authentication", quote(m.EmbeddedListen)))
 	}

@@ -448,6 +448,7 @@ func (b *builder) addMQTT() error {
 		SpoolDir: cfg.Paths().Spool, SpoolMaxMessages: m.SpoolMaxMessages, SpoolMaxBytes: m.SpoolMaxBytes,
 		SpoolKey: key, SpoolRetention: cfg.Storage.HitRetention,
 		IncludeImage: m.IncludeImage, Hits: m.Hits, HADiscovery: m.HADiscovery.Enabled, HAPrefix: m.HADiscovery.Prefix,
+		HAPeople: m.HADiscovery.People, HASeenWindow: m.HADiscovery.SeenWindow,
 		Cameras: names, Status: CameraStatuses(b.cameras), Version: b.version, Logger: b.log}
 	if len(b.cameras) > 0 {
 		o.Stats = b.stats.mqttStats

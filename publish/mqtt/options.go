@@ -72,6 +72,15 @@ type Options struct {
 	// HAPrefix (default "homeassistant").
 	HADiscovery bool
 	HAPrefix    string
+	// HAPeople (with HADiscovery) adds per-person entities: every visit
+	// event that names someone updates the retained
+	// <prefix>/people/<person_id>/state, and the person's first sighting
+	// since start publishes their discovery configs (last camera, last
+	// seen, seen in the last HASeenWindow).
+	HAPeople bool
+	// HASeenWindow is how long after a sighting the person's "seen" binary
+	// sensor stays on. Default: 10m.
+	HASeenWindow time.Duration
 	// Cameras are the configured camera names (for discovery and for the
 	// cameras list in stats).
 	Cameras []string
@@ -178,6 +187,9 @@ func (o Options) resolve(needSpool bool) (*resolved, error) {
 	}
 	if err := checkPrefix(r.TopicPrefix); err != nil {
 		errs = append(errs, fmt.Errorf("mqtt: topic prefix %q: %w", r.TopicPrefix, err))
+	}
+	if r.HASeenWindow <= 0 {
+		r.HASeenWindow = 10 * time.Minute
 	}
 	if r.HAPrefix == "" {
 		r.HAPrefix = "homeassistant"

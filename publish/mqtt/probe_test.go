@@ -184,6 +184,8 @@ func TestSchemaForTopic(t *testing.T) {
 		{"p/cam/last_match", "last_match.schema.json"},
 		{"p/cam/face", ""},
 		{"ha/sensor/node/obj/config", "ha_discovery.schema.json"},
+		{"p/people/7/state", "person.schema.json"},
+		{"p/people/7/other", ""},
 		{"other/x", ""},
 	}
 	for _, tt := range tests {
@@ -191,7 +193,7 @@ func TestSchemaForTopic(t *testing.T) {
 			t.Errorf("SchemaFor(%q) = %q, want %q", tt.topic, got, tt.want)
 		}
 	}
-	if len(Schemas()) != 8 {
+	if len(Schemas()) != 9 {
 		t.Fatalf("schemas: %d", len(Schemas()))
 	}
 }

@@ -47,6 +47,9 @@ type Publisher struct {
 	alertMu    sync.Mutex
 	alerted    map[string]int64 // open visit id -> person it alerted on
 	alertOrder []string
+	// announced: the people whose discovery configs went out since start
+	// (person id to name; personMessages)
+	announced map[int64]string
 }
 
 // New validates o, opens (and recovers) the spool and returns a Publisher;

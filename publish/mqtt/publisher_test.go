@@ -240,7 +240,7 @@ func TestPublishAllTopics(t *testing.T) {
 			}
 			h := startPublisher(t, Options{
 				Broker: "tcp://" + b.Addr(), Username: testUser, Password: testPass,
-				TopicPrefix: prefix, HADiscovery: true, HAPrefix: ha, IncludeImage: true, Hits: true,
+				TopicPrefix: prefix, HADiscovery: true, HAPrefix: ha, HAPeople: true, HASeenWindow: 5 * time.Minute, IncludeImage: true, Hits: true,
 				Cameras: []string{"front door", "yard+#"}, Status: status, Version: "1.2.3",
 				Stats: func() Stats {
 					return Stats{Frames: 10, Faces: 3, Hits: 2, Known: 1, Unknowns: 1, SRLatencyMs: Latency{Mean: 800, P95: 900},
@@ -289,6 +289,22 @@ func TestPublishAllTopics(t *testing.T) {
 			if id := hitID(t, mm); id != known.ID || !bytes.Contains(mm.Payload, []byte(`"confidence":0.93`)) {
 				t.Fatalf("match %s", mm.Payload)
 			}
+			// the named person's entities (first sighting) and state
+			seen := sub.nextMatching("the person's seen sensor", func(r received) bool {
+				return strings.HasPrefix(r.Topic, ha+"/binary_sensor/") && strings.HasSuffix(r.Topic, "/person_7_seen/config")
+			})
+			var sc map[string]any
+			if err := json.Unmarshal(seen.Payload, &sc); err != nil || sc["name"] != "Ada / Lovelace #1 seen in the last 5 min" ||
+				sc["state_topic"] != prefix+"/people/7/state" || sc["off_delay"] != 300.0 || sc["device_class"] != "presence" ||
+				!strings.Contains(sc["value_template"].(string), "< 300") {
+				t.Fatalf("seen sensor config %s (%v)", seen.Payload, err)
+			}
+			ps := sub.next(prefix + "/people/7/state")
+			var pp map[string]any
+			if err := json.Unmarshal(ps.Payload, &pp); err != nil || pp["name"] != "Ada / Lovelace #1" || pp["camera"] != "front door" ||
+				pp["visit"] != known.ID || pp["last_seen"] != known.LastSeen.UTC().Format("2006-01-02T15:04:05.000Z") {
+				t.Fatalf("person state %s (%v)", ps.Payload, err)
+			}
 			if id := hitID(t, sub.next(prefix+"/yard__/visit")); id != unknown.ID {
 				t.Fatalf("unknown visit id %s", id)
 			}
@@ -328,14 +344,15 @@ func TestPublishAllTopics(t *testing.T) {
 				return r.Topic == prefix+"/availability" && string(r.Payload) == PayloadOffline
 			})
 			for _, name := range []string{"hit.schema.json", "visit.schema.json", "match.schema.json", "last_match.schema.json", "status.schema.json",
-				"stats.schema.json", "availability.schema.json", "ha_discovery.schema.json"} {
+				"stats.schema.json", "availability.schema.json", "ha_discovery.schema.json", "person.schema.json"} {
 				if sub.v.count(name) == 0 {
 					t.Errorf("no message validated against %s", name)
 				}
 			}
-			// 2 cameras x (sensor, binary_sensor, camera) + spool sensor
-			if n := sub.v.count("ha_discovery.schema.json"); n != 7 {
-				t.Errorf("%d discovery configs, want 7", n)
+			// 2 cameras x (sensor, binary_sensor, camera) + spool sensor + the
+			// named person's 3 (last camera, last seen, seen)
+			if n := sub.v.count("ha_discovery.schema.json"); n != 10 {
+				t.Errorf("%d discovery configs, want 10", n)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -102,6 +103,9 @@ func (t topics) face(cam string) string      { return t.camera(cam, "face") }
 func (t topics) match(name string) string {
 	return t.prefix + "/matches/" + topicSegment(name)
 }
+func (t topics) person(id int64) string {
+	return t.prefix + "/people/" + strconv.FormatInt(id, 10) + "/state"
+}
 func (t topics) discovery(component, object string) string {
 	return t.ha + "/" + component + "/" + t.node + "/" + object + "/config"
 }
@@ -116,6 +120,8 @@ func schemaForTopic(prefix, haPrefix, topic string) string {
 		return "stats.schema.json"
 	case strings.HasPrefix(topic, prefix+"/matches/"):
 		return "match.schema.json"
+	case strings.HasPrefix(topic, prefix+"/people/") && strings.HasSuffix(topic, "/state"):
+		return "person.schema.json"
 	case strings.HasPrefix(topic, haPrefix+"/") && strings.HasSuffix(topic, "/config"):
 		return "ha_discovery.schema.json"
 	case strings.HasPrefix(topic, prefix+"/"):

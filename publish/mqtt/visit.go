@@ -149,6 +149,11 @@ func (p *Publisher) visitMessages(v *face.Visit, now time.Time) ([]message, erro
 		return nil, err
 	}
 	msgs = append(msgs, message{Topic: p.topics.lastMatch(v.Camera), QoS: qos, Retain: true, Payload: lb})
+	pm, err := p.personMessages(v)
+	if err != nil {
+		return nil, err
+	}
+	msgs = append(msgs, pm...)
 	if p.opts.IncludeImage && len(v.BestJPEG) > 0 {
 		msgs = append(msgs, message{Topic: p.topics.face(v.Camera), QoS: qos, Retain: true, Payload: v.BestJPEG})
 	}

@@ -1,7 +1,10 @@
 package mqtt
 
 import (
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +64,67 @@ func TestVisitAlerts(t *testing.T) {
 	}
 	if len(p.alerted) != 0 {
 		t.Errorf("%d visits remembered after their end, want 0", len(p.alerted))
+	}
+}
+
+// TestHomeAssistantPeople: the per-person discovery configs follow Home
+// Assistant's rules (the schema: required keys, availability), every
+// unique id of the box is distinct, a person is announced once (again
+// when renamed), and nothing per person goes out without HAPeople or for
+// an unknown visit.
+func TestHomeAssistantPeople(t *testing.T) {
+	sch := newValidator(t)
+	for _, people := range []bool{true, false} {
+		p := &Publisher{opts: &resolved{qos: 1, Options: Options{HADiscovery: true, HAPeople: people, HASeenWindow: 10 * time.Minute,
+			Cameras: []string{"door", "yard"}, ClientID: "box"}}, topics: topics{prefix: "srdgd", ha: "homeassistant", node: "box"},
+			log: slog.New(slog.DiscardHandler)}
+		msgs := p.discoveryMessages()
+		ada := makeVisit(t, 1, "door", true)
+		unknown := makeVisit(t, 2, "yard", false)
+		for _, v := range []*face.Visit{ada, ada, unknown} {
+			pm, err := p.personMessages(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs = append(msgs, pm...)
+		}
+		renamed := *ada
+		renamed.Decision.Name = "Ada King"
+		pm, _ := p.personMessages(&renamed)
+		msgs = append(msgs, pm...)
+		ids := map[string]bool{}
+		configs, states := 0, 0
+		for _, m := range msgs {
+			name := schemaForTopic("srdgd", "homeassistant", m.Topic)
+			if err := sch.validate(name, m.Payload); err != nil {
+				t.Errorf("%s: %v\n%s", m.Topic, err, m.Payload)
+			}
+			switch name {
+			case "ha_discovery.schema.json":
+				configs++
+				var c struct {
+					UniqueID string `json:"unique_id"`
+				}
+				_ = json.Unmarshal(m.Payload, &c)
+				if ids[c.UniqueID] && !strings.Contains(m.Topic, "person_") {
+					t.Errorf("unique id %q twice", c.UniqueID)
+				}
+				ids[c.UniqueID] = true
+			case "person.schema.json":
+				states++
+			}
+			if !m.Retain {
+				t.Errorf("%s not retained", m.Topic)
+			}
+		}
+		// 2 cameras x 2 (no images) + spool, and with people: 3 configs on
+		// the first sighting, 3 again for the new name, 3 states
+		wantConfigs, wantStates := 5, 0
+		if people {
+			wantConfigs, wantStates = 5+3+3, 3
+		}
+		if configs != wantConfigs || states != wantStates {
+			t.Errorf("people %v: %d configs, %d states; want %d, %d", people, configs, states, wantConfigs, wantStates)
+		}
 	}
 }
