@@ -75,17 +75,24 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fo.Input, man = clip, m
 	}
-	pub, err := rtspserver.PublishFFmpeg(ctx, url, fo)
+	// the camera's ffmpeg is kept running: restarted when it exits or
+	// stalls (the server dropped it), so that the demo camera comes back
+	kctx, kcancel := context.WithCancel(ctx)
+	keep, err := rtspserver.NewKeeper(kctx, url, fo, log.With("component", "demo-camera"))
 	if err != nil {
+		kcancel()
 		log.Error("demo: camera stream", "err", err)
 		return exitFailure
 	}
-	defer pub.Stop()
+	keep.Present = func() bool { return srv.HasPublisher("demo") }
+	kept := make(chan struct{})
+	go func() { defer close(kept); _ = keep.Run(kctx) }()
+	defer func() { kcancel(); <-kept }()
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	err = srv.WaitPublisher(wctx, "demo")
 	cancel()
 	if err != nil {
-		log.Error("demo: the synthetic camera did not start", "err", err, "ffmpeg", pub.Stderr())
+		log.Error("demo: the synthetic camera did not start", "err", err, "ffmpeg", keep.Publisher().Stderr())
 		return exitFailure
 	}
 	if man != nil {

@@ -255,6 +255,14 @@ func (s *Server) WaitPublisher(ctx context.Context, path string) error {
 	}
 }
 
+// HasPublisher reports whether a publisher is on path now.
+func (s *Server) HasPublisher(path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.paths[cleanPath(path)]
+	return ok
+}
+
 // Close disconnects every publisher and reader and releases the ports. It
 // returns once all of the server's goroutines have ended.
 func (s *Server) Close() {
