@@ -226,6 +226,9 @@ func TestICEBindsOnlyConfiguredAddresses(t *testing.T) {
 				if !tc.allowed(s.IP) {
 					t.Errorf("UDP socket on %s while ICE may only use %v (all: %v)", s, tc.addrs, socks)
 				}
+				if s.Port == 5353 {
+					t.Errorf("UDP socket on %s: mDNS is on although MulticastDNS is off (all: %v)", s, socks)
+				}
 			}
 		})
 	}
