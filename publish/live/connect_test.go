@@ -109,6 +109,77 @@ func TestWHEPUnconnectedSessionsFreeTheirSlot(t *testing.T) {
 	}
 }
 
+// Ten offers that pass the checks but never connect take every slot of the
+// default cap: an eleventh viewer is refused while they wait (503 naming the
+// cap), and once ConnectTimeout has passed the good viewer gets in and
+// connects. Half the dead ones never apply the answer (no ICE at all), half
+// apply it with a fingerprint that is not their certificate's (DTLS fails).
+func TestWHEPDeadOffersDoNotLockOutAViewer(t *testing.T) {
+	requireFFmpeg(t)
+	testutil.LeakCheck(t)
+	ctx := testutil.Context(t, 90*time.Second)
+	cam := startCamera(t, "front", h264)
+	ls := startLive(t, Options{Cameras: map[string]Source{"front": cam}, ConnectTimeout: 4 * time.Second})
+	const dead = 10 // the default MaxViewers
+	type deadOffer struct {
+		c      *whepClient
+		answer string
+	}
+	var held []deadOffer
+	for i := range dead {
+		c := newWHEPClient(t, clientOptions{loopbackOnly: true})
+		offer := c.offer(t, ctx)
+		if i%2 == 1 {
+			offer = editFingerprint(offer, flipHexDigit)
+		}
+		resp, body := ls.post(t, ctx, "front", "application/sdp", []byte(offer))
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("dead offer %d: %d %s", i, resp.StatusCode, body)
+		}
+		held = append(held, deadOffer{c, body})
+	}
+	good := newWHEPClient(t, clientOptions{loopbackOnly: true})
+	offer := []byte(good.offer(t, ctx))
+	// while every slot is held the cap answers; on a slow machine the first
+	// dead sessions may have timed out already
+	if n := ls.srv.Stats()[0].Viewers; n == dead {
+		resp, body := ls.post(t, ctx, "front", "application/sdp", offer)
+		switch {
+		case resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(body, "too many viewers"):
+		case resp.StatusCode == http.StatusCreated:
+			t.Logf("a dead session ended between Stats and the POST")
+			if err := good.pc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			good = newWHEPClient(t, clientOptions{loopbackOnly: true})
+			offer = []byte(good.offer(t, ctx))
+		default:
+			t.Fatalf("eleventh viewer while %d slots are held: %d %s, want 503 too many viewers", n, resp.StatusCode, body)
+		}
+	} else {
+		t.Logf("%d of %d dead sessions held when the eleventh viewer came", n, dead)
+	}
+	// the odd ones now start ICE and fail DTLS; the even ones never start
+	for i, d := range held {
+		if i%2 == 1 {
+			d.c.answer(t, d.answer)
+		}
+	}
+	testutil.WaitFor(t, ctx, "the dead sessions to free their slots", func() bool {
+		return ls.srv.Stats()[0].Viewers == 0
+	})
+	resp, body := ls.post(t, ctx, "front", "application/sdp", offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("good viewer after the dead sessions ended: %d %s", resp.StatusCode, body)
+	}
+	good.answer(t, body)
+	good.waitState(t, ctx, webrtc.PeerConnectionStateConnected)
+	firstUnit(t, ctx, good.packets)
+	if st := ls.srv.Stats()[0]; st.Viewers != 1 {
+		t.Fatalf("stats %+v: want the good viewer alone after %d dead sessions", st, dead)
+	}
+}
+
 // flipHexDigit changes the last hex digit of a fingerprint value, keeping it
 // well-formed.
 func flipHexDigit(v string) string {
@@ -154,6 +225,9 @@ func TestICEBindsOnlyConfiguredAddresses(t *testing.T) {
 			for _, s := range socks {
 				if !tc.allowed(s.IP) {
 					t.Errorf("UDP socket on %s while ICE may only use %v (all: %v)", s, tc.addrs, socks)
+				}
+				if s.Port == 5353 {
+					t.Errorf("UDP socket on %s: mDNS is on although MulticastDNS is off (all: %v)", s, socks)
 				}
 			}
 		})
