@@ -158,6 +158,51 @@ func TestStateDirHoldsNoPlaintextFaces(t *testing.T) {
 	stopStream()
 }
 
+// TestStateDirHoldsNoPlaintextFacesWithoutKey is the no-key case: the
+// daemon runs on the demo scene with no gallery key file (so no gallery and
+// no history) and a broker that is not there, so every alert waits in the
+// spool; after it stops, the spool's records are on disk and no file under
+// the state dir holds a readable face (raw or base64 JPEG/PNG) or a demo
+// person's name: the spool seals with a key that dies with the process and
+// keeps only a clear copy without images and names.
+func TestStateDirHoldsNoPlaintextFacesWithoutKey(t *testing.T) {
+	ffmpeg, err := rtspserver.FFmpegPath()
+	if err != nil {
+		requireFFmpeg(t, err)
+	}
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	srv, man, stopStream := streamDemoScene(ctx, t, ffmpeg)
+	defer stopStream()
+	var names []string
+	for _, p := range man.People {
+		names = append(names, p.Name)
+	}
+	cfg := testDaemonConfig(t)
+	state := cfg.Storage.StateDir
+	cfg.SRDG.Sampler, cfg.SRDG.Steps, cfg.SRDG.BatchSize = "ode", 4, 1
+	cfg.SRDG.Attributes.Policy = "off"
+	cfg.Daemon.ShutdownTimeout = 20 * time.Second
+	cfg.Publish.MQTT.Broker = "tcp://" + testutil.NewMosquitto(t, testutil.MosquittoOptions{}).Addr() // never started: nobody listens
+	cfg.Publish.MQTT.Hits = true
+	cam := config.DefaultCamera()
+	cam.Name, cam.URL, cam.Transport = "plaza", srv.URL("plaza"), "tcp"
+	cfg.Cameras = []config.Camera{cam}
+	d := startTestDaemon(ctx, t, cfg)
+	d.waitMetric(ctx, t, "srdgd_mqtt_spool_messages", 2)
+	d.stop(t)
+	if !strings.Contains(d.logs.String(), "no gallery key") {
+		t.Errorf("no WARN about the missing gallery key at start:\n%s", d.logs.String())
+	}
+	spooled := recordsOnDisk(t, filepath.Join(state, "spool"))
+	if spooled == 0 {
+		t.Fatal("no spool records on disk with the broker away: the scan below would prove nothing")
+	}
+	t.Logf("no key: %d spool records waiting on disk; scanned %q", spooled, scanStateDirMin(t, state, names, 1))
+	stopStream()
+}
+
 // enrolDemoPeople enrols the demo people as `srdgd demo` does (with an
 // audit entry naming each), then enrols one more person and removes them
 // again, audited as `srdgd gallery add` and `remove` do; it returns the
@@ -221,6 +266,11 @@ func checkAuditNames(ctx context.Context, t *testing.T, d *testDaemon, want map[
 // and the names as written, lower-cased and URL-query-encoded. It returns
 // the files scanned, relative to dir.
 func scanStateDir(t *testing.T, dir string, names []string) []string {
+	return scanStateDirMin(t, dir, names, 3)
+}
+
+// scanStateDirMin is scanStateDir expecting at least minFiles files.
+func scanStateDirMin(t *testing.T, dir string, names []string, minFiles int) []string {
 	t.Helper()
 	var forms []string
 	for _, n := range names {
@@ -252,7 +302,7 @@ func scanStateDir(t *testing.T, dir string, names []string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 3 {
+	if len(files) < minFiles {
 		t.Fatalf("only %q under %s", files, dir)
 	}
 	return files

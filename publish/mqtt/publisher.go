@@ -78,7 +78,7 @@ func New(o Options) (*Publisher, error) {
 			return nil, fmt.Errorf("mqtt: spool key: %w", err)
 		}
 		so.Redact = redactEntry
-		log.Warn("no gallery key: spooled alerts are sealed with a key kept in memory for this run only; alerts still spooled at a restart are delivered without images and names",
+		log.Warn("no gallery key: spooled alerts are sealed with a key kept in memory for this run only; alerts still spooled at a restart are delivered without images and names (create a key with: srdgd gallery keygen)",
 			"dir", r.SpoolDir)
 	}
 	if so.Sealer, err = seal.New(key); err != nil {
