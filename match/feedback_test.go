@@ -58,22 +58,11 @@ func TestParseVerdict(t *testing.T) {
 // rule, that templates persist sealed, are bounded, can be undone, and go
 // with their person.
 func TestFeedbackTemplates(t *testing.T) {
-	emb := testEmbedder(t)
 	fx := newFixture(t, 3, 1)
-	dir := t.TempDir()
 	ctx := context.Background()
 	th := Thresholds{Identify: 0.93, Margin: 0.02, Verify: 0.93}
-	o := Options{Path: filepath.Join(dir, "g.db"), KeyFile: newKey(t, dir), Embedder: emb, Finder: FixedBox(celebaBox), Thresholds: &th}
-	g, err := Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, o := enrolledGallery(t, fx, th)
 	defer func() { g.Close() }()
-	for _, p := range fx.people {
-		if res, err := g.Add(ctx, p, []Photo{{Source: p + ".jpg", Data: readCeleba(t, fx.enrol[p][0])}}); err != nil || !res[0].Enrolled {
-			t.Fatalf("enrol %s: %v %+v", p, err, res)
-		}
-	}
 	a := fx.people[0]
 	crop := func(name string) image.Image {
 		return loadCeleba(t, name).(interface {
@@ -184,7 +173,7 @@ func TestFeedbackTemplates(t *testing.T) {
 	g.mu.RUnlock()
 	g.Close()
 	for _, f := range []string{"g.db", "g.db-wal"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(o.Path), f))
 		if err != nil {
 			continue
 		}

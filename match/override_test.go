@@ -18,22 +18,11 @@ import (
 // that was named is not; looser: named again), the hit says which override
 // decided, other people keep the base, it survives a reopen and clears.
 func TestPersonOverride(t *testing.T) {
-	emb := testEmbedder(t)
 	fx := newFixture(t, 3, 1)
-	dir := t.TempDir()
 	ctx := context.Background()
 	th := Thresholds{Identify: 0.93, Margin: 0.02, Verify: 0.93}
-	o := Options{Path: filepath.Join(dir, "g.db"), KeyFile: newKey(t, dir), Embedder: emb, Finder: FixedBox(celebaBox), Thresholds: &th}
-	g, err := Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, o := enrolledGallery(t, fx, th)
 	defer func() { g.Close() }()
-	for _, p := range fx.people {
-		if res, err := g.Add(ctx, p, []Photo{{Source: p + ".jpg", Data: readCeleba(t, fx.enrol[p][0])}}); err != nil || !res[0].Enrolled {
-			t.Fatalf("enrol %s: %v %+v", p, err, res)
-		}
-	}
 	a, b := fx.people[0], fx.people[1]
 	embed := func(name string) Embedding {
 		t.Helper()
@@ -80,6 +69,7 @@ func TestPersonOverride(t *testing.T) {
 	}
 	// it survives a reopen and is listed
 	g.Close()
+	var err error
 	if g, err = Open(ctx, o); err != nil {
 		t.Fatal(err)
 	}
@@ -148,4 +138,24 @@ func TestCameraOffsets(t *testing.T) {
 			t.Errorf("%s: %+v %q, want identify %v margin %v %q", tc.camera, got, scope, tc.identify, tc.mm, tc.scope)
 		}
 	}
+}
+
+// enrolledGallery opens a new encrypted gallery with the real embedder and
+// thresholds th, and enrols each of fx's people from their first photo.
+func enrolledGallery(t *testing.T, fx galleryFixture, th Thresholds) (*Gallery, Options) {
+	t.Helper()
+	dir := t.TempDir()
+	ctx := context.Background()
+	o := Options{Path: filepath.Join(dir, "g.db"), KeyFile: newKey(t, dir), Embedder: testEmbedder(t), Finder: FixedBox(celebaBox), Thresholds: &th}
+	g, err := Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range fx.people {
+		if res, err := g.Add(ctx, p, []Photo{{Source: p + ".jpg", Data: readCeleba(t, fx.enrol[p][0])}}); err != nil || !res[0].Enrolled {
+			g.Close()
+			t.Fatalf("enrol %s: %v %+v", p, err, res)
+		}
+	}
+	return g, o
 }

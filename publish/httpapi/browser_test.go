@@ -75,14 +75,7 @@ func TestPageInBrowser(t *testing.T) {
 	r := start(t, o)
 	console := testutil.WatchConsole(ctx)
 
-	step := func(name string, a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, a); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
+	step, _ := browserSteps(t, ctx)
 	step("open the page", chromedp.Navigate(r.url+"/"))
 	step("log in", chromedp.Steps(
 		chromedp.WaitVisible(chromedp.CSS("#login-form")),

@@ -41,24 +41,7 @@ func TestFeedbackAndWatchlistInBrowser(t *testing.T) {
 	named := storeVisit(t, store, t0, 1, 2, visitSpec{"door", ada, []string{ada, bob}, 1, face.VisitEnd})
 	r := start(t, httpapi.Options{Token: token, Hits: api, Visits: api, Auditor: api, Gallery: gal})
 	console := testutil.WatchConsole(ctx)
-	run := func(name string, a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, a); err != nil {
-			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\npage:\n%s", name, err, text)
-		}
-	}
-	poll := func(what, expr string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\npage:\n%s", what, err, text)
-		}
-	}
+	run, poll := browserSteps(t, ctx)
 	kinds := func(name string) string {
 		tl, err := g.Templates(context.Background(), name)
 		if err != nil {

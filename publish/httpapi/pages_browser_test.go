@@ -55,23 +55,7 @@ func TestPagesKeepUpInBrowser(t *testing.T) {
 	}
 	r := start(t, o)
 	console := testutil.WatchConsole(ctx)
-	step := func(name string, a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, a); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	poll := func(what, expr string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\npage:\n%s", what, err, text)
-		}
-	}
+	step, poll := browserSteps(t, ctx)
 	ids := `[...document.querySelectorAll("#timeline .hit")].map((c) => c.dataset.id).join(",")`
 	filter := func(camera, person string) {
 		t.Helper()

@@ -56,23 +56,7 @@ func TestVisitTimelineInBrowser(t *testing.T) {
 	open := storeVisit(t, store, t0.Add(time.Minute), 2, 1, visitSpec{"door", bob, []string{bob, ada}, 2, face.VisitUpdate})
 	r := start(t, o)
 	console := testutil.WatchConsole(ctx)
-	step := func(name string, a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, a); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	poll := func(what, expr string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\npage:\n%s", what, err, text)
-		}
-	}
+	step, poll := browserSteps(t, ctx)
 	step("open the page and log in", chromedp.Steps(
 		chromedp.Navigate(r.url+"/#visits"),
 		chromedp.WaitVisible(chromedp.CSS("#login-form")),

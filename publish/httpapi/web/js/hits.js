@@ -6,12 +6,12 @@ import { $, h, fmtTime, pct } from "./dom.js";
 import { closest, explanation } from "./explain.js";
 import { feedbackControls } from "./feedback.js";
 import { emptyMessage, suggest } from "./filters.js";
+import { Poller } from "./poll.js";
 
 const POLL_MS = 5000;
 const PAGE = 20;
 let next = "";
-let timer = null;
-let generation = 0;
+const poller = new Poller(POLL_MS);
 
 export function init() {
   $("#hit-filter").addEventListener("submit", (ev) => {
@@ -24,25 +24,11 @@ export function init() {
 // show loads the newest hits, then asks for newer ones every POLL_MS while
 // the view is open (new cards go on top; older pages stay as loaded).
 export async function show() {
-  hide();
-  const gen = ++generation;
-  await Promise.all([suggest($("#hit-filter")).catch(() => {}), load(true)]);
-  const poll = async () => {
-    if (gen !== generation) return;
-    try {
-      if (!document.hidden) await refresh();
-    } catch {
-      // the next poll tries again
-    }
-    if (gen === generation) timer = setTimeout(poll, POLL_MS);
-  };
-  timer = setTimeout(poll, POLL_MS);
+  await poller.start(() => Promise.all([suggest($("#hit-filter")).catch(() => {}), load(true)]), refresh);
 }
 
 export function hide() {
-  generation++;
-  clearTimeout(timer);
-  timer = null;
+  poller.stop();
 }
 
 function filters() {
