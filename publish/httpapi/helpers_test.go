@@ -328,6 +328,10 @@ func (r *running) do(t testing.TB, method, path string, body io.Reader, hdr ...s
 	}
 	for _, h := range hdr {
 		k, v, _ := strings.Cut(h, ": ")
+		if k == "Host" {
+			req.Host = v // Go sends req.Host, not a Host header
+			continue
+		}
 		req.Header.Add(k, v)
 	}
 	resp, err := r.c.Do(req)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -46,6 +47,40 @@ func (s *Server) sameOriginChanges(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// loopbackHostOnly is the DNS-rebinding guard of a server without a token
+// (which only a loopback listen allows): every request must name this
+// machine in its Host (127.0.0.0/8, ::1 or localhost, with any port). A
+// page of another site whose name an attacker points at 127.0.0.1 reaches
+// the port, but its requests say Host: attacker.example and are refused,
+// reads included (Origin checks cannot catch it: the page's origin is the
+// rebound name, equal to its Host). With a token nothing changes: the
+// token is what such a page lacks.
+func (s *Server) loopbackHostOnly(next http.Handler) http.Handler {
+	if s.auth.enabled {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			s.refused.Warn("method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", "host "+quoteHeader(r.Host)+" is not loopback")
+			writeError(w, http.StatusForbidden, "", "Host "+quoteHeader(r.Host)+
+				" is not this machine: without a token this server answers only requests to 127.0.0.1, [::1] or localhost "+
+				"(set publish.http.token_env or token_file to serve other names)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header names this machine.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return isLoopback(strings.ToLower(host))
 }
 
 // refusedWarnInterval aggregates the warnings about refused cross-origin

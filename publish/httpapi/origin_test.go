@@ -131,3 +131,41 @@ func TestCSRF(t *testing.T) {
 		})
 	}
 }
+
+// TestLoopbackHostWithoutToken: without a token (loopback listen only)
+// every request, reads included, must name this machine in its Host, so a
+// rebound DNS name cannot reach the API from a browser; with a token the
+// Host does not matter.
+func TestLoopbackHostWithoutToken(t *testing.T) {
+	open := start(t, httpapi.Options{})
+	withToken := start(t, httpapi.Options{Token: token})
+	cases := []struct {
+		host string
+		want int
+	}{
+		{"127.0.0.1:8080", 200},
+		{"127.1.2.3", 200},
+		{"localhost:8080", 200},
+		{"LOCALHOST", 200},
+		{"[::1]:8080", 200},
+		{"evil.example:8080", 403},
+		{"evil.example", 403},
+		{"192.0.2.1:8080", 403},
+		{"localhost.evil.example", 403},
+		{"127.0.0.1.nip.io", 403},
+	}
+	for _, c := range cases {
+		for _, path := range []string{"/api/v1/version", "/"} {
+			got := open.do(t, "GET", path, nil, "Host: "+c.host)
+			if got.status != c.want {
+				t.Errorf("no token, Host %q, GET %s: %d %s, want %d", c.host, path, got.status, got.body, c.want)
+			}
+			if c.want == 403 && !strings.Contains(string(got.body), "is not this machine") {
+				t.Errorf("Host %q: refusal does not say why: %s", c.host, got.body)
+			}
+		}
+		if got := withToken.do(t, "GET", "/api/v1/version", nil, "Host: "+c.host, "Authorization: Bearer "+token); got.status != 200 {
+			t.Errorf("with a token, Host %q: %d, want 200", c.host, got.status)
+		}
+	}
+}

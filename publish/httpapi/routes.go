@@ -61,7 +61,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("GET /metrics", s.authed(s.o.Metrics))
 	}
 	mux.Handle("/", s.page())
-	return s.common(s.sameOriginChanges(mux))
+	return s.common(s.loopbackHostOnly(s.sameOriginChanges(mux)))
 }
 
 // dispatch answers a method the path does not support with a JSON 405.
