@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -28,7 +29,7 @@ type BrokerOptions struct {
 
 // Broker is an embedded MQTT broker (mochi-mqtt) for boxes without one.
 type Broker struct {
-	ln   net.Listener
+	ln   *trackedListener
 	srv  *mochi.Server
 	log  *slog.Logger
 	once sync.Once
@@ -56,10 +57,11 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "broker")
-	ln, err := net.Listen("tcp", o.Listen)
+	raw, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker: listen %q: %w", o.Listen, err)
 	}
+	ln := &trackedListener{Listener: raw}
 	// mochi logs every failed login and dropped client as a warning
 	srv := mochi.New(&mochi.Options{
 		Logger:                 slog.New(levelFloor{log.Handler(), slog.LevelError}),
@@ -112,6 +114,12 @@ func (b *Broker) Close() error {
 		// The socket closes first so that no connection is being accepted
 		// while CloseAll waits for the clients.
 		_ = b.ln.Close()
+		// a connection accepted just before that is handed to a goroutine
+		// that registers with mochi's client WaitGroup; CloseAll waits on
+		// it, and a registration racing that wait is a WaitGroup misuse
+		// (the race detector reports it): wait until every accepted
+		// connection has registered (its first read comes after) or closed
+		b.ln.settle(2 * time.Second)
 		b.srv.Listeners.CloseAll(func(id string) {
 			for _, cl := range b.srv.Clients.GetAll() {
 				if cl.Net.Listener == id && !cl.Closed() {
@@ -165,4 +173,52 @@ func (l levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
 
 func (l levelFloor) WithGroup(n string) slog.Handler {
 	return levelFloor{l.Handler.WithGroup(n), l.min}
+}
+
+// trackedListener counts the connections it accepted until each is first
+// read or closed: mochi's per-connection goroutine registers with its
+// client WaitGroup before its first read (attachClient), so once the count
+// is back to zero no registration can race Listeners.CloseAll's wait.
+type trackedListener struct {
+	net.Listener
+	pending sync.WaitGroup
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.pending.Add(1)
+	return &trackedConn{Conn: c, done: l.pending.Done}, nil
+}
+
+// settle waits for the accepted connections to register, at most d (a
+// connection mochi never reads is not waited for longer).
+func (l *trackedListener) settle(d time.Duration) {
+	ch := make(chan struct{})
+	go func() { l.pending.Wait(); close(ch) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
+}
+
+// trackedConn says done at its first Read or its Close, whichever is first.
+type trackedConn struct {
+	net.Conn
+	once sync.Once
+	done func()
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	c.once.Do(c.done)
+	return c.Conn.Read(b)
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(c.done)
+	return c.Conn.Close()
 }
