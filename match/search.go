@@ -162,11 +162,7 @@ func (g *Gallery) SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchR
 	rule := g.resolveRule(th.Rule)
 	g.mu.RLock()
 	all := make([]Candidate, 0, len(g.index))
-	offsets := map[int64]Offset{}
 	for pid, ix := range g.index {
-		if !ix.offset.IsZero() {
-			offsets[pid] = ix.offset
-		}
 		c := Candidate{PersonID: pid, Name: ix.name, Watchlist: ix.watchlist, Similarity: math.Inf(-1)}
 		hr, at := BestCosine(e.Vector, ix.vecs)
 		c.Similarity = hr
@@ -182,7 +178,6 @@ func (g *Gallery) SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchR
 		}
 		all = append(all, c)
 	}
-	g.mu.RUnlock()
 	slices.SortFunc(all, func(a, b Candidate) int {
 		switch {
 		case a.Similarity > b.Similarity:
@@ -192,8 +187,13 @@ func (g *Gallery) SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchR
 		}
 		return int(a.PersonID - b.PersonID)
 	})
+	var top Offset // the top candidate's override, read under the lock
 	if len(all) > 0 {
-		if o, ok := offsets[all[0].PersonID]; ok {
+		top = g.index[all[0].PersonID].offset
+	}
+	g.mu.RUnlock()
+	if len(all) > 0 {
+		if o := top; !o.IsZero() {
 			th = th.Shifted(o)
 			r.Thresholds, r.Override, r.OverrideName, r.PersonOffset = th, face.OverridePerson, all[0].Name, o
 		}
