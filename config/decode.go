@@ -28,6 +28,30 @@ func Load(path string) (*Config, error) {
 	return load(path, data, os.LookupEnv, os.Environ())
 }
 
+// DefaultPath is $SRDGD_CONFIG, else the installed location
+// (/etc/srdgd/srdgd.yaml).
+func DefaultPath() string {
+	if p := os.Getenv("SRDGD_CONFIG"); p != "" {
+		return p
+	}
+	return "/etc/srdgd/srdgd.yaml"
+}
+
+// LoadOrDefault loads the config file at path, or at DefaultPath when path
+// is "". When neither path nor $SRDGD_CONFIG names a file and none is at the
+// installed location, it returns the defaults (the offline commands run on a
+// box without a config).
+func LoadOrDefault(path string) (*Config, error) {
+	explicit := path != "" || os.Getenv("SRDGD_CONFIG") != ""
+	if path == "" {
+		path = DefaultPath()
+	}
+	if _, err := os.Stat(path); err != nil && !explicit {
+		return Default(), nil
+	}
+	return Load(path)
+}
+
 // LoadBytes is Load for a file already in memory. name labels problems; env
 // looks up environment variables for overrides and *_env secrets (nil means
 // an empty environment). Unlike Load it does not check for stray SRDGD_*

@@ -167,7 +167,7 @@ type BlazeFace struct {
 	resize  map[int]*resample.Resizer // by window side
 	plans   map[planKey]*plan         // window layout by frame size
 	cursors map[string]int            // per Source: first window of the next call
-	cands   []Face
+	cands   []Detection
 	seq     uint64 // Detect calls, to refill level images once per call
 }
 
@@ -579,7 +579,7 @@ func (b *BlazeFace) run(ctx context.Context, img *Image, p *plan, wins []window)
 // and once through the same window mirrored. The mean of the two looks
 // replaces the first box and keypoints, and their mean score (a missed look
 // counting 0) the first score, unless KeepUnverified.
-func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Face) error {
+func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Detection) error {
 	per := max(1, b.o.MaxBatch/2) // faces per round, two windows each
 	for start := 0; start < len(faces); start += per {
 		chunk := faces[start:min(len(faces), start+per)]
@@ -607,11 +607,11 @@ func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Face) error 
 		k := 0
 		for i := range chunk {
 			f := &chunk[i]
-			var looks []Face
+			var looks []Detection
 			for n := 0; n < 2; n++ {
 				near := b.cands[got[k][0]:got[k][1]:got[k][1]]
 				k++
-				var best Face
+				var best Detection
 				bestIoU := 0.3
 				for _, g := range weightedNMS(near, b.o.NMSIoU) {
 					if v := IoU(f.Box, g.Box); v > bestIoU {
@@ -630,7 +630,7 @@ func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Face) error 
 			}
 			// the mean of the plain and the mirrored look cancels the
 			// model's left-right bias in the keypoints
-			var m Face
+			var m Detection
 			var sum float64
 			for _, g := range looks {
 				w := 1 / float64(len(looks))
@@ -760,7 +760,7 @@ func (b *BlazeFace) decode(scores, boxes []float32, w window, img *Image) {
 		if cut(box, w.frame, img) {
 			continue
 		}
-		f := Face{
+		f := Detection{
 			Box:          box,
 			Score:        1 / (1 + math.Exp(-float64(clamp32(logit, -100, 100)))),
 			HasLandmarks: true,
@@ -827,19 +827,19 @@ func cropPlanar(dst []float32, img *Image, r image.Rectangle) {
 // remaining detection collects every other one whose IoU with it exceeds iou;
 // box and landmarks become the score-weighted mean and the score the maximum.
 // The result is sorted by score, highest first.
-func weightedNMS(c []Face, iou float64) []Face {
+func weightedNMS(c []Detection, iou float64) []Detection {
 	sort.SliceStable(c, func(i, j int) bool { return c[i].Score > c[j].Score })
 	used := make([]bool, len(c))
-	var out []Face
+	var out []Detection
 	for i := range c {
 		if used[i] {
 			continue
 		}
 		used[i] = true
 		top := c[i]
-		var acc Face
+		var acc Detection
 		var sw float64
-		add := func(f Face) {
+		add := func(f Detection) {
 			s := f.Score
 			acc.Box = Rect{X0: acc.Box.X0 + s*f.Box.X0, Y0: acc.Box.Y0 + s*f.Box.Y0, X1: acc.Box.X1 + s*f.Box.X1, Y1: acc.Box.Y1 + s*f.Box.Y1}
 			for k := range acc.Landmarks {

@@ -40,8 +40,8 @@ func TestBlazeFaceOptionErrors(t *testing.T) {
 }
 
 func TestWeightedNMS(t *testing.T) {
-	face := func(x, y, s, score float64) Face {
-		f := Face{Box: Rect{X0: x, Y0: y, X1: x + s, Y1: y + s}, Score: score, HasLandmarks: true}
+	face := func(x, y, s, score float64) Detection {
+		f := Detection{Box: Rect{X0: x, Y0: y, X1: x + s, Y1: y + s}, Score: score, HasLandmarks: true}
 		for k := range f.Landmarks {
 			f.Landmarks[k] = Point{X: x + float64(k), Y: y}
 		}
@@ -49,16 +49,16 @@ func TestWeightedNMS(t *testing.T) {
 	}
 	cases := []struct {
 		name  string
-		in    []Face
+		in    []Detection
 		boxes []Rect
 		score []float64
 	}{
 		{"empty", nil, nil, nil},
-		{"disjoint kept, sorted", []Face{face(0, 0, 10, 0.6), face(50, 50, 10, 0.9)},
+		{"disjoint kept, sorted", []Detection{face(0, 0, 10, 0.6), face(50, 50, 10, 0.9)},
 			[]Rect{{X0: 50, Y0: 50, X1: 60, Y1: 60}, {X0: 0, Y0: 0, X1: 10, Y1: 10}}, []float64{0.9, 0.6}},
-		{"overlapping merged by score", []Face{face(0, 0, 10, 0.75), face(2, 0, 10, 0.25)},
+		{"overlapping merged by score", []Detection{face(0, 0, 10, 0.75), face(2, 0, 10, 0.25)},
 			[]Rect{{X0: 0.5, Y0: 0, X1: 10.5, Y1: 10}}, []float64{0.75}},
-		{"below iou kept", []Face{face(0, 0, 10, 0.8), face(7, 0, 10, 0.7)},
+		{"below iou kept", []Detection{face(0, 0, 10, 0.8), face(7, 0, 10, 0.7)},
 			[]Rect{{X0: 0, Y0: 0, X1: 10, Y1: 10}, {X0: 7, Y0: 0, X1: 17, Y1: 10}}, []float64{0.8, 0.7}},
 	}
 	for _, tc := range cases {
@@ -115,7 +115,7 @@ func TestSpansCover(t *testing.T) {
 // faces as windows run one by one.
 func TestBatchMatchesSingle(t *testing.T) {
 	img, _ := scene(t, 320, 180, []float64{14, 28, 56}, 3, celebaNames(t, 3000, 3))
-	var got [2][]Face
+	var got [2][]Detection
 	for i, mb := range []int{1, 16} {
 		b := newBlazeFace(t, BlazeFaceOptions{MaxBatch: mb})
 		res, err := b.Detect(context.Background(), img)

@@ -61,7 +61,7 @@ var haarToFace = struct{ scale, offX, offY float64 }{scale: 0.9257, offX: 0.0096
 // aligned box through it; without, it scales and shifts the box. rotate keeps
 // the fitted angle; otherwise the crop stays upright (its centre still comes
 // from the full fit).
-func (c Calibration) Frame(f Face, rotate bool) face.Framing {
+func (c Calibration) Frame(f Detection, rotate bool) face.Framing {
 	if f.HasLandmarks {
 		if s, th, tx, ty, ok := similarity(c.Landmarks[:], f.Landmarks[:], c.Weights[:]); ok {
 			cs, sn := math.Cos(th)*s, math.Sin(th)*s

@@ -21,7 +21,7 @@ func TestSimilarity(t *testing.T) {
 			t.Errorf("%+v: fitted s %g th %g t %g,%g ok %v", tc, s, th, tx, ty, ok)
 		}
 		// the framing of such a face is the aligned box mapped through the transform
-		var f Face
+		var f Detection
 		f.HasLandmarks = true
 		copy(f.Landmarks[:], q)
 		fr := BlazeFaceCalibration.Frame(f, true)

@@ -178,9 +178,9 @@ func replay(tb testing.TB, s *demoscene.Scene, rec recording, o TrackerOptions, 
 	lastSeen := map[int]int{}
 	var fr fragmentation
 	for i, rf := range rec.Frames {
-		faces := make([]Face, len(rf.Faces))
+		faces := make([]Detection, len(rf.Faces))
 		for j, f := range rf.Faces {
-			faces[j] = Face{Box: Rect{X0: f.Box[0], Y0: f.Box[1], X1: f.Box[2], Y1: f.Box[3]}, Score: f.Score, Detector: "blazeface"}
+			faces[j] = Detection{Box: Rect{X0: f.Box[0], Y0: f.Box[1], X1: f.Box[2], Y1: f.Box[3]}, Score: f.Score, Detector: "blazeface"}
 		}
 		var descs [][]float32
 		if appearance && len(faces) > 0 {

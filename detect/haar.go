@@ -63,7 +63,7 @@ func (h *Haar) Detect(ctx context.Context, img *Image) (Result, error) {
 	}
 	start := time.Now()
 	var res Result
-	var cands []Face
+	var cands []Detection
 	regs := h.o.Search.regions(img.Width, img.Height)
 	// the upscale that brings MinFacePx to the cascade's window, capped
 	up := math.Min(math.Max(1, h.o.WindowPx/h.o.MinFacePx), h.o.MaxUpscale)
@@ -87,7 +87,7 @@ func (h *Haar) Detect(ctx context.Context, img *Image) (Result, error) {
 	return res, nil
 }
 
-func (h *Haar) region(img *Image, r image.Rectangle, up float64) ([]Face, error) {
+func (h *Haar) region(img *Image, r image.Rectangle, up float64) ([]Detection, error) {
 	w, ht := r.Dx(), r.Dy()
 	if cap(h.buf) < 3*w*ht {
 		h.buf = make([]byte, 3*w*ht)
@@ -119,13 +119,13 @@ func (h *Haar) region(img *Image, r image.Rectangle, up float64) ([]Face, error)
 	maxSz := int(math.Ceil(h.o.MaxFacePx * up / haarToFace.scale))
 	rects := h.cascade.DetectMultiScaleWithParams(src, h.o.ScaleFactor, h.o.MinNeighbors, 0,
 		image.Point{X: minSz, Y: minSz}, image.Point{X: maxSz, Y: maxSz})
-	out := make([]Face, 0, len(rects))
+	out := make([]Detection, 0, len(rects))
 	for _, q := range rects {
 		raw := Rect{X0: float64(r.Min.X) + float64(q.Min.X)/sx, Y0: float64(r.Min.Y) + float64(q.Min.Y)/sy,
 			X1: float64(r.Min.X) + float64(q.Max.X)/sx, Y1: float64(r.Min.Y) + float64(q.Max.Y)/sy}
 		c, rh := raw.Centre(), raw.H()
 		cx, cy, fh := c.X+haarToFace.offX*rh, c.Y+haarToFace.offY*rh, haarToFace.scale*rh
-		out = append(out, Face{Box: Rect{X0: cx - fh/2, Y0: cy - fh/2, X1: cx + fh/2, Y1: cy + fh/2}, Score: 1, Detector: "haar"})
+		out = append(out, Detection{Box: Rect{X0: cx - fh/2, Y0: cy - fh/2, X1: cx + fh/2, Y1: cy + fh/2}, Score: 1, Detector: "haar"})
 	}
 	return out, nil
 }

@@ -93,7 +93,7 @@ func (p *Prober) LRSize() int { return p.o.LRSize }
 // Cut frames the face with the calibration, samples the square at the
 // frame's own resolution (edge pixels replicated past the border) and makes
 // the LR probe and the preview.
-func (p *Prober) Cut(img *Image, f Face, cal Calibration) (*Crop, error) {
+func (p *Prober) Cut(img *Image, f Detection, cal Calibration) (*Crop, error) {
 	if err := img.check(); err != nil {
 		return nil, err
 	}

@@ -75,7 +75,7 @@ func TestProbeMatchesTrainingCrop(t *testing.T) {
 	// come from the refinement windows either way)
 	b := newBlazeFace(t, BlazeFaceOptions{Search: Search{MinFacePx: 48}})
 	var imgs []*Image
-	var faces []Face
+	var faces []Detection
 	for _, nm := range names {
 		img := loadCeleba(t, nm)
 		res, err := b.Detect(context.Background(), img)
@@ -172,14 +172,14 @@ func TestProbeLevelsRolledFace(t *testing.T) {
 		img := background(240, 240, 3)
 		pasteFace(t, img, loadCeleba(t, nm), 120, 120, 100)
 		rolled := rotate(img, 20*math.Pi/180)
-		face := func(im *Image) Face {
+		face := func(im *Image) Detection {
 			res, err := b.Detect(context.Background(), im)
 			if err != nil || len(res.Faces) == 0 {
 				t.Fatalf("%s: no face (%v)", nm, err)
 			}
 			return res.Faces[0]
 		}
-		cut := func(im *Image, f Face, pr *Prober) *Crop {
+		cut := func(im *Image, f Detection, pr *Prober) *Crop {
 			c, err := pr.Cut(im, f, b.Calibration())
 			if err != nil {
 				t.Fatal(err)
@@ -204,7 +204,7 @@ func TestProbeLevelsRolledFace(t *testing.T) {
 // A face smaller than the probe is cut anyway, and the probe says so.
 func TestProbeUpscaledFlag(t *testing.T) {
 	img := background(64, 64, 4)
-	f := Face{Box: Rect{X0: 30, Y0: 30, X1: 40, Y1: 40}, Score: 0.9}
+	f := Detection{Box: Rect{X0: 30, Y0: 30, X1: 40, Y1: 40}, Score: 0.9}
 	for _, tc := range []struct {
 		lr   int
 		want bool
@@ -224,7 +224,7 @@ func TestProbeUpscaledFlag(t *testing.T) {
 	}
 	// a face at the frame's corner is cut with replicated edges, not refused
 	pr, _ := NewProber(ProbeOptions{})
-	if _, err := pr.Cut(img, Face{Box: Rect{X0: -5, Y0: -5, X1: 15, Y1: 15}}, BlazeFaceCalibration); err != nil {
+	if _, err := pr.Cut(img, Detection{Box: Rect{X0: -5, Y0: -5, X1: 15, Y1: 15}}, BlazeFaceCalibration); err != nil {
 		t.Errorf("corner face: %v", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // Measure computes the quality of a detection in img.
-func (g *Gate) Measure(img *Image, f Face) face.Quality {
+func (g *Gate) Measure(img *Image, f Detection) face.Quality {
 	q := face.Quality{FacePx: f.Px(), Score: f.Score, Frontal: -1}
 	q.Sharpness = sharpness(img, f.Box)
 	if f.HasLandmarks {
@@ -28,7 +28,7 @@ func (g *Gate) Measure(img *Image, f Face) face.Quality {
 // frontalness projects the nose tip onto the line between the eyes: 0.5 of
 // the way is a frontal face; at either eye the head is turned ~45 degrees or
 // more.
-func frontalness(f Face) float64 {
+func frontalness(f Detection) float64 {
 	r, l, n := f.Landmarks[RightEye], f.Landmarks[LeftEye], f.Landmarks[NoseTip]
 	dx, dy := l.X-r.X, l.Y-r.Y
 	d2 := dx*dx + dy*dy

@@ -22,7 +22,7 @@ func TestGateRejectsBlur(t *testing.T) {
 			for i, nm := range names {
 				img := background(160, 160, uint64(i))
 				tr := pasteFace(t, img, loadCeleba(t, nm), 80, 80, px*BlazeFaceCalibration.BoxSide)
-				f := Face{Box: tr.Box, Score: 0.9}
+				f := Detection{Box: tr.Box, Score: 0.9}
 				q := g.Measure(img, f)
 				if ok, why := g.Check(uint64(2*i+1), q); ok {
 					sharpOK++
@@ -94,8 +94,8 @@ func TestGateBestShot(t *testing.T) {
 }
 
 func TestFrontalness(t *testing.T) {
-	mk := func(noseX float64) Face {
-		var f Face
+	mk := func(noseX float64) Detection {
+		var f Detection
 		f.HasLandmarks = true
 		f.Landmarks[RightEye], f.Landmarks[LeftEye], f.Landmarks[NoseTip] = Point{X: 0, Y: 0}, Point{X: 10, Y: 0}, Point{X: noseX, Y: 6}
 		return f

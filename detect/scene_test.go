@@ -68,7 +68,7 @@ func scene(tb testing.TB, w, h int, sizes []float64, seed uint64, names []string
 // match pairs detections with truths greedily by IoU >= minIoU; it returns
 // per-truth the matched face index (-1 if none) and the number of
 // unmatched detections (false positives).
-func match(faces []Face, ts []truth, minIoU float64) (idx []int, fp int) {
+func match(faces []Detection, ts []truth, minIoU float64) (idx []int, fp int) {
 	idx = make([]int, len(ts))
 	used := make([]bool, len(faces))
 	for i, t := range ts {

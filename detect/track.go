@@ -133,7 +133,7 @@ type Track struct {
 	// ID is unique within its Tracker, counting from 1.
 	ID uint64
 	// Face is the latest observation.
-	Face Face
+	Face Detection
 	// VX, VY: estimated centre velocity in pixels per second (0 until the
 	// track has been seen twice).
 	VX, VY float64
@@ -181,7 +181,7 @@ type pair struct {
 }
 
 // Update is UpdateWith without appearance descriptors.
-func (tk *Tracker) Update(now time.Time, faces []Face) (tracks []Track, ended []Track) {
+func (tk *Tracker) Update(now time.Time, faces []Detection) (tracks []Track, ended []Track) {
 	return tk.UpdateWith(now, faces, nil)
 }
 
@@ -192,7 +192,7 @@ func (tk *Tracker) Update(now time.Time, faces []Face) (tracks []Track, ended []
 // and the tracks that ended: unseen for longer than Timeout. Frame times
 // must not go backwards; a frame older than the previous one is treated as
 // taken at the previous time.
-func (tk *Tracker) UpdateWith(now time.Time, faces []Face, descs [][]float32) (tracks []Track, ended []Track) {
+func (tk *Tracker) UpdateWith(now time.Time, faces []Detection, descs [][]float32) (tracks []Track, ended []Track) {
 	if now.Before(tk.last) {
 		now = tk.last
 	}
@@ -256,7 +256,7 @@ func (tk *Tracker) UpdateWith(now time.Time, faces []Face, descs [][]float32) (t
 
 // cost scores the detection f as the continuation of tr; ok is false when it
 // is outside the track's gates.
-func (tk *Tracker) cost(tr *Track, now time.Time, f Face, d []float32) (float64, bool) {
+func (tk *Tracker) cost(tr *Track, now time.Time, f Detection, d []float32) (float64, bool) {
 	pred := tr.Predict(now)
 	if iou := IoU(pred, f.Box); iou >= tk.o.MinIoU {
 		// overlap ranks before any distance match
@@ -290,7 +290,7 @@ func (tk *Tracker) cost(tr *Track, now time.Time, f Face, d []float32) (float64,
 	return c, true
 }
 
-func (tk *Tracker) observe(tr *Track, now time.Time, f Face, d []float32) {
+func (tk *Tracker) observe(tr *Track, now time.Time, f Detection, d []float32) {
 	if dt := now.Sub(tr.Last).Seconds(); dt > 0 {
 		a, b := tr.Face.Box.Centre(), f.Box.Centre()
 		vx, vy := (b.X-a.X)/dt, (b.Y-a.Y)/dt
@@ -349,7 +349,7 @@ const (
 // Appearance computes the appearance descriptor of face f in img: two
 // L1-normalised colour histograms (face, body below it), a region outside
 // the frame left all zero. It reads at most 288 pixels.
-func Appearance(img *Image, f Face) []float32 {
+func Appearance(img *Image, f Detection) []float32 {
 	d := make([]float32, AppearanceLen)
 	if img.check() != nil {
 		return d

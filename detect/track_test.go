@@ -7,15 +7,15 @@ import (
 	"time"
 )
 
-func box(cx, cy, s float64) Face {
-	return Face{Box: Rect{X0: cx - s/2, Y0: cy - s/2, X1: cx + s/2, Y1: cy + s/2}, Score: 0.9}
+func box(cx, cy, s float64) Detection {
+	return Detection{Box: Rect{X0: cx - s/2, Y0: cy - s/2, X1: cx + s/2, Y1: cy + s/2}, Score: 0.9}
 }
 
 func TestTrackerCases(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	step := 200 * time.Millisecond
 	type frame struct {
-		faces []Face
+		faces []Detection
 		want  []uint64 // track id per face
 		ended []uint64
 	}
@@ -25,44 +25,44 @@ func TestTrackerCases(t *testing.T) {
 		frames []frame
 	}{
 		{"slow walk keeps its id", TrackerOptions{}, []frame{
-			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
-			{[]Face{box(105, 100, 20)}, []uint64{1}, nil},
-			{[]Face{box(110, 101, 21)}, []uint64{1}, nil},
+			{[]Detection{box(100, 100, 20)}, []uint64{1}, nil},
+			{[]Detection{box(105, 100, 20)}, []uint64{1}, nil},
+			{[]Detection{box(110, 101, 21)}, []uint64{1}, nil},
 		}},
 		{"fast face: centre distance first, then the velocity prediction", TrackerOptions{}, []frame{
 			// 18 px per frame on a 20 px face: IoU with the last box is < 0.3
-			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
-			{[]Face{box(118, 100, 20)}, []uint64{1}, nil},
-			{[]Face{box(136, 100, 20)}, []uint64{1}, nil},
+			{[]Detection{box(100, 100, 20)}, []uint64{1}, nil},
+			{[]Detection{box(118, 100, 20)}, []uint64{1}, nil},
+			{[]Detection{box(136, 100, 20)}, []uint64{1}, nil},
 			// 36 px from the last box, 0 from the prediction
-			{[]Face{box(154, 100, 20)}, []uint64{1}, nil},
+			{[]Detection{box(154, 100, 20)}, []uint64{1}, nil},
 		}},
 		{"two faces swap order in the list", TrackerOptions{}, []frame{
-			{[]Face{box(100, 100, 20), box(300, 100, 20)}, []uint64{1, 2}, nil},
-			{[]Face{box(302, 100, 20), box(102, 100, 20)}, []uint64{2, 1}, nil},
+			{[]Detection{box(100, 100, 20), box(300, 100, 20)}, []uint64{1, 2}, nil},
+			{[]Detection{box(302, 100, 20), box(102, 100, 20)}, []uint64{2, 1}, nil},
 		}},
 		{"a jump too far starts a new track", TrackerOptions{}, []frame{
 			// 4 face heights in 200 ms: faster than MaxSpeed (10 per second)
 			// allows a face seen once, plus MaxCentreDist
-			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
-			{[]Face{box(180, 100, 20)}, []uint64{2}, nil},
+			{[]Detection{box(100, 100, 20)}, []uint64{1}, nil},
+			{[]Detection{box(180, 100, 20)}, []uint64{2}, nil},
 		}},
 		{"a size jump starts a new track", TrackerOptions{}, []frame{
-			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
-			{[]Face{box(104, 100, 40)}, []uint64{2}, nil},
+			{[]Detection{box(100, 100, 20)}, []uint64{1}, nil},
+			{[]Detection{box(104, 100, 40)}, []uint64{2}, nil},
 		}},
 		{"timeout ends a track; the same place later is a new one", TrackerOptions{Timeout: 2 * time.Second}, []frame{
-			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
+			{[]Detection{box(100, 100, 20)}, []uint64{1}, nil},
 			{nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil},
 			{nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil}, {nil, nil, nil},
 			{nil, nil, nil}, // 2.0 s: not longer than the timeout yet
 			{nil, nil, []uint64{1}},
-			{[]Face{box(100, 100, 20)}, []uint64{2}, nil},
+			{[]Detection{box(100, 100, 20)}, []uint64{2}, nil},
 		}},
 		{"gap shorter than the timeout keeps the id", TrackerOptions{}, []frame{
-			{[]Face{box(100, 100, 20)}, []uint64{1}, nil},
+			{[]Detection{box(100, 100, 20)}, []uint64{1}, nil},
 			{nil, nil, nil}, {nil, nil, nil},
-			{[]Face{box(101, 100, 20)}, []uint64{1}, nil},
+			{[]Detection{box(101, 100, 20)}, []uint64{1}, nil},
 		}},
 	}
 	for _, tc := range cases {
@@ -155,7 +155,7 @@ func TestTrackerCoastingAndAppearance(t *testing.T) {
 	step := 200 * time.Millisecond
 	red, blue := colour(1, 2), colour(1, 40)
 	type frame struct {
-		faces []Face
+		faces []Detection
 		descs [][]float32
 		want  []uint64
 	}
@@ -166,36 +166,36 @@ func TestTrackerCoastingAndAppearance(t *testing.T) {
 		frames []frame
 	}{
 		{"a face seen once may have moved far over a gap", TrackerOptions{}, append(append([]frame{
-			{[]Face{box(100, 100, 20)}, nil, []uint64{1}}}, gap(4)...),
+			{[]Detection{box(100, 100, 20)}, nil, []uint64{1}}}, gap(4)...),
 			// 1 s later, 8 face heights on: within MaxSpeed (10 per second)
-			frame{[]Face{box(260, 100, 20)}, nil, []uint64{1}})},
+			frame{[]Detection{box(260, 100, 20)}, nil, []uint64{1}})},
 		{"a walking face coasts 4 s on its prediction", TrackerOptions{}, append(append([]frame{
-			{[]Face{box(100, 100, 20)}, nil, []uint64{1}},
-			{[]Face{box(118, 100, 20)}, nil, []uint64{1}},
-			{[]Face{box(136, 100, 20)}, nil, []uint64{1}}}, gap(19)...),
+			{[]Detection{box(100, 100, 20)}, nil, []uint64{1}},
+			{[]Detection{box(118, 100, 20)}, nil, []uint64{1}},
+			{[]Detection{box(136, 100, 20)}, nil, []uint64{1}}}, gap(19)...),
 			// 4 s later where 90 px/s put it, 30 px off
-			frame{[]Face{box(136+18*20+30, 110, 20)}, nil, []uint64{1}})},
+			frame{[]Detection{box(136+18*20+30, 110, 20)}, nil, []uint64{1}})},
 		{"a coasting prediction does not reach a face going the other way", TrackerOptions{}, append(append([]frame{
-			{[]Face{box(300, 100, 20)}, nil, []uint64{1}},
-			{[]Face{box(318, 100, 20)}, nil, []uint64{1}}}, gap(9)...),
-			frame{[]Face{box(200, 100, 20)}, nil, []uint64{2}})},
+			{[]Detection{box(300, 100, 20)}, nil, []uint64{1}},
+			{[]Detection{box(318, 100, 20)}, nil, []uint64{1}}}, gap(9)...),
+			frame{[]Detection{box(200, 100, 20)}, nil, []uint64{2}})},
 		{"other colours after a gap start a new track", TrackerOptions{}, []frame{
-			{[]Face{box(100, 100, 20)}, [][]float32{red}, []uint64{1}},
+			{[]Detection{box(100, 100, 20)}, [][]float32{red}, []uint64{1}},
 			{}, {},
-			{[]Face{box(140, 100, 20)}, [][]float32{blue}, []uint64{2}}}},
+			{[]Detection{box(140, 100, 20)}, [][]float32{blue}, []uint64{2}}}},
 		{"the same colours after a gap continue", TrackerOptions{}, []frame{
-			{[]Face{box(100, 100, 20)}, [][]float32{red}, []uint64{1}},
+			{[]Detection{box(100, 100, 20)}, [][]float32{red}, []uint64{1}},
 			{}, {},
-			{[]Face{box(140, 100, 20)}, [][]float32{red}, []uint64{1}}}},
+			{[]Detection{box(140, 100, 20)}, [][]float32{red}, []uint64{1}}}},
 		{"NoAppearance ignores the colours", TrackerOptions{NoAppearance: true}, []frame{
-			{[]Face{box(100, 100, 20)}, [][]float32{red}, []uint64{1}},
+			{[]Detection{box(100, 100, 20)}, [][]float32{red}, []uint64{1}},
 			{}, {},
-			{[]Face{box(140, 100, 20)}, [][]float32{blue}, []uint64{1}}}},
+			{[]Detection{box(140, 100, 20)}, [][]float32{blue}, []uint64{1}}}},
 		{"appearance sorts out two people seen once each", TrackerOptions{}, []frame{
-			{[]Face{box(100, 100, 20), box(200, 100, 20)}, [][]float32{red, blue}, []uint64{1, 2}},
+			{[]Detection{box(100, 100, 20), box(200, 100, 20)}, [][]float32{red, blue}, []uint64{1, 2}},
 			{}, {}, {},
 			// both moved; by position alone the nearer pairing would swap them
-			{[]Face{box(180, 100, 20), box(150, 100, 20)}, [][]float32{red, blue}, []uint64{1, 2}}}},
+			{[]Detection{box(180, 100, 20), box(150, 100, 20)}, [][]float32{red, blue}, []uint64{1, 2}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,7 +227,7 @@ func TestAppearance(t *testing.T) {
 		for _, f := range s.Faces(k) {
 			if f.Crossing == crossing {
 				b := f.Box
-				return Appearance(img, Face{Box: Rect{X0: float64(b.Min.X), Y0: float64(b.Min.Y) + 0.1*float64(b.Dy()), X1: float64(b.Max.X), Y1: float64(b.Max.Y) - 0.1*float64(b.Dy())}})
+				return Appearance(img, Detection{Box: Rect{X0: float64(b.Min.X), Y0: float64(b.Min.Y) + 0.1*float64(b.Dy()), X1: float64(b.Max.X), Y1: float64(b.Max.Y) - 0.1*float64(b.Dy())}})
 			}
 		}
 		t.Fatalf("crossing %d not in frame %d", crossing, k)
@@ -245,7 +245,7 @@ func TestAppearance(t *testing.T) {
 		t.Errorf("two people: similarity %.3f, want < 0.6", sim)
 	}
 	img := &Image{Width: 64, Height: 64, Pix: make([]byte, 3*64*64)}
-	edge := Appearance(img, Face{Box: Rect{X0: 10, Y0: 40, X1: 30, Y1: 60}}) // the body would be below the frame
+	edge := Appearance(img, Detection{Box: Rect{X0: 10, Y0: 40, X1: 30, Y1: 60}}) // the body would be below the frame
 	var body float32
 	for _, v := range edge[appRegion:] {
 		body += v
@@ -253,7 +253,7 @@ func TestAppearance(t *testing.T) {
 	if body != 0 {
 		t.Errorf("body histogram outside the frame sums to %g, want 0", body)
 	}
-	if sim := Similarity(edge, Appearance(img, Face{Box: Rect{X0: 10, Y0: 10, X1: 30, Y1: 30}})); sim < 0.999 {
+	if sim := Similarity(edge, Appearance(img, Detection{Box: Rect{X0: 10, Y0: 10, X1: 30, Y1: 30}})); sim < 0.999 {
 		t.Errorf("same face colours, one without body: similarity %.3f, want 1", sim)
 	}
 	if Similarity(nil, edge) != 1 {
@@ -263,7 +263,7 @@ func TestAppearance(t *testing.T) {
 
 func BenchmarkAppearance(b *testing.B) {
 	img := background(1280, 720, 3)
-	f := Face{Box: Rect{X0: 600, Y0: 300, X1: 630, Y1: 330}}
+	f := Detection{Box: Rect{X0: 600, Y0: 300, X1: 630, Y1: 330}}
 	for b.Loop() {
 		Appearance(img, f)
 	}
@@ -278,7 +278,7 @@ func BenchmarkTrackerUpdate(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		x := float64(i%100) * 5
-		tk.UpdateWith(t0.Add(time.Duration(i)*200*time.Millisecond), []Face{box(100+x, 100, 20), box(900-x, 300, 30), box(400+x, 500, 40)}, descs)
+		tk.UpdateWith(t0.Add(time.Duration(i)*200*time.Millisecond), []Detection{box(100+x, 100, 20), box(900-x, 300, 30), box(400+x, 500, 40)}, descs)
 		i++
 	}
 }

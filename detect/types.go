@@ -137,7 +137,7 @@ func (n NormRect) pixels(w, h int) image.Rectangle {
 		int(math.Ceil(n.X1*float64(w))), int(math.Ceil(n.Y1*float64(h)))).Intersect(image.Rect(0, 0, w, h))
 }
 
-// Landmark indices into Face.Landmarks (BlazeFace's keypoints). "Right" and
+// Landmark indices into Detection.Landmarks (BlazeFace's keypoints). "Right" and
 // "left" are the subject's: in an upright, unmirrored picture the right eye
 // is on the image's left.
 const (
@@ -150,8 +150,8 @@ const (
 	NumLandmarks
 )
 
-// Face is one detection in frame coordinates.
-type Face struct {
+// Detection is one face the detector found, in frame coordinates.
+type Detection struct {
 	// Box is the detector's face box. BlazeFace's box runs from about the
 	// eyebrows to the chin; Haar's is a little larger and higher. Calibration
 	// maps each to the SR framing.
@@ -166,11 +166,11 @@ type Face struct {
 }
 
 // Px is the face size in pixels: the box height.
-func (f Face) Px() float64 { return f.Box.H() }
+func (f Detection) Px() float64 { return f.Box.H() }
 
 // Result is the outcome of one Detect call.
 type Result struct {
-	Faces []Face
+	Faces []Detection
 	// Tiles is how many detector windows ran; Skipped how many the time budget
 	// left out (they run first on the next frame of the same Source).
 	Tiles, Skipped int
@@ -279,7 +279,7 @@ func joinProbs(p []string) string { return strings.Join(p, "; ") }
 func rectXYWH(x, y, w, h int) image.Rectangle { return image.Rect(x, y, x+w, y+h) }
 
 // sizeFilter keeps faces within 20 % of the search's size range.
-func sizeFilter(faces []Face, s Search) []Face {
+func sizeFilter(faces []Detection, s Search) []Detection {
 	kept := faces[:0]
 	for _, f := range faces {
 		if px := f.Px(); px >= s.MinFacePx/1.2 && px <= s.MaxFacePx*1.2 {

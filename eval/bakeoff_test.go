@@ -46,20 +46,20 @@ func TestEmbedderBakeoff(t *testing.T) {
 		}
 		return p
 	}
-	var gal []match.Face
+	var gal []match.EmbedInput
 	var galID []string
 	for _, im := range set.Gallery {
-		gal = append(gal, match.Face{Planar: load(im)})
+		gal = append(gal, match.EmbedInput{Planar: load(im)})
 		galID = append(galID, im.Identity)
 	}
 	conds := []string{"hr", "bicubic-x8", "bicubic-x16"}
-	probes := map[string][]match.Face{}
+	probes := map[string][]match.EmbedInput{}
 	var probeID []string
 	bic := LRBicubic()
 	for _, im := range set.Probes {
 		hr := load(im)
 		probeID = append(probeID, im.Identity)
-		probes["hr"] = append(probes["hr"], match.Face{Planar: hr})
+		probes["hr"] = append(probes["hr"], match.EmbedInput{Planar: hr})
 		for _, scale := range []int{8, 16} {
 			lr, n, err := MakeLR(hr, scale)
 			if err != nil {
@@ -70,7 +70,7 @@ func TestEmbedderBakeoff(t *testing.T) {
 				t.Fatal(err)
 			}
 			k := fmt.Sprintf("bicubic-x%d", scale)
-			probes[k] = append(probes[k], match.Face{Planar: &faceimg.Planar{W: HR, H: HR, Pix: up}})
+			probes[k] = append(probes[k], match.EmbedInput{Planar: &faceimg.Planar{W: HR, H: HR, Pix: up}})
 		}
 	}
 	out := filepath.Join(repoRoot(t), "models", "runs", "bakeoff")
@@ -90,7 +90,7 @@ func TestEmbedderBakeoff(t *testing.T) {
 			ctx := context.Background()
 			var spent time.Duration
 			var faces int
-			embed := func(fs []match.Face) [][]float32 {
+			embed := func(fs []match.EmbedInput) [][]float32 {
 				start := time.Now()
 				em, err := e.Embed(ctx, fs)
 				if err != nil {

@@ -273,3 +273,25 @@ func WriteCalibration(path string, c *match.Calibration) error {
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
+
+// UpdateCalibration calibrates rep (Calibrate, described as source) into
+// the file at path, keeping the file's entries of other scales, shots,
+// samples and fusion rules: one file for all. It returns the number of
+// entries written.
+func UpdateCalibration(path string, rep *Report, source string) (int, error) {
+	c, err := Calibrate(rep, CalibrateOptions{Source: source})
+	if err != nil {
+		return 0, fmt.Errorf("calibrate: %w", err)
+	}
+	if old, ok, err := ReadCalibration(path); err != nil {
+		return 0, fmt.Errorf("calibrate: %w", err)
+	} else if ok {
+		if c, err = MergeCalibration(old, c); err != nil {
+			return 0, fmt.Errorf("calibrate %s: %w", path, err)
+		}
+	}
+	if err := WriteCalibration(path, c); err != nil {
+		return 0, fmt.Errorf("calibrate: %w", err)
+	}
+	return len(c.Entries), nil
+}

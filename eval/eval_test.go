@@ -85,7 +85,7 @@ type countingEmbedder struct {
 	n atomic.Int64
 }
 
-func (c *countingEmbedder) Embed(ctx context.Context, faces []match.Face) ([]match.Embedding, error) {
+func (c *countingEmbedder) Embed(ctx context.Context, faces []match.EmbedInput) ([]match.Embedding, error) {
 	c.n.Add(int64(len(faces)))
 	return c.FaceEmbedder.Embed(ctx, faces)
 }

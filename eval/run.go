@@ -119,7 +119,7 @@ func (ev *evaluation) cached(r record) (record, bool) {
 }
 
 func (ev *evaluation) embed(ctx context.Context, pix []float32) ([]float32, error) {
-	e, err := ev.o.Embedder.Embed(ctx, []match.Face{{Planar: &faceimg.Planar{W: HR, H: HR, Pix: pix}}})
+	e, err := ev.o.Embedder.Embed(ctx, []match.EmbedInput{{Planar: &faceimg.Planar{W: HR, H: HR, Pix: pix}}})
 	if err != nil {
 		return nil, err
 	}

@@ -502,7 +502,7 @@ func (o *Options) checkSR(ctx context.Context, rt *ort.Runtime, avail []string) 
 		seed = 1
 	}
 	t0 := time.Now()
-	res, err := eng.SuperResolve(ctx, []srdg.Face{{LR: face, Labels: labels}}, p, srdg.NewSeededNoise(seed))
+	res, err := eng.SuperResolve(ctx, []srdg.Input{{LR: face, Labels: labels}}, p, srdg.NewSeededNoise(seed))
 	el := time.Since(t0)
 	if err != nil {
 		c.Status, c.Message = StatusFail, fmt.Sprintf("one-face run: %v", err)

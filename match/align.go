@@ -22,16 +22,16 @@ const (
 	numPoints    = 68
 )
 
-// Face is one face to embed: an image and the face's box in it (from a face
+// EmbedInput is one face to embed: an image and the face's box in it (from a face
 // detector; a zero box means the whole image is the face, as for a 128x128 SR
 // output). Exactly one of Image and Planar is set.
-type Face struct {
+type EmbedInput struct {
 	Image  image.Image
 	Planar *faceimg.Planar // planar RGB in [0, 1], e.g. an SR output
 	Box    image.Rectangle
 }
 
-func (f Face) bounds() (image.Rectangle, error) {
+func (f EmbedInput) bounds() (image.Rectangle, error) {
 	switch {
 	case f.Image != nil && f.Planar == nil:
 		return f.Image.Bounds(), nil
@@ -45,7 +45,7 @@ func (f Face) bounds() (image.Rectangle, error) {
 }
 
 // box returns the face box clipped to the image.
-func (f Face) box() (image.Rectangle, error) {
+func (f EmbedInput) box() (image.Rectangle, error) {
 	b, err := f.bounds()
 	if err != nil {
 		return image.Rectangle{}, err
@@ -67,7 +67,7 @@ func (f Face) box() (image.Rectangle, error) {
 // (antialiased) filter into dst (3*size*size). It returns the image position
 // of the padded square's top-left corner and its side, which map network
 // outputs (relative to the square) back to image coordinates.
-func squareCrop(f Face, box image.Rectangle, size int, dst []float32) (origin image.Point, side int, err error) {
+func squareCrop(f EmbedInput, box image.Rectangle, size int, dst []float32) (origin image.Point, side int, err error) {
 	b, err := f.bounds()
 	if err != nil {
 		return image.Point{}, 0, err

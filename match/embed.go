@@ -21,7 +21,7 @@ import (
 // comparable.
 type FaceEmbedder interface {
 	ModelID() string
-	Embed(ctx context.Context, faces []Face) ([]Embedding, error)
+	Embed(ctx context.Context, faces []EmbedInput) ([]Embedding, error)
 }
 
 // Embedding is one face's descriptor.
@@ -307,7 +307,7 @@ func (e *Embedder) buffers(b int) (*batchBuffers, error) {
 // Embed computes one descriptor per face, at most MaxBatch faces per network
 // call. An unusable face (empty image, box outside it) fails the whole call
 // with an error naming its index.
-func (e *Embedder) Embed(ctx context.Context, faces []Face) ([]Embedding, error) {
+func (e *Embedder) Embed(ctx context.Context, faces []EmbedInput) ([]Embedding, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.emb == nil {
@@ -325,7 +325,7 @@ func (e *Embedder) Embed(ctx context.Context, faces []Face) ([]Embedding, error)
 	return out, nil
 }
 
-func (e *Embedder) embedBatch(ctx context.Context, faces []Face, first int) ([]Embedding, error) {
+func (e *Embedder) embedBatch(ctx context.Context, faces []EmbedInput, first int) ([]Embedding, error) {
 	bb, err := e.buffers(len(faces))
 	if err != nil {
 		return nil, err
@@ -377,7 +377,7 @@ func (e *Embedder) embedBatch(ctx context.Context, faces []Face, first int) ([]E
 
 // alignedCrop cuts the embedder's input for one face from its landmarks, the
 // way srdgd.align says, and returns the image box it covers.
-func (e *Embedder) alignedCrop(f Face, l *Landmarks, dst []float32) (image.Rectangle, error) {
+func (e *Embedder) alignedCrop(f EmbedInput, l *Landmarks, dst []float32) (image.Rectangle, error) {
 	if e.align == alignDlib {
 		ab := l.AlignBox()
 		_, _, err := squareCrop(f, ab, e.size, dst)

@@ -69,7 +69,7 @@ func TestSquareCrop(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dst := make([]float32, 3*c.side*c.side)
-			o, side, err := squareCrop(Face{Planar: p}, c.box, c.side, dst)
+			o, side, err := squareCrop(EmbedInput{Planar: p}, c.box, c.side, dst)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestSquareCrop(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := squareCrop(Face{Planar: p}, image.Rect(10, 10, 20, 20), 4, make([]float32, 48)); err == nil {
+	if _, _, err := squareCrop(EmbedInput{Planar: p}, image.Rect(10, 10, 20, 20), 4, make([]float32, 48)); err == nil {
 		t.Error("box outside the image accepted")
 	}
 	// image.Image and planar paths agree
@@ -94,8 +94,8 @@ func TestSquareCrop(t *testing.T) {
 	}
 	img := p.Image()
 	a, b := make([]float32, 3*16), make([]float32, 3*16)
-	squareCrop(Face{Planar: faceimg.FromImage(img)}, image.Rect(0, 0, 6, 3), 4, a)
-	squareCrop(Face{Image: img}, image.Rect(0, 0, 6, 3), 4, b)
+	squareCrop(EmbedInput{Planar: faceimg.FromImage(img)}, image.Rect(0, 0, 6, 3), 4, a)
+	squareCrop(EmbedInput{Image: img}, image.Rect(0, 0, 6, 3), 4, b)
 	for i := range a {
 		if a[i] != b[i] {
 			t.Fatalf("image and planar crops differ at %d: %v vs %v", i, a[i], b[i])
@@ -134,11 +134,11 @@ func TestEmbedCelebA(t *testing.T) {
 	rows := celebaRows(t)
 	ids, imgs := byIdentity(rows, "test")
 	// 6 identities x 3 test images
-	var faces []Face
+	var faces []EmbedInput
 	var who []string
 	for _, id := range ids[:6] {
 		for _, name := range imgs[id] {
-			faces = append(faces, Face{Image: loadCeleba(t, name), Box: celebaBox})
+			faces = append(faces, EmbedInput{Image: loadCeleba(t, name), Box: celebaBox})
 			who = append(who, id)
 		}
 	}
@@ -198,7 +198,7 @@ func TestEmbedCelebA(t *testing.T) {
 	if ms-md < 0.05 {
 		t.Errorf("same-person pairs average %.4f, different %.4f: margin below 0.05", ms, md)
 	}
-	if _, err := e.Embed(ctx, []Face{{Image: faces[0].Image, Box: image.Rect(500, 500, 600, 600)}}); err == nil {
+	if _, err := e.Embed(ctx, []EmbedInput{{Image: faces[0].Image, Box: image.Rect(500, 500, 600, 600)}}); err == nil {
 		t.Error("a box outside the image was accepted")
 	}
 }

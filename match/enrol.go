@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/jpeg"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -51,10 +52,15 @@ type Photo struct {
 }
 
 // PhotosFromFiles reads photo files (regular files of at most
-// faceimg.MaxFileBytes).
+// faceimg.MaxFileBytes); a folder among paths stands for the image files in
+// it (expandPhotos).
 func PhotosFromFiles(paths []string) ([]Photo, error) {
-	out := make([]Photo, 0, len(paths))
-	for _, p := range paths {
+	files, err := expandPhotos(paths)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Photo, 0, len(files))
+	for _, p := range files {
 		b, err := faceimg.ReadFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("photo %w", err)
@@ -250,7 +256,7 @@ func (g *Gallery) Add(ctx context.Context, name string, photos []Photo) ([]Photo
 		return nil, fmt.Errorf("gallery %s: add: %w", g.path, ErrNoFinder)
 	}
 	res := make([]PhotoResult, len(photos))
-	var faces []Face
+	var faces []EmbedInput
 	var which []int
 	jpegs := make([][]byte, len(photos))
 	for i, p := range photos {
@@ -273,7 +279,7 @@ func (g *Gallery) Add(ctx context.Context, name string, photos []Photo) ([]Photo
 			continue
 		}
 		res[i].Box, jpegs[i] = box, stored
-		faces = append(faces, Face{Image: img, Box: box})
+		faces = append(faces, EmbedInput{Image: img, Box: box})
 		which = append(which, i)
 	}
 	embs, err := g.embedEach(ctx, faces)
@@ -301,7 +307,7 @@ type embedResult struct {
 
 // embedEach embeds the faces in one batch; if the batch fails, face by face,
 // so that one bad face rejects only its photo. Cancellation fails the call.
-func (g *Gallery) embedEach(ctx context.Context, faces []Face) ([]embedResult, error) {
+func (g *Gallery) embedEach(ctx context.Context, faces []EmbedInput) ([]embedResult, error) {
 	out := make([]embedResult, len(faces))
 	if len(faces) == 0 {
 		return out, nil
@@ -326,6 +332,33 @@ func (g *Gallery) embedEach(ctx context.Context, faces []Face) ([]embedResult, e
 			continue
 		}
 		out[i].Embedding = e[0]
+	}
+	return out, nil
+}
+
+// expandPhotos replaces folders by the image files in them (.jpg, .jpeg,
+// .png, .gif), sorted by name.
+func expandPhotos(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		ents, err := os.ReadDir(a)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			switch strings.ToLower(filepath.Ext(e.Name())) {
+			case ".jpg", ".jpeg", ".png", ".gif":
+				out = append(out, filepath.Join(a, e.Name()))
+			}
+		}
 	}
 	return out, nil
 }

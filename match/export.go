@@ -264,7 +264,7 @@ func (g *Gallery) importFrom(ctx context.Context, from string, read func(string)
 		if err := CheckName(mp.Name); err != nil {
 			return rep, fmt.Errorf("gallery %s: import from %s: %w", g.path, from, err)
 		}
-		var faces []Face
+		var faces []EmbedInput
 		var pending []enrolment
 		for _, mi := range mp.Images {
 			fail := func(err error) {
@@ -309,7 +309,7 @@ func (g *Gallery) importFrom(ctx context.Context, from string, read func(string)
 				fail(fmt.Errorf("face box %v: want [x0, y0, x1, y1]", mi.Box))
 				continue
 			}
-			faces = append(faces, Face{Image: img, Box: box})
+			faces = append(faces, EmbedInput{Image: img, Box: box})
 			pending = append(pending, enrolment{source: mi.Source, jpeg: stored, box: box})
 		}
 		embs, err := g.embedEach(ctx, faces)
@@ -346,4 +346,35 @@ func (g *Gallery) importFrom(ctx context.Context, from string, read func(string)
 		}
 	}
 	return rep, nil
+}
+
+// ExportTo exports to target: a new tar file when its name ends in .tar
+// (an existing file is never overwritten), else a folder (ExportDir).
+func (g *Gallery) ExportTo(ctx context.Context, target string) (*ExportReport, error) {
+	if !strings.HasSuffix(target, ".tar") {
+		return g.ExportDir(ctx, target)
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := g.ExportTar(ctx, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return rep, err
+}
+
+// ImportFrom imports an export: a tar file when its name ends in .tar, else
+// a folder (ImportDir).
+func (g *Gallery) ImportFrom(ctx context.Context, source string) (*ImportReport, error) {
+	if !strings.HasSuffix(source, ".tar") {
+		return g.ImportDir(ctx, source)
+	}
+	f, err := os.Open(source)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return g.ImportTar(ctx, f)
 }

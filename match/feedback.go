@@ -94,7 +94,7 @@ func (g *Gallery) AddFeedback(ctx context.Context, name string, v Verdict, s Sig
 	if err != nil {
 		return 0, fmt.Errorf("gallery %s: feedback: %w", g.path, err)
 	}
-	embs, err := g.emb.Embed(ctx, []Face{{Image: s.Face}})
+	embs, err := g.emb.Embed(ctx, []EmbedInput{{Image: s.Face}})
 	if err != nil {
 		return 0, fmt.Errorf("gallery %s: feedback: %w", g.path, err)
 	}

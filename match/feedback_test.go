@@ -70,7 +70,7 @@ func TestFeedbackTemplates(t *testing.T) {
 		}).SubImage(celebaBox)
 	}
 	probe := crop(fx.probe[a])
-	pe, err := g.EmbedFaces(ctx, []Face{{Image: probe}})
+	pe, err := g.EmbedFaces(ctx, []EmbedInput{{Image: probe}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -311,12 +311,12 @@ func TestGalleryRoundTrip(t *testing.T) {
 					}
 				}
 			}
-			r, err := g2.SearchFace(ctx, Face{Image: loadCeleba(t, fx.probe[fx.people[1]]), Box: celebaBox}, 1)
+			r, err := g2.SearchFace(ctx, EmbedInput{Image: loadCeleba(t, fx.probe[fx.people[1]]), Box: celebaBox}, 1)
 			if err != nil || r.Match == nil || r.Match.Name != fx.people[1] {
 				t.Errorf("search after import: %+v %v", r, err)
 			}
 			// the same face at other thresholds (the daemon's SR setting)
-			probe := Face{Image: loadCeleba(t, fx.probe[fx.people[1]]), Box: celebaBox}
+			probe := EmbedInput{Image: loadCeleba(t, fx.probe[fx.people[1]]), Box: celebaBox}
 			strict := DefaultThresholds()
 			strict.Identify = 1
 			if r, err := g2.SearchFaceAt(ctx, probe, 1, strict); err != nil || r.Match != nil ||

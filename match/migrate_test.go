@@ -74,7 +74,7 @@ func TestMigrateV1(t *testing.T) {
 	for i, name := range fx.people {
 		pid, iid := int64(10+i), int64(100+i)
 		img := fx.enrol[name][0]
-		e, err := emb.Embed(ctx, []Face{{Image: loadCeleba(t, img), Box: celebaBox}})
+		e, err := emb.Embed(ctx, []EmbedInput{{Image: loadCeleba(t, img), Box: celebaBox}})
 		if err != nil {
 			t.Fatal(err)
 		}

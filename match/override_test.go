@@ -29,7 +29,7 @@ func TestPersonOverride(t *testing.T) {
 		img := loadCeleba(t, name).(interface {
 			SubImage(image.Rectangle) image.Image
 		}).SubImage(celebaBox)
-		es, err := g.EmbedFaces(ctx, []Face{{Image: img}})
+		es, err := g.EmbedFaces(ctx, []EmbedInput{{Image: img}})
 		if err != nil {
 			t.Fatal(err)
 		}

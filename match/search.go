@@ -94,7 +94,7 @@ func (g *Gallery) Search(ctx context.Context, img image.Image, k int) (*SearchRe
 	if err != nil {
 		return nil, fmt.Errorf("gallery %s: search: %w", g.path, err)
 	}
-	r, err := g.SearchFace(ctx, Face{Image: small, Box: box}, k)
+	r, err := g.SearchFace(ctx, EmbedInput{Image: small, Box: box}, k)
 	if err == nil {
 		r.Face = scaleRect(r.Face, small.Bounds(), img.Bounds())
 	}
@@ -103,20 +103,20 @@ func (g *Gallery) Search(ctx context.Context, img image.Image, k int) (*SearchRe
 
 // SearchFace identifies a face whose box is known (an SR output: the whole
 // image) with the gallery's thresholds.
-func (g *Gallery) SearchFace(ctx context.Context, f Face, k int) (*SearchResult, error) {
+func (g *Gallery) SearchFace(ctx context.Context, f EmbedInput, k int) (*SearchResult, error) {
 	return g.SearchFaceAt(ctx, f, k, g.th)
 }
 
 // SearchFaceAt is SearchFace with the given identification threshold and
 // margin (a super-resolved face needs lower ones than a photo).
-func (g *Gallery) SearchFaceAt(ctx context.Context, f Face, k int, th Thresholds) (*SearchResult, error) {
+func (g *Gallery) SearchFaceAt(ctx context.Context, f EmbedInput, k int, th Thresholds) (*SearchResult, error) {
 	if err := th.Check(); err != nil {
 		return nil, fmt.Errorf("gallery %s: search: %w", g.path, err)
 	}
 	if g.emb == nil {
 		return nil, fmt.Errorf("gallery %s: search: %w", g.path, ErrNoEmbedder)
 	}
-	embs, err := g.emb.Embed(ctx, []Face{f})
+	embs, err := g.emb.Embed(ctx, []EmbedInput{f})
 	if err != nil {
 		return nil, fmt.Errorf("gallery %s: search: %w", g.path, err)
 	}
@@ -131,7 +131,7 @@ func (g *Gallery) SearchFaceAt(ctx context.Context, f Face, k int, th Thresholds
 // EmbedFaces computes the descriptors of faces whose boxes are known (SR
 // outputs), all in one call of the gallery's embedder, so that a batch of
 // faces costs one batched network run.
-func (g *Gallery) EmbedFaces(ctx context.Context, faces []Face) ([]Embedding, error) {
+func (g *Gallery) EmbedFaces(ctx context.Context, faces []EmbedInput) ([]Embedding, error) {
 	if g.emb == nil {
 		return nil, fmt.Errorf("gallery %s: embed: %w", g.path, ErrNoEmbedder)
 	}
@@ -250,7 +250,7 @@ func (g *Gallery) Verify(ctx context.Context, name string, img image.Image) (*Ve
 	if err != nil {
 		return nil, fmt.Errorf("gallery %s: verify: %w", g.path, err)
 	}
-	r, err := g.VerifyFace(ctx, name, Face{Image: small, Box: box})
+	r, err := g.VerifyFace(ctx, name, EmbedInput{Image: small, Box: box})
 	if err == nil {
 		r.Face = scaleRect(r.Face, small.Bounds(), img.Bounds())
 	}
@@ -258,7 +258,7 @@ func (g *Gallery) Verify(ctx context.Context, name string, img image.Image) (*Ve
 }
 
 // VerifyFace checks a face with a known box against the named person.
-func (g *Gallery) VerifyFace(ctx context.Context, name string, f Face) (*VerifyResult, error) {
+func (g *Gallery) VerifyFace(ctx context.Context, name string, f EmbedInput) (*VerifyResult, error) {
 	if g.emb == nil {
 		return nil, fmt.Errorf("gallery %s: verify: %w", g.path, ErrNoEmbedder)
 	}
@@ -277,7 +277,7 @@ func (g *Gallery) VerifyFace(ctx context.Context, name string, f Face) (*VerifyR
 	if len(vecs) == 0 {
 		return nil, fmt.Errorf("gallery %s: verify: person %q has no descriptor of model %q (re-embed the gallery)", g.path, name, g.emb.ModelID())
 	}
-	embs, err := g.emb.Embed(ctx, []Face{f})
+	embs, err := g.emb.Embed(ctx, []EmbedInput{f})
 	if err != nil {
 		return nil, fmt.Errorf("gallery %s: verify: %w", g.path, err)
 	}

@@ -172,9 +172,9 @@ func (s *Stage) embed(ctx context.Context, shots []*face.Shot) []observation {
 	if s.o.Gallery == nil {
 		return obs
 	}
-	faces := make([]Face, len(shots))
+	faces := make([]EmbedInput, len(shots))
 	for i, sh := range shots {
-		faces[i] = Face{Planar: sh.SR}
+		faces[i] = EmbedInput{Planar: sh.SR}
 	}
 	s.batches.Add(1)
 	embs, err := s.o.Gallery.EmbedFaces(ctx, faces)

@@ -1079,7 +1079,7 @@ func (g *Gallery) Reembed(ctx context.Context, e FaceEmbedder) (*ReembedReport, 
 				return fail(err)
 			}
 		}
-		embs, err := e.Embed(ctx, []Face{{Image: d.img, Box: box}})
+		embs, err := e.Embed(ctx, []EmbedInput{{Image: d.img, Box: box}})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -41,9 +41,9 @@ func newVisitFixture(t *testing.T) *visitFixture {
 	t.Cleanup(func() { g.Close() })
 	fx.g = g
 	embed := func(names []string) []Embedding {
-		var faces []Face
+		var faces []EmbedInput
 		for _, n := range names {
-			faces = append(faces, Face{Image: loadCeleba(t, n), Box: celebaBox})
+			faces = append(faces, EmbedInput{Image: loadCeleba(t, n), Box: celebaBox})
 		}
 		es, err := emb.Embed(ctx, faces)
 		if err != nil {

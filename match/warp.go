@@ -88,7 +88,7 @@ func parseTemplate(s string, size int) ([5][2]float64, error) {
 }
 
 // regionPlanar copies r (inside the face's image) into planar RGB in [0, 1].
-func regionPlanar(f Face, r image.Rectangle) []float32 {
+func regionPlanar(f EmbedInput, r image.Rectangle) []float32 {
 	w, h := r.Dx(), r.Dy()
 	n := w * h
 	out := make([]float32, 3*n)
@@ -125,7 +125,7 @@ func regionPlanar(f Face, r image.Rectangle) []float32 {
 // Where the output is less than half the source's resolution, the source
 // region is first shrunk with the antialiased bilinear filter so that the
 // sampling does not alias. It returns the source box the output covers.
-func warpCrop(f Face, s similarity, size int, dst []float32) (image.Rectangle, error) {
+func warpCrop(f EmbedInput, s similarity, size int, dst []float32) (image.Rectangle, error) {
 	b, err := f.bounds()
 	if err != nil {
 		return image.Rectangle{}, err

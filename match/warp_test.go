@@ -120,7 +120,7 @@ func TestWarpCrop(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dst := make([]float32, 3*16)
-			if _, err := warpCrop(Face{Planar: p}, c.s, 4, dst); err != nil {
+			if _, err := warpCrop(EmbedInput{Planar: p}, c.s, 4, dst); err != nil {
 				t.Fatal(err)
 			}
 			for v := 0; v < 4; v++ {
@@ -132,7 +132,7 @@ func TestWarpCrop(t *testing.T) {
 			}
 		})
 	}
-	if _, err := warpCrop(Face{Planar: p}, similarity{a: 1, zc: complex(100, 100)}, 4, make([]float32, 48)); err == nil {
+	if _, err := warpCrop(EmbedInput{Planar: p}, similarity{a: 1, zc: complex(100, 100)}, 4, make([]float32, 48)); err == nil {
 		t.Error("a square outside the image was accepted")
 	}
 	// a big source shrunk by 10x: antialiased, so a fine checkerboard becomes flat grey
@@ -146,7 +146,7 @@ func TestWarpCrop(t *testing.T) {
 		}
 	}
 	dst := make([]float32, 3*20*20)
-	if _, err := warpCrop(Face{Planar: big}, similarity{a: 0.1, zc: complex(99.5, 99.5), wc: complex(9.5, 9.5)}, 20, dst); err != nil {
+	if _, err := warpCrop(EmbedInput{Planar: big}, similarity{a: 0.1, zc: complex(99.5, 99.5), wc: complex(9.5, 9.5)}, 20, dst); err != nil {
 		t.Fatal(err)
 	}
 	for i, v := range dst[:400] {
@@ -201,11 +201,11 @@ func loadOther(t testing.TB, name string) *Embedder {
 func TestOtherEmbeddersCelebA(t *testing.T) {
 	rows := celebaRows(t)
 	ids, imgs := byIdentity(rows, "test")
-	var faces []Face
+	var faces []EmbedInput
 	var who []string
 	for _, id := range ids[:6] {
 		for _, name := range imgs[id] {
-			faces = append(faces, Face{Image: loadCeleba(t, name), Box: celebaBox})
+			faces = append(faces, EmbedInput{Image: loadCeleba(t, name), Box: celebaBox})
 			who = append(who, id)
 		}
 	}
@@ -262,7 +262,7 @@ func TestOtherEmbeddersCelebA(t *testing.T) {
 			case !c.separates && mean(same)-mean(diff) > 0.01:
 				t.Errorf("same %.4f different %.4f: %s now separates identities; update models/README.md", mean(same), mean(diff), c.name)
 			}
-			if _, err := e.Embed(ctx, []Face{{Image: faces[0].Image, Box: image.Rect(500, 500, 600, 600)}}); err == nil {
+			if _, err := e.Embed(ctx, []EmbedInput{{Image: faces[0].Image, Box: image.Rect(500, 500, 600, 600)}}); err == nil {
 				t.Error("a box outside the image was accepted")
 			}
 		})
@@ -276,11 +276,11 @@ func TestOtherEmbeddersCelebA(t *testing.T) {
 func BenchmarkEmbedders(b *testing.B) {
 	rows := celebaRows(b)
 	_, imgs := byIdentity(rows, "test")
-	var faces []Face
+	var faces []EmbedInput
 	for _, names := range imgs {
 		for _, name := range names {
 			if len(faces) < 8 {
-				faces = append(faces, Face{Image: loadCeleba(b, name), Box: celebaBox})
+				faces = append(faces, EmbedInput{Image: loadCeleba(b, name), Box: celebaBox})
 			}
 		}
 	}

@@ -49,13 +49,13 @@ func BenchmarkSamplers(b *testing.B) {
 			b.Run(name+"/batch"+itoa(batch), func(b *testing.B) {
 				e := benchEngine(b)
 				_, lr := e.Sizes()
-				faces := make([]Face, batch)
+				faces := make([]Input, batch)
 				for i := range faces {
 					px := make([]float32, 3*lr*lr)
 					for j := range px {
 						px[j] = 0.3 + 0.4*float32((j*7+i)%11)/11
 					}
-					faces[i] = Face{LR: px, Labels: []int{1, 0, 1}}
+					faces[i] = Input{LR: px, Labels: []int{1, 0, 1}}
 				}
 				var net, total float64
 				var evals int

@@ -41,7 +41,7 @@ func TestDefaultModels(t *testing.T) {
 		face[i] = 0.35 + 0.3*float32(i%lr)/float32(lr)
 	}
 	run := func(labels []int, seed uint64) []float32 {
-		res, err := e.SuperResolve(context.Background(), []Face{{LR: face, Labels: labels}}, Params{Sampler: "ode", Steps: 2}, NewSeededNoise(seed))
+		res, err := e.SuperResolve(context.Background(), []Input{{LR: face, Labels: labels}}, Params{Sampler: "ode", Steps: 2}, NewSeededNoise(seed))
 		if err != nil {
 			t.Fatal(err)
 		}

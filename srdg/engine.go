@@ -12,8 +12,8 @@ import (
 	"github.com/srdgd/srdgd/internal/resample"
 )
 
-// Face is one LR probe to super-resolve.
-type Face struct {
+// Input is one LR probe to super-resolve.
+type Input struct {
 	// LR is the probe, planar RGB (3 x LR x LR) in [0, 1].
 	LR []float32
 	// Labels per guidance attribute (Engine.Attributes order): 1 or 0, or -1
@@ -132,7 +132,7 @@ func (e *Engine) Conditioning(dst, lr []float32) error {
 // SuperResolve samples one HR face per input face. noise supplies all
 // randomness (NewSeededNoise for a reproducible run). It returns ctx's error
 // if ctx ends between steps or during a model call.
-func (e *Engine) SuperResolve(ctx context.Context, faces []Face, p Params, noise Noise) ([]Result, error) {
+func (e *Engine) SuperResolve(ctx context.Context, faces []Input, p Params, noise Noise) ([]Result, error) {
 	if p.Schedule == (Schedule{}) {
 		p.Schedule = e.o.Schedule
 	}
@@ -157,7 +157,7 @@ func (e *Engine) SuperResolve(ctx context.Context, faces []Face, p Params, noise
 	return out, nil
 }
 
-func (e *Engine) batch(ctx context.Context, faces []Face, p Params, info SamplerInfo, noise Noise) ([]Result, error) {
+func (e *Engine) batch(ctx context.Context, faces []Input, p Params, info SamplerInfo, noise Noise) ([]Result, error) {
 	t0 := time.Now()
 	B, D, A := len(faces), 3*e.o.HR*e.o.HR, len(e.o.Attributes)
 	st := e.states[B]

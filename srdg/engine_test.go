@@ -15,7 +15,7 @@ func TestPartialLabelsWithoutAbstainSupport(t *testing.T) {
 		t.Fatal(err)
 	}
 	lr := []float32{0.5, 0.5, 0.5}
-	res, err := e.SuperResolve(context.Background(), []Face{{LR: lr, Labels: []int{1, -1, 0}}, {LR: lr, Labels: []int{1, 1, 0}}, {LR: lr}},
+	res, err := e.SuperResolve(context.Background(), []Input{{LR: lr, Labels: []int{1, -1, 0}}, {LR: lr, Labels: []int{1, 1, 0}}, {LR: lr}},
 		Params{Sampler: "ode"}, NewSeededNoise(3))
 	if err != nil {
 		t.Fatal(err)

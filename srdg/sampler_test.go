@@ -180,13 +180,13 @@ func checkClose(t *testing.T, what string, got, want float64) {
 // faces and pixels, the mean and variance of (x - y).
 func sampleStats(t *testing.T, e *Engine, p Params, labels []int, B int, seed uint64) (mean, variance float64, res []Result, lr []float32) {
 	t.Helper()
-	faces := make([]Face, B)
+	faces := make([]Input, B)
 	lr = make([]float32, 3)
 	for i := range lr {
 		lr[i] = 0.4 + 0.1*float32(i) // a flat colour: y is exactly this colour
 	}
 	for b := range faces {
-		faces[b] = Face{LR: lr, Labels: labels}
+		faces[b] = Input{LR: lr, Labels: labels}
 	}
 	res, err := e.SuperResolve(context.Background(), faces, p, NewSeededNoise(seed))
 	if err != nil {
@@ -363,7 +363,7 @@ func TestCancelBetweenSteps(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.SuperResolve(ctx, []Face{{LR: []float32{0.5, 0.5, 0.5}}}, Params{Sampler: "reference", Steps: 1000000}, NewSeededNoise(1))
+		_, err := e.SuperResolve(ctx, []Input{{LR: []float32{0.5, 0.5, 0.5}}}, Params{Sampler: "reference", Steps: 1000000}, NewSeededNoise(1))
 		done <- err
 	}()
 	cancel()

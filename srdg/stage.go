@@ -194,14 +194,14 @@ func (s *Stage) process(ctx context.Context, batch []*face.Probe) error {
 			return err
 		}
 	}
-	faces := make([]Face, len(batch))
+	faces := make([]Input, len(batch))
 	sources := make([]string, len(batch))
 	for i, p := range batch {
 		var pr []float64
 		if probs != nil {
 			pr = probs[i]
 		}
-		faces[i] = Face{LR: lrs[i]}
+		faces[i] = Input{LR: lrs[i]}
 		faces[i].Labels, sources[i] = s.labelsFor(p, pr)
 	}
 	seed := s.o.Seed

@@ -97,7 +97,7 @@ func scene(tb testing.TB, seed uint64, names []string) (*detect.Image, []truth, 
 	return &detect.Image{Width: bg.W, Height: bg.H, Pix: bg.Pix, Source: "bench"}, ts, all
 }
 
-func match(faces []detect.Face, ts []truth) (hit []bool, fp int) {
+func match(faces []detect.Detection, ts []truth) (hit []bool, fp int) {
 	hit = make([]bool, len(ts))
 	used := make([]bool, len(faces))
 	for i, t := range ts {

@@ -91,13 +91,13 @@ func TestMatchROC(t *testing.T) {
 		start := time.Now()
 		const chunk = 64
 		for s := 0; s < len(rows); s += chunk {
-			var faces []match.Face
+			var faces []match.EmbedInput
 			for _, r := range rows[s:min(s+chunk, len(rows))] {
 				img, err := faceimg.Load(celeba.ImagePath(dir, r.Image))
 				if err != nil {
 					t.Fatal(err)
 				}
-				faces = append(faces, match.Face{Image: img, Box: celebaBox})
+				faces = append(faces, match.EmbedInput{Image: img, Box: celebaBox})
 			}
 			es, err := emb.Embed(context.Background(), faces)
 			if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -145,9 +144,5 @@ func printConfigError(w io.Writer, err error) {
 	fmt.Fprintf(w, "config: %v\n", err)
 }
 
-// newFlagSet returns a flag set that reports errors to stderr without exiting.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("srdgd "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
+// scales are the upscaling factors the models exist for (--scale).
+var scales = []int{8, 16}

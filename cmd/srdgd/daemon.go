@@ -5,10 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/internal/app"
+	"github.com/srdgd/srdgd/internal/cliflag"
 )
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -31,10 +31,10 @@ func exitCodeFor(err error) int {
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("run", stderr)
-	path := fs.String("config", defaultConfigPath(), "config file (default $SRDGD_CONFIG, else /etc/srdgd/srdgd.yaml)")
-	pos, err := parseArgs(fs, args)
-	if err != nil || !noArgs(stderr, "srdgd run", pos) {
+	fs := cliflag.NewFlagSet("run", stderr)
+	path := fs.String("config", config.DefaultPath(), "config file (default $SRDGD_CONFIG, else /etc/srdgd/srdgd.yaml)")
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil || !cliflag.NoArgs(stderr, "srdgd run", pos) {
 		return exitUsage
 	}
 	cfg, err := config.LoadChecked(*path)
@@ -43,14 +43,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	return runDaemon(ctx, cfg, stderr)
-}
-
-// defaultConfigPath is $SRDGD_CONFIG, else the installed location.
-func defaultConfigPath() string {
-	if p := os.Getenv("SRDGD_CONFIG"); p != "" {
-		return p
-	}
-	return "/etc/srdgd/srdgd.yaml"
 }
 
 func runDaemon(ctx context.Context, cfg *config.Config, logw io.Writer) int {

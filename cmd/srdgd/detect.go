@@ -15,7 +15,9 @@ import (
 	"github.com/srdgd/srdgd/detect"
 	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/app"
+	"github.com/srdgd/srdgd/internal/cliflag"
 	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/srdg"
 )
 
 // detectFace is one face in the output of `srdgd detect` (the --json schema).
@@ -86,28 +88,28 @@ type detectArgs struct {
 }
 
 func parseDetectArgs(args []string, stderr io.Writer) (*detectArgs, int) {
-	fs := newFlagSet("detect", stderr)
+	fs := cliflag.NewFlagSet("detect", stderr)
 	a := &detectArgs{}
 	fs.StringVar(&a.in, "in", "", "image file (PNG, JPEG or GIF); required")
 	fs.BoolVar(&a.asJSON, "json", false, "print one JSON document instead of text")
 	fs.StringVar(&a.probes, "probes", "", "write each face's LR probe and 128x128 preview as PNG into this folder")
-	det := newEnum(fs, "detector", "blazeface", "face detector", "blazeface", "haar")
+	det := cliflag.NewEnum(fs, "detector", "blazeface", "face detector", "blazeface", "haar")
 	fs.StringVar(&a.model, "model", "", "BlazeFace ONNX file (default: blazeface.onnx in --models)")
 	fs.StringVar(&a.models, "models", "", modelsHelp)
 	fs.StringVar(&a.lib, "ort-library", "", "libonnxruntime path (default: search, README \"Where srdgd finds its files\")")
-	deprecated(fs, stderr, "ort", "--ort-library", func(v string) error { a.lib = v; return nil })
+	cliflag.Deprecated(fs, stderr, "ort", "--ort-library", func(v string) error { a.lib = v; return nil })
 	fs.IntVar(&a.threads, "threads", 0, "ONNX Runtime threads (0 = ORT default)")
 	fs.Float64Var(&a.search.MinFacePx, "min-face", 0, "smallest face height to search for, px (default 12)")
 	fs.Float64Var(&a.search.MaxFacePx, "max-face", 0, "largest face height, px (default 256)")
 	fs.Float64Var(&a.search.MinScore, "min-score", 0, "minimum detector score (default 0.6)")
-	scale := &scaleFlag{v: 8, allowed: scales}
+	scale := &cliflag.Scale{V: 8, Allowed: scales}
 	fs.Var(scale, "scale", "the upscaling factor the probes are cut for: 8 (16x16 probes) or 16 (8x8) (default 8)")
-	deprecated(fs, stderr, "lr", "--scale (--lr 16 is --scale 8, --lr 8 is --scale 16)", func(v string) error {
+	cliflag.Deprecated(fs, stderr, "lr", "--scale (--lr 16 is --scale 8, --lr 8 is --scale 16)", func(v string) error {
 		switch strings.TrimSpace(v) {
 		case "16":
-			scale.v = 8
+			scale.V = 8
 		case "8":
-			scale.v = 16
+			scale.V = 16
 		default:
 			return fmt.Errorf("%q is not a probe size (allowed: 16 or 8)", v)
 		}
@@ -117,7 +119,7 @@ func parseDetectArgs(args []string, stderr io.Writer) (*detectArgs, int) {
 	fs.Float64Var(&a.abstain, "abstain", 0.8, "confidence a predicted label needs, else abstain")
 	var rois roiFlag
 	fs.Var(&rois, "roi", "search only x0,y0,x1,y1 (normalised 0..1); repeat for several")
-	pos, err := parseArgs(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, exitOK
@@ -133,7 +135,7 @@ func parseDetectArgs(args []string, stderr io.Writer) (*detectArgs, int) {
 		fmt.Fprintf(stderr, "srdgd detect: --in is required\n%s\n", usage)
 		return nil, exitUsage
 	}
-	a.det, a.lr = det.v, 128/scale.v
+	a.det, a.lr = det.V, 128/scale.V
 	a.search.ROIs = rois
 	return a, exitOK
 }
@@ -209,7 +211,7 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // describe measures one face, cuts its probe and, with --probes, writes it.
-func (a *detectArgs) describe(ctx context.Context, tools *app.PhotoTools, img *detect.Image, f detect.Face, i int, prober *detect.Prober) (detectFace, error) {
+func (a *detectArgs) describe(ctx context.Context, tools *app.PhotoTools, img *detect.Image, f detect.Detection, i int, prober *detect.Prober) (detectFace, error) {
 	pf, err := tools.Describe(ctx, img, f, prober, a.abstain)
 	if err != nil {
 		return detectFace{}, err
@@ -262,7 +264,7 @@ func printDetect(w io.Writer, out detectResult) {
 			var parts []string
 			for _, n := range []string{"male", "glasses", "no_beard"} {
 				if p, ok := f.Attributes[n]; ok {
-					parts = append(parts, fmt.Sprintf("%s=%s (p=%.2f)", n, labelString(f.Labels[n]), p))
+					parts = append(parts, fmt.Sprintf("%s=%s (p=%.2f)", n, srdg.LabelString(f.Labels[n]), p))
 				}
 			}
 			fmt.Fprintf(w, "  attributes: %s\n", strings.Join(parts, " "))

@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
-	"image"
-	"image/draw"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,8 +13,7 @@ import (
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/eval"
-	"github.com/srdgd/srdgd/internal/faceimg"
-	"github.com/srdgd/srdgd/internal/locate"
+	"github.com/srdgd/srdgd/internal/cliflag"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/srdg"
@@ -38,12 +33,12 @@ type evalFlags struct {
 
 func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	f := &evalFlags{}
-	fs := newFlagSet("eval", stderr)
+	fs := cliflag.NewFlagSet("eval", stderr)
 	fs.StringVar(&f.setPath, "set", "", "dataset description (JSON: gallery and probes, see README \"Evaluation\")")
 	fs.StringVar(&f.celeba, "celeba", "", "CelebA aligned folder (labels.csv): gallery = one train image per identity, probes = test images")
 	fs.IntVar(&f.limit, "limit", 0, "at most this many probes (0 = all; with --celeba the default is 20)")
-	split := newEnum(fs, "split", "test", "with --celeba: the probes' split (val: choose thresholds without the test images)", "test", "val")
-	defer func() { f.split = split.v }()
+	split := cliflag.NewEnum(fs, "split", "test", "with --celeba: the probes' split (val: choose thresholds without the test images)", "test", "val")
+	defer func() { f.split = split.V }()
 	fs.StringVar(&f.cfgPath, "config", "", "config file whose match thresholds are reported as the \"configured\" operating point (default: $SRDGD_CONFIG, /etc/srdgd/srdgd.yaml, else the defaults)")
 	fs.StringVar(&f.scales, "scale", "8", "scales, comma-separated: 8 (16x16 probes), 16 (8x8)")
 	fs.StringVar(&f.samplers, "sampler", "fast", "SR samplers, comma-separated: "+strings.Join(srdg.SamplerNames(), ", ")+" (empty: LR only)")
@@ -66,8 +61,8 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	fs.BoolVar(&f.single, "single", true, "with --shots: also the rows of each method on the probe itself (false: only the shot rows; <method>-shots1 is then the single-shot figure)")
 	fs.StringVar(&f.srCache, "sr-cache", "", "folder keeping the SR outputs, so a new embedder or fusion rule does not rerun SR (default: <out>/sr)")
 	fs.StringVar(&f.calibrate, "calibrate", "", "write the decision calibration of the SR shot rows (threshold and margin at FPIR 1 %, similarity -> probability of genuine) into this JSON file, replacing its entries of the same scale and shots (use --split val)")
-	pos, err := parseArgs(fs, args)
-	if err != nil || !noArgs(stderr, "srdgd eval", pos) {
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil || !cliflag.NoArgs(stderr, "srdgd eval", pos) {
 		return nil, false
 	}
 	fs.Visit(func(fl *flag.Flag) { f.limitSet = f.limitSet || fl.Name == "limit" })
@@ -146,7 +141,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	cfg, err := loadConfigOrDefault(f.cfgPath)
+	cfg, err := config.LoadOrDefault(f.cfgPath)
 	if err != nil {
 		return fail(err)
 	}
@@ -155,14 +150,15 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer rt.Close()
-	r := &evalRunner{f: f, set: set, rt: rt, models: flagModels(f.dir),
-		sess: ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: f.threads}}
-	defer r.close()
-	embPath, err := r.models.File("--models", "", "face_embedder.onnx")
+	ms := &eval.MethodSet{Set: set, Runtime: rt, Models: flagModels(f.dir),
+		Session:  ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: f.threads},
+		Samplers: f.samplerNames, Unguided: f.unguided, Guided: f.guided, HR: f.hrRef, Steps: f.steps, Seed: f.seed}
+	defer ms.Close()
+	embPath, err := ms.Models.File("--models", "", "face_embedder.onnx")
 	if err != nil {
 		return fail(err)
 	}
-	emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, Session: r.sess,
+	emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, Session: ms.Session,
 		EmbedderPath: embPath, LandmarksPath: filepath.Join(filepath.Dir(embPath), "face_landmarks68.onnx")})
 	if err != nil {
 		return fail(err)
@@ -172,7 +168,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	t0 := time.Now()
-	rep, err := eval.Evaluate(ctx, eval.Options{Set: set, Scales: f.scaleList, Methods: r.methods,
+	rep, err := eval.Evaluate(ctx, eval.Options{Set: set, Scales: f.scaleList, Methods: ms.Methods,
 		Embedder: emb, Cache: filepath.Join(f.out, "cache.jsonl"), SRCache: f.srCache, Progress: stderr,
 		Thresholds: evalThresholds(cfg), Shots: f.shots, ShotsOnly: !f.single})
 	if err != nil {
@@ -182,7 +178,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailure
 	}
-	if err := r.writeOutputs(ctx, rep, stderr); err != nil {
+	if err := writeEvalOutputs(ctx, f, set, ms, rep, stderr); err != nil {
 		return fail(err)
 	}
 	fmt.Fprint(stdout, eval.Markdown(rep))
@@ -203,134 +199,21 @@ func evalThresholds(cfg *config.Config) func(int, string) (match.Thresholds, boo
 	}
 }
 
-// evalRunner holds what the methods need: the runtime, the models and the
-// SR engines opened so far.
-type evalRunner struct {
-	f       *evalFlags
-	set     *eval.Set
-	rt      *ort.Runtime
-	sess    ort.SessionOptions
-	models  locate.Models
-	engines []*srdg.Engine
-}
-
-func (r *evalRunner) close() {
-	for _, e := range r.engines {
-		e.Close()
-	}
-}
-
-// methods returns the methods of a scale: the HR reference, LR bicubic, and
-// SR per sampler, unguided and guided as the flags say.
-func (r *evalRunner) methods(scale int) ([]eval.Method, error) {
-	f := r.f
-	ms := []eval.Method{eval.LRBicubic()}
-	if f.hrRef {
-		ms = append([]eval.Method{eval.HRReference(r.set)}, ms...)
-	}
-	if len(f.samplerNames) == 0 || (!f.guided && !f.unguided) {
-		return ms, nil
-	}
-	scorePath, err := r.models.File("--models", "", fmt.Sprintf("score_x%d.onnx", scale))
-	if err != nil {
-		return nil, err
-	}
-	gp := ""
-	if f.guided {
-		if gp, err = r.models.File("--models", "", "guidance.onnx"); err != nil {
-			return nil, err
-		}
-	}
-	eng, err := srdg.Open(srdg.ModelOptions{Runtime: r.rt, Session: r.sess, WantScale: scale, ScorePath: scorePath, GuidancePath: gp})
-	if err != nil {
-		return nil, err
-	}
-	r.engines = append(r.engines, eng)
-	ids, err := modelIDs(scorePath, gp)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range f.samplerNames {
-		if f.unguided {
-			ms = append(ms, r.srMethod(eng, s, false, ids[0]))
-		}
-		if f.guided {
-			ms = append(ms, r.srMethod(eng, s, true, ids[0]+"+"+ids[1]))
-		}
-	}
-	return ms, nil
-}
-
-// modelIDs are sha256 prefixes of the model files ("" for no file), naming
-// the SR cache's entries.
-func modelIDs(paths ...string) ([]string, error) {
-	out := make([]string, len(paths))
-	for i, p := range paths {
-		if p == "" {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		h := sha256.Sum256(b)
-		out[i] = hex.EncodeToString(h[:8])
-	}
-	return out, nil
-}
-
-// srMethod is SRDG with one sampler, guided by the probe's attributes or not.
-func (r *evalRunner) srMethod(eng *srdg.Engine, sampler string, guide bool, models string) eval.Method {
-	f := r.f
-	suffix := ""
-	if f.steps != 0 {
-		suffix += fmt.Sprintf("-n%d", f.steps)
-	}
-	if f.seed != 1 {
-		suffix += fmt.Sprintf("-seed%d", f.seed)
-	}
-	kind := "unguided"
-	if guide {
-		kind = "guided"
-	}
-	attrs := eng.Attributes()
-	return eval.Method{Name: "sr-" + sampler + suffix + "-" + kind, Stochastic: true,
-		ID: fmt.Sprintf("%s|steps%d|seed%d", models, f.steps, f.seed),
-		Restore: func(ctx context.Context, in eval.Input) ([]float32, error) {
-			var labels []int // nil: all abstain (unguided)
-			if guide {
-				labels = make([]int, len(attrs))
-				for i, a := range attrs {
-					labels[i] = -1
-					if v, ok := in.Probe.Attributes[a]; ok {
-						labels[i] = v
-					}
-				}
-			}
-			res, err := eng.SuperResolve(ctx, []srdg.Face{{LR: in.LR, Labels: labels}},
-				srdg.Params{Sampler: sampler, Steps: f.steps}, srdg.NewSeededNoise(eval.ProbeSeed(f.seed, in.SeedKey())))
-			if err != nil {
-				return nil, err
-			}
-			return res[0].SR, nil
-		}}
-}
-
 // writeOutputs writes the results folder, the grids and the calibration.
-func (r *evalRunner) writeOutputs(ctx context.Context, rep *eval.Report, stderr io.Writer) error {
-	f := r.f
+func writeEvalOutputs(ctx context.Context, f *evalFlags, set *eval.Set, ms *eval.MethodSet, rep *eval.Report, stderr io.Writer) error {
 	if err := eval.WriteOutputs(f.out, rep); err != nil {
 		return err
 	}
-	if f.grid > 0 {
-		for _, sc := range f.scaleList {
-			path := filepath.Join(f.out, fmt.Sprintf("grid_x%d.png", sc))
-			cols, err := writeEvalGrid(ctx, path, r.set, sc, f.grid, r.methods)
-			if err != nil {
-				return fmt.Errorf("grid: %w", err)
-			}
-			fmt.Fprintf(stderr, "srdgd eval: wrote %s (columns: %s)\n", path, strings.Join(cols, " | "))
+	for _, sc := range f.scaleList {
+		if f.grid <= 0 {
+			break
 		}
+		path := filepath.Join(f.out, fmt.Sprintf("grid_x%d.png", sc))
+		cols, err := eval.WriteGrid(ctx, path, set, sc, f.grid, ms.Methods)
+		if err != nil {
+			return fmt.Errorf("grid: %w", err)
+		}
+		fmt.Fprintf(stderr, "srdgd eval: wrote %s (columns: %s)\n", path, strings.Join(cols, " | "))
 	}
 	if f.calibrate == "" {
 		return nil
@@ -338,100 +221,16 @@ func (r *evalRunner) writeOutputs(ctx context.Context, rep *eval.Report, stderr 
 	if f.celeba != "" && f.split != "val" {
 		fmt.Fprintln(stderr, "srdgd eval: warning: calibrating on the", f.split, "split; choose thresholds on val and check them on test")
 	}
-	c, err := eval.Calibrate(rep, eval.CalibrateOptions{Source: r.calibSource()})
-	if err != nil {
-		return fmt.Errorf("calibrate: %w", err)
-	}
-	// Entries of other scales already in the file stay: one file for all.
-	if old, ok, err := eval.ReadCalibration(f.calibrate); err != nil {
-		return fmt.Errorf("calibrate: %w", err)
-	} else if ok {
-		if c, err = eval.MergeCalibration(old, c); err != nil {
-			return fmt.Errorf("calibrate %s: %w", f.calibrate, err)
-		}
-	}
-	if err := eval.WriteCalibration(f.calibrate, c); err != nil {
-		return fmt.Errorf("calibrate: %w", err)
-	}
-	fmt.Fprintf(stderr, "srdgd eval: wrote %s (%d entries)\n", f.calibrate, len(c.Entries))
-	return nil
-}
-
-// calibSource describes the run in the calibration file.
-func (r *evalRunner) calibSource() string {
-	f := r.f
 	data := "set " + filepath.Base(f.setPath)
 	if f.celeba != "" {
 		data = "CelebA aligned " + f.split + " (shares identities with train)"
 	}
-	return fmt.Sprintf("srdgd eval x%s: %s, %d probes, %d gallery identities, sampler %s, shots %d (%s), samples %d",
-		f.scales, data, len(r.set.Probes), len(r.set.Gallery), f.samplers, f.shots.K, f.shots.WithDefaults().Tag(), f.shots.Samples)
-}
-
-// writeEvalGrid writes a PNG with one row per probe (the first n): the LR
-// probe (nearest-neighbour upscaled), every method's output, the HR face.
-func writeEvalGrid(ctx context.Context, path string, set *eval.Set, scale, n int,
-	methods func(int) ([]eval.Method, error)) ([]string, error) {
-	ms, err := methods(scale)
+	src := fmt.Sprintf("srdgd eval x%s: %s, %d probes, %d gallery identities, sampler %s, shots %d (%s), samples %d",
+		f.scales, data, len(set.Probes), len(set.Gallery), f.samplers, f.shots.K, f.shots.WithDefaults().Tag(), f.shots.Samples)
+	n, err := eval.UpdateCalibration(f.calibrate, rep, src)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	probes := set.Probes[:min(n, len(set.Probes))]
-	const side, gap = eval.HR, 4
-	cols := []string{"LR"}
-	for _, m := range ms {
-		if m.Name != eval.HRMethod {
-			cols = append(cols, m.Name)
-		}
-	}
-	cols = append(cols, "HR")
-	img := image.NewRGBA(image.Rect(0, 0, len(cols)*(side+gap)-gap, len(probes)*(side+gap)-gap))
-	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
-	put := func(row, col int, p *faceimg.Planar) {
-		draw.Draw(img, image.Rect(col*(side+gap), row*(side+gap), col*(side+gap)+side, row*(side+gap)+side), p.Image(), image.Point{}, draw.Src)
-	}
-	for row, pr := range probes {
-		faces, err := gridRow(ctx, set, pr, scale, ms)
-		if err != nil {
-			return nil, err
-		}
-		for col, p := range faces {
-			put(row, col, p)
-		}
-	}
-	return cols, faceimg.Save(path, img)
-}
-
-// gridRow is one probe's row of the grid: LR (nearest-neighbour), the
-// methods' outputs, HR.
-func gridRow(ctx context.Context, set *eval.Set, pr eval.Image, scale int, ms []eval.Method) ([]*faceimg.Planar, error) {
-	const side = eval.HR
-	hr, err := set.LoadFace(pr)
-	if err != nil {
-		return nil, err
-	}
-	lr, ln, err := eval.MakeLR(hr, scale)
-	if err != nil {
-		return nil, err
-	}
-	up := faceimg.NewPlanar(side, side)
-	for c := range 3 {
-		for y := range side {
-			for x := range side {
-				up.Pix[c*side*side+y*side+x] = lr[c*ln*ln+(y*ln/side)*ln+x*ln/side]
-			}
-		}
-	}
-	row := []*faceimg.Planar{up}
-	for _, m := range ms {
-		if m.Name == eval.HRMethod {
-			continue
-		}
-		out, err := m.Restore(ctx, eval.Input{LR: lr, N: ln, Probe: pr})
-		if err != nil {
-			return nil, fmt.Errorf("%s on %s: %w", m.Name, pr.Path, err)
-		}
-		row = append(row, &faceimg.Planar{W: side, H: side, Pix: out})
-	}
-	return append(row, hr), nil
+	fmt.Fprintf(stderr, "srdgd eval: wrote %s (%d entries)\n", f.calibrate, n)
+	return nil
 }

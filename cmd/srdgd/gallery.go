@@ -14,6 +14,7 @@ import (
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/internal/app"
+	"github.com/srdgd/srdgd/internal/cliflag"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/srdg"
@@ -47,44 +48,6 @@ const galleryUsage = `usage: srdgd gallery [--config FILE] COMMAND ...
 Flags may come before or after the arguments; --config may also follow COMMAND.
 `
 
-// takeConfig removes --config FILE (or --config=FILE) from anywhere in
-// args, so that it may follow the subcommand too.
-func takeConfig(args []string) (path string, rest []string, err error) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			rest = append(rest, args[i:]...)
-			break
-		}
-		switch {
-		case a == "--config" || a == "-config":
-			if i+1 >= len(args) {
-				return "", nil, fmt.Errorf("flag needs an argument: %s", a)
-			}
-			path = args[i+1]
-			i++
-		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
-			_, path, _ = strings.Cut(a, "=")
-		default:
-			rest = append(rest, a)
-		}
-	}
-	return path, rest, nil
-}
-
-// loadConfigOrDefault loads the given (or $SRDGD_CONFIG / default) config file;
-// with no file at the default location it returns the defaults.
-func loadConfigOrDefault(path string) (*config.Config, error) {
-	explicit := path != "" || os.Getenv("SRDGD_CONFIG") != ""
-	if path == "" {
-		path = defaultConfigPath()
-	}
-	if _, err := os.Stat(path); err != nil && !explicit {
-		return config.Default(), nil
-	}
-	return config.Load(path)
-}
-
 // matchThresholds are the configured identification settings for photos
 // (srScale 0) or for faces super-resolved at srScale (app.MatchThresholds).
 func matchThresholds(cfg *config.Config, srScale int) match.Thresholds {
@@ -92,7 +55,7 @@ func matchThresholds(cfg *config.Config, srScale int) match.Thresholds {
 }
 
 func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfgPath, rest, err := takeConfig(args)
+	cfgPath, rest, err := cliflag.TakeValue(args, "config")
 	if err != nil {
 		fmt.Fprintf(stderr, "srdgd gallery: %v\n\n%s", err, galleryUsage)
 		return exitUsage
@@ -111,7 +74,7 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "srdgd gallery: unknown command %q (allowed: add, check, export, feedback, import, keygen, list, reembed, remove, search, threshold, verify, watchlist)\n\n%s", sub, galleryUsage)
 		return exitUsage
 	}
-	cfg, err := loadConfigOrDefault(cfgPath)
+	cfg, err := config.LoadOrDefault(cfgPath)
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitConfig
@@ -212,7 +175,7 @@ type galleryArgs struct {
 // checks the number of arguments of sub; nil and the exit code on error.
 func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.Writer) (*galleryArgs, int) {
 	c := &galleryArgs{}
-	fs := newFlagSet("gallery "+sub, stderr)
+	fs := cliflag.NewFlagSet("gallery "+sub, stderr)
 	usage := map[string]string{
 		"add":       "srdgd gallery add PHOTO|DIR... --name NAME",
 		"list":      "srdgd gallery list [--json]",
@@ -238,19 +201,19 @@ func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.W
 		fs.Float64Var(&c.offset, "offset", math.NaN(), "added to the identification threshold, in [-0.3, 0.3]")
 		fs.Float64Var(&c.marginOffset, "margin-offset", math.NaN(), "added to the margin, in [-0.3, 0.3]")
 	case "search":
-		sc := &scaleFlag{allowed: scales}
+		sc := &cliflag.Scale{Allowed: scales}
 		fs.Var(sc, "scale", "degrade the photo to an LR probe for this upscaling factor (8: 16x16, 16: 8x8) and super-resolve it first")
-		deprecated(fs, stderr, "lr", "--scale", sc.Set)
+		cliflag.Deprecated(fs, stderr, "lr", "--scale", sc.Set)
 		fs.IntVar(&c.k, "k", cfg.Match.TopK, "candidates listed, 1 to 100")
-		sampler := newEnum(fs, "sampler", cfg.SRDG.Sampler, "sampler for --scale", srdg.SamplerNames()...)
+		sampler := cliflag.NewEnum(fs, "sampler", cfg.SRDG.Sampler, "sampler for --scale", srdg.SamplerNames()...)
 		fs.BoolVar(&c.embeddings, "embeddings", false, "with --json: include the probe's descriptor values (biometric data)")
 		fs.StringVar(&c.save, "save-sr", "", "with --scale: write the LR probe and the SR face as PREFIX_lr.png and PREFIX_sr.png")
-		defer func() { c.scale, c.sampler = sc.v, sampler.v }()
+		defer func() { c.scale, c.sampler = sc.V, sampler.V }()
 	}
 	if sub != "remove" && sub != "reembed" && sub != "add" && sub != "watchlist" && sub != "feedback" && sub != "threshold" {
 		fs.BoolVar(&c.json, "json", false, "print JSON")
 	}
-	pos, err := parseArgs(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, exitOK
@@ -311,7 +274,7 @@ func galleryFail(stderr io.Writer, err error) int {
 // galleryKeygen writes the key file: --help or a stray argument must not
 // create a key.
 func galleryKeygen(cfg *config.Config, args []string, stdout, stderr io.Writer) int {
-	kfs := newFlagSet("gallery keygen", stderr)
+	kfs := cliflag.NewFlagSet("gallery keygen", stderr)
 	kfs.Usage = func() {
 		fmt.Fprint(stderr, "usage: srdgd gallery [--config FILE] keygen\n\ncreates the gallery key file named by match.key_file; an existing key is never overwritten\n")
 	}
@@ -337,11 +300,7 @@ func galleryKeygen(cfg *config.Config, args []string, stdout, stderr io.Writer) 
 
 func galleryAdd(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout, stderr io.Writer) int {
 	name := &c.name
-	files, err := expandPhotos(c.pos)
-	if err != nil {
-		return galleryFail(stderr, err)
-	}
-	photos, err := match.PhotosFromFiles(files)
+	photos, err := match.PhotosFromFiles(c.pos)
 	if err != nil {
 		return galleryFail(stderr, err)
 	}
@@ -399,35 +358,15 @@ func galleryVerify(ctx context.Context, g *match.Gallery, c *galleryArgs, stdout
 }
 
 func galleryTransfer(ctx context.Context, g *match.Gallery, sub, target string, asJSON bool, stdout, stderr io.Writer) int {
-	tarFile := strings.HasSuffix(target, ".tar")
 	var (
 		exp *match.ExportReport
 		imp *match.ImportReport
 		err error
 	)
-	switch {
-	case sub == "export" && tarFile:
-		f, ferr := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if ferr != nil {
-			err = ferr
-			break
-		}
-		exp, err = g.ExportTar(ctx, f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	case sub == "export":
-		exp, err = g.ExportDir(ctx, target)
-	case tarFile:
-		f, ferr := os.Open(target)
-		if ferr != nil {
-			err = ferr
-			break
-		}
-		imp, err = g.ImportTar(ctx, f)
-		f.Close()
-	default:
-		imp, err = g.ImportDir(ctx, target)
+	if sub == "export" {
+		exp, err = g.ExportTo(ctx, target)
+	} else {
+		imp, err = g.ImportFrom(ctx, target)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd gallery:", err)
@@ -502,7 +441,7 @@ func gallerySearch(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout
 			return exitFailure
 		}
 		note = n
-		if r, err = env.Gallery.SearchFaceAt(ctx, match.Face{Planar: sr}, c.k, app.MatchThresholds(env.Cfg, c.scale)); err != nil {
+		if r, err = env.Gallery.SearchFaceAt(ctx, match.EmbedInput{Planar: sr}, c.k, app.MatchThresholds(env.Cfg, c.scale)); err != nil {
 			return galleryFail(stderr, err)
 		}
 	}
@@ -537,32 +476,6 @@ func writeJSON(w io.Writer, v any) int {
 		return exitFailure
 	}
 	return exitOK
-}
-
-// expandPhotos replaces folders by the image files in them, sorted.
-func expandPhotos(args []string) ([]string, error) {
-	var out []string
-	for _, a := range args {
-		st, err := os.Stat(a)
-		if err != nil {
-			return nil, err
-		}
-		if !st.IsDir() {
-			out = append(out, a)
-			continue
-		}
-		ents, err := os.ReadDir(a)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range ents {
-			switch strings.ToLower(filepath.Ext(e.Name())) {
-			case ".jpg", ".jpeg", ".png", ".gif":
-				out = append(out, filepath.Join(a, e.Name()))
-			}
-		}
-	}
-	return out, nil
 }
 
 // auditCLI appends a gallery change made from the command line to the

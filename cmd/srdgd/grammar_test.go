@@ -3,52 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
-	"io"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/srdgd/srdgd/config"
 )
-
-func TestParseArgsInterspersed(t *testing.T) {
-	cases := []struct {
-		args    []string
-		pos     []string
-		x       string
-		b       bool
-		wantErr string
-	}{
-		{[]string{"a", "b"}, []string{"a", "b"}, "", false, ""},
-		{[]string{"a", "--x", "1", "b"}, []string{"a", "b"}, "1", false, ""},
-		{[]string{"a", "b", "--x=2", "--b"}, []string{"a", "b"}, "2", true, ""},
-		{[]string{"--b", "a"}, []string{"a"}, "", true, ""},
-		{[]string{"a", "--", "--x", "b"}, []string{"a", "--x", "b"}, "", false, ""},
-		{[]string{"-", "a"}, []string{"-", "a"}, "", false, ""},
-		{[]string{"a", "--bogus"}, nil, "", false, "flag provided but not defined: -bogus"},
-		{[]string{"a", "--x"}, nil, "", false, "flag needs an argument: -x"},
-	}
-	for _, c := range cases {
-		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
-			fs := flag.NewFlagSet("t", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			x := fs.String("x", "", "")
-			b := fs.Bool("b", false, "")
-			pos, err := parseArgs(fs, c.args)
-			if c.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-					t.Errorf("err %v, want %q", err, c.wantErr)
-				}
-				return
-			}
-			if err != nil || !slices.Equal(pos, c.pos) || *x != c.x || *b != c.b {
-				t.Errorf("pos %q x %q b %v err %v; want %q %q %v", pos, *x, *b, err, c.pos, c.x, c.b)
-			}
-		})
-	}
-}
 
 // TestCLIGrammar: every command takes flags after its arguments, --scale
 // means the upscaling factor everywhere (the old --lr flags work and
@@ -137,28 +96,5 @@ func TestScaleFlags(t *testing.T) {
 		if a == nil || a.lr != c.lr || strings.Contains(errb.String(), "deprecated") != c.warn {
 			t.Errorf("detect %q: %+v exit %d, stderr %q; want probe %d", c.args, a, code, errb.String(), c.lr)
 		}
-	}
-}
-
-func TestProgress(t *testing.T) {
-	var out bytes.Buffer
-	p := newProgress(&out, "sr", 5*time.Second)
-	now := p.t0
-	p.now = func() time.Time { return now }
-	for done := 1; done <= 30; done++ {
-		now = now.Add(time.Second)
-		p.Update(done, 30)
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 6 || lines[0] != "sr: 5/30 evaluations (16%), 5s, about 25s left" || lines[5] != "sr: 30/30 evaluations (100%), 30s" {
-		t.Errorf("progress lines:\n%s", out.String())
-	}
-	// a run shorter than one interval says nothing
-	out.Reset()
-	q := newProgress(&out, "sr", 5*time.Second)
-	q.Update(1, 2)
-	q.Update(2, 2)
-	if out.Len() != 0 {
-		t.Errorf("short run printed %q", out.String())
 	}
 }

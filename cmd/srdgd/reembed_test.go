@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/srdgd/srdgd/internal/app"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/internal/app"
 
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish/history"
@@ -62,14 +64,14 @@ func TestGalleryReembed(t *testing.T) {
 	}
 	copyFile(t, filepath.Join(dist, "face_embedder.onnx"), filepath.Join(v1, "face_embedder.onnx"))
 	withMetadata(t, filepath.Join(dist, "face_embedder.onnx"), filepath.Join(v2, "face_embedder.onnx"), "srdgd.revision", "reembed-test")
-	config := func(name, models string) string {
+	writeConfig := func(name, models string) string {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte("version: 1\nstorage:\n  state_dir: "+filepath.Join(dir, "state")+
 			"\nmatch:\n  key_file: "+filepath.Join(dir, "gallery.key")+
 			"\n  embedder_model: "+filepath.Join(models, "face_embedder.onnx")+"\n"), 0o644)
 		return p
 	}
-	cfg1, cfg2 := config("v1.yaml", v1), config("v2.yaml", v2)
+	cfg1, cfg2 := writeConfig("v1.yaml", v1), writeConfig("v2.yaml", v2)
 	ctx := context.Background()
 	g := func(cfg string, args ...string) (int, string, string) {
 		return runCLI(t, ctx, append([]string{"gallery", "--config", cfg}, args...)...)
@@ -97,7 +99,7 @@ func TestGalleryReembed(t *testing.T) {
 	if code, out, _ := g(cfg2, "list"); code != exitOK || !strings.Contains(out, "photos 2  searchable 0") {
 		t.Fatalf("list with the new embedder before reembed: %d\n%s", code, out)
 	}
-	c2, err := loadConfigOrDefault(cfg2)
+	c2, err := config.LoadOrDefault(cfg2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,65 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/srdgd/srdgd/internal/app"
+	"github.com/srdgd/srdgd/internal/cliflag"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/locate"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/srdg"
 )
-
-// attrAliases maps what an operator may type to the models' attribute names.
-var attrAliases = map[string]string{
-	"male": "male", "gender": "male",
-	"glasses": "glasses", "eyeglasses": "glasses",
-	"no_beard": "no_beard", "nobeard": "no_beard",
-}
-
-// parseAttrs parses "male=1,glasses=0,nobeard=1" into labels in the order of
-// names (-1 where not given or given as "?").
-func parseAttrs(s string, names []string) ([]int, error) {
-	labels := make([]int, len(names))
-	for i := range labels {
-		labels[i] = -1
-	}
-	if strings.TrimSpace(s) == "" {
-		return labels, nil
-	}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
-		if !ok {
-			return nil, fmt.Errorf("--attrs: %q: want NAME=0|1|? (names: male, glasses, nobeard)", kv)
-		}
-		name, known := attrAliases[strings.ToLower(strings.TrimSpace(k))]
-		if !known {
-			return nil, fmt.Errorf("--attrs: unknown attribute %q (known: male, glasses, nobeard)", k)
-		}
-		idx := -1
-		for i, n := range names {
-			if n == name {
-				idx = i
-			}
-		}
-		if idx < 0 {
-			return nil, fmt.Errorf("--attrs: the guidance model has no %q attribute (it has %s)", name, strings.Join(names, ", "))
-		}
-		switch strings.TrimSpace(v) {
-		case "1":
-			labels[idx] = 1
-		case "0":
-			labels[idx] = 0
-		case "?", "-":
-			labels[idx] = -1
-		default:
-			return nil, fmt.Errorf("--attrs: %s=%q: want 0, 1 or ?", k, v)
-		}
-	}
-	return labels, nil
-}
 
 // flagModels is the model search of a command's --models flag (internal/locate:
 // the folder given, else beside the binary, the install prefix, the source tree).
@@ -72,26 +23,26 @@ func flagModels(dir string) locate.Models { return locate.Models{Dir: dir, DirKe
 const modelsHelp = "models folder (default: search beside the binary, /usr/share/srdgd/models, models/dist of the source tree; README \"Where srdgd finds its files\")"
 
 func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("sr", stderr)
+	fs := cliflag.NewFlagSet("sr", stderr)
 	in := fs.String("in", "", "LR face image (PNG/JPEG), a square crop: the model's LR size (16x16 at --scale 8, 8x8 at 16) or larger, then downscaled to it; required")
 	out := fs.String("out", "sr.png", "output image (PNG/JPEG)")
 	attrs := fs.String("attrs", "", "guidance labels, e.g. male=1,glasses=0,nobeard=1 (names: male, glasses, nobeard; values 0, 1 or ?; empty: unguided)")
-	sampler := newEnum(fs, "sampler", "fast", "sampler", srdg.SamplerNames()...)
+	sampler := cliflag.NewEnum(fs, "sampler", "fast", "sampler", srdg.SamplerNames()...)
 	steps := fs.Int("steps", 0, "predictor steps (0 = sampler default)")
 	weight := fs.Float64("weight", 0, "guidance weight, >= 0 (0 = sampler default)")
 	seed := fs.Uint64("seed", 1, "noise seed")
-	scale := &scaleFlag{v: 8, allowed: scales}
+	scale := &cliflag.Scale{V: 8, Allowed: scales}
 	fs.Var(scale, "scale", "upscaling factor: 8 (16x16 input) or 16 (8x8 input) (default 8)")
 	dir := fs.String("models", "", modelsHelp)
 	score := fs.String("score", "", "score model (default: score_x<scale>.onnx in --models)")
 	guidance := fs.String("guidance", "", "guidance model (default: guidance.onnx in --models; 'none' = off)")
 	lib := fs.String("ort-library", "", "libonnxruntime path (default: search, README \"Where srdgd finds its files\")")
 	threads := fs.Int("threads", 0, "ORT intra-op threads (0 = default)")
-	pos, err := parseArgs(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		return exitUsage
 	}
-	if !noArgs(stderr, "srdgd sr", pos) {
+	if !cliflag.NoArgs(stderr, "srdgd sr", pos) {
 		return exitUsage
 	}
 	if *in == "" {
@@ -103,7 +54,7 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	models := flagModels(*dir)
-	if *score, err = models.File("--score", *score, fmt.Sprintf("score_x%d.onnx", scale.v)); err != nil {
+	if *score, err = models.File("--score", *score, fmt.Sprintf("score_x%d.onnx", scale.V)); err != nil {
 		fmt.Fprintln(stderr, "srdgd sr:", err)
 		return exitFailure
 	}
@@ -120,7 +71,7 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer rt.Close()
 	eng, err := srdg.Open(srdg.ModelOptions{
-		Runtime: rt, ScorePath: *score, GuidancePath: *guidance, WantScale: scale.v,
+		Runtime: rt, ScorePath: *score, GuidancePath: *guidance, WantScale: scale.V,
 		Session: ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: *threads},
 	})
 	if err != nil {
@@ -128,7 +79,7 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer eng.Close()
-	labels, err := parseAttrs(*attrs, eng.Attributes())
+	labels, err := srdg.ParseLabels(*attrs, eng.Attributes())
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd sr:", err)
 		return exitUsage
@@ -149,9 +100,9 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	t0 := time.Now()
 	// a progress line every 5 s: the reference sampler takes minutes on a CPU
-	prog := newProgress(stderr, "srdgd sr", 5*time.Second)
-	res, err := eng.SuperResolve(ctx, []srdg.Face{{LR: p.Pix, Labels: labels}},
-		srdg.Params{Sampler: sampler.v, Steps: *steps, W: *weight, Progress: prog.Update}, srdg.NewSeededNoise(*seed))
+	prog := cliflag.NewProgress(stderr, "srdgd sr", 5*time.Second)
+	res, err := eng.SuperResolve(ctx, []srdg.Input{{LR: p.Pix, Labels: labels}},
+		srdg.Params{Sampler: sampler.V, Steps: *steps, W: *weight, Progress: prog.Update}, srdg.NewSeededNoise(*seed))
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd sr:", err)
 		return exitFailure
@@ -163,16 +114,9 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var used []string
 	for i, n := range eng.Attributes() {
-		used = append(used, n+"="+labelString(r.Labels[i]))
+		used = append(used, n+"="+srdg.LabelString(r.Labels[i]))
 	}
 	fmt.Fprintf(stdout, "wrote %s (%dx%d) in %s: sampler %s, %d steps, %d score + %d guidance evaluations, guided=%v [%s], seed %d\n",
 		*out, hr, hr, time.Since(t0).Round(time.Millisecond), r.Sampler, r.Steps, r.ScoreEvals, r.GuidanceEvals, r.Guided, strings.Join(used, ","), *seed)
 	return exitOK
-}
-
-func labelString(l int) string {
-	if l < 0 {
-		return "?"
-	}
-	return strconv.Itoa(l)
 }

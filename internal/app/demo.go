@@ -151,3 +151,94 @@ func cliUser() string {
 	}
 	return strconv.Itoa(os.Getuid())
 }
+
+// DemoOptions configure StartDemo.
+type DemoOptions struct {
+	// Width, Height and FPS of the demo camera.
+	Width, Height, FPS int
+	// Synthetic streams ffmpeg's testsrc2 pattern (no faces, no gallery).
+	Synthetic bool
+	// MQTTListen is the embedded broker's address ("": the default, or a
+	// free port when that one is taken).
+	MQTTListen string
+	Log        *slog.Logger
+}
+
+// Demo is the demo's camera: an in-process RTSP server streaming the
+// rendered scene from an ffmpeg that is restarted when it exits or stalls.
+type Demo struct {
+	// URL is the camera's RTSP URL, Broker the embedded broker's address.
+	URL, Broker string
+	srv         *rtspserver.Server
+	cancel      context.CancelFunc
+	kept        chan struct{}
+}
+
+// StartDemo starts the demo camera and enrols the demo gallery, and points
+// cfg at them: cfg.Cameras is the demo camera, the embedded broker listens
+// on Demo.Broker, the gallery key is in the state dir. A broker address
+// that cannot work is a UsageError. Close stops the camera.
+func StartDemo(ctx context.Context, cfg *config.Config, o DemoOptions) (*Demo, error) {
+	log := o.Log
+	broker, moved, err := DemoBrokerAddr(o.MQTTListen, cfg.Publish.MQTT.EmbeddedListen)
+	if err != nil {
+		return nil, UsageError{fmt.Errorf("mqtt broker address: %w", err)}
+	}
+	if moved {
+		log.Warn("demo: the default mqtt port is taken, the embedded broker uses a free one", "default", cfg.Publish.MQTT.EmbeddedListen, "listen", broker)
+	}
+	cfg.Publish.MQTT.EmbeddedListen = broker
+	cfg.Match.KeyFile = filepath.Join(cfg.Storage.StateDir, "gallery.key")
+	if err := os.MkdirAll(cfg.Storage.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	srv, err := rtspserver.Start(rtspserver.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("rtsp server: %w", err)
+	}
+	d := &Demo{URL: srv.URL("demo"), Broker: broker, srv: srv, kept: make(chan struct{})}
+	fo := rtspserver.FFmpegOptions{Width: o.Width, Height: o.Height, FPS: o.FPS, GOP: 2 * o.FPS}
+	var man *demoscene.Manifest
+	if !o.Synthetic {
+		clip, m, err := DemoClip(ctx, cfg, o.Width, o.Height, o.FPS, log)
+		if err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("scene: %w", err)
+		}
+		fo.Input, man = clip, m
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	d.cancel = cancel
+	keep, err := rtspserver.NewKeeper(kctx, d.URL, fo, log.With("component", "demo-camera"))
+	if err != nil {
+		cancel()
+		srv.Close()
+		return nil, fmt.Errorf("camera stream: %w", err)
+	}
+	keep.Present = func() bool { return srv.HasPublisher("demo") }
+	go func() { defer close(d.kept); _ = keep.Run(kctx) }()
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	err = srv.WaitPublisher(wctx, "demo")
+	wcancel()
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("the synthetic camera did not start: %w (ffmpeg: %s)", err, keep.Publisher().Stderr())
+	}
+	if man != nil {
+		if err := DemoGallery(ctx, cfg, man, log); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("gallery: %w", err)
+		}
+	}
+	cam := config.DefaultCamera()
+	cam.Name, cam.URL, cam.Transport = "demo", d.URL, "tcp"
+	cfg.Cameras = []config.Camera{cam}
+	return d, nil
+}
+
+// Close stops the camera's ffmpeg and the RTSP server.
+func (d *Demo) Close() {
+	d.cancel()
+	<-d.kept
+	d.srv.Close()
+}

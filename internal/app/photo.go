@@ -46,7 +46,7 @@ func SuperResolvePhoto(ctx context.Context, env *Gallery, img image.Image, lr in
 		return nil, "", err
 	}
 	defer eng.Close()
-	out, err := eng.SuperResolve(ctx, []srdg.Face{{LR: crop.LR.Pix}}, srdg.Params{Sampler: sampler}, srdg.NewSeededNoise(1))
+	out, err := eng.SuperResolve(ctx, []srdg.Input{{LR: crop.LR.Pix}}, srdg.Params{Sampler: sampler}, srdg.NewSeededNoise(1))
 	if err != nil {
 		return nil, "", err
 	}
@@ -190,7 +190,7 @@ type PhotoFace struct {
 
 // Describe measures f with a fresh quality gate (every face is its own
 // track's first shot), cuts its probe and predicts its attributes.
-func (t *PhotoTools) Describe(ctx context.Context, img *detect.Image, f detect.Face, prober *detect.Prober, abstain float64) (PhotoFace, error) {
+func (t *PhotoTools) Describe(ctx context.Context, img *detect.Image, f detect.Detection, prober *detect.Prober, abstain float64) (PhotoFace, error) {
 	g, _ := detect.NewGate(detect.GateOptions{})
 	pf := PhotoFace{Quality: g.Measure(img, f), Gate: "ok"}
 	if ok, why := g.Check(1, pf.Quality); !ok {

@@ -212,32 +212,6 @@ func (v *viewer) rtpTimestamp(pts time.Duration) (uint32, bool) {
 	return uint32(b) + uint32(pts*90000/time.Second), true
 }
 
-// sendTracks sends the viewer's queued box messages once the "events"
-// channel is open; behind, it drops them rather than let them queue.
-func (v *viewer) sendTracks() {
-	select {
-	case <-v.dcOpen:
-	case <-v.ctx.Done():
-		return
-	}
-	dc := v.dataChannel()
-	for {
-		msg, err := v.tracks.Pop(v.ctx)
-		if err != nil {
-			return
-		}
-		if dc.BufferedAmount() > maxTrackBuffered {
-			v.cam.tracksDropped.Add(1)
-			continue
-		}
-		if err := dc.SendText(string(msg)); err != nil {
-			v.cam.tracksDropped.Add(1)
-			v.log.Debug("send track boxes", "err", err)
-			continue
-		}
-		v.cam.tracksSent.Add(1)
-	}
-}
 
 func newTrackQueues() (*queue.Queue[face.TrackBoxes], *labelBook) {
 	return queue.New[face.TrackBoxes](trackQueue), newLabelBook()

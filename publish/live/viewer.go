@@ -284,6 +284,19 @@ func (v *viewer) dataChannel() *webrtc.DataChannel {
 
 // sendEvents sends queued hit messages once the "events" channel is open.
 func (v *viewer) sendEvents() {
+	v.sendQueued(v.events, maxDCBuffered, &v.cam.hitsSent, &v.cam.hitsDropped, "send hit")
+}
+
+// sendTracks sends the viewer's queued box messages once the "events"
+// channel is open; behind, it drops them rather than let them queue.
+func (v *viewer) sendTracks() {
+	v.sendQueued(v.tracks, maxTrackBuffered, &v.cam.tracksSent, &v.cam.tracksDropped, "send track boxes")
+}
+
+// sendQueued sends q's messages on the data channel once it is open, until
+// the viewer ends; a message that finds more than maxBuffered bytes still
+// unsent, or fails to send, is dropped and counted.
+func (v *viewer) sendQueued(q *queue.Queue[[]byte], maxBuffered uint64, sent, dropped *atomic.Uint64, what string) {
 	select {
 	case <-v.dcOpen:
 	case <-v.ctx.Done():
@@ -291,19 +304,19 @@ func (v *viewer) sendEvents() {
 	}
 	dc := v.dataChannel()
 	for {
-		msg, err := v.events.Pop(v.ctx)
+		msg, err := q.Pop(v.ctx)
 		if err != nil {
 			return
 		}
-		if dc.BufferedAmount() > maxDCBuffered {
-			v.cam.hitsDropped.Add(1)
+		if dc.BufferedAmount() > maxBuffered {
+			dropped.Add(1)
 			continue
 		}
 		if err := dc.SendText(string(msg)); err != nil {
-			v.cam.hitsDropped.Add(1)
-			v.log.Debug("send hit", "err", err)
+			dropped.Add(1)
+			v.log.Debug(what, "err", err)
 			continue
 		}
-		v.cam.hitsSent.Add(1)
+		sent.Add(1)
 	}
 }
