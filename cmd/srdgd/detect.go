@@ -6,53 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/srdgd/srdgd/detect"
-	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/cliflag"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/srdg"
 )
-
-// detectFace is one face in the output of `srdgd detect` (the --json schema).
-type detectFace struct {
-	Box       [4]float64            `json:"box"` // x0, y0, x1, y1 in pixels
-	FacePx    float64               `json:"face_px"`
-	Score     float64               `json:"score"`
-	Landmarks map[string][2]float64 `json:"landmarks,omitempty"`
-	Quality   face.Quality          `json:"quality"`
-	// Gate is "ok" or the reason the quality gate would reject this face.
-	Gate     string       `json:"gate"`
-	Framing  face.Framing `json:"framing"`
-	Upscaled bool         `json:"upscaled"`
-	// Attributes are the LR attribute predictor's probabilities that each
-	// attribute has label 1, Labels the guidance labels chosen from them
-	// (-1 = abstain); absent without an attribute model.
-	Attributes map[string]float64 `json:"attributes,omitempty"`
-	Labels     map[string]int     `json:"labels,omitempty"`
-	// LR and Preview name the PNG files written with --probes.
-	LR      string `json:"lr,omitempty"`
-	Preview string `json:"preview,omitempty"`
-}
-
-// detectResult is the --json document.
-type detectResult struct {
-	Image     string       `json:"image"`
-	Width     int          `json:"width"`
-	Height    int          `json:"height"`
-	Detector  string       `json:"detector"`
-	ElapsedMS float64      `json:"elapsed_ms"`
-	Windows   int          `json:"windows"`
-	Faces     []detectFace `json:"faces"`
-}
-
-var landmarkNames = [detect.NumLandmarks]string{"right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear"}
 
 type roiFlag []detect.NormRect
 
@@ -149,100 +111,39 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if a == nil {
 		return code
 	}
-	fail := func(code int, err error) int { fmt.Fprintln(stderr, "detect:", err); return code }
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "detect:", err)
+		if ue := (app.UsageError{}); errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailure
+	}
 	data, err := faceimg.ReadFile(a.in)
 	if err != nil {
-		return fail(exitFailure, err)
+		return fail(err)
 	}
 	img, err := detect.DecodeImage(data, faceimg.DefaultMaxPixels)
 	if err != nil {
-		return fail(exitFailure, fmt.Errorf("%s: %w", a.in, err))
+		return fail(fmt.Errorf("%s: %w", a.in, err))
 	}
-	models := flagModels(a.models)
-	attrModel := a.attrModel
-	if attrModel == "" {
-		if attrModel, err = models.File("--attr-model", "", fmt.Sprintf("lr_attrs_x%d.onnx", 128/a.lr)); err != nil {
-			attrModel = "none" // the default is optional
-		}
-	}
-	model := a.model
-	if a.det == "blazeface" {
-		if model, err = models.File("--model", a.model, "blazeface.onnx"); err != nil {
-			return fail(exitFailure, err)
-		}
-	}
-	tools, err := app.OpenPhotoTools(app.PhotoToolsOptions{Detector: a.det, Model: model, ORTLibrary: a.lib, Threads: a.threads,
-		Search: a.search, AttrModel: attrModel, LRSize: a.lr})
-	if ue := (app.UsageError{}); errors.As(err, &ue) {
-		return fail(exitUsage, err)
-	} else if err != nil {
-		return fail(exitFailure, err)
+	tools, err := app.OpenPhotoTools(app.PhotoToolsOptions{Detector: a.det, Model: a.model, ORTLibrary: a.lib, Threads: a.threads,
+		Search: a.search, AttrModel: a.attrModel, LRSize: a.lr, Models: flagModels(a.models)})
+	if err != nil {
+		return fail(err)
 	}
 	defer tools.Close()
-	d := tools.Detector
-	prober, err := detect.NewProber(detect.ProbeOptions{LRSize: a.lr})
+	rep, err := tools.Report(ctx, img, app.ReportOptions{Name: a.in, LRSize: a.lr, Abstain: a.abstain, Probes: a.probes})
 	if err != nil {
-		return fail(exitUsage, err)
-	}
-	start := time.Now()
-	res, err := d.Detect(ctx, img)
-	if err != nil {
-		return fail(exitFailure, err)
-	}
-	out := detectResult{Image: a.in, Width: img.Width, Height: img.Height, Detector: d.Name(),
-		ElapsedMS: float64(time.Since(start).Microseconds()) / 1000, Windows: res.Tiles, Faces: []detectFace{}}
-	if a.probes != "" {
-		if err := os.MkdirAll(a.probes, 0o755); err != nil {
-			return fail(exitFailure, err)
-		}
-	}
-	for i, f := range res.Faces {
-		df, err := a.describe(ctx, tools, img, f, i, prober)
-		if err != nil {
-			return fail(exitFailure, err)
-		}
-		out.Faces = append(out.Faces, df)
+		return fail(err)
 	}
 	if a.asJSON {
-		return writeJSON(stdout, out)
+		return writeJSON(stdout, rep)
 	}
-	printDetect(stdout, out)
+	printDetect(stdout, rep)
 	return exitOK
 }
 
-// describe measures one face, cuts its probe and, with --probes, writes it.
-func (a *detectArgs) describe(ctx context.Context, tools *app.PhotoTools, img *detect.Image, f detect.Detection, i int, prober *detect.Prober) (detectFace, error) {
-	pf, err := tools.Describe(ctx, img, f, prober, a.abstain)
-	if err != nil {
-		return detectFace{}, err
-	}
-	df := detectFace{Box: [4]float64{f.Box.X0, f.Box.Y0, f.Box.X1, f.Box.Y1}, FacePx: f.Px(), Score: f.Score, Quality: pf.Quality,
-		Gate: pf.Gate, Framing: pf.Crop.Framing, Upscaled: pf.Crop.Upscaled}
-	if f.HasLandmarks {
-		df.Landmarks = map[string][2]float64{}
-		for k, p := range f.Landmarks {
-			df.Landmarks[landmarkNames[k]] = [2]float64{p.X, p.Y}
-		}
-	}
-	if pf.Probs != nil {
-		df.Attributes, df.Labels = map[string]float64{}, map[string]int{}
-		for k, name := range tools.Attrs.Attributes {
-			df.Attributes[name], df.Labels[name] = pf.Probs[k], pf.Labels[k]
-		}
-	}
-	if a.probes == "" {
-		return df, nil
-	}
-	base := strings.TrimSuffix(filepath.Base(a.in), filepath.Ext(a.in))
-	df.LR = filepath.Join(a.probes, fmt.Sprintf("%s_face%02d_lr%d.png", base, i+1, a.lr))
-	df.Preview = filepath.Join(a.probes, fmt.Sprintf("%s_face%02d_hr128.png", base, i+1))
-	if err := faceimg.Save(df.LR, pf.Crop.LR.Image()); err != nil {
-		return df, err
-	}
-	return df, faceimg.Save(df.Preview, pf.Crop.Preview.Image())
-}
-
-func printDetect(w io.Writer, out detectResult) {
+func printDetect(w io.Writer, out *app.PhotoReport) {
 	fmt.Fprintf(w, "%s: %dx%d, %s, %d faces in %.1f ms (%d windows)\n", out.Image, out.Width, out.Height,
 		out.Detector, len(out.Faces), out.ElapsedMS, out.Windows)
 	for i, f := range out.Faces {
@@ -254,7 +155,7 @@ func printDetect(w io.Writer, out detectResult) {
 		fmt.Fprintln(w)
 		if f.Landmarks != nil {
 			var parts []string
-			for _, n := range landmarkNames {
+			for _, n := range app.LandmarkNames {
 				p := f.Landmarks[n]
 				parts = append(parts, fmt.Sprintf("%s %.1f,%.1f", n, p[0], p[1]))
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/srdgd/srdgd/detect"
 	"github.com/srdgd/srdgd/detect/detecttest"
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/faceimg"
 )
 
@@ -76,7 +77,7 @@ func TestCLI(t *testing.T) {
 	if rc := cmdDetect(context.Background(), []string{"--in", in, "--json", "--probes", probes, "--model", blazefaceModel, "--threads", "1"}, &out, &errb); rc != 0 {
 		t.Fatalf("exit %d: %s", rc, errb.String())
 	}
-	var res detectResult
+	var res app.PhotoReport
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out.String())
 	}

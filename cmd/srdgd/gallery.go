@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"math"
 	"os"
 	"path/filepath"
@@ -54,6 +56,33 @@ func matchThresholds(cfg *config.Config, srScale int) match.Thresholds {
 	return app.MatchThresholds(cfg, srScale)
 }
 
+// gallerySub is one gallery subcommand: its usage line, how many
+// arguments it takes (max -1: any number), whether it prints --json and
+// whether it loads the photo detector and the embedder.
+type gallerySub struct {
+	usage        string
+	min, max     int
+	json, models bool
+}
+
+// gallerySubs are the subcommands but keygen (it needs no gallery). list
+// loads the embedder too, to count the photos search can use (a box
+// without the models can still list).
+var gallerySubs = map[string]gallerySub{
+	"add":       {"srdgd gallery add PHOTO|DIR... --name NAME", 1, -1, false, true},
+	"list":      {"srdgd gallery list [--json]", 0, 0, true, true},
+	"remove":    {"srdgd gallery remove NAME", 1, 1, false, false},
+	"export":    {"srdgd gallery export DIR|FILE.tar [--json]", 1, 1, true, false},
+	"import":    {"srdgd gallery import DIR|FILE.tar [--json]", 1, 1, true, true},
+	"search":    {"srdgd gallery search PHOTO [--scale 8|16] [-k N] [--sampler NAME] [--json] [--embeddings] [--save-sr PREFIX]", 1, 1, true, true},
+	"verify":    {"srdgd gallery verify NAME PHOTO [--json]", 2, 2, true, true},
+	"check":     {"srdgd gallery check [--json]", 0, 0, true, false},
+	"reembed":   {"srdgd gallery reembed (it takes no argument: the embedder is match.embedder_model)", 0, 0, false, true},
+	"watchlist": {"srdgd gallery watchlist NAME on|off", 2, 2, false, false},
+	"feedback":  {"srdgd gallery feedback HIT_ID confirm NAME|reject [NAME]|not_enrolled", 2, 3, false, true},
+	"threshold": {"srdgd gallery threshold NAME --offset X [--margin-offset Y] | srdgd gallery threshold NAME off", 1, 2, false, false},
+}
+
 func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfgPath, rest, err := cliflag.TakeValue(args, "config")
 	if err != nil {
@@ -68,10 +97,10 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitOK
 	}
 	sub, sargs := rest[0], rest[1:]
-	known := map[string]bool{"keygen": true, "add": true, "list": true, "remove": true, "export": true, "import": true, "search": true, "verify": true, "check": true, "reembed": true,
-		"watchlist": true, "feedback": true, "threshold": true}
-	if !known[sub] {
-		fmt.Fprintf(stderr, "srdgd gallery: unknown command %q (allowed: add, check, export, feedback, import, keygen, list, reembed, remove, search, threshold, verify, watchlist)\n\n%s", sub, galleryUsage)
+	if _, ok := gallerySubs[sub]; !ok && sub != "keygen" {
+		names := append(slices.Sorted(maps.Keys(gallerySubs)), "keygen")
+		slices.Sort(names)
+		fmt.Fprintf(stderr, "srdgd gallery: unknown command %q (allowed: %s)\n\n%s", sub, strings.Join(names, ", "), galleryUsage)
 		return exitUsage
 	}
 	cfg, err := config.LoadOrDefault(cfgPath)
@@ -87,11 +116,9 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if c == nil {
 		return code
 	}
-	// list loads the embedder too, to count the photos search can use; a
-	// box without the models can still list
-	withModels := map[string]bool{"add": true, "import": true, "search": true, "verify": true, "reembed": true, "list": true, "feedback": true}[sub]
+	withModels := gallerySubs[sub].models
 	env, err := app.OpenGallery(ctx, cfg, withModels, nil, nil)
-	modelsLoaded := withModels && err == nil
+	c.searchable = withModels && err == nil
 	if modelErr := err; err != nil && sub == "list" {
 		if env, err = app.OpenGallery(ctx, cfg, false, nil, nil); err == nil {
 			fmt.Fprintln(stderr, "srdgd gallery: warning: the embedder does not load, so searchable photos are not counted:", modelErr)
@@ -101,58 +128,37 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return galleryFail(stderr, err)
 	}
 	defer env.Close()
-	g := env.Gallery
+	env.AuditWarn = func(err error) { fmt.Fprintln(stderr, "srdgd gallery: warning: not written to the audit log:", err) }
+	return runGallery(ctx, sub, env, c, stdout, stderr)
+}
+
+// runGallery runs one parsed subcommand on the opened gallery.
+func runGallery(ctx context.Context, sub string, env *app.Gallery, c *galleryArgs, stdout, stderr io.Writer) int {
 	switch sub {
 	case "add":
 		return galleryAdd(ctx, env, c, stdout, stderr)
 	case "list":
-		return galleryList(ctx, g, c.json, modelsLoaded, stdout, stderr)
+		return galleryList(ctx, env.Gallery, c.json, c.searchable, stdout, stderr)
 	case "remove":
-		if err := g.Remove(ctx, c.pos[0]); err != nil {
+		if err := env.Remove(ctx, c.pos[0]); err != nil {
 			return galleryFail(stderr, err)
 		}
 		fmt.Fprintf(stdout, "removed %s\n", c.pos[0])
-		auditCLI(ctx, cfg, stderr, "gallery.remove", c.pos[0], "")
 		return exitOK
 	case "export", "import":
-		code := galleryTransfer(ctx, g, sub, c.pos[0], c.json, stdout, stderr)
-		if code == exitOK {
-			auditCLI(ctx, cfg, stderr, "gallery."+sub, c.pos[0], "")
-		}
-		return code
+		return galleryTransfer(ctx, env, sub, c.pos[0], c.json, stdout, stderr)
 	case "check":
-		rep, err := g.Check(ctx)
-		if err != nil {
-			return galleryFail(stderr, err)
-		}
-		code := exitOK
-		if !rep.OK() {
-			code = exitFailure
-		}
-		if c.json {
-			if writeJSON(stdout, checkOut(rep)) != exitOK {
-				return exitFailure
-			}
-			return code
-		}
-		fmt.Fprintf(stdout, "%d people, %d photos, %d descriptors\n", rep.People, rep.Images, rep.Embeddings)
-		for _, p := range rep.Problems {
-			fmt.Fprintln(stdout, "problem:", p)
-		}
-		if rep.OK() {
-			fmt.Fprintln(stdout, "ok")
-		}
-		return code
+		return galleryCheck(ctx, env.Gallery, c.json, stdout, stderr)
 	case "verify":
-		return galleryVerify(ctx, g, c, stdout, stderr)
+		return galleryVerify(ctx, env.Gallery, c, stdout, stderr)
 	case "reembed":
 		return galleryReembed(ctx, env, stdout, stderr)
 	case "watchlist":
-		return galleryWatchlist(ctx, cfg, env, c.pos, stdout, stderr)
+		return galleryWatchlist(ctx, env, c.pos, stdout, stderr)
 	case "feedback":
-		return galleryFeedback(ctx, cfg, env, c.pos, stdout, stderr)
+		return galleryFeedback(ctx, env, c.pos, stdout, stderr)
 	case "threshold":
-		return galleryThreshold(ctx, cfg, env, c, stdout, stderr)
+		return galleryThreshold(ctx, env, c, stdout, stderr)
 	}
 	return gallerySearch(ctx, env, c, stdout, stderr)
 }
@@ -169,6 +175,8 @@ type galleryArgs struct {
 	save       string
 	// offset, marginOffset: threshold's flags (NaN: not given)
 	offset, marginOffset float64
+	// searchable: the embedder loaded, so list can count searchable photos
+	searchable bool
 }
 
 // parseGalleryArgs parses the flags (anywhere among the arguments) and
@@ -176,23 +184,8 @@ type galleryArgs struct {
 func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.Writer) (*galleryArgs, int) {
 	c := &galleryArgs{}
 	fs := cliflag.NewFlagSet("gallery "+sub, stderr)
-	usage := map[string]string{
-		"add":       "srdgd gallery add PHOTO|DIR... --name NAME",
-		"list":      "srdgd gallery list [--json]",
-		"remove":    "srdgd gallery remove NAME",
-		"export":    "srdgd gallery export DIR|FILE.tar [--json]",
-		"import":    "srdgd gallery import DIR|FILE.tar [--json]",
-		"search":    "srdgd gallery search PHOTO [--scale 8|16] [-k N] [--sampler NAME] [--json] [--embeddings] [--save-sr PREFIX]",
-		"verify":    "srdgd gallery verify NAME PHOTO [--json]",
-		"check":     "srdgd gallery check [--json]",
-		"reembed":   "srdgd gallery reembed (it takes no argument: the embedder is match.embedder_model)",
-		"watchlist": "srdgd gallery watchlist NAME on|off",
-		"feedback":  "srdgd gallery feedback HIT_ID confirm NAME|reject [NAME]|not_enrolled",
-		"threshold": "srdgd gallery threshold NAME --offset X [--margin-offset Y] | srdgd gallery threshold NAME off",
-	}[sub]
-	fs.Usage = func() { fmt.Fprintf(stderr, "usage: %s\n", usage); fs.PrintDefaults() }
-	nargs := map[string][2]int{"add": {1, -1}, "list": {0, 0}, "remove": {1, 1}, "export": {1, 1}, "import": {1, 1},
-		"search": {1, 1}, "verify": {2, 2}, "check": {0, 0}, "reembed": {0, 0}, "watchlist": {2, 2}, "feedback": {2, 3}, "threshold": {1, 2}}[sub]
+	spec := gallerySubs[sub]
+	fs.Usage = func() { fmt.Fprintf(stderr, "usage: %s\n", spec.usage); fs.PrintDefaults() }
 	switch sub {
 	case "add":
 		fs.StringVar(&c.name, "name", "", "the person's name (required)")
@@ -210,7 +203,7 @@ func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.W
 		fs.StringVar(&c.save, "save-sr", "", "with --scale: write the LR probe and the SR face as PREFIX_lr.png and PREFIX_sr.png")
 		defer func() { c.scale, c.sampler = sc.V, sampler.V }()
 	}
-	if sub != "remove" && sub != "reembed" && sub != "add" && sub != "watchlist" && sub != "feedback" && sub != "threshold" {
+	if spec.json {
 		fs.BoolVar(&c.json, "json", false, "print JSON")
 	}
 	pos, err := cliflag.Parse(fs, args)
@@ -223,14 +216,14 @@ func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.W
 	c.pos = pos
 	switch {
 	case sub == "add" && c.name == "":
-		fmt.Fprintf(stderr, "srdgd gallery add: --name is required\nusage: %s\n", usage)
+		fmt.Fprintf(stderr, "srdgd gallery add: --name is required\nusage: %s\n", spec.usage)
 		return nil, exitUsage
-	case len(pos) < nargs[0] || (nargs[1] >= 0 && len(pos) > nargs[1]):
+	case len(pos) < spec.min || (spec.max >= 0 && len(pos) > spec.max):
 		what := "missing argument"
-		if len(pos) > nargs[0] {
+		if len(pos) > spec.min {
 			what = fmt.Sprintf("unexpected argument %q", pos[len(pos)-1])
 		}
-		fmt.Fprintf(stderr, "srdgd gallery %s: %s\nusage: %s\n", sub, what, usage)
+		fmt.Fprintf(stderr, "srdgd gallery %s: %s\nusage: %s\n", sub, what, spec.usage)
 		return nil, exitUsage
 	case sub == "search" && (c.k < 1 || c.k > 100):
 		fmt.Fprintf(stderr, "srdgd gallery search: -k %d is out of range (allowed: 1 to 100)\n", c.k)
@@ -299,35 +292,52 @@ func galleryKeygen(cfg *config.Config, args []string, stdout, stderr io.Writer) 
 }
 
 func galleryAdd(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout, stderr io.Writer) int {
-	name := &c.name
 	photos, err := match.PhotosFromFiles(c.pos)
 	if err != nil {
 		return galleryFail(stderr, err)
 	}
-	res, err := env.Gallery.Add(ctx, *name, photos)
+	res, ok, err := env.Enrol(ctx, c.name, photos)
 	if err != nil {
-		auditCLI(ctx, env.Cfg, stderr, "gallery.add.failed", *name, fmt.Sprintf("0 of %d photos enrolled: %v", len(photos), err))
 		return galleryFail(stderr, err)
 	}
-	ok := 0
-	var why []string
 	for i, r := range res {
 		status := "enrolled"
 		if r.Err != nil {
 			status = "rejected: " + r.Err.Error()
-			why = append(why, r.Source+": "+r.Err.Error())
-		} else {
-			ok++
 		}
 		fmt.Fprintf(stdout, "[%d/%d] %s: %s\n", i+1, len(res), r.Source, status)
 	}
-	fmt.Fprintf(stdout, "%s: %d of %d photos enrolled\n", *name, ok, len(res))
+	fmt.Fprintf(stdout, "%s: %d of %d photos enrolled\n", c.name, ok, len(res))
 	if ok == 0 {
-		auditCLI(ctx, env.Cfg, stderr, "gallery.add.failed", *name, fmt.Sprintf("0 of %d photos enrolled: %s", len(res), strings.Join(why, "; ")))
 		return exitFailure
 	}
-	auditCLI(ctx, env.Cfg, stderr, "gallery.add", *name, fmt.Sprintf("%d of %d photos enrolled", ok, len(res)))
 	return exitOK
+}
+
+// galleryCheck is the integrity check; exit 1 when it finds a problem.
+func galleryCheck(ctx context.Context, g *match.Gallery, asJSON bool, stdout, stderr io.Writer) int {
+	rep, err := g.Check(ctx)
+	if err != nil {
+		return galleryFail(stderr, err)
+	}
+	code := exitOK
+	if !rep.OK() {
+		code = exitFailure
+	}
+	if asJSON {
+		if writeJSON(stdout, checkOut(rep)) != exitOK {
+			return exitFailure
+		}
+		return code
+	}
+	fmt.Fprintf(stdout, "%d people, %d photos, %d descriptors\n", rep.People, rep.Images, rep.Embeddings)
+	for _, p := range rep.Problems {
+		fmt.Fprintln(stdout, "problem:", p)
+	}
+	if rep.OK() {
+		fmt.Fprintln(stdout, "ok")
+	}
+	return code
 }
 
 func galleryVerify(ctx context.Context, g *match.Gallery, c *galleryArgs, stdout, stderr io.Writer) int {
@@ -357,16 +367,16 @@ func galleryVerify(ctx context.Context, g *match.Gallery, c *galleryArgs, stdout
 	return code
 }
 
-func galleryTransfer(ctx context.Context, g *match.Gallery, sub, target string, asJSON bool, stdout, stderr io.Writer) int {
+func galleryTransfer(ctx context.Context, env *app.Gallery, sub, target string, asJSON bool, stdout, stderr io.Writer) int {
 	var (
 		exp *match.ExportReport
 		imp *match.ImportReport
 		err error
 	)
 	if sub == "export" {
-		exp, err = g.ExportTo(ctx, target)
+		exp, err = env.Export(ctx, target)
 	} else {
-		imp, err = g.ImportFrom(ctx, target)
+		imp, err = env.Import(ctx, target)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd gallery:", err)
@@ -394,29 +404,15 @@ func galleryTransfer(ctx context.Context, g *match.Gallery, sub, target string, 
 // embedder's model one, from the kept photo (match.Gallery.Reembed), and
 // prints the counts; a photo that fails is named and makes the exit status 1.
 func galleryReembed(ctx context.Context, env *app.Gallery, stdout, stderr io.Writer) int {
-	rep, err := env.Gallery.Reembed(ctx, env.Embedder)
+	s, err := env.Reembed(ctx)
 	if err != nil {
-		fmt.Fprintln(stderr, "srdgd gallery:", err)
-		return exitFailure
+		return galleryFail(stderr, err)
 	}
-	for _, e := range rep.Failed {
+	for _, e := range s.Failed {
 		fmt.Fprintln(stderr, "srdgd gallery: reembed:", e)
 	}
-	people, err := env.Gallery.List(ctx)
-	if err != nil {
-		fmt.Fprintln(stderr, "srdgd gallery:", err)
-		return exitFailure
-	}
-	var photos, searchable int
-	for _, p := range people {
-		photos, searchable = photos+p.Images, searchable+p.Searchable
-	}
-	detail := fmt.Sprintf("%d photos needed a descriptor, %d re-embedded, %d failed", rep.Stale, rep.Reembedded, len(rep.Failed))
-	fmt.Fprintf(stdout, "model %s: %s\n%d people, %d of %d photos searchable\n", rep.Model, detail, len(people), searchable, photos)
-	if rep.Stale > 0 {
-		auditCLI(ctx, env.Cfg, stderr, "gallery.reembed", rep.Model, detail)
-	}
-	if len(rep.Failed) > 0 {
+	fmt.Fprintf(stdout, "model %s: %s\n%d people, %d of %d photos searchable\n", s.Model, s.Detail, s.People, s.Searchable, s.Photos)
+	if len(s.Failed) > 0 {
 		return exitFailure
 	}
 	return exitOK
@@ -476,13 +472,4 @@ func writeJSON(w io.Writer, v any) int {
 		return exitFailure
 	}
 	return exitOK
-}
-
-// auditCLI appends a gallery change made from the command line to the
-// daemon's audit log (in the hit history). A failure is reported, not fatal:
-// the change itself has already happened.
-func auditCLI(ctx context.Context, cfg *config.Config, stderr io.Writer, action, target, detail string) {
-	if err := app.AuditCLI(ctx, cfg, action, target, detail); err != nil {
-		fmt.Fprintln(stderr, "srdgd gallery: warning: not written to the audit log:", err)
-	}
 }

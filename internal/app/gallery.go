@@ -64,7 +64,10 @@ type Gallery struct {
 	Detector detect.Detector
 	Embedder *match.Embedder
 	Gallery  *match.Gallery
-	keep     []func()
+	// AuditWarn, when set, hears of a change that could not be written to
+	// the audit log (galleryops.go).
+	AuditWarn func(error)
+	keep      []func()
 }
 
 // Close releases everything OpenGallery opened, last first.

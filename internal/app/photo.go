@@ -6,8 +6,8 @@ import (
 	"image"
 
 	"github.com/srdgd/srdgd/detect"
-	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/internal/locate"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/internal/resample"
 	"github.com/srdgd/srdgd/match"
@@ -105,6 +105,9 @@ type PhotoToolsOptions struct {
 	// LRSize probes.
 	AttrModel string
 	LRSize    int
+	// Models finds what Model and AttrModel leave empty: blazeface.onnx
+	// (required for blazeface) and lr_attrs_x<scale>.onnx (optional).
+	Models locate.Models
 }
 
 // PhotoTools are a detector and, optionally, an LR attribute model.
@@ -127,6 +130,12 @@ func (t *PhotoTools) Close() {
 func OpenPhotoTools(o PhotoToolsOptions) (*PhotoTools, error) {
 	t := &PhotoTools{}
 	fail := func(err error) (*PhotoTools, error) { t.Close(); return nil, err }
+	if o.AttrModel == "" {
+		var err error
+		if o.AttrModel, err = o.Models.File("--attr-model", "", fmt.Sprintf("lr_attrs_x%d.onnx", 128/o.LRSize)); err != nil {
+			o.AttrModel = "none" // the default is optional
+		}
+	}
 	var rt *ort.Runtime
 	runtime := func() error {
 		if rt != nil {
@@ -140,6 +149,10 @@ func OpenPhotoTools(o PhotoToolsOptions) (*PhotoTools, error) {
 	}
 	switch o.Detector {
 	case "blazeface":
+		var err error
+		if o.Model, err = o.Models.File("--model", o.Model, "blazeface.onnx"); err != nil {
+			return fail(err)
+		}
 		if err := runtime(); err != nil {
 			return fail(err)
 		}
@@ -175,38 +188,4 @@ func OpenPhotoTools(o PhotoToolsOptions) (*PhotoTools, error) {
 		return fail(UsageError{fmt.Errorf("%s takes %dx%d probes, --scale %d cuts %dx%d (allowed: --scale %d with this model)", o.AttrModel, attrs.LR, attrs.LR, 128/o.LRSize, o.LRSize, o.LRSize, 128/attrs.LR)})
 	}
 	return t, nil
-}
-
-// PhotoFace is one face of a still picture as the daemon would see it.
-type PhotoFace struct {
-	Quality face.Quality
-	// Gate is "ok" or the reason the quality gate would reject the face.
-	Gate string
-	Crop *detect.Crop
-	// Probs and Labels are the attribute model's, nil without one.
-	Probs  []float64
-	Labels []int
-}
-
-// Describe measures f with a fresh quality gate (every face is its own
-// track's first shot), cuts its probe and predicts its attributes.
-func (t *PhotoTools) Describe(ctx context.Context, img *detect.Image, f detect.Detection, prober *detect.Prober, abstain float64) (PhotoFace, error) {
-	g, _ := detect.NewGate(detect.GateOptions{})
-	pf := PhotoFace{Quality: g.Measure(img, f), Gate: "ok"}
-	if ok, why := g.Check(1, pf.Quality); !ok {
-		pf.Gate = why
-	}
-	crop, err := prober.Cut(img, f, t.Detector.Calibration())
-	if err != nil {
-		return pf, err
-	}
-	pf.Crop = crop
-	if t.Attrs != nil {
-		probs, err := t.Attrs.Predict(ctx, [][]float32{crop.LR.Pix})
-		if err != nil {
-			return pf, err
-		}
-		pf.Probs, pf.Labels = probs[0], srdg.ChooseLabels(probs[0], abstain)
-	}
-	return pf, nil
 }
