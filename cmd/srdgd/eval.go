@@ -66,6 +66,9 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 		return nil, false
 	}
 	fs.Visit(func(fl *flag.Flag) { f.limitSet = f.limitSet || fl.Name == "limit" })
+	if f.celeba != "" && !f.limitSet {
+		f.limit = 20
+	}
 	if (f.setPath == "") == (f.celeba == "") {
 		fmt.Fprintln(stderr, "srdgd eval: exactly one of --set FILE and --celeba DIR is required")
 		return nil, false
@@ -108,21 +111,6 @@ func (f *evalFlags) check(stderr io.Writer) bool {
 	return true
 }
 
-// loadSet reads the dataset the flags name.
-func (f *evalFlags) loadSet() (*eval.Set, error) {
-	if f.celeba != "" {
-		if !f.limitSet {
-			f.limit = 20
-		}
-		return eval.CelebASet(f.celeba, f.split, f.limit)
-	}
-	set, err := eval.LoadSet(f.setPath)
-	if err == nil && f.limit > 0 && len(set.Probes) > f.limit {
-		set.Probes = set.Probes[:f.limit]
-	}
-	return set, err
-}
-
 // cmdEval is the evaluation harness: LR probes made from HR faces at 8x or
 // 16x (SRDG.md section 2), restored by bicubic upsampling and by SRDG
 // (unguided and guided, per sampler), scored for image quality against the
@@ -137,7 +125,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "srdgd eval:", err)
 		return exitFailure
 	}
-	set, err := f.loadSet()
+	set, err := eval.LoadSetFrom(f.setPath, f.celeba, f.split, f.limit)
 	if err != nil {
 		return fail(err)
 	}
@@ -154,12 +142,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Session:  ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: f.threads},
 		Samplers: f.samplerNames, Unguided: f.unguided, Guided: f.guided, HR: f.hrRef, Steps: f.steps, Seed: f.seed}
 	defer ms.Close()
-	embPath, err := ms.Models.File("--models", "", "face_embedder.onnx")
-	if err != nil {
-		return fail(err)
-	}
-	emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, Session: ms.Session,
-		EmbedderPath: embPath, LandmarksPath: filepath.Join(filepath.Dir(embPath), "face_landmarks68.onnx")})
+	emb, err := ms.OpenEmbedder()
 	if err != nil {
 		return fail(err)
 	}
@@ -178,7 +161,11 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailure
 	}
-	if err := writeEvalOutputs(ctx, f, set, ms, rep, stderr); err != nil {
+	if f.calibrate != "" && f.celeba != "" && f.split != "val" {
+		fmt.Fprintln(stderr, "srdgd eval: warning: calibrating on the", f.split, "split; choose thresholds on val and check them on test")
+	}
+	if err := ms.WriteAll(ctx, rep, eval.Outputs{Dir: f.out, Scales: f.scaleList, Grid: f.grid,
+		Calibrate: f.calibrate, CalibrationSource: f.calibrationSource(len(set.Probes), len(set.Gallery)), Log: stderr}); err != nil {
 		return fail(err)
 	}
 	fmt.Fprint(stdout, eval.Markdown(rep))
@@ -199,38 +186,12 @@ func evalThresholds(cfg *config.Config) func(int, string) (match.Thresholds, boo
 	}
 }
 
-// writeOutputs writes the results folder, the grids and the calibration.
-func writeEvalOutputs(ctx context.Context, f *evalFlags, set *eval.Set, ms *eval.MethodSet, rep *eval.Report, stderr io.Writer) error {
-	if err := eval.WriteOutputs(f.out, rep); err != nil {
-		return err
-	}
-	for _, sc := range f.scaleList {
-		if f.grid <= 0 {
-			break
-		}
-		path := filepath.Join(f.out, fmt.Sprintf("grid_x%d.png", sc))
-		cols, err := eval.WriteGrid(ctx, path, set, sc, f.grid, ms.Methods)
-		if err != nil {
-			return fmt.Errorf("grid: %w", err)
-		}
-		fmt.Fprintf(stderr, "srdgd eval: wrote %s (columns: %s)\n", path, strings.Join(cols, " | "))
-	}
-	if f.calibrate == "" {
-		return nil
-	}
-	if f.celeba != "" && f.split != "val" {
-		fmt.Fprintln(stderr, "srdgd eval: warning: calibrating on the", f.split, "split; choose thresholds on val and check them on test")
-	}
+// calibrationSource says where calibration entries of this run come from.
+func (f *evalFlags) calibrationSource(probes, identities int) string {
 	data := "set " + filepath.Base(f.setPath)
 	if f.celeba != "" {
 		data = "CelebA aligned " + f.split + " (shares identities with train)"
 	}
-	src := fmt.Sprintf("srdgd eval x%s: %s, %d probes, %d gallery identities, sampler %s, shots %d (%s), samples %d",
-		f.scales, data, len(set.Probes), len(set.Gallery), f.samplers, f.shots.K, f.shots.WithDefaults().Tag(), f.shots.Samples)
-	n, err := eval.UpdateCalibration(f.calibrate, rep, src)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "srdgd eval: wrote %s (%d entries)\n", f.calibrate, n)
-	return nil
+	return fmt.Sprintf("srdgd eval x%s: %s, %d probes, %d gallery identities, sampler %s, shots %d (%s), samples %d",
+		f.scales, data, probes, identities, f.samplers, f.shots.K, f.shots.WithDefaults().Tag(), f.shots.Samples)
 }
