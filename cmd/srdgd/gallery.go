@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"math"
 	"os"
@@ -22,85 +21,93 @@ import (
 	"github.com/srdgd/srdgd/srdg"
 )
 
-const galleryUsage = `usage: srdgd gallery [--config FILE] COMMAND ...
-
-  keygen                          create the gallery key file (match.key_file)
-  add PHOTO|DIR... --name NAME    enrol photos (exactly one face each)
-  list [--json]                   enrolled people (photos, searchable photos, watchlist)
-  remove NAME                     delete a person and their photos
-  export DIR|FILE.tar             plain JPEGs + manifest (unencrypted biometric data!)
-  import DIR|FILE.tar [--json]    enrol an export (descriptors are recomputed)
-  search PHOTO [--scale 8|16] [-k N] [--json] [--embeddings]
-                                  who is this; --scale first degrades the photo to an LR
-                                  probe (16x16 for 8, 8x8 for 16) and super-resolves it
-                                  (the whole chain); exit 1 when nobody is identified
-  verify NAME PHOTO [--json]      is this NAME; exit 1 when not
-  watchlist NAME on|off           mark or unmark a person as watchlisted
-  threshold NAME --offset X [--margin-offset Y] | threshold NAME off
-                                  a person's threshold override: X (and Y) added to the bar a
-                                  decision naming them is held to, in [-0.3, 0.3], positive
-                                  stricter; off clears it
-  feedback HIT_ID VERDICT [NAME]  an operator's verdict on a hit in the history: confirm NAME
-                                  (a template of NAME), reject [NAME] (a negative), not_enrolled
-  check [--json]                  integrity check (SQLite, decryption, descriptors); exit 1
-                                  when a problem is found
-  reembed                         recompute the descriptors of photos that have none of the
-                                  configured embedder's model (after match.embedder_model changed)
-
-Flags may come before or after the arguments; --config may also follow COMMAND.
-`
-
 // matchThresholds are the configured identification settings for photos
 // (srScale 0) or for faces super-resolved at srScale (app.MatchThresholds).
 func matchThresholds(cfg *config.Config, srScale int) match.Thresholds {
 	return app.MatchThresholds(cfg, srScale)
 }
 
-// gallerySub is one gallery subcommand: its usage line, how many
-// arguments it takes (max -1: any number), whether it prints --json and
-// whether it loads the photo detector and the embedder.
+// gallerySub is one gallery subcommand: its synopsis and help (in the
+// command's usage), how many arguments it takes (max -1: any number),
+// whether it prints --json and whether it loads the photo detector and the
+// embedder.
 type gallerySub struct {
-	usage        string
-	min, max     int
-	json, models bool
+	synopsis, help string
+	min, max       int
+	json, models   bool
 }
 
-// gallerySubs are the subcommands but keygen (it needs no gallery). list
+// gallerySubs are the subcommands in the order the usage lists them. list
 // loads the embedder too, to count the photos search can use (a box
 // without the models can still list).
-var gallerySubs = map[string]gallerySub{
-	"add":       {"srdgd gallery add PHOTO|DIR... --name NAME", 1, -1, false, true},
-	"list":      {"srdgd gallery list [--json]", 0, 0, true, true},
-	"remove":    {"srdgd gallery remove NAME", 1, 1, false, false},
-	"export":    {"srdgd gallery export DIR|FILE.tar [--json]", 1, 1, true, false},
-	"import":    {"srdgd gallery import DIR|FILE.tar [--json]", 1, 1, true, true},
-	"search":    {"srdgd gallery search PHOTO [--scale 8|16] [-k N] [--sampler NAME] [--json] [--embeddings] [--save-sr PREFIX]", 1, 1, true, true},
-	"verify":    {"srdgd gallery verify NAME PHOTO [--json]", 2, 2, true, true},
-	"check":     {"srdgd gallery check [--json]", 0, 0, true, false},
-	"reembed":   {"srdgd gallery reembed (it takes no argument: the embedder is match.embedder_model)", 0, 0, false, true},
-	"watchlist": {"srdgd gallery watchlist NAME on|off", 2, 2, false, false},
-	"feedback":  {"srdgd gallery feedback HIT_ID confirm NAME|reject [NAME]|not_enrolled", 2, 3, false, true},
-	"threshold": {"srdgd gallery threshold NAME --offset X [--margin-offset Y] | srdgd gallery threshold NAME off", 1, 2, false, false},
+var gallerySubs = []gallerySub{
+	{"keygen", "create the gallery key file (match.key_file); an existing key is never overwritten", 0, 0, false, false},
+	{"add PHOTO|DIR... --name NAME", "enrol photos (exactly one face each)", 1, -1, false, true},
+	{"list [--json]", "enrolled people (photos, searchable photos, watchlist)", 0, 0, true, true},
+	{"remove NAME", "delete a person and their photos", 1, 1, false, false},
+	{"export DIR|FILE.tar [--json]", "plain JPEGs + manifest (unencrypted biometric data!)", 1, 1, true, false},
+	{"import DIR|FILE.tar [--json]", "enrol an export (descriptors are recomputed)", 1, 1, true, true},
+	{"search PHOTO [--scale 8|16] [-k N] [--sampler NAME] [--json] [--embeddings] [--save-sr PREFIX]",
+		"who is this; --scale first degrades the photo to an LR probe (16x16 for 8, 8x8 for 16) and super-resolves it (the whole chain); exit 1 when nobody is identified", 1, 1, true, true},
+	{"verify NAME PHOTO [--json]", "is this NAME; exit 1 when not", 2, 2, true, true},
+	{"watchlist NAME on|off", "mark or unmark a person as watchlisted", 2, 2, false, false},
+	{"threshold NAME --offset X [--margin-offset Y] | threshold NAME off",
+		"a person's threshold override: X (and Y) added to the bar a decision naming them is held to, in [-0.3, 0.3], positive stricter; off clears it", 1, 2, false, false},
+	{"feedback HIT_ID confirm NAME|reject [NAME]|not_enrolled",
+		"an operator's verdict on a hit in the history: confirm NAME (a template of NAME), reject [NAME] (a negative), not_enrolled", 2, 3, false, true},
+	{"check [--json]", "integrity check (SQLite, decryption, descriptors); exit 1 when a problem is found", 0, 0, true, false},
+	{"reembed", "recompute the descriptors of photos that have none of the configured embedder's model (after match.embedder_model changed); it takes no argument", 0, 0, false, true},
+}
+
+// name is the subcommand's name (the synopsis' first word).
+func (s gallerySub) name() string { return strings.Fields(s.synopsis)[0] }
+
+// usage is the subcommand's usage line.
+func (s gallerySub) usage() string { return "srdgd gallery " + s.synopsis }
+
+// findGallerySub looks a subcommand up by name.
+func findGallerySub(name string) (gallerySub, bool) {
+	for _, s := range gallerySubs {
+		if s.name() == name {
+			return s, true
+		}
+	}
+	return gallerySub{}, false
+}
+
+// galleryUsage is `srdgd gallery`'s usage, made from gallerySubs.
+func galleryUsage() string {
+	var b strings.Builder
+	b.WriteString("usage: srdgd gallery [--config FILE] COMMAND ...\n\n")
+	for _, s := range gallerySubs {
+		fmt.Fprintf(&b, "  %s\n      %s\n", s.synopsis, s.help)
+	}
+	b.WriteString("\nFlags may come before or after the arguments; --config may also follow COMMAND.\n")
+	return b.String()
 }
 
 func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfgPath, rest, err := cliflag.TakeValue(args, "config")
 	if err != nil {
-		fmt.Fprintf(stderr, "srdgd gallery: %v\n\n%s", err, galleryUsage)
+		fmt.Fprintf(stderr, "srdgd gallery: %v\n\n%s", err, galleryUsage())
 		return exitUsage
 	}
 	if len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help" {
-		fmt.Fprint(stderr, galleryUsage)
+		fmt.Fprint(stderr, galleryUsage())
 		if len(rest) == 0 {
 			return exitUsage
 		}
 		return exitOK
 	}
 	sub, sargs := rest[0], rest[1:]
-	if _, ok := gallerySubs[sub]; !ok && sub != "keygen" {
-		names := append(slices.Sorted(maps.Keys(gallerySubs)), "keygen")
+	spec, ok := findGallerySub(sub)
+	if !ok {
+		var names []string
+		for _, s := range gallerySubs {
+			names = append(names, s.name())
+		}
 		slices.Sort(names)
-		fmt.Fprintf(stderr, "srdgd gallery: unknown command %q (allowed: %s)\n\n%s", sub, strings.Join(names, ", "), galleryUsage)
+		fmt.Fprintf(stderr, "srdgd gallery: unknown command %q (allowed: %s)\n\n%s", sub, strings.Join(names, ", "), galleryUsage())
 		return exitUsage
 	}
 	cfg, err := config.LoadOrDefault(cfgPath)
@@ -116,7 +123,7 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if c == nil {
 		return code
 	}
-	withModels := gallerySubs[sub].models
+	withModels := spec.models
 	env, err := app.OpenGallery(ctx, cfg, withModels, nil, nil)
 	c.searchable = withModels && err == nil
 	if modelErr := err; err != nil && sub == "list" {
@@ -183,9 +190,9 @@ type galleryArgs struct {
 // checks the number of arguments of sub; nil and the exit code on error.
 func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.Writer) (*galleryArgs, int) {
 	c := &galleryArgs{}
+	spec, _ := findGallerySub(sub)
 	fs := cliflag.NewFlagSet("gallery "+sub, stderr)
-	spec := gallerySubs[sub]
-	fs.Usage = func() { fmt.Fprintf(stderr, "usage: %s\n", spec.usage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprintf(stderr, "usage: %s\n", spec.usage()); fs.PrintDefaults() }
 	switch sub {
 	case "add":
 		fs.StringVar(&c.name, "name", "", "the person's name (required)")
@@ -216,14 +223,14 @@ func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.W
 	c.pos = pos
 	switch {
 	case sub == "add" && c.name == "":
-		fmt.Fprintf(stderr, "srdgd gallery add: --name is required\nusage: %s\n", spec.usage)
+		fmt.Fprintf(stderr, "srdgd gallery add: --name is required\nusage: %s\n", spec.usage())
 		return nil, exitUsage
 	case len(pos) < spec.min || (spec.max >= 0 && len(pos) > spec.max):
 		what := "missing argument"
 		if len(pos) > spec.min {
 			what = fmt.Sprintf("unexpected argument %q", pos[len(pos)-1])
 		}
-		fmt.Fprintf(stderr, "srdgd gallery %s: %s\nusage: %s\n", sub, what, spec.usage)
+		fmt.Fprintf(stderr, "srdgd gallery %s: %s\nusage: %s\n", sub, what, spec.usage())
 		return nil, exitUsage
 	case sub == "search" && (c.k < 1 || c.k > 100):
 		fmt.Fprintf(stderr, "srdgd gallery search: -k %d is out of range (allowed: 1 to 100)\n", c.k)
