@@ -13,6 +13,7 @@ import (
 
 	"github.com/srdgd/srdgd/internal/celeba"
 	"github.com/srdgd/srdgd/internal/faceimg"
+	"github.com/srdgd/srdgd/internal/locate"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
 )
@@ -72,6 +73,10 @@ func TestEmbedderBakeoff(t *testing.T) {
 			k := fmt.Sprintf("bicubic-x%d", scale)
 			probes[k] = append(probes[k], match.EmbedInput{Planar: &faceimg.Planar{W: HR, H: HR, Pix: up}})
 		}
+	}
+	for _, c := range bakeoffSR(t, set) {
+		conds = append(conds, c.name)
+		probes[c.name] = c.faces
 	}
 	out := filepath.Join(repoRoot(t), "models", "runs", "bakeoff")
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -165,6 +170,57 @@ func TestEmbedderBakeoff(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bakeoffCondition is one kind of probe of the bake-off: its faces, in
+// the order of the set's probes.
+type bakeoffCondition struct {
+	name  string
+	faces []match.EmbedInput
+}
+
+// bakeoffSR reads SR rows from the SR cache of earlier `srdgd eval` runs
+// (SRDGD_BAKEOFF_SR: cache folders, comma-separated, each an eval's
+// --sr-cache) so every embedder scores the same SR faces: unguided SR with
+// the fast and the ode sampler at 8x and 16x, seed 1, the shipped models.
+// A condition is kept only when every probe's output is cached.
+func bakeoffSR(t *testing.T, set *Set) []bakeoffCondition {
+	dirs := os.Getenv("SRDGD_BAKEOFF_SR")
+	if dirs == "" {
+		return nil
+	}
+	testEmbedder(t) // ORT open
+	ms := &MethodSet{Set: set, Runtime: shared.rt, Models: locate.Models{Dir: filepath.Join(repoRoot(t), "models", "dist"), DirKey: "--models"},
+		Session: ort.SessionOptions{Providers: []string{ort.CPU}, IntraOpThreads: 1}, Samplers: []string{"fast", "ode"}, Unguided: true, Seed: 1}
+	defer ms.Close()
+	var out []bakeoffCondition
+	for _, scale := range []int{8, 16} {
+		meths, err := ms.Methods(scale)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range meths {
+			if m.ID == "" {
+				continue
+			}
+			c := bakeoffCondition{name: fmt.Sprintf("%s-x%d", strings.TrimSuffix(m.Name, "-unguided"), scale)}
+			for _, im := range set.Probes {
+				for _, d := range strings.Split(dirs, ",") {
+					pix, err := readSR(srCachePath(d, m, scale, Input{Probe: im}, ""))
+					if err == nil {
+						c.faces = append(c.faces, match.EmbedInput{Planar: &faceimg.Planar{W: HR, H: HR, Pix: pix}})
+						break
+					}
+				}
+			}
+			if len(c.faces) != len(set.Probes) {
+				t.Logf("%s: %d of %d probes in the SR caches %s: left out", c.name, len(c.faces), len(set.Probes), dirs)
+				continue
+			}
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func bakeoffCeleba(t testing.TB) string {
