@@ -17,6 +17,7 @@ COMMANDS = {
     "train-score": "train.score",
     "train-classifiers": "train.classifiers",
     "train-lr-attrs": "train.lr_attrs",
+    "train-sr-adapter": "train.sr_adapter",
     "export": "train.export",
     "eval-srdg-classifiers": "convert.eval_classifiers",
 }

@@ -9,7 +9,7 @@ import json
 CONTRACT_VERSION = "1"
 
 # kinds (value of srdgd.kind) -> the slot in the daemon that loads it
-KINDS = ("score", "guidance", "lr_attrs", "face_detector", "face_embedder", "face_landmarks")
+KINDS = ("score", "guidance", "lr_attrs", "face_detector", "face_embedder", "face_landmarks", "sr_adapter")
 
 # default attribute order for guidance and LR attribute models (label 1 meanings)
 ATTRIBUTES = ("male", "glasses", "no_beard")
@@ -26,6 +26,7 @@ REQUIRED = {
     "face_detector": (),
     "face_embedder": (),
     "face_landmarks": (),
+    "sr_adapter": ("srdgd.scale", "srdgd.embedder_model", "srdgd.dim"),
 }
 COMMON = ("srdgd.kind", "srdgd.contract", "srdgd.name", "srdgd.input_range", "srdgd.provenance",
           "srdgd.weights_source", "srdgd.license", "srdgd.data_terms")
