@@ -509,39 +509,12 @@ type decodeItem struct {
 
 // runSession runs one RTSP session until it fails or ctx ends.
 func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
-	var tcfg *tls.Config
-	if c.tls != nil {
-		tcfg = c.tls.Clone() // gortsplib sets ServerName on it
-	}
 	transportName := "UDP"
 	if c.transport != nil && *c.transport == gortsplib.TransportTCP {
 		transportName = "TCP"
 	}
 	var switched atomic.Bool
-	client := &gortsplib.Client{
-		Scheme:       c.url.Scheme,
-		Host:         c.url.Host,
-		TLSConfig:    tcfg,
-		Transport:    c.transport,
-		ReadTimeout:  c.o.ReadTimeout,
-		WriteTimeout: c.o.ReadTimeout,
-		UserAgent:    "srdgd",
-		OnTransportSwitch: func(err error) {
-			switched.Store(true)
-			c.stMu.Lock()
-			c.st.Transport = "TCP"
-			c.stMu.Unlock()
-			c.log.Info("transport switch", "reason", c.red.string(err.Error()))
-		},
-		OnPacketsLost: func(n uint64) {
-			c.packetsLost.Add(n)
-			c.warnPL.Warn("lost", n)
-		},
-		OnDecodeError: func(err error) {
-			c.rtpErrors.Add(1)
-			c.warnRTP.Warn("err", c.red.string(err.Error()))
-		},
-	}
+	client := c.newClient(&switched)
 	if err := client.Start2(); err != nil {
 		res.err = fmt.Errorf("rtsp client: %w", err)
 		return res
@@ -608,9 +581,73 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 		c.decodeLoop(sctx, work, dec)
 	}()
 
+	client.OnPacketRTP(medi, forma, c.onRTP(client, medi, forma, asm, work, &gotVideo))
+
+	if _, err := client.Play(nil); err != nil {
+		res.err = fmt.Errorf("play: %w", err)
+		return res
+	}
+	playedAt := time.Now()
+	if c.played.Swap(true) {
+		c.reconnects.Add(1)
+	}
+	c.setState(StateConnected)
+	c.stMu.Lock()
+	c.st.Codec = asm.codec
+	if !switched.Load() {
+		c.st.Transport = transportName
+	}
+	c.stMu.Unlock()
+	c.log.Info("connected", "url", c.safeURL, "codec", asm.codec)
+
+	err = client.Wait()
+	res.playedFor = time.Since(playedAt)
+	res.err = fmt.Errorf("session: %w", err)
+	return res
+}
+
+// newClient is the session's RTSP client: the camera's TLS, transport and
+// timeouts, its transport switch recorded in switched, lost packets and
+// RTP decode errors counted and warned about (rate-limited).
+func (c *Camera) newClient(switched *atomic.Bool) *gortsplib.Client {
+	var tcfg *tls.Config
+	if c.tls != nil {
+		tcfg = c.tls.Clone() // gortsplib sets ServerName on it
+	}
+	return &gortsplib.Client{
+		Scheme:       c.url.Scheme,
+		Host:         c.url.Host,
+		TLSConfig:    tcfg,
+		Transport:    c.transport,
+		ReadTimeout:  c.o.ReadTimeout,
+		WriteTimeout: c.o.ReadTimeout,
+		UserAgent:    "srdgd",
+		OnTransportSwitch: func(err error) {
+			switched.Store(true)
+			c.stMu.Lock()
+			c.st.Transport = "TCP"
+			c.stMu.Unlock()
+			c.log.Info("transport switch", "reason", c.red.string(err.Error()))
+		},
+		OnPacketsLost: func(n uint64) {
+			c.packetsLost.Add(n)
+			c.warnPL.Warn("lost", n)
+		},
+		OnDecodeError: func(err error) {
+			c.rtpErrors.Add(1)
+			c.warnRTP.Warn("err", c.red.string(err.Error()))
+		},
+	}
+}
+
+// onRTP handles the video track's RTP packets: it assembles access units
+// (from the first key frame on), publishes them for passthrough and queues
+// them for the decoder, counting what the full queue drops.
+func (c *Camera) onRTP(client *gortsplib.Client, medi *description.Media, forma format.Format, asm *assembler,
+	work *queue.Queue[decodeItem], gotVideo *atomic.Bool) func(*rtp.Packet) {
 	var n uint64
 	started := false
-	client.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+	return func(pkt *rtp.Packet) {
 		now := time.Now()
 		c.bytes.Add(uint64(len(pkt.Payload)))
 		pts, ptsOK := client.PacketPTS2(medi, pkt)
@@ -645,29 +682,7 @@ func (c *Camera) runSession(ctx context.Context) (res sessionResult) {
 			c.decodeDropped.Add(1)
 			c.warnQD.Warn("queue", work.Cap())
 		}
-	})
-
-	if _, err := client.Play(nil); err != nil {
-		res.err = fmt.Errorf("play: %w", err)
-		return res
 	}
-	playedAt := time.Now()
-	if c.played.Swap(true) {
-		c.reconnects.Add(1)
-	}
-	c.setState(StateConnected)
-	c.stMu.Lock()
-	c.st.Codec = asm.codec
-	if !switched.Load() {
-		c.st.Transport = transportName
-	}
-	c.stMu.Unlock()
-	c.log.Info("connected", "url", c.safeURL, "codec", asm.codec)
-
-	err = client.Wait()
-	res.playedFor = time.Since(playedAt)
-	res.err = fmt.Errorf("session: %w", err)
-	return res
 }
 
 // ptsToDuration converts clock ticks to a duration without overflowing int64.
