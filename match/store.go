@@ -328,20 +328,52 @@ func (g *Gallery) init(ctx context.Context, plaintext bool) error {
 	if latest := SchemaVersion(); cur > latest {
 		return fmt.Errorf("%w: version %d is newer than this program's %d: upgrade srdgd", ErrSchema, cur, latest)
 	}
+	mode, err := g.encryptionMode(ctx, tx, cur, plaintext)
+	if err != nil {
+		return err
+	}
+	migrated, err := g.migrate(ctx, tx, cur)
+	if err != nil {
+		return err
+	}
+	if err := g.recordMode(ctx, tx, mode); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit schema: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = ON`); err != nil {
+		return fmt.Errorf("foreign keys on: %w", err)
+	}
+	if migrated {
+		// copy the migrated pages into the file and empty the WAL now, so
+		// that the clear names the migration replaced (zeroed, see
+		// secure_delete) are gone from the file and the WAL
+		if _, err := conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			return fmt.Errorf("checkpoint after migration: %w", err)
+		}
+	}
+	return nil
+}
+
+// encryptionMode is the gallery's encryption mode: the one recorded (its
+// key checked), else for a new gallery AES with a key file or none when
+// plaintext. A new gallery gets its schema_version table here.
+func (g *Gallery) encryptionMode(ctx context.Context, tx *sql.Tx, cur int, plaintext bool) (string, error) {
 	mode := ""
 	if cur > 0 {
 		switch err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'encryption'`).Scan(&mode); {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
-			return fmt.Errorf("meta: %w", err)
+			return "", fmt.Errorf("meta: %w", err)
 		default:
 			if err := g.checkKey(ctx, tx, mode); err != nil {
-				return err
+				return "", err
 			}
 		}
 	} else {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)`); err != nil {
-			return fmt.Errorf("schema_version: %w", err)
+			return "", fmt.Errorf("schema_version: %w", err)
 		}
 	}
 	if mode == "" {
@@ -352,16 +384,23 @@ func (g *Gallery) init(ctx context.Context, plaintext bool) error {
 		// before the migrations: version 3 seals with the key, which must
 		// suit the mode
 		if err := g.checkMode(mode); err != nil {
-			return err
+			return "", err
 		}
 	}
+	return mode, nil
+}
+
+// migrate applies the migrations after version cur in tx; it refuses one
+// that leaves more rows pointing to a missing parent than there were.
+func (g *Gallery) migrate(ctx context.Context, tx *sql.Tx, cur int) (bool, error) {
 	migrated := false
 	fkBefore := 0
 	if cur > 0 && cur < SchemaVersion() {
 		// rows already broken stay so (Check reports them); the migration
 		// must not add any
+		var err error
 		if fkBefore, err = fkViolations(ctx, tx); err != nil {
-			return err
+			return false, err
 		}
 	}
 	for _, m := range migrations {
@@ -370,17 +409,17 @@ func (g *Gallery) init(ctx context.Context, plaintext bool) error {
 		}
 		for _, s := range m.sql {
 			if _, err := tx.ExecContext(ctx, s); err != nil {
-				return fmt.Errorf("%w: migration %d (%s): %w", ErrSchema, m.version, m.name, err)
+				return false, fmt.Errorf("%w: migration %d (%s): %w", ErrSchema, m.version, m.name, err)
 			}
 		}
 		if m.run != nil {
 			if err := m.run(ctx, tx, g); err != nil {
-				return fmt.Errorf("%w: migration %d (%s): %w", ErrSchema, m.version, m.name, err)
+				return false, fmt.Errorf("%w: migration %d (%s): %w", ErrSchema, m.version, m.name, err)
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied) VALUES (?, ?, ?)`,
 			m.version, m.name, time.Now().UTC().Format(timeLayout)); err != nil {
-			return fmt.Errorf("%w: migration %d: %w", ErrSchema, m.version, err)
+			return false, fmt.Errorf("%w: migration %d: %w", ErrSchema, m.version, err)
 		}
 		if cur > 0 {
 			migrated = true
@@ -390,12 +429,18 @@ func (g *Gallery) init(ctx context.Context, plaintext bool) error {
 	if cur < SchemaVersion() {
 		n, err := fkViolations(ctx, tx)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if n > fkBefore {
-			return fmt.Errorf("%w: the migration left %d rows pointing to a missing parent (%d before): not applied", ErrSchema, n, fkBefore)
+			return false, fmt.Errorf("%w: the migration left %d rows pointing to a missing parent (%d before): not applied", ErrSchema, n, fkBefore)
 		}
 	}
+	return migrated, nil
+}
+
+// recordMode writes the encryption mode (and the key check value) of a
+// gallery that has none recorded yet.
+func (g *Gallery) recordMode(ctx context.Context, tx *sql.Tx, mode string) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM meta WHERE key = 'encryption'`).Scan(&n); err != nil {
 		return fmt.Errorf("meta: %w", err)
@@ -412,20 +457,6 @@ func (g *Gallery) init(ctx context.Context, plaintext bool) error {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('key_check', ?)`, kc); err != nil {
 				return err
 			}
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit schema: %w", err)
-	}
-	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = ON`); err != nil {
-		return fmt.Errorf("foreign keys on: %w", err)
-	}
-	if migrated {
-		// copy the migrated pages into the file and empty the WAL now, so
-		// that the clear names the migration replaced (zeroed, see
-		// secure_delete) are gone from the file and the WAL
-		if _, err := conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-			return fmt.Errorf("checkpoint after migration: %w", err)
 		}
 	}
 	return nil
