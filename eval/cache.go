@@ -53,7 +53,7 @@ func readCache(path string) (map[string]record, error) {
 // it depends on, so a new model, step count, seed or shot setting is a new
 // file and nothing stale is read.
 func srCachePath(dir string, meth Method, scale int, in Input, shotsTag string) string {
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s|%s|x%d|%s|%s|%s", meth.Name, meth.ID, scale, in.Probe.Path, in.Draw, shotsTag)))
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s|%s|x%d|%s|%s|%s", meth.srName(), meth.ID, scale, in.Probe.Path, in.Draw, shotsTag)))
 	name := hex.EncodeToString(h[:16])
 	return filepath.Join(dir, name[:2], name+".png")
 }

@@ -51,12 +51,17 @@ type record struct {
 	// Draw and Shots (Shots.Tag) of a "shot" record.
 	Draw  string `json:"draw,omitempty"`
 	Shots string `json:"shots,omitempty"`
+	// Adapter names the SR adapter that mapped the descriptor (Method.AdapterID).
+	Adapter string `json:"adapter,omitempty"`
 }
 
 func (r record) key() string {
 	k := fmt.Sprintf("%s|%d|%s|%s|%s", r.Kind, r.Scale, r.Method, r.Image, r.Model)
 	if r.Kind == kindShot {
 		k += "|" + r.Draw + "|" + r.Shots
+	}
+	if r.Adapter != "" {
+		k += "|adapter " + r.Adapter
 	}
 	return k
 }

@@ -19,6 +19,21 @@ type Method struct {
 	Stochastic bool
 	// Restore returns planar RGB 3 x 128 x 128 in [0, 1] from the input.
 	Restore func(ctx context.Context, in Input) ([]float32, error)
+	// Adapt, when set, maps the descriptor of each output (an SR adapter,
+	// match.Adapter); AdapterID names it in the cache. SRName is the name
+	// the SR cache keys the outputs by (default Name): an adapted row shares
+	// the outputs of the row it adapts.
+	Adapt     func(ctx context.Context, desc []float32) ([]float32, error)
+	AdapterID string
+	SRName    string
+}
+
+// srName is the name the SR cache keys the method's outputs by.
+func (m Method) srName() string {
+	if m.SRName != "" {
+		return m.SRName
+	}
+	return m.Name
 }
 
 // Input is what a Method restores: the LR probe (3 x N x N), the probe's

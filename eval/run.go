@@ -242,7 +242,7 @@ func (ev *evaluation) wantSingle(meth Method) bool {
 
 // single is a method's result on the probe itself.
 func (ev *evaluation) single(ctx context.Context, pd *probeData, meth Method) (record, error) {
-	r := record{Kind: kindProbe, Scale: pd.scale, Method: meth.Name, Image: pd.im.Path, Model: ev.model}
+	r := record{Kind: kindProbe, Scale: pd.scale, Method: meth.Name, Image: pd.im.Path, Model: ev.model, Adapter: meth.AdapterID}
 	if c, ok := ev.cached(r); ok {
 		return c, nil
 	}
@@ -272,7 +272,7 @@ func (ev *evaluation) multi(ctx context.Context, pd *probeData, meth Method) ([]
 	for k := range nk {
 		for m := range nm {
 			r := record{Kind: kindShot, Scale: pd.scale, Method: meth.Name, Image: pd.im.Path, Model: ev.model,
-				Draw: Draw(k, m), Shots: ev.shots.Tag()}
+				Draw: Draw(k, m), Shots: ev.shots.Tag(), Adapter: meth.AdapterID}
 			if c, ok := ev.cached(r); ok {
 				out = append(out, c)
 				continue
@@ -318,6 +318,11 @@ func (ev *evaluation) compute(ctx context.Context, r *record, meth Method, pd *p
 	}
 	if r.Embedding, err = ev.embed(ctx, out); err != nil {
 		return fmt.Errorf("%s: embed: %w", what, err)
+	}
+	if meth.Adapt != nil {
+		if r.Embedding, err = meth.Adapt(ctx, r.Embedding); err != nil {
+			return fmt.Errorf("%s: adapter: %w", what, err)
+		}
 	}
 	return ev.save(*r)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/srdgd/srdgd/internal/locate"
 	"github.com/srdgd/srdgd/internal/ort"
+	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/srdg"
 )
 
@@ -27,7 +28,10 @@ type MethodSet struct {
 	HR               bool
 	Steps            int
 	Seed             uint64
-	engines          []*srdg.Engine
+	// Adapters are SR adapters by scale (OpenAdapters): each SR method of
+	// a scale with one gets an adapted twin, "<method>+adapter".
+	Adapters map[int]*match.Adapter
+	engines  []*srdg.Engine
 }
 
 // Close releases the engines opened so far.
@@ -36,6 +40,10 @@ func (m *MethodSet) Close() {
 		e.Close()
 	}
 	m.engines = nil
+	for _, a := range m.Adapters {
+		a.Close()
+	}
+	m.Adapters = nil
 }
 
 // Methods returns the methods of scale.
@@ -67,15 +75,68 @@ func (m *MethodSet) Methods(scale int) ([]Method, error) {
 	if err != nil {
 		return nil, err
 	}
+	var srs []Method
 	for _, s := range m.Samplers {
 		if m.Unguided {
-			ms = append(ms, m.srMethod(eng, s, false, ids[0]))
+			srs = append(srs, m.srMethod(eng, s, false, ids[0]))
 		}
 		if m.Guided {
-			ms = append(ms, m.srMethod(eng, s, true, ids[0]+"+"+ids[1]))
+			srs = append(srs, m.srMethod(eng, s, true, ids[0]+"+"+ids[1]))
+		}
+	}
+	ms = append(ms, srs...)
+	if a := m.Adapters[scale]; a != nil {
+		for _, sm := range srs {
+			ms = append(ms, adapted(sm, a))
 		}
 	}
 	return ms, nil
+}
+
+// adapted is meth with its descriptors mapped by the SR adapter a; it
+// reads meth's outputs from the SR cache.
+func adapted(meth Method, a *match.Adapter) Method {
+	out := meth
+	out.Name, out.SRName, out.AdapterID = meth.Name+"+adapter", meth.srName(), a.ID()
+	out.Adapt = func(ctx context.Context, d []float32) ([]float32, error) {
+		v := append([]float32(nil), d...)
+		if err := a.Apply(ctx, [][]float32{v}); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	return out
+}
+
+// AdapterFile is the file name of the SR adapter of a scale in a models
+// folder.
+func AdapterFile(scale int) string { return fmt.Sprintf("sr_adapter_x%d.onnx", scale) }
+
+// OpenAdapters opens the SR adapters of the scales found by m.Models
+// (AdapterFile; a scale without one has none) and checks that each was
+// made for emb.
+func (m *MethodSet) OpenAdapters(emb *match.Embedder, scales []int) error {
+	for _, sc := range scales {
+		path, err := m.Models.File(m.Models.DirKey, "", AdapterFile(sc))
+		if err != nil {
+			continue // optional
+		}
+		a, err := match.OpenAdapter(m.Runtime, path, m.Session)
+		if err != nil {
+			return err
+		}
+		if m.Adapters == nil {
+			m.Adapters = map[int]*match.Adapter{}
+		}
+		m.Adapters[sc] = a
+		if err := a.Fits(emb.ModelID(), emb.Dim()); err != nil {
+			return err
+		}
+		if a.Scale() != sc {
+			return fmt.Errorf("SR adapter %s is for x%d, named for x%d", path, a.Scale(), sc)
+		}
+	}
+	return nil
 }
 
 // ModelIDs are sha256 prefixes of the model files ("" for no file), naming

@@ -174,6 +174,32 @@ def resample_vectors():
         print(os.path.join(d, name + ".npy"))
 
 
+def sr_adapter():
+    """A 4-d SR adapter with random weights (the trainer's network and exporter) and its
+    answers on fixed inputs, for match's Adapter test."""
+    import json
+
+    import torch
+
+    from models.train import sr_adapter as sa
+    torch.manual_seed(3)
+    net = sa.Adapter({"dim": 4, "hidden": 8})
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape) * 0.5)
+    d = os.path.join(ROOT, "match", "testdata")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "sr_adapter_x8.onnx")
+    sa.to_onnx(net, 4, path, name="test-sr-adapter-x8", scale=8, embedder_model="test-embedder@0", dim=4,
+               **dict(COMMON_META, input_range="unit-length descriptor", weights_source="random, torch seed 3"))
+    x = np.array([[1, 0, 0, 0], [0.5, -0.5, 0.5, 0.5], [3, 1, -2, 0.25]], dtype=np.float32)
+    with torch.no_grad():
+        y = net(torch.from_numpy(x)).numpy()
+    with open(os.path.join(d, "sr_adapter_x8.json"), "w") as f:
+        json.dump({"in": x.tolist(), "out": y.tolist()}, f)
+    print(path)
+
+
 def main():
     save(affine_score(), os.path.join(ROOT, "internal", "ort", "testdata", "affine_score.onnx"))
     resample_vectors()
@@ -183,6 +209,7 @@ def main():
     save(lr_attrs(onnxmeta.ATTRIBUTES), os.path.join(ROOT, "srdg", "testdata", "lr_attrs.onnx"))
     # the guidance fixture's attributes in another order: the stage must refuse it
     save(lr_attrs(("glasses", "male", "no_beard")), os.path.join(ROOT, "srdg", "testdata", "lr_attrs_swapped.onnx"))
+    sr_adapter()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ type evalFlags struct {
 	setPath, celeba, split, cfgPath, scales, samplers, out, dir, lib, calibrate, srCache string
 	limit, steps, threads, grid                                                          int
 	seed                                                                                 uint64
-	guided, unguided, hrRef, limitSet, single                                            bool
+	guided, unguided, hrRef, limitSet, single, adapters                                  bool
 	shots                                                                                eval.Shots
 
 	scaleList    []int
@@ -46,6 +46,7 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	fs.Uint64Var(&f.seed, "seed", 1, "noise seed (each probe's noise is derived from it and the probe's path)")
 	fs.BoolVar(&f.guided, "guided", true, "also run guided SR with the probe's attributes as labels (slow)")
 	fs.BoolVar(&f.unguided, "unguided", true, "run unguided SR")
+	fs.BoolVar(&f.adapters, "sr-adapters", true, "with an SR adapter sr_adapter_x<scale>.onnx in --models (train-sr-adapter), add <method>+adapter rows: the same SR outputs, descriptors mapped by it")
 	fs.BoolVar(&f.hrRef, "hr", true, "add the HR face itself as a reference row (the recognition upper bound)")
 	fs.StringVar(&f.out, "out", "eval-results", "results folder (results.json, results.md, roc.png, cmc.png, cache.jsonl, sr/)")
 	fs.StringVar(&f.dir, "models", "", modelsHelp)
@@ -147,6 +148,11 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer emb.Close()
+	if f.adapters && len(f.samplerNames) > 0 {
+		if err := ms.OpenAdapters(emb, f.scaleList); err != nil {
+			return fail(err)
+		}
+	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return fail(err)
 	}

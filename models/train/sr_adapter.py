@@ -254,22 +254,27 @@ def main(argv):
 
 
 def export_onnx(net, mcfg, targs, report, path):
+    rec = report["val_with"]
+    to_onnx(net, mcfg["dim"], path, name=f"srdgd-sr-adapter-x{targs['scale']}", scale=targs["scale"],
+            embedder_model=mcfg["embedder_model"], dim=mcfg["dim"], input_range="unit-length descriptor",
+            provenance=(f"trained by srdgd models/train/sr_adapter.py on {report['train_pairs']} UTKFace faces "
+                        f"(re-framed to the model crop; HR and {targs['method']} x{targs['scale']} descriptors), "
+                        f"step {rec['step']} of {targs['steps']}, val SR->HR instance Rank-1 {rec['val_rank1']:.3f}"),
+            weights_source=f"{os.path.basename(os.path.dirname(os.path.abspath(path)))}/{os.path.basename(path)}",
+            license=LICENSE, data_terms=DATA_TERMS, restored_method=targs["method"])
+
+
+def to_onnx(net, size, path, **meta):
+    """Export an Adapter: input `embedding` [B,size] -> output `adapted` [B,size], srdgd metadata."""
     import onnx
 
     from ..onnxmeta import set_metadata
 
     net = net.cpu().eval()
     tmp = path + ".tmp"
-    torch.onnx.export(net, torch.zeros(1, mcfg["dim"]), tmp, input_names=["embedding"], output_names=["adapted"],
+    torch.onnx.export(net, torch.zeros(1, size), tmp, input_names=["embedding"], output_names=["adapted"],
                       dynamic_axes={"embedding": {0: "batch"}, "adapted": {0: "batch"}}, opset_version=13)
     m = onnx.load(tmp)
-    rec = report["val_with"]
-    set_metadata(m, "sr_adapter", name=f"srdgd-sr-adapter-x{targs['scale']}", scale=targs["scale"],
-                 embedder_model=mcfg["embedder_model"], dim=mcfg["dim"], input_range="unit-length descriptor",
-                 provenance=(f"trained by srdgd models/train/sr_adapter.py on {report['train_pairs']} UTKFace faces "
-                             f"(re-framed to the model crop; HR and {targs['method']} x{targs['scale']} descriptors), "
-                             f"step {rec['step']} of {targs['steps']}, val SR->HR instance Rank-1 {rec['val_rank1']:.3f}"),
-                 weights_source=f"{os.path.basename(os.path.dirname(os.path.abspath(path)))}/{os.path.basename(path)}",
-                 license=LICENSE, data_terms=DATA_TERMS, restored_method=targs["method"])
-    onnx.save(m, path)
     os.remove(tmp)
+    set_metadata(m, "sr_adapter", **meta)
+    onnx.save(m, path)
