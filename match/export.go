@@ -267,50 +267,15 @@ func (g *Gallery) importFrom(ctx context.Context, from string, read func(string)
 		var faces []EmbedInput
 		var pending []enrolment
 		for _, mi := range mp.Images {
-			fail := func(err error) {
+			f, e, err := g.importPhoto(ctx, mi, read)
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+			if err != nil {
 				rep.Photos = append(rep.Photos, PhotoResult{Source: mi.File, Err: err})
-			}
-			data, err := read(mi.File)
-			if err != nil {
-				fail(err)
 				continue
 			}
-			d, err := g.decodePhoto(ctx, data)
-			if err != nil {
-				if ctx.Err() != nil {
-					return rep, ctx.Err()
-				}
-				fail(err)
-				continue
-			}
-			img, stored := d.img, d.stored
-			var box image.Rectangle
-			switch {
-			case len(mi.Box) == 4:
-				box = image.Rect(mi.Box[0], mi.Box[1], mi.Box[2], mi.Box[3])
-				if box.Intersect(d.file).Empty() {
-					fail(fmt.Errorf("face box %v outside the %v photo", box, d.file))
-					continue
-				}
-				// the manifest's box is in the file's pixels
-				box = d.fromFile(box)
-			case len(mi.Box) == 0 && g.find != nil:
-				if box, err = oneFace(ctx, g.find, img); err != nil {
-					if ctx.Err() != nil {
-						return rep, ctx.Err()
-					}
-					fail(err)
-					continue
-				}
-			case len(mi.Box) == 0:
-				fail(fmt.Errorf("no face box in the manifest and %w", ErrNoFinder))
-				continue
-			default:
-				fail(fmt.Errorf("face box %v: want [x0, y0, x1, y1]", mi.Box))
-				continue
-			}
-			faces = append(faces, EmbedInput{Image: img, Box: box})
-			pending = append(pending, enrolment{source: mi.Source, jpeg: stored, box: box})
+			faces, pending = append(faces, f), append(pending, e)
 		}
 		embs, err := g.embedEach(ctx, faces)
 		if err != nil {
@@ -346,6 +311,37 @@ func (g *Gallery) importFrom(ctx context.Context, from string, read func(string)
 		}
 	}
 	return rep, nil
+}
+
+// importPhoto reads one photo of a manifest and finds its face: the
+// manifest's box (in the file's pixels), else the face finder's one face.
+func (g *Gallery) importPhoto(ctx context.Context, mi ManifestImage, read func(string) ([]byte, error)) (EmbedInput, enrolment, error) {
+	data, err := read(mi.File)
+	if err != nil {
+		return EmbedInput{}, enrolment{}, err
+	}
+	d, err := g.decodePhoto(ctx, data)
+	if err != nil {
+		return EmbedInput{}, enrolment{}, err
+	}
+	var box image.Rectangle
+	switch {
+	case len(mi.Box) == 4:
+		box = image.Rect(mi.Box[0], mi.Box[1], mi.Box[2], mi.Box[3])
+		if box.Intersect(d.file).Empty() {
+			return EmbedInput{}, enrolment{}, fmt.Errorf("face box %v outside the %v photo", box, d.file)
+		}
+		box = d.fromFile(box)
+	case len(mi.Box) == 0 && g.find != nil:
+		if box, err = oneFace(ctx, g.find, d.img); err != nil {
+			return EmbedInput{}, enrolment{}, err
+		}
+	case len(mi.Box) == 0:
+		return EmbedInput{}, enrolment{}, fmt.Errorf("no face box in the manifest and %w", ErrNoFinder)
+	default:
+		return EmbedInput{}, enrolment{}, fmt.Errorf("face box %v: want [x0, y0, x1, y1]", mi.Box)
+	}
+	return EmbedInput{Image: d.img, Box: box}, enrolment{source: mi.Source, jpeg: d.stored, box: box}, nil
 }
 
 // ExportTo exports to target: a new tar file when its name ends in .tar
