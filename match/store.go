@@ -1175,35 +1175,9 @@ func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 // the key and parses.
 func (g *Gallery) Check(ctx context.Context) (*CheckReport, error) {
 	rep := &CheckReport{}
-	rows, err := g.db.QueryContext(ctx, `PRAGMA integrity_check`)
-	if err != nil {
-		return nil, fmt.Errorf("gallery %s: integrity_check: %w", g.path, err)
+	if err := g.checkSQLite(ctx, rep); err != nil {
+		return nil, err
 	}
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if s != "ok" {
-			rep.Problems = append(rep.Problems, "integrity_check: "+s)
-		}
-	}
-	rows.Close()
-	rows, err = g.db.QueryContext(ctx, `PRAGMA foreign_key_check`)
-	if err != nil {
-		return nil, fmt.Errorf("gallery %s: foreign_key_check: %w", g.path, err)
-	}
-	for rows.Next() {
-		var table, parent string
-		var rowid, fkid sql.NullInt64
-		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		rep.Problems = append(rep.Problems, fmt.Sprintf("foreign key: %s row %d points to a missing %s", table, rowid.Int64, parent))
-	}
-	rows.Close()
 	counts := []struct {
 		q    string
 		what string
@@ -1224,16 +1198,68 @@ func (g *Gallery) Check(ctx context.Context) (*CheckReport, error) {
 		Scan(&rep.People, &rep.Images, &rep.Embeddings); err != nil {
 		return nil, fmt.Errorf("gallery %s: check: %w", g.path, err)
 	}
+	if err := g.checkNames(ctx, rep); err != nil {
+		return nil, err
+	}
+	err := g.images(ctx, "", nil, func(s storedImage) error {
+		if _, err := g.decodePhoto(ctx, s.jpeg); err != nil {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("image %d of %q: %v", s.id, s.person, err))
+		}
+		return nil
+	})
+	if err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
+	}
+	return rep, g.checkDescriptors(ctx, rep)
+}
+
+// checkSQLite adds what SQLite's integrity and foreign key checks report.
+func (g *Gallery) checkSQLite(ctx context.Context, rep *CheckReport) error {
+	rows, err := g.db.QueryContext(ctx, `PRAGMA integrity_check`)
+	if err != nil {
+		return fmt.Errorf("gallery %s: integrity_check: %w", g.path, err)
+	}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return err
+		}
+		if s != "ok" {
+			rep.Problems = append(rep.Problems, "integrity_check: "+s)
+		}
+	}
+	rows.Close()
+	rows, err = g.db.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return fmt.Errorf("gallery %s: foreign_key_check: %w", g.path, err)
+	}
+	for rows.Next() {
+		var table, parent string
+		var rowid, fkid sql.NullInt64
+		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
+			rows.Close()
+			return err
+		}
+		rep.Problems = append(rep.Problems, fmt.Sprintf("foreign key: %s row %d points to a missing %s", table, rowid.Int64, parent))
+	}
+	rows.Close()
+	return nil
+}
+
+// checkNames adds every person whose name does not decrypt or whose name
+// key does not match it.
+func (g *Gallery) checkNames(ctx context.Context, rep *CheckReport) error {
 	prows, err := g.db.QueryContext(ctx, `SELECT id, name, name_key FROM people ORDER BY id`)
 	if err != nil {
-		return nil, fmt.Errorf("gallery %s: check: %w", g.path, err)
+		return fmt.Errorf("gallery %s: check: %w", g.path, err)
 	}
 	for prows.Next() {
 		var id int64
 		var sname, nk []byte
 		if err := prows.Scan(&id, &sname, &nk); err != nil {
 			prows.Close()
-			return nil, err
+			return err
 		}
 		name, err := g.openName(id, sname)
 		switch {
@@ -1245,20 +1271,16 @@ func (g *Gallery) Check(ctx context.Context) (*CheckReport, error) {
 	}
 	prows.Close()
 	if err := prows.Err(); err != nil {
-		return nil, fmt.Errorf("gallery %s: check: %w", g.path, err)
+		return fmt.Errorf("gallery %s: check: %w", g.path, err)
 	}
-	err = g.images(ctx, "", nil, func(s storedImage) error {
-		if _, err := g.decodePhoto(ctx, s.jpeg); err != nil {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("image %d of %q: %v", s.id, s.person, err))
-		}
-		return nil
-	})
-	if err != nil {
-		rep.Problems = append(rep.Problems, err.Error())
-	}
+	return nil
+}
+
+// checkDescriptors adds every descriptor that does not decrypt or parse.
+func (g *Gallery) checkDescriptors(ctx context.Context, rep *CheckReport) error {
 	erows, err := g.db.QueryContext(ctx, `SELECT image_id, model, vec FROM embeddings`)
 	if err != nil {
-		return nil, fmt.Errorf("gallery %s: check: %w", g.path, err)
+		return fmt.Errorf("gallery %s: check: %w", g.path, err)
 	}
 	defer erows.Close()
 	for erows.Next() {
@@ -1266,7 +1288,7 @@ func (g *Gallery) Check(ctx context.Context) (*CheckReport, error) {
 		var model string
 		var blob []byte
 		if err := erows.Scan(&iid, &model, &blob); err != nil {
-			return nil, err
+			return err
 		}
 		p, err := g.seal.Open(blob, embeddingAD(iid, model))
 		if err == nil {
@@ -1276,5 +1298,5 @@ func (g *Gallery) Check(ctx context.Context) (*CheckReport, error) {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("descriptor of image %d (%s): %v", iid, model, err))
 		}
 	}
-	return rep, erows.Err()
+	return erows.Err()
 }
