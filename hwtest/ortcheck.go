@@ -451,27 +451,8 @@ func (o *Options) checkSR(ctx context.Context, rt *ort.Runtime, avail []string) 
 		}
 	}
 	// A run the model timings say would take too long is predicted, not run.
-	if q, _, err := sr.Params.Resolve(); err == nil {
-		sc, okS := o.evalTimes[KindScore+"/"+avail[0]]
-		g, okG := o.evalTimes[KindGuidance+"/"+avail[0]]
-		if okS && (sr.GuidancePath == "" || okG) {
-			evals := q.EvalsPerFace()
-			per := sc
-			if sr.GuidancePath != "" && q.W > 0 {
-				per += g
-			}
-			est := time.Duration(evals) * per
-			c.Values["estimated_ms"] = round2(ms(est))
-			if est > o.SRMaxRun {
-				c.Status = StatusWarn
-				if sr.LatencyBudget > 0 && est > unfitFactor*sr.LatencyBudget {
-					c.Status = StatusFail
-				}
-				c.Message = fmt.Sprintf("not run: sampler %s needs %d evaluations per face, about %s on %s from the model timings (over the %s this check allows; srdg.latency_budget %s): use sampler \"fast\" or \"ode\", fewer srdg.steps, or a GPU",
-					q.Sampler, evals, est.Round(time.Second), avail[0], o.SRMaxRun, sr.LatencyBudget)
-				return c
-			}
-		}
+	if o.predictSR(avail[0], &c) {
+		return c
 	}
 	eng, err := srdg.Open(srdg.ModelOptions{Runtime: rt, ScorePath: sr.ScorePath, GuidancePath: sr.GuidancePath,
 		WantScale: sr.Scale, Session: o.sessionOptions(avail...), MaxBatch: 1})
@@ -538,6 +519,36 @@ func (o *Options) checkSR(ctx context.Context, rt *ort.Runtime, avail []string) 
 		c.Status, c.Message = StatusOK, fmt.Sprintf("%s, within srdg.latency_budget %s", desc, sr.LatencyBudget)
 	}
 	return c
+}
+
+// predictSR estimates the one-face run from the model timings on
+// provider; when it would take longer than the check allows, it concludes c
+// (warn, or fail past unfitFactor budgets) and returns true.
+func (o *Options) predictSR(provider string, c *Check) bool {
+	sr := o.SR
+	if q, _, err := sr.Params.Resolve(); err == nil {
+		sc, okS := o.evalTimes[KindScore+"/"+provider]
+		g, okG := o.evalTimes[KindGuidance+"/"+provider]
+		if okS && (sr.GuidancePath == "" || okG) {
+			evals := q.EvalsPerFace()
+			per := sc
+			if sr.GuidancePath != "" && q.W > 0 {
+				per += g
+			}
+			est := time.Duration(evals) * per
+			c.Values["estimated_ms"] = round2(ms(est))
+			if est > o.SRMaxRun {
+				c.Status = StatusWarn
+				if sr.LatencyBudget > 0 && est > unfitFactor*sr.LatencyBudget {
+					c.Status = StatusFail
+				}
+				c.Message = fmt.Sprintf("not run: sampler %s needs %d evaluations per face, about %s on %s from the model timings (over the %s this check allows; srdg.latency_budget %s): use sampler \"fast\" or \"ode\", fewer srdg.steps, or a GPU",
+					q.Sampler, evals, est.Round(time.Second), provider, o.SRMaxRun, sr.LatencyBudget)
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // loadFace returns the LR probe (3 x lr x lr in [0, 1]) from FacePath or the
