@@ -104,50 +104,12 @@ func NewCamera(o CameraOptions) (*Camera, error) {
 		u.User = url.UserPassword(o.Username, o.Password)
 	}
 
-	var tr *gortsplib.Transport
-	switch o.Transport {
-	case "auto":
-	case "tcp":
-		v := gortsplib.TransportTCP
-		tr = &v
-	case "udp":
-		v := gortsplib.TransportUDP
-		tr = &v
-	default:
-		return fail("transport %q: want auto, tcp or udp", o.Transport)
+	tr, tcfg, err := o.transportAndTLS(u.Scheme, safe)
+	if err != nil {
+		return fail("%w", err)
 	}
-
-	var tcfg *tls.Config
-	if u.Scheme == "rtsps" {
-		var pin []byte
-		if o.TLSFingerprint != "" {
-			if o.TLSInsecure {
-				return fail("tls_insecure and tls_fingerprint are exclusive: the pin already replaces verification")
-			}
-			if pin, err = parseFingerprint(o.TLSFingerprint); err != nil {
-				return fail("%v", err)
-			}
-		}
-		tcfg = tlsConfig(o.TLSInsecure, pin)
-	} else if o.TLSInsecure || o.TLSFingerprint != "" {
-		return fail("url %s: tls options need an rtsps:// URL", safe)
-	}
-
-	switch {
-	case o.ReconnectInitial < 0 || o.ReconnectMax < 0 || o.ReconnectResetAfter < 0:
-		return fail("reconnect durations must not be negative")
-	case o.ReconnectInitial > o.ReconnectMax:
-		return fail("reconnect initial %v exceeds max %v", o.ReconnectInitial, o.ReconnectMax)
-	case o.MaxRetries < 0:
-		return fail("max retries %d: want >= 0 (0 retries forever)", o.MaxRetries)
-	case o.MaxAuthFailures < 0:
-		return fail("max auth failures %d: want >= 1", o.MaxAuthFailures)
-	case o.AuthRetryInitial < 0 || o.AuthRetryInitial > o.AuthRetryMax:
-		return fail("auth retry initial %v: want > 0 and <= max %v", o.AuthRetryInitial, o.AuthRetryMax)
-	case o.ReadTimeout < 0 || o.WarnInterval < 0:
-		return fail("timeouts must not be negative")
-	case o.DecodeQueue < 0:
-		return fail("decode queue %d: want >= 1", o.DecodeQueue)
+	if err := o.checkTiming(); err != nil {
+		return fail("%w", err)
 	}
 
 	log := o.Logger.With("component", "ingest", "camera", o.Name)
@@ -170,6 +132,62 @@ func NewCamera(o CameraOptions) (*Camera, error) {
 	}
 	c.st = Status{Camera: o.Name, State: StateStopped}
 	return c, nil
+}
+
+// transportAndTLS checks the transport and TLS options against the URL's
+// scheme (safe is the URL without credentials, for messages).
+func (o *CameraOptions) transportAndTLS(scheme, safe string) (*gortsplib.Transport, *tls.Config, error) {
+	var tr *gortsplib.Transport
+	switch o.Transport {
+	case "auto":
+	case "tcp":
+		v := gortsplib.TransportTCP
+		tr = &v
+	case "udp":
+		v := gortsplib.TransportUDP
+		tr = &v
+	default:
+		return nil, nil, fmt.Errorf("transport %q: want auto, tcp or udp", o.Transport)
+	}
+
+	var tcfg *tls.Config
+	if scheme == "rtsps" {
+		var pin []byte
+		if o.TLSFingerprint != "" {
+			if o.TLSInsecure {
+				return nil, nil, errors.New("tls_insecure and tls_fingerprint are exclusive: the pin already replaces verification")
+			}
+			var err error
+			if pin, err = parseFingerprint(o.TLSFingerprint); err != nil {
+				return nil, nil, err
+			}
+		}
+		tcfg = tlsConfig(o.TLSInsecure, pin)
+	} else if o.TLSInsecure || o.TLSFingerprint != "" {
+		return nil, nil, fmt.Errorf("url %s: tls options need an rtsps:// URL", safe)
+	}
+	return tr, tcfg, nil
+}
+
+// checkTiming checks the reconnect, retry, timeout and queue options.
+func (o *CameraOptions) checkTiming() error {
+	switch {
+	case o.ReconnectInitial < 0 || o.ReconnectMax < 0 || o.ReconnectResetAfter < 0:
+		return errors.New("reconnect durations must not be negative")
+	case o.ReconnectInitial > o.ReconnectMax:
+		return fmt.Errorf("reconnect initial %v exceeds max %v", o.ReconnectInitial, o.ReconnectMax)
+	case o.MaxRetries < 0:
+		return fmt.Errorf("max retries %d: want >= 0 (0 retries forever)", o.MaxRetries)
+	case o.MaxAuthFailures < 0:
+		return fmt.Errorf("max auth failures %d: want >= 1", o.MaxAuthFailures)
+	case o.AuthRetryInitial < 0 || o.AuthRetryInitial > o.AuthRetryMax:
+		return fmt.Errorf("auth retry initial %v: want > 0 and <= max %v", o.AuthRetryInitial, o.AuthRetryMax)
+	case o.ReadTimeout < 0 || o.WarnInterval < 0:
+		return errors.New("timeouts must not be negative")
+	case o.DecodeQueue < 0:
+		return fmt.Errorf("decode queue %d: want >= 1", o.DecodeQueue)
+	}
+	return nil
 }
 
 // newRedactorFromURL adds the userinfo of raw, and the password in it, to r's
