@@ -212,7 +212,6 @@ func (v *viewer) rtpTimestamp(pts time.Duration) (uint32, bool) {
 	return uint32(b) + uint32(pts*90000/time.Second), true
 }
 
-
 func newTrackQueues() (*queue.Queue[face.TrackBoxes], *labelBook) {
 	return queue.New[face.TrackBoxes](trackQueue), newLabelBook()
 }

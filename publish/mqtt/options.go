@@ -198,6 +198,28 @@ func (o Options) resolve(needSpool bool) (*resolved, error) {
 		errs = append(errs, fmt.Errorf("mqtt: home assistant prefix %q: %w", r.HAPrefix, err))
 	}
 	r.haNode = sanitizeID(r.ClientID)
+	errs = append(errs, r.spoolErrors(needSpool)...)
+	r.timingDefaults()
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	seen := map[string]string{}
+	for _, c := range r.Cameras {
+		seg := cameraSegment(c)
+		if prev, ok := seen[seg]; ok {
+			errs = append(errs, fmt.Errorf("mqtt: cameras %q and %q map to the same topic level %q", prev, c, seg))
+		}
+		seen[seg] = c
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// spoolErrors applies the spool's defaults and returns its problems.
+func (r *resolved) spoolErrors(needSpool bool) []error {
+	var errs []error
 	if needSpool && r.SpoolDir == "" {
 		errs = append(errs, errors.New("mqtt: spool directory is empty"))
 	}
@@ -219,6 +241,12 @@ func (o Options) resolve(needSpool bool) (*resolved, error) {
 	if r.SpoolMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("mqtt: spool max bytes %d: must be >= 1", r.SpoolMaxBytes))
 	}
+	return errs
+}
+
+// timingDefaults applies the defaults of the status and reconnect timing
+// and of the in-flight window.
+func (r *resolved) timingDefaults() {
 	if r.StatusEvery <= 0 {
 		r.StatusEvery = 30 * time.Second
 	}
@@ -237,21 +265,6 @@ func (o Options) resolve(needSpool bool) (*resolved, error) {
 	if r.InFlight <= 0 {
 		r.InFlight = 16
 	}
-	if r.Logger == nil {
-		r.Logger = slog.New(slog.DiscardHandler)
-	}
-	seen := map[string]string{}
-	for _, c := range r.Cameras {
-		seg := cameraSegment(c)
-		if prev, ok := seen[seg]; ok {
-			errs = append(errs, fmt.Errorf("mqtt: cameras %q and %q map to the same topic level %q", prev, c, seg))
-		}
-		seen[seg] = c
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return r, nil
 }
 
 // parseBroker checks the broker URL and returns it with the default port
