@@ -7,10 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/srdgd/srdgd/config"
