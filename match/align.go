@@ -29,6 +29,10 @@ type EmbedInput struct {
 	Image  image.Image
 	Planar *faceimg.Planar // planar RGB in [0, 1], e.g. an SR output
 	Box    image.Rectangle
+	// Scale is the upscaling factor a super-resolved face was restored at
+	// (8 or 16), 0 for a photo; the embedder's SR adapter of that scale,
+	// when it has one, maps the face's descriptor (Embedder.UseAdapter).
+	Scale int
 }
 
 func (f EmbedInput) bounds() (image.Rectangle, error) {

@@ -30,6 +30,8 @@ type Embedding struct {
 	Vector []float32
 	// Model is the ModelID of the embedder that made it.
 	Model string
+	// Adapter is the ID of the SR adapter that mapped it ("" for none).
+	Adapter string
 	// Landmarks found on the face (image coordinates) and the aligned box
 	// (AlignBox, before clipping) the descriptor was computed from.
 	Landmarks Landmarks
@@ -83,6 +85,7 @@ type Embedder struct {
 	template [5][2]float64 // srdgd.align_template, for alignSimilarity5
 	maxBatch int
 	batches  map[int]*batchBuffers
+	adapters map[int]*Adapter // by scale (UseAdapter)
 	log      *slog.Logger
 }
 
@@ -322,7 +325,54 @@ func (e *Embedder) Embed(ctx context.Context, faces []EmbedInput) ([]Embedding, 
 		}
 		out = append(out, res...)
 	}
-	return out, nil
+	return out, e.adapt(ctx, faces, out)
+}
+
+// UseAdapter makes a maps the descriptors of faces restored at its scale
+// (EmbedInput.Scale); a must have been made for this embedder. The caller
+// keeps a open while the embedder is used and closes it after.
+func (e *Embedder) UseAdapter(a *Adapter) error {
+	if err := a.Fits(e.id, e.dim); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.adapters == nil {
+		e.adapters = map[int]*Adapter{}
+	}
+	e.adapters[a.Scale()] = a
+	return nil
+}
+
+// AdapterID is the ID of the SR adapter used at scale ("" for none).
+func (e *Embedder) AdapterID(scale int) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a := e.adapters[scale]; a != nil {
+		return a.ID()
+	}
+	return ""
+}
+
+// adapt maps the descriptors of the restored faces with their scale's
+// adapter, one call per scale.
+func (e *Embedder) adapt(ctx context.Context, faces []EmbedInput, out []Embedding) error {
+	for scale, a := range e.adapters {
+		var idx []int
+		var vecs [][]float32
+		for i, f := range faces {
+			if f.Scale == scale {
+				idx, vecs = append(idx, i), append(vecs, out[i].Vector)
+			}
+		}
+		if err := a.Apply(ctx, vecs); err != nil {
+			return fmt.Errorf("face embedder: %w", err)
+		}
+		for _, i := range idx {
+			out[i].Adapter = a.ID()
+		}
+	}
+	return nil
 }
 
 func (e *Embedder) embedBatch(ctx context.Context, faces []EmbedInput, first int) ([]Embedding, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -60,6 +61,29 @@ type Template struct {
 	Created time.Time
 }
 
+// templateModel names the descriptor space of a template: the embedder's
+// model, with the SR adapter that mapped it when one did.
+func templateModel(e Embedding) string {
+	if e.Adapter == "" {
+		return e.Model
+	}
+	return e.Model + "|adapter " + e.Adapter
+}
+
+// templateModels are the spaces of the templates search can use now: the
+// embedder's, and each scale's with the adapter it uses.
+func (g *Gallery) templateModels() []any {
+	out := []any{g.emb.ModelID()}
+	if a, ok := g.emb.(interface{ AdapterID(int) string }); ok {
+		for _, sc := range []int{8, 16} {
+			if id := a.AdapterID(sc); id != "" {
+				out = append(out, templateModel(Embedding{Model: g.emb.ModelID(), Adapter: id}))
+			}
+		}
+	}
+	return out
+}
+
 func templateAD(personID int64, kind, model string) string {
 	return "srdgd/template/person/" + strconv.FormatInt(personID, 10) + "/" + kind + "/" + model
 }
@@ -94,12 +118,15 @@ func (g *Gallery) AddFeedback(ctx context.Context, name string, v Verdict, s Sig
 	if err != nil {
 		return 0, fmt.Errorf("gallery %s: feedback: %w", g.path, err)
 	}
-	embs, err := g.emb.Embed(ctx, []EmbedInput{{Image: s.Face}})
+	// in the space of the probes it will be compared with: an SR adapter
+	// of the scale maps it as it maps them
+	embs, err := g.emb.Embed(ctx, []EmbedInput{{Image: s.Face, Scale: s.Scale}})
 	if err != nil {
 		return 0, fmt.Errorf("gallery %s: feedback: %w", g.path, err)
 	}
 	e := embs[0]
-	vec, err := g.seal.Seal(vecBytes(e.Vector), templateAD(pid, kind, e.Model))
+	model := templateModel(e)
+	vec, err := g.seal.Seal(vecBytes(e.Vector), templateAD(pid, kind, model))
 	if err != nil {
 		return 0, err
 	}
@@ -114,13 +141,13 @@ func (g *Gallery) AddFeedback(ctx context.Context, name string, v Verdict, s Sig
 	defer tx.Rollback()
 	var id int64
 	if err := tx.QueryRowContext(ctx, `INSERT INTO templates (person_id, kind, model, scale, vec, source, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, pid, kind, e.Model, s.Scale, vec, src, time.Now().UTC().Format(timeLayout)).Scan(&id); err != nil {
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, pid, kind, model, s.Scale, vec, src, time.Now().UTC().Format(timeLayout)).Scan(&id); err != nil {
 		return 0, fmt.Errorf("gallery %s: feedback: %w", g.path, err)
 	}
 	// bounded: the oldest of this kind beyond MaxTemplates go
 	if _, err := tx.ExecContext(ctx, `DELETE FROM templates WHERE id IN (
 		SELECT id FROM templates WHERE person_id = ? AND kind = ? AND model = ? ORDER BY id DESC LIMIT -1 OFFSET ?)`,
-		pid, kind, e.Model, MaxTemplates); err != nil {
+		pid, kind, model, MaxTemplates); err != nil {
 		return 0, fmt.Errorf("gallery %s: feedback: %w", g.path, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -182,9 +209,8 @@ func (g *Gallery) loadTemplates(ctx context.Context, pid int64) error {
 	if g.emb == nil {
 		return nil
 	}
-	model := g.emb.ModelID()
-	q := `SELECT person_id, kind, vec FROM templates WHERE model = ?`
-	args := []any{model}
+	args := g.templateModels()
+	q := `SELECT person_id, kind, model, vec FROM templates WHERE model IN (?` + strings.Repeat(", ?", len(args)-1) + `)`
 	if pid >= 0 {
 		q += ` AND person_id = ?`
 		args = append(args, pid)
@@ -198,9 +224,9 @@ func (g *Gallery) loadTemplates(ctx context.Context, pid int64) error {
 	got := map[int64]*tv{}
 	for rows.Next() {
 		var p int64
-		var kind string
+		var kind, model string
 		var blob []byte
-		if err := rows.Scan(&p, &kind, &blob); err != nil {
+		if err := rows.Scan(&p, &kind, &model, &blob); err != nil {
 			return fmt.Errorf("loading templates: %w", err)
 		}
 		plain, err := g.seal.Open(blob, templateAD(p, kind, model))

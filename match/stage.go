@@ -174,7 +174,7 @@ func (s *Stage) embed(ctx context.Context, shots []*face.Shot) []observation {
 	}
 	faces := make([]EmbedInput, len(shots))
 	for i, sh := range shots {
-		faces[i] = EmbedInput{Planar: sh.SR}
+		faces[i] = EmbedInput{Planar: sh.SR, Scale: sh.Run.Scale}
 	}
 	s.batches.Add(1)
 	embs, err := s.o.Gallery.EmbedFaces(ctx, faces)

@@ -444,7 +444,7 @@ func gallerySearch(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout
 			return exitFailure
 		}
 		note = n
-		if r, err = env.Gallery.SearchFaceAt(ctx, match.EmbedInput{Planar: sr}, c.k, app.MatchThresholds(env.Cfg, c.scale)); err != nil {
+		if r, err = env.Gallery.SearchFaceAt(ctx, match.EmbedInput{Planar: sr, Scale: c.scale}, c.k, app.MatchThresholds(env.Cfg, c.scale)); err != nil {
 			return galleryFail(stderr, err)
 		}
 	}
