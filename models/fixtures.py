@@ -175,24 +175,27 @@ def resample_vectors():
 
 
 def sr_adapter():
-    """A 4-d SR adapter with random weights (the trainer's network and exporter) and its
-    answers on fixed inputs, for match's Adapter test."""
+    """A 128-d SR adapter with random weights (the trainer's network and exporter) and its
+    answers on fixed inputs, for match's Adapter tests. Its metadata lacks
+    srdgd.embedder_model: each test appends the model id it needs (match/adapter_test.go)."""
     import json
 
     import torch
 
     from models.train import sr_adapter as sa
     torch.manual_seed(3)
-    net = sa.Adapter({"dim": 4, "hidden": 8})
+    dim = 128
+    net = sa.Adapter({"dim": dim, "hidden": 8})
     with torch.no_grad():
         for p in net.parameters():
-            p.copy_(torch.randn(p.shape) * 0.5)
+            p.copy_(torch.randn(p.shape) * 0.3)
     d = os.path.join(ROOT, "match", "testdata")
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, "sr_adapter_x8.onnx")
-    sa.to_onnx(net, 4, path, name="test-sr-adapter-x8", scale=8, embedder_model="test-embedder@0", dim=4,
-               **dict(COMMON_META, input_range="unit-length descriptor", weights_source="random, torch seed 3"))
-    x = np.array([[1, 0, 0, 0], [0.5, -0.5, 0.5, 0.5], [3, 1, -2, 0.25]], dtype=np.float32)
+    meta = dict(COMMON_META, input_range="unit-length descriptor", weights_source="random, torch seed 3")
+    sa.to_onnx(net, dim, path, check=False, name="test-sr-adapter-x8", scale=8, dim=dim, **meta)
+    rng = np.random.RandomState(5)
+    x = rng.randn(3, dim).astype(np.float32)
     with torch.no_grad():
         y = net(torch.from_numpy(x)).numpy()
     with open(os.path.join(d, "sr_adapter_x8.json"), "w") as f:
