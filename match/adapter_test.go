@@ -11,36 +11,23 @@ import (
 	"testing"
 
 	"github.com/srdgd/srdgd/internal/ort"
+	"github.com/srdgd/srdgd/internal/testutil"
 )
 
 // adapterFixture writes the fixture adapter (models/fixtures.py sr_adapter:
 // the trainer's network and exporter, random weights) with
-// srdgd.embedder_model set to model, into a temporary file. The key is
-// appended as one more ModelProto.metadata_props entry (field 14): protobuf
-// fields may come in any order.
+// srdgd.embedder_model set to model, into a temporary file.
 func adapterFixture(t *testing.T, model string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "sr_adapter_x8.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	str := func(field byte, s string) []byte { return append(append([]byte{field<<3 | 2}, uvarint(len(s))...), s...) }
-	entry := append(str(1, "srdgd.embedder_model"), str(2, model)...)
-	b = append(append(append(b, 14<<3|2), uvarint(len(entry))...), entry...)
 	path := filepath.Join(t.TempDir(), "sr_adapter_x8.onnx")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	if err := os.WriteFile(path, testutil.AppendONNXMetadata(b, "srdgd.embedder_model", model), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func uvarint(n int) []byte {
-	var out []byte
-	for n >= 0x80 {
-		out = append(out, byte(n)|0x80)
-		n >>= 7
-	}
-	return append(out, byte(n))
 }
 
 type adapterAnswers struct{ In, Out [][]float32 }
