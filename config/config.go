@@ -373,6 +373,14 @@ type Match struct {
 	// models` builds, <models_dir>/face_embedder_faceres.onnx.
 	// Default: "" (meaning <models_dir>/face_embedder.onnx).
 	EmbedderModel string `yaml:"embedder_model"`
+	// SRAdapters loads <models_dir>/sr_adapter_x8.onnx and
+	// sr_adapter_x16.onnx, when present, to map the descriptors of faces
+	// restored at that scale (models/train/sr_adapter.py); an adapter made
+	// for another embedder is refused. Off: none measured so far improved
+	// identification (models/README.md, "SR adapter"), and the SR
+	// thresholds, visit calibration and template maps were measured
+	// without one. Default: false.
+	SRAdapters bool `yaml:"sr_adapters"`
 	// GalleryPath is the gallery database.
 	// Default: "" (meaning <state_dir>/gallery.db).
 	GalleryPath string `yaml:"gallery_path"`

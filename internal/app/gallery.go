@@ -114,6 +114,9 @@ func OpenGallery(ctx context.Context, cfg *config.Config, withModels bool, rt *o
 		}
 		e.Embedder = emb
 		e.keep = append(e.keep, func() { emb.Close() })
+		if err := e.useAdapters(rt, log); err != nil {
+			return fail(err)
+		}
 		o.Embedder, o.Finder = emb, NewFaceFinder(det)
 	}
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o750); err != nil {
@@ -129,4 +132,33 @@ func OpenGallery(ctx context.Context, cfg *config.Config, withModels bool, rt *o
 	e.Gallery = g
 	e.keep = append(e.keep, func() { g.Close() })
 	return e, nil
+}
+
+// useAdapters loads the SR adapters of match.sr_adapters that are present
+// and makes the embedder use them (closed with the gallery).
+func (g *Gallery) useAdapters(rt *ort.Runtime, log *slog.Logger) error {
+	if !g.Cfg.Match.SRAdapters {
+		return nil
+	}
+	for _, sc := range []int{8, 16} {
+		path, err := Models(g.Cfg).File("storage.models_dir", "", fmt.Sprintf("sr_adapter_x%d.onnx", sc))
+		if err != nil {
+			continue // optional: a scale without one is matched as it is
+		}
+		a, err := match.OpenAdapter(rt, path, SessionOptions(g.Cfg))
+		if err != nil {
+			return err
+		}
+		g.keep = append(g.keep, func() { a.Close() })
+		if a.Scale() != sc {
+			return fmt.Errorf("match.sr_adapters: %s is for x%d, named for x%d", path, a.Scale(), sc)
+		}
+		if err := g.Embedder.UseAdapter(a); err != nil {
+			return fmt.Errorf("match.sr_adapters: %w", err)
+		}
+		if log != nil {
+			log.Info("SR adapter loaded", "scale", sc, "adapter", a.ID())
+		}
+	}
+	return nil
 }
