@@ -40,6 +40,21 @@ func feedbackTargets(h *face.Hit, req feedbackRequest) ([]string, error) {
 	return t, err
 }
 
+// feedbackRequest reads a feedback request's body; false when it was
+// refused (the answer is written).
+func (s *Server) feedbackRequest(w http.ResponseWriter, r *http.Request) (feedbackRequest, bool) {
+	var req feedbackRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.fail(w, r, err)
+		return req, false
+	}
+	if len(req.Person) > maxNameBytes {
+		s.fail(w, r, errorf(http.StatusBadRequest, "person", "person longer than %d bytes", maxNameBytes))
+		return req, false
+	}
+	return req, true
+}
+
 // hitFeedback stores an operator's verdict on a hit's SR face: confirmed
 // sightings become templates of the person, rejected ones negatives; each
 // stored template is audited ("hit.feedback", the hit as target).
@@ -48,13 +63,8 @@ func (s *Server) hitFeedback(w http.ResponseWriter, r *http.Request) {
 	if g == nil {
 		return
 	}
-	var req feedbackRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if len(req.Person) > maxNameBytes {
-		s.fail(w, r, errorf(http.StatusBadRequest, "person", "person longer than %d bytes", maxNameBytes))
+	req, ok := s.feedbackRequest(w, r)
+	if !ok {
 		return
 	}
 	h := s.hit(w, r)
@@ -164,13 +174,8 @@ func (s *Server) visitFeedback(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "", "no visit history configured")
 		return
 	}
-	var req feedbackRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if len(req.Person) > maxNameBytes {
-		s.fail(w, r, errorf(http.StatusBadRequest, "person", "person longer than %d bytes", maxNameBytes))
+	req, ok := s.feedbackRequest(w, r)
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
