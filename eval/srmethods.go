@@ -108,20 +108,15 @@ func adapted(meth Method, a *match.Adapter) Method {
 	return out
 }
 
-// AdapterFile is the file name of the SR adapter of a scale in a models
-// folder.
-func AdapterFile(scale int) string { return fmt.Sprintf("sr_adapter_x%d.onnx", scale) }
-
 // OpenAdapters opens the SR adapters of the scales found by m.Models
-// (AdapterFile; a scale without one has none) and checks that each was
-// made for emb.
+// (match.AdapterFile; a scale without one has none), each made for emb.
 func (m *MethodSet) OpenAdapters(emb *match.Embedder, scales []int) error {
 	for _, sc := range scales {
-		path, err := m.Models.File(m.Models.DirKey, "", AdapterFile(sc))
+		path, err := m.Models.File(m.Models.DirKey, "", match.AdapterFile(sc))
 		if err != nil {
 			continue // optional
 		}
-		a, err := match.OpenAdapter(m.Runtime, path, m.Session)
+		a, err := match.OpenAdapterFor(m.Runtime, path, sc, m.Session, emb)
 		if err != nil {
 			return err
 		}
@@ -129,12 +124,6 @@ func (m *MethodSet) OpenAdapters(emb *match.Embedder, scales []int) error {
 			m.Adapters = map[int]*match.Adapter{}
 		}
 		m.Adapters[sc] = a
-		if err := a.Fits(emb.ModelID(), emb.Dim()); err != nil {
-			return err
-		}
-		if a.Scale() != sc {
-			return fmt.Errorf("SR adapter %s is for x%d, named for x%d", path, a.Scale(), sc)
-		}
 	}
 	return nil
 }

@@ -67,6 +67,29 @@ func OpenAdapter(rt *ort.Runtime, path string, o ort.SessionOptions) (*Adapter, 
 	return a, nil
 }
 
+// AdapterFile is the file name of the SR adapter of a scale in a models
+// folder.
+func AdapterFile(scale int) string { return fmt.Sprintf("sr_adapter_x%d.onnx", scale) }
+
+// OpenAdapterFor opens the adapter at path for the faces emb restores at
+// scale: it must be for that scale and made for emb.
+func OpenAdapterFor(rt *ort.Runtime, path string, scale int, o ort.SessionOptions, emb *Embedder) (*Adapter, error) {
+	a, err := OpenAdapter(rt, path, o)
+	if err != nil {
+		return nil, err
+	}
+	if a.scale != scale {
+		err = fmt.Errorf("SR adapter %s is for x%d, named for x%d", path, a.scale, scale)
+	} else {
+		err = a.Fits(emb.ModelID(), emb.Dim())
+	}
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
 // Scale is the upscaling factor whose restored faces the adapter is for.
 func (a *Adapter) Scale() int { return a.scale }
 

@@ -141,18 +141,15 @@ func (g *Gallery) useAdapters(rt *ort.Runtime, log *slog.Logger) error {
 		return nil
 	}
 	for _, sc := range []int{8, 16} {
-		path, err := Models(g.Cfg).File("storage.models_dir", "", fmt.Sprintf("sr_adapter_x%d.onnx", sc))
+		path, err := Models(g.Cfg).File("storage.models_dir", "", match.AdapterFile(sc))
 		if err != nil {
 			continue // optional: a scale without one is matched as it is
 		}
-		a, err := match.OpenAdapter(rt, path, SessionOptions(g.Cfg))
+		a, err := match.OpenAdapterFor(rt, path, sc, SessionOptions(g.Cfg), g.Embedder)
 		if err != nil {
-			return err
+			return fmt.Errorf("match.sr_adapters: %w", err)
 		}
 		g.keep = append(g.keep, func() { a.Close() })
-		if a.Scale() != sc {
-			return fmt.Errorf("match.sr_adapters: %s is for x%d, named for x%d", path, a.Scale(), sc)
-		}
 		if err := g.Embedder.UseAdapter(a); err != nil {
 			return fmt.Errorf("match.sr_adapters: %w", err)
 		}

@@ -6,7 +6,9 @@ package testutil
 // it as if the exporter had written it. Tests use it to bind a committed
 // fixture to a model id only known at run time.
 func AppendONNXMetadata(model []byte, key, value string) []byte {
-	str := func(field byte, s string) []byte { return append(append([]byte{field<<3 | 2}, uvarint(len(s))...), s...) }
+	str := func(field byte, s string) []byte {
+		return append(append([]byte{field<<3 | 2}, uvarint(len(s))...), s...)
+	}
 	entry := append(str(1, key), str(2, value)...)
 	out := append([]byte(nil), model...)
 	return append(append(append(out, 14<<3|2), uvarint(len(entry))...), entry...)
