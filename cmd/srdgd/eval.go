@@ -13,6 +13,7 @@ import (
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/eval"
+	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/cliflag"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
@@ -186,9 +187,9 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func evalThresholds(cfg *config.Config) func(int, string) (match.Thresholds, bool) {
 	return func(scale int, method string) (match.Thresholds, bool) {
 		if method == eval.HRMethod {
-			return matchThresholds(cfg, 0), true
+			return app.MatchThresholds(cfg, 0), true
 		}
-		return matchThresholds(cfg, scale), true
+		return app.MatchThresholds(cfg, scale), true
 	}
 }
 

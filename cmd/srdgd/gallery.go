@@ -21,12 +21,6 @@ import (
 	"github.com/srdgd/srdgd/srdg"
 )
 
-// matchThresholds are the configured identification settings for photos
-// (srScale 0) or for faces super-resolved at srScale (app.MatchThresholds).
-func matchThresholds(cfg *config.Config, srScale int) match.Thresholds {
-	return app.MatchThresholds(cfg, srScale)
-}
-
 // gallerySub is one gallery subcommand: its synopsis and help (in the
 // command's usage), how many arguments it takes (max -1: any number),
 // whether it prints --json and whether it loads the photo detector and the
