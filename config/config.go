@@ -39,6 +39,7 @@
 package config
 
 import (
+	"io"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -92,6 +93,15 @@ func (l Log) SlogLevel() slog.Level {
 	default:
 		return slog.LevelInfo
 	}
+}
+
+// Logger is the logger the settings ask for, writing to w.
+func (l Log) Logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: l.SlogLevel()}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // Daemon configures process lifecycle.

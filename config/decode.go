@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -35,6 +36,15 @@ func DefaultPath() string {
 		return p
 	}
 	return "/etc/srdgd/srdgd.yaml"
+}
+
+// DemoStateDir is where `srdgd demo` keeps its state by default: the user's
+// cache folder, else the temporary one.
+func DemoStateDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "srdgd-demo")
+	}
+	return filepath.Join(os.TempDir(), "srdgd-demo")
 }
 
 // LoadOrDefault loads the config file at path, or at DefaultPath when path

@@ -29,3 +29,17 @@ func FuzzDecodeInput(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseNormRect: any --roi value gives a region inside the frame or an
+// error, never a panic.
+func FuzzParseNormRect(f *testing.F) {
+	for _, s := range []string{"0,0,1,1", "0.1, 0.2 ,0.5,0.9", "0.5,0,0.2,1", "1,2,3", "a,b,c,d", "NaN,0,1,1", "0,0,1e400,1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseNormRect(s)
+		if err == nil && !(n.X0 >= 0 && n.X0 < n.X1 && n.X1 <= 1 && n.Y0 >= 0 && n.Y0 < n.Y1 && n.Y1 <= 1) {
+			t.Fatalf("%q: accepted %+v outside the frame", s, n)
+		}
+	})
+}

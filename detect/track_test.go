@@ -3,6 +3,7 @@ package detect
 import (
 	"context"
 	"image"
+	"strings"
 	"testing"
 	"time"
 )
@@ -280,5 +281,31 @@ func BenchmarkTrackerUpdate(b *testing.B) {
 		x := float64(i%100) * 5
 		tk.UpdateWith(t0.Add(time.Duration(i)*200*time.Millisecond), []Detection{box(100+x, 100, 20), box(900-x, 300, 30), box(400+x, 500, 40)}, descs)
 		i++
+	}
+}
+
+func TestParseNormRect(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want NormRect
+		err  string
+	}{
+		{"0,0,1,1", NormRect{0, 0, 1, 1}, ""},
+		{" 0.1, 0.2 ,0.5,0.9", NormRect{0.1, 0.2, 0.5, 0.9}, ""},
+		{"0.5,0,0.2,1", NormRect{}, "region"},
+		{"0,0,1", NormRect{}, "want x0,y0,x1,y1"},
+		{"0,0,x,1", NormRect{}, "invalid syntax"},
+		{"NaN,0,1,1", NormRect{}, "region"},
+	} {
+		got, err := ParseNormRect(c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: err %v, want one containing %q", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q: %+v, %v; want %+v", c.in, got, err, c.want)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,6 +131,25 @@ func (n NormRect) Validate() error {
 		return fmt.Errorf("region %v: want 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1", n)
 	}
 	return nil
+}
+
+// ParseNormRect reads "x0,y0,x1,y1" (normalised, as --roi takes it) and
+// validates the region.
+func ParseNormRect(v string) (NormRect, error) {
+	parts := strings.Split(v, ",")
+	if len(parts) != 4 {
+		return NormRect{}, fmt.Errorf("want x0,y0,x1,y1 (normalised), got %q", v)
+	}
+	var f [4]float64
+	for i, p := range parts {
+		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return NormRect{}, fmt.Errorf("roi %q: %w", v, err)
+		}
+		f[i] = x
+	}
+	n := NormRect{X0: f[0], Y0: f[1], X1: f[2], Y1: f[3]}
+	return n, n.Validate()
 }
 
 func (n NormRect) pixels(w, h int) image.Rectangle {

@@ -84,10 +84,12 @@ func (t tarSink) file(name string, data []byte) error {
 	return err
 }
 
-// ExportReport says what an export wrote.
+// ExportReport says what an export wrote;
+// its JSON is `srdgd gallery export --json`'s document.
 type ExportReport struct {
-	People, Images int
-	Warning        string
+	People  int    `json:"people"`
+	Images  int    `json:"photos"`
+	Warning string `json:"warning"`
 }
 
 // ExportDir writes every person and photo (plain JPEGs) and manifest.json

@@ -50,14 +50,16 @@ func (t Thresholds) Check() error {
 // over the person's photos, and which photo gave it; with feedback templates
 // (Thresholds.Rule) the person's score by the rule, and whether a confirmed
 // sighting gave it (Template) or a rejected one vetoed the person (Vetoed).
+//
+// Its JSON is the candidate of `srdgd gallery search --json`.
 type Candidate struct {
-	PersonID   int64
-	Name       string
-	Watchlist  bool
-	Similarity float64
-	ImageID    int64
-	Template   bool
-	Vetoed     bool
+	PersonID   int64   `json:"person_id"`
+	Name       string  `json:"name"`
+	Watchlist  bool    `json:"watchlist"`
+	Similarity float64 `json:"similarity"`
+	ImageID    int64   `json:"image_id"`
+	Template   bool    `json:"-"`
+	Vetoed     bool    `json:"-"`
 }
 
 // SearchResult is a 1:N identification: the top-k candidates and the

@@ -11,14 +11,6 @@ import (
 	"github.com/srdgd/srdgd/internal/cliflag"
 )
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 func exitCodeFor(err error) int {
 	switch {
 	case err == nil:
@@ -46,7 +38,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func runDaemon(ctx context.Context, cfg *config.Config, logw io.Writer) int {
-	return runDaemonWith(ctx, cfg, newLogger(cfg.Log, logw), nil)
+	return runDaemonWith(ctx, cfg, cfg.Log.Logger(logw), nil)
 }
 
 // runDaemonWith builds and runs the daemon; tweak, when set, adjusts it before

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 
 	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/internal/app"
@@ -20,7 +18,7 @@ import (
 // whole pipeline with no setup.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := cliflag.NewFlagSet("demo", stderr)
-	stateDir := fs.String("state-dir", defaultDemoStateDir(), "where the demo keeps its state (gallery, key, rendered scene)")
+	stateDir := fs.String("state-dir", config.DemoStateDir(), "where the demo keeps its state (gallery, key, rendered scene)")
 	width := fs.Int("width", 1280, "demo camera width")
 	height := fs.Int("height", 720, "demo camera height")
 	fps := fs.Int("fps", 15, "demo camera frame rate")
@@ -38,7 +36,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer cancel()
 	}
 	cfg := config.Default()
-	log := newLogger(cfg.Log, stderr)
+	log := cfg.Log.Logger(stderr)
 	cfg.Storage.StateDir = *stateDir
 	cfg.Storage.ModelsDir = *models
 	cfg.Publish.HTTP.Listen = *listen
@@ -65,11 +63,4 @@ func printDemo(w io.Writer, cfg *config.Config, camera, broker string) {
 		fmt.Fprintf(w, "srdgd demo: alerts on the embedded MQTT broker %s: mosquitto_sub -h %s -p %s -t '%s/#' -v\n",
 			broker, h, p, cfg.Publish.MQTT.TopicPrefix)
 	}
-}
-
-func defaultDemoStateDir() string {
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "srdgd-demo")
-	}
-	return filepath.Join(os.TempDir(), "srdgd-demo")
 }

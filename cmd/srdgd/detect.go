@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/srdgd/srdgd/detect"
@@ -20,24 +19,11 @@ type roiFlag []detect.NormRect
 
 func (r *roiFlag) String() string { return fmt.Sprint(*r) }
 func (r *roiFlag) Set(v string) error {
-	parts := strings.Split(v, ",")
-	if len(parts) != 4 {
-		return fmt.Errorf("want x0,y0,x1,y1 (normalised), got %q", v)
+	n, err := detect.ParseNormRect(v)
+	if err == nil {
+		*r = append(*r, n)
 	}
-	var f [4]float64
-	for i, p := range parts {
-		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil {
-			return fmt.Errorf("roi %q: %w", v, err)
-		}
-		f[i] = x
-	}
-	n := detect.NormRect{X0: f[0], Y0: f[1], X1: f[2], Y1: f[3]}
-	if err := n.Validate(); err != nil {
-		return err
-	}
-	*r = append(*r, n)
-	return nil
+	return err
 }
 
 // detectArgs are the flags of `srdgd detect`.

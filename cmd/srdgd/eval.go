@@ -5,9 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,11 +20,11 @@ import (
 
 // evalFlags are the command line of `srdgd eval`.
 type evalFlags struct {
-	setPath, celeba, split, cfgPath, scales, samplers, out, dir, lib, calibrate, srCache string
-	limit, steps, threads, grid                                                          int
-	seed                                                                                 uint64
-	guided, unguided, hrRef, limitSet, single, adapters                                  bool
-	shots                                                                                eval.Shots
+	setPath, celeba, split, cfgPath, out, dir, lib, calibrate, srCache string
+	limit, steps, threads, grid                                        int
+	seed                                                               uint64
+	guided, unguided, hrRef, limitSet, single, adapters                bool
+	shots                                                              eval.Shots
 
 	scaleList    []int
 	samplerNames []string
@@ -41,8 +39,9 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	split := cliflag.NewEnum(fs, "split", "test", "with --celeba: the probes' split (val: choose thresholds without the test images)", "test", "val")
 	defer func() { f.split = split.V }()
 	fs.StringVar(&f.cfgPath, "config", "", "config file whose match thresholds are reported as the \"configured\" operating point (default: $SRDGD_CONFIG, /etc/srdgd/srdgd.yaml, else the defaults)")
-	fs.StringVar(&f.scales, "scale", "8", "scales, comma-separated: 8 (16x16 probes), 16 (8x8)")
-	fs.StringVar(&f.samplers, "sampler", "fast", "SR samplers, comma-separated: "+strings.Join(srdg.SamplerNames(), ", ")+" (empty: LR only)")
+	sc := &cliflag.Scales{V: []int{8}, Allowed: scales}
+	fs.Var(sc, "scale", "scales, comma-separated: 8 (16x16 probes), 16 (8x8) (default 8)")
+	samplers := cliflag.NewEnumList(fs, "sampler", []string{"fast"}, "SR samplers, empty: LR only", srdg.SamplerNames()...)
 	fs.IntVar(&f.steps, "steps", 0, "predictor steps (0 = sampler default)")
 	fs.Uint64Var(&f.seed, "seed", 1, "noise seed (each probe's noise is derived from it and the probe's path)")
 	fs.BoolVar(&f.guided, "guided", true, "also run guided SR with the probe's attributes as labels (slow)")
@@ -75,29 +74,12 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 		fmt.Fprintln(stderr, "srdgd eval: exactly one of --set FILE and --celeba DIR is required")
 		return nil, false
 	}
+	f.scaleList, f.samplerNames = sc.V, samplers.V
 	return f, f.check(stderr)
 }
 
-// check validates the lists and the shot settings.
+// check validates the shot settings.
 func (f *evalFlags) check(stderr io.Writer) bool {
-	for _, s := range strings.Split(f.scales, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || (n != 8 && n != 16) {
-			fmt.Fprintf(stderr, "srdgd eval: --scale %q: want 8, 16 or 8,16\n", f.scales)
-			return false
-		}
-		f.scaleList = append(f.scaleList, n)
-	}
-	for _, s := range strings.Split(f.samplers, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		if _, ok := srdg.LookupSampler(s); !ok {
-			fmt.Fprintf(stderr, "srdgd eval: --sampler %q: want one of %s\n", s, strings.Join(srdg.SamplerNames(), ", "))
-			return false
-		}
-		f.samplerNames = append(f.samplerNames, s)
-	}
 	f.shots.Seed = f.seed
 	if f.shots.K < 1 || f.shots.Samples < 1 {
 		fmt.Fprintf(stderr, "srdgd eval: --shots %d --samples %d: want 1 or more of each\n", f.shots.K, f.shots.Samples)
@@ -107,9 +89,6 @@ func (f *evalFlags) check(stderr io.Writer) bool {
 		fmt.Fprintf(stderr, "srdgd eval: %v\n", err)
 		return false
 	}
-	if f.srCache == "" {
-		f.srCache = filepath.Join(f.out, "sr")
-	}
 	return true
 }
 
@@ -117,7 +96,7 @@ func (f *evalFlags) check(stderr io.Writer) bool {
 // 16x (SRDG.md section 2), restored by bicubic upsampling and by SRDG
 // (unguided and guided, per sampler), scored for image quality against the
 // HR face and for recognition against a gallery; with --shots, also on K
-// observations of each probe, fused.
+// observations of each probe, fused (eval.Job).
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f, ok := parseEvalFlags(args, stderr)
 	if !ok {
@@ -135,62 +114,24 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	rt, err := ort.Open(f.lib, nil)
-	if err != nil {
-		return fail(err)
-	}
-	defer rt.Close()
-	ms := &eval.MethodSet{Set: set, Runtime: rt, Models: flagModels(f.dir),
-		Session:  ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: f.threads},
-		Samplers: f.samplerNames, Unguided: f.unguided, Guided: f.guided, HR: f.hrRef, Steps: f.steps, Seed: f.seed}
-	defer ms.Close()
-	emb, err := ms.OpenEmbedder()
-	if err != nil {
-		return fail(err)
-	}
-	defer emb.Close()
-	if f.adapters && len(f.samplerNames) > 0 {
-		if err := ms.OpenAdapters(emb, f.scaleList); err != nil {
-			return fail(err)
-		}
-	}
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return fail(err)
-	}
-	t0 := time.Now()
-	rep, err := eval.Evaluate(ctx, eval.Options{Set: set, Scales: f.scaleList, Methods: ms.Methods,
-		Embedder: emb, Cache: filepath.Join(f.out, "cache.jsonl"), SRCache: f.srCache, Progress: stderr,
-		Thresholds: evalThresholds(cfg), Shots: f.shots, ShotsOnly: !f.single})
-	if err != nil {
-		fmt.Fprintln(stderr, "srdgd eval:", err)
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "srdgd eval: interrupted; rerun the same command to resume from", filepath.Join(f.out, "cache.jsonl"))
-		}
-		return exitFailure
-	}
 	if f.calibrate != "" && f.celeba != "" && f.split != "val" {
 		fmt.Fprintln(stderr, "srdgd eval: warning: calibrating on the", f.split, "split; choose thresholds on val and check them on test")
 	}
-	if err := ms.WriteAll(ctx, rep, eval.Outputs{Dir: f.out, Scales: f.scaleList, Grid: f.grid,
-		Calibrate: f.calibrate, CalibrationSource: f.calibrationSource(len(set.Probes), len(set.Gallery)), Log: stderr}); err != nil {
+	t0 := time.Now()
+	rep, err := eval.Job{Set: set, ORTLibrary: f.lib, Models: flagModels(f.dir),
+		Session:  ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: f.threads},
+		Samplers: f.samplerNames, Unguided: f.unguided, Guided: f.guided, HR: f.hrRef, Steps: f.steps, Seed: f.seed,
+		Adapters: f.adapters, Scales: f.scaleList, Shots: f.shots, ShotsOnly: !f.single,
+		Thresholds: func(scale int) match.Thresholds { return app.MatchThresholds(cfg, scale) },
+		Out:        f.out, SRCache: f.srCache, Grid: f.grid, Progress: stderr,
+		Calibrate: f.calibrate, CalibrationSource: f.calibrationSource(len(set.Probes), len(set.Gallery))}.Run(ctx)
+	if err != nil {
 		return fail(err)
 	}
 	fmt.Fprint(stdout, eval.Markdown(rep))
 	fmt.Fprintf(stdout, "\n%d results computed, %d from the cache, in %s; wrote %s\n",
 		rep.Computed, rep.Cached, time.Since(t0).Round(time.Second), f.out)
 	return exitOK
-}
-
-// evalThresholds judges photos (the HR row) with the photo thresholds and
-// every restored probe with the SR thresholds of its scale, as the daemon
-// does.
-func evalThresholds(cfg *config.Config) func(int, string) (match.Thresholds, bool) {
-	return func(scale int, method string) (match.Thresholds, bool) {
-		if method == eval.HRMethod {
-			return app.MatchThresholds(cfg, 0), true
-		}
-		return app.MatchThresholds(cfg, scale), true
-	}
 }
 
 // calibrationSource says where calibration entries of this run come from.
@@ -200,5 +141,5 @@ func (f *evalFlags) calibrationSource(probes, identities int) string {
 		data = "CelebA aligned " + f.split + " (shares identities with train)"
 	}
 	return fmt.Sprintf("srdgd eval x%s: %s, %d probes, %d gallery identities, sampler %s, shots %d (%s), samples %d",
-		f.scales, data, probes, identities, f.samplers, f.shots.K, f.shots.WithDefaults().Tag(), f.shots.Samples)
+		(&cliflag.Scales{V: f.scaleList}).String(), data, probes, identities, strings.Join(f.samplerNames, ","), f.shots.K, f.shots.WithDefaults().Tag(), f.shots.Samples)
 }

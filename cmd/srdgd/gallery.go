@@ -8,12 +8,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/cliflag"
 	"github.com/srdgd/srdgd/internal/faceimg"
@@ -239,9 +238,9 @@ func galleryList(ctx context.Context, g *match.Gallery, asJSON, searchable bool,
 		return galleryFail(stderr, err)
 	}
 	if asJSON {
-		out := make([]personJSON, 0, len(people))
+		out := make([]face.Person, 0, len(people))
 		for _, p := range people {
-			out = append(out, personOut(p, searchable))
+			out = append(out, app.PersonDoc(p, searchable))
 		}
 		return writeJSON(stdout, out)
 	}
@@ -281,9 +280,6 @@ func galleryKeygen(cfg *config.Config, args []string, stdout, stderr io.Writer) 
 	if kfs.NArg() > 0 {
 		fmt.Fprintf(stderr, "srdgd gallery keygen: unexpected argument %q (keygen takes none; the key file is match.key_file)\n", kfs.Arg(0))
 		return exitUsage
-	}
-	if err := os.MkdirAll(filepath.Dir(cfg.Match.KeyFile), 0o750); err != nil {
-		return galleryFail(stderr, err)
 	}
 	if err := match.GenerateKey(cfg.Match.KeyFile); err != nil {
 		return galleryFail(stderr, err)
@@ -326,10 +322,7 @@ func galleryCheck(ctx context.Context, g *match.Gallery, asJSON bool, stdout, st
 		code = exitFailure
 	}
 	if asJSON {
-		if writeJSON(stdout, checkOut(rep)) != exitOK {
-			return exitFailure
-		}
-		return code
+		return writeJSONCode(stdout, checkOut(rep), code)
 	}
 	fmt.Fprintf(stdout, "%d people, %d photos, %d descriptors\n", rep.People, rep.Images, rep.Embeddings)
 	for _, p := range rep.Problems {
@@ -355,10 +348,7 @@ func galleryVerify(ctx context.Context, g *match.Gallery, c *galleryArgs, stdout
 		code = exitFailure // the answer is no (README "Exit codes")
 	}
 	if c.json {
-		if writeJSON(stdout, verifyOut(r)) != exitOK {
-			return exitFailure
-		}
-		return code
+		return writeJSONCode(stdout, verifyOut(r), code)
 	}
 	verdict, cmp := "match", ">="
 	if !r.Match {
@@ -386,7 +376,7 @@ func galleryTransfer(ctx context.Context, env *app.Gallery, sub, target string, 
 	if exp != nil {
 		fmt.Fprintln(stderr, "warning:", match.ExportWarning)
 		if asJSON {
-			return writeJSON(stdout, exportJSON{People: exp.People, Photos: exp.Images, Warning: exp.Warning})
+			return writeJSON(stdout, exp)
 		}
 		fmt.Fprintf(stdout, "exported %d people, %d photos to %s\n", exp.People, exp.Images, target)
 		return exitOK
@@ -447,10 +437,7 @@ func gallerySearch(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout
 		code = exitFailure // nobody identified (README "Exit codes")
 	}
 	if c.json {
-		if writeJSON(stdout, searchOut(r, c.scale, note, c.embeddings)) != exitOK {
-			return exitFailure
-		}
-		return code
+		return writeJSONCode(stdout, searchOut(r, c.scale, note, c.embeddings), code)
 	}
 	if note != "" {
 		fmt.Fprintln(stdout, note)
@@ -462,6 +449,15 @@ func gallerySearch(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout
 	}
 	for i, cd := range r.Candidates {
 		fmt.Fprintf(stdout, "%2d. %-24s %.4f\n", i+1, cd.Name, cd.Similarity)
+	}
+	return code
+}
+
+// writeJSONCode writes v and returns code (the answer's exit status), or
+// exitFailure when v cannot be written.
+func writeJSONCode(w io.Writer, v any, code int) int {
+	if writeJSON(w, v) != exitOK {
+		return exitFailure
 	}
 	return code
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/srdgd/srdgd/internal/cliflag"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/locate"
-	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/srdg"
 )
 
@@ -53,12 +52,12 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "srdgd sr: --steps %d --weight %g: want values >= 0 (0 = the sampler's default)\n", *steps, *weight)
 		return exitUsage
 	}
-	rt, eng, err := openSR(flagModels(*dir), *score, *guidance, *lib, scale.V, *threads)
+	eng, err := app.OpenSRTool(app.SRToolOptions{Models: flagModels(*dir), Score: *score, Guidance: *guidance,
+		ORTLibrary: *lib, Scale: scale.V, Threads: *threads})
 	if err != nil {
 		fmt.Fprintln(stderr, "srdgd sr:", err)
 		return exitFailure
 	}
-	defer rt.Close()
 	defer eng.Close()
 	labels, err := srdg.ParseLabels(*attrs, eng.Attributes())
 	if err != nil {
@@ -100,32 +99,4 @@ func cmdSR(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "wrote %s (%dx%d) in %s: sampler %s, %d steps, %d score + %d guidance evaluations, guided=%v [%s], seed %d\n",
 		*out, hr, hr, time.Since(t0).Round(time.Millisecond), r.Sampler, r.Steps, r.ScoreEvals, r.GuidanceEvals, r.Guided, strings.Join(used, ","), *seed)
 	return exitOK
-}
-
-// openSR opens ONNX Runtime and the SR engine of `srdgd sr`: the score
-// model (default score_x<scale>.onnx in models) and the guidance model
-// (default guidance.onnx; "none": unguided only).
-func openSR(models locate.Models, score, guidance, lib string, scale, threads int) (*ort.Runtime, *srdg.Engine, error) {
-	var err error
-	if score, err = models.File("--score", score, fmt.Sprintf("score_x%d.onnx", scale)); err != nil {
-		return nil, nil, err
-	}
-	if guidance == "none" {
-		guidance = ""
-	} else if guidance, err = models.File("--guidance", guidance, "guidance.onnx"); err != nil {
-		return nil, nil, err
-	}
-	rt, err := ort.Open(lib, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	eng, err := srdg.Open(srdg.ModelOptions{
-		Runtime: rt, ScorePath: score, GuidancePath: guidance, WantScale: scale,
-		Session: ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: threads},
-	})
-	if err != nil {
-		rt.Close()
-		return nil, nil, err
-	}
-	return rt, eng, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/match"
 	"github.com/srdgd/srdgd/publish/httpapi"
@@ -30,14 +31,22 @@ func (a *GalleryAPI) People(ctx context.Context) ([]httpapi.Person, error) {
 	}
 	out := make([]httpapi.Person, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, httpapi.Person{
-			Name: p.Name, Watchlist: p.Watchlist,
-			Male: p.Attributes.Male, Glasses: p.Attributes.Glasses, NoBeard: p.Attributes.NoBeard,
-			Photos: p.Images, Searchable: p.Searchable, Created: p.Created,
-			ThresholdOffset: p.Offset.Threshold, MarginOffset: p.Offset.Margin,
-		})
+		out = append(out, PersonDoc(p, true))
 	}
 	return out, nil
+}
+
+// PersonDoc is p's JSON document (API and CLI); searchable: whether the
+// embedder loaded, so p.Searchable was counted.
+func PersonDoc(p match.Person, searchable bool) face.Person {
+	d := face.Person{ID: p.ID, Name: p.Name, Watchlist: p.Watchlist,
+		Male: p.Attributes.Male, Glasses: p.Attributes.Glasses, NoBeard: p.Attributes.NoBeard,
+		Photos: p.Images, Created: p.Created, ThresholdOffset: p.Offset.Threshold, MarginOffset: p.Offset.Margin}
+	if searchable {
+		n := p.Searchable
+		d.Searchable = &n
+	}
+	return d
 }
 
 // Enrol implements httpapi.Gallery.

@@ -189,3 +189,51 @@ func OpenPhotoTools(o PhotoToolsOptions) (*PhotoTools, error) {
 	}
 	return t, nil
 }
+
+// SRToolOptions choose the models of a one-off SR run (srdgd sr): Score
+// (default score_x<Scale>.onnx found by Models) and Guidance (default
+// guidance.onnx; "none": unguided only), on ONNX Runtime from ORTLibrary
+// with Threads.
+type SRToolOptions struct {
+	Models          locate.Models
+	Score, Guidance string
+	ORTLibrary      string
+	Scale, Threads  int
+}
+
+// SRTool is an SR engine on its own ONNX Runtime.
+type SRTool struct {
+	*srdg.Engine
+	rt *ort.Runtime
+}
+
+// Close releases the engine, then the runtime.
+func (t *SRTool) Close() {
+	t.Engine.Close()
+	t.rt.Close()
+}
+
+// OpenSRTool resolves the model files and opens the engine.
+func OpenSRTool(o SRToolOptions) (*SRTool, error) {
+	score, err := o.Models.File("--score", o.Score, fmt.Sprintf("score_x%d.onnx", o.Scale))
+	if err != nil {
+		return nil, err
+	}
+	guidance := ""
+	if o.Guidance != "none" {
+		if guidance, err = o.Models.File("--guidance", o.Guidance, "guidance.onnx"); err != nil {
+			return nil, err
+		}
+	}
+	rt, err := ort.Open(o.ORTLibrary, nil)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := srdg.Open(srdg.ModelOptions{Runtime: rt, ScorePath: score, GuidancePath: guidance, WantScale: o.Scale,
+		Session: ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: o.Threads}})
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	return &SRTool{Engine: eng, rt: rt}, nil
+}

@@ -191,3 +191,67 @@ func TakeValue(args []string, name string) (value string, rest []string, err err
 	}
 	return value, rest, nil
 }
+
+// Scales is a comma-separated list of scales (--scale 8,16).
+type Scales struct {
+	V       []int
+	Allowed []int
+}
+
+func (s *Scales) String() string {
+	if s == nil {
+		return ""
+	}
+	return strings.Trim(strings.Join(strings.Fields(fmt.Sprint(s.V)), ","), "[]")
+}
+
+func (s *Scales) Set(v string) error {
+	var out []int
+	for _, p := range strings.Split(v, ",") {
+		one := Scale{Allowed: s.Allowed}
+		if err := one.Set(p); err != nil {
+			return err
+		}
+		out = append(out, one.V)
+	}
+	s.V = out
+	return nil
+}
+
+// EnumList is a comma-separated list of allowed values; empty entries are
+// dropped, so "" is the empty list.
+type EnumList struct {
+	V       []string
+	allowed []string
+}
+
+func (e *EnumList) String() string {
+	if e == nil {
+		return ""
+	}
+	return strings.Join(e.V, ",")
+}
+
+func (e *EnumList) Set(v string) error {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		one := Enum{allowed: e.allowed}
+		if err := one.Set(p); err != nil {
+			return err
+		}
+		out = append(out, p)
+	}
+	e.V = out
+	return nil
+}
+
+// NewEnumList registers --name, a list of the allowed values, with a
+// default (listed in the help).
+func NewEnumList(fs *flag.FlagSet, name string, def []string, usage string, allowed ...string) *EnumList {
+	e := &EnumList{V: def, allowed: allowed}
+	fs.Var(e, name, usage+" (comma-separated: "+strings.Join(allowed, ", ")+")")
+	return e
+}

@@ -69,3 +69,41 @@ func TestProgress(t *testing.T) {
 		t.Errorf("short run printed %q", out.String())
 	}
 }
+
+func TestLists(t *testing.T) {
+	cases := []struct {
+		scale, sampler string
+		scales         []int
+		samplers       []string
+		wantErr        string
+	}{
+		{"8", "fast", []int{8}, []string{"fast"}, ""},
+		{"8,16", "fast, ode", []int{8, 16}, []string{"fast", "ode"}, ""},
+		{" 16 ", "", []int{16}, nil, ""},
+		{"8,12", "fast", nil, nil, `"12" is not a scale (allowed: 8 or 16)`},
+		{"8,", "fast", nil, nil, `"" is not a scale`},
+		{"8", "fast,slow", nil, nil, `"slow" is not allowed (allowed: fast, ode)`},
+	}
+	for _, c := range cases {
+		t.Run(c.scale+"/"+c.sampler, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			sc := &Scales{V: []int{8}, Allowed: []int{8, 16}}
+			fs.Var(sc, "scale", "")
+			sa := NewEnumList(fs, "sampler", []string{"fast"}, "", "fast", "ode")
+			_, err := Parse(fs, []string{"--scale", c.scale, "--sampler", c.sampler})
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Errorf("err %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(sc.V, c.scales) || !slices.Equal(sa.V, c.samplers) {
+				t.Errorf("got %v %v, %v; want %v %v", sc.V, sa.V, err, c.scales, c.samplers)
+			}
+			if got := sc.String(); got != strings.Trim(strings.Join(strings.Fields(strings.ReplaceAll(c.scale, ",", " ")), ","), " ") {
+				t.Errorf("String %q", got)
+			}
+		})
+	}
+}

@@ -175,7 +175,7 @@ func TestGalleryEnrolListRemove(t *testing.T) {
 
 	var list struct{ People []httpapi.Person }
 	r.do(t, "GET", "/api/v1/gallery", nil, auth).json(t, &list)
-	if len(list.People) != 1 || list.People[0].Name != name || list.People[0].Photos != 3 || list.People[0].Searchable != 3 {
+	if len(list.People) != 1 || list.People[0].Name != name || list.People[0].Photos != 3 || list.People[0].Searchable == nil || *list.People[0].Searchable != 3 {
 		t.Fatalf("list: %+v", list)
 	}
 	photoPath := "/api/v1/gallery/" + strings.ReplaceAll(name, " ", "%20") + "/photo.jpg"

@@ -98,25 +98,8 @@ type AuditQuery struct {
 	Limit  int
 }
 
-// Person is one enrolled identity.
-type Person struct {
-	Name      string `json:"name"`
-	Watchlist bool   `json:"watchlist"`
-	// Attributes forced by the operator; nil = predicted from the probe.
-	Male    *bool `json:"male"`
-	Glasses *bool `json:"glasses"`
-	NoBeard *bool `json:"no_beard"`
-	// Photos enrolled, and Searchable those with a descriptor of the
-	// current embedder.
-	Photos     int       `json:"photos"`
-	Searchable int       `json:"searchable"`
-	Created    time.Time `json:"created"`
-	// ThresholdOffset and MarginOffset are the person's threshold
-	// override: added to the bar a decision naming them is held to
-	// (0: none).
-	ThresholdOffset float64 `json:"threshold_offset"`
-	MarginOffset    float64 `json:"margin_offset"`
-}
+// Person is one enrolled identity (face.Person).
+type Person = face.Person
 
 // Photo is one uploaded enrolment photo.
 type Photo struct {
