@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/srdgd/srdgd/internal/locate"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
 )
@@ -15,24 +14,14 @@ import (
 // Job is one `srdgd eval` run end to end: the set, the SR methods and the
 // embedder it opens, Evaluate, and the outputs WriteAll writes.
 type Job struct {
-	Set *Set
-	// ORTLibrary is the libonnxruntime path ("": search); Session the
-	// execution providers and threads of every model.
+	// MethodSet holds the set, the session options, the model search and
+	// the method settings; Run opens its Runtime.
+	MethodSet
+	// ORTLibrary is the libonnxruntime path ("": search).
 	ORTLibrary string
-	Session    ort.SessionOptions
-	// Models finds the score, guidance and embedder models and the SR
-	// adapters.
-	Models locate.Models
-	// Samplers, Unguided, Guided, HR, Steps and Seed make the method set
-	// (MethodSet); Adapters adds <method>+adapter rows where a scale has an
-	// SR adapter.
-	Samplers         []string
-	Unguided, Guided bool
-	HR               bool
-	Steps            int
-	Seed             uint64
-	Adapters         bool
-	Scales           []int
+	// Adapters adds <method>+adapter rows where a scale has an SR adapter.
+	Adapters bool
+	Scales   []int
 	// Thresholds are the configured decision thresholds of a scale (0: the
 	// photo thresholds, used for the HR row).
 	Thresholds func(scale int) match.Thresholds
@@ -55,8 +44,8 @@ func (j Job) Run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	defer rt.Close()
-	ms := &MethodSet{Set: j.Set, Runtime: rt, Models: j.Models, Session: j.Session, Samplers: j.Samplers,
-		Unguided: j.Unguided, Guided: j.Guided, HR: j.HR, Steps: j.Steps, Seed: j.Seed}
+	ms := &j.MethodSet
+	ms.Runtime = rt
 	defer ms.Close()
 	emb, err := ms.OpenEmbedder()
 	if err != nil {

@@ -118,10 +118,11 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "srdgd eval: warning: calibrating on the", f.split, "split; choose thresholds on val and check them on test")
 	}
 	t0 := time.Now()
-	rep, err := eval.Job{Set: set, ORTLibrary: f.lib, Models: flagModels(f.dir),
+	rep, err := eval.Job{MethodSet: eval.MethodSet{Set: set, Models: flagModels(f.dir),
 		Session:  ort.SessionOptions{Providers: []string{ort.TensorRT, ort.CUDA, ort.CPU}, IntraOpThreads: f.threads},
-		Samplers: f.samplerNames, Unguided: f.unguided, Guided: f.guided, HR: f.hrRef, Steps: f.steps, Seed: f.seed,
-		Adapters: f.adapters, Scales: f.scaleList, Shots: f.shots, ShotsOnly: !f.single,
+		Samplers: f.samplerNames, Unguided: f.unguided, Guided: f.guided, HR: f.hrRef, Steps: f.steps, Seed: f.seed},
+		ORTLibrary: f.lib,
+		Adapters:   f.adapters, Scales: f.scaleList, Shots: f.shots, ShotsOnly: !f.single,
 		Thresholds: func(scale int) match.Thresholds { return app.MatchThresholds(cfg, scale) },
 		Out:        f.out, SRCache: f.srCache, Grid: f.grid, Progress: stderr,
 		Calibrate: f.calibrate, CalibrationSource: f.calibrationSource(len(set.Probes), len(set.Gallery))}.Run(ctx)
