@@ -383,6 +383,16 @@ type Match struct {
 	// models` builds, <models_dir>/face_embedder_faceres.onnx.
 	// Default: "" (meaning <models_dir>/face_embedder.onnx).
 	EmbedderModel string `yaml:"embedder_model"`
+	// SREmbedderModel is the face embedding ONNX file that reads
+	// super-resolved faces (every face the daemon matches) while
+	// embedder_model reads photos: the gallery keeps both models'
+	// descriptors of every photo (match.PairEmbedder). On CelebA, FaceRes
+	// identifies SR faces from 16x16 about 1.7x as often as face-api, which
+	// is better on photos (README, "Evaluation"). "same": embedder_model
+	// reads both. A gallery made before this key (or with another value)
+	// is re-embedded with `srdgd gallery reembed`.
+	// Default: "" (meaning <models_dir>/face_embedder_faceres.onnx).
+	SREmbedderModel string `yaml:"sr_embedder_model"`
 	// SRAdapters loads <models_dir>/sr_adapter_x8.onnx and
 	// sr_adapter_x16.onnx, when present, to map the descriptors of faces
 	// restored at that scale (models/train/sr_adapter.py); an adapter made
@@ -480,20 +490,24 @@ type Visit struct {
 }
 
 // SRMatch holds the identification settings for faces super-resolved at 8x
-// and at 16x, chosen with the shipped models and the fast sampler on CelebA
-// validation probes and checked on the test probes (bench/RESULTS.md, "SR
-// match"). Re-derive them (bench/srmatch/run.sh) after changing the score
-// model or the sampler.
+// and at 16x. Left unset (threshold and margin both 0), each is the setting
+// measured for the embedder that reads SR faces (match.sr_embedder_model)
+// with the shipped score models and the fast sampler on CelebA validation
+// probes and checked on the test probes (match.DefaultSRThresholds,
+// README "Evaluation"); the daemon refuses to start when that embedder has
+// none. Re-derive them (bench/srmatch/run.sh) after changing the score model,
+// the sampler or the embedder.
 type SRMatch struct {
 	// X8 is for faces restored from 16x16: the highest identification rate
 	// with at most 1 % of unknown people accepted (200-person gallery).
-	// Default: threshold 0.94, margin 0.02.
+	// Default: unset (FaceRes: threshold 0.664, margin 0; face-api: 0.94,
+	// 0.02).
 	X8 SRThreshold `yaml:"x8"`
 	// X16 is for faces restored from 8x8. No setting identified anyone at
 	// 1 % unknown accepted, so this one only keeps false alarms under 1 %;
-	// it is stricter than the photo threshold, because faces hallucinated
-	// from 8x8 resemble someone in the gallery more often than photos do.
-	// Default: threshold 0.945, margin 0.02.
+	// faces hallucinated from 8x8 resemble someone in the gallery more
+	// often than photos do. Default: unset (see match.DefaultSRThresholds;
+	// face-api: 0.945, 0.02).
 	X16 SRThreshold `yaml:"x16"`
 }
 
@@ -507,17 +521,27 @@ type SRThreshold struct {
 	Margin float64 `yaml:"margin"`
 }
 
+// Unset is true when neither value is given: the measured setting of the
+// SR embedder applies.
+func (t SRThreshold) Unset() bool { return t.Threshold == 0 && t.Margin == 0 }
+
 // SRThresholds returns the identification threshold and margin for faces
-// super-resolved at scale (8 or 16); any other scale gets the photo ones.
-func (m *Match) SRThresholds(scale int) (threshold, margin float64) {
+// super-resolved at scale (8 or 16), set false when they are unset (the
+// caller takes the SR embedder's measured setting); any other scale gets
+// the photo ones.
+func (m *Match) SRThresholds(scale int) (threshold, margin float64, set bool) {
 	switch scale {
 	case 8:
-		return m.SR.X8.Threshold, m.SR.X8.Margin
+		return m.SR.X8.Threshold, m.SR.X8.Margin, !m.SR.X8.Unset()
 	case 16:
-		return m.SR.X16.Threshold, m.SR.X16.Margin
+		return m.SR.X16.Threshold, m.SR.X16.Margin, !m.SR.X16.Unset()
 	}
-	return m.Threshold, m.Margin
+	return m.Threshold, m.Margin, true
 }
+
+// SameEmbedder is the match.sr_embedder_model value that makes
+// embedder_model read super-resolved faces too.
+const SameEmbedder = "same"
 
 // Publish configures the outputs.
 type Publish struct {
@@ -734,10 +758,6 @@ func Default() *Config {
 			Margin:          0.02,
 			TopK:            5,
 			VerifyThreshold: 0.9309,
-			SR: SRMatch{
-				X8:  SRThreshold{Threshold: 0.94, Margin: 0.02},
-				X16: SRThreshold{Threshold: 0.945, Margin: 0.02},
-			},
 			Visit: Visit{MaxShots: 4, MinInterval: time.Second, Cooldown: 2 * time.Minute, Timeout: time.Minute,
 				MaxOpen: 64, MinConfidenceChange: 0.1, Duplicate: 0.995},
 			Feedback: Feedback{Templates: true, Negatives: false, NegativeMargin: 0},

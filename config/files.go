@@ -77,6 +77,9 @@ func checkFiles(c *Config, report func(path, value, msg string)) {
 	file("srdg.attr_model", c.SRDG.AttrModel)
 	file("srdg.ort_library", c.SRDG.ORTLibrary)
 	file("match.embedder_model", c.Match.EmbedderModel)
+	if c.Match.SREmbedderModel != SameEmbedder {
+		file("match.sr_embedder_model", c.Match.SREmbedderModel)
+	}
 	if c.Match.Encrypt {
 		if _, err := os.Stat(c.Match.KeyFile); !errors.Is(err, fs.ErrNotExist) {
 			file("match.key_file", c.Match.KeyFile)

@@ -71,7 +71,7 @@ func TestEmbedderBakeoff(t *testing.T) {
 				t.Fatal(err)
 			}
 			k := fmt.Sprintf("bicubic-x%d", scale)
-			probes[k] = append(probes[k], match.EmbedInput{Planar: &faceimg.Planar{W: HR, H: HR, Pix: up}})
+			probes[k] = append(probes[k], match.EmbedInput{Planar: &faceimg.Planar{W: HR, H: HR, Pix: up}, Scale: scale})
 		}
 	}
 	for _, c := range bakeoffSR(t, set) {
@@ -85,19 +85,40 @@ func TestEmbedderBakeoff(t *testing.T) {
 	for _, name := range strings.Split(which, ",") {
 		name = strings.TrimSpace(name)
 		t.Run(name, func(t *testing.T) {
-			var e *match.Embedder
-			if name == "face-api" {
+			// "pair": face-api for photos (the gallery and the HR row),
+			// faceres for restored faces, as the daemon runs by default
+			var e interface {
+				match.FaceEmbedder
+				Dim() int
+			}
+			switch name {
+			case "face-api":
 				e = testEmbedder(t)
-			} else {
-				e = bakeoffOther(t, name)
-				defer e.Close()
+			case "pair":
+				res := bakeoffOther(t, "faceres")
+				defer res.Close()
+				p, err := match.NewPairEmbedder(testEmbedder(t), res)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e = p
+			default:
+				o := bakeoffOther(t, name)
+				defer o.Close()
+				e = o
 			}
 			ctx := context.Background()
 			var spent time.Duration
 			var faces int
-			embed := func(fs []match.EmbedInput) [][]float32 {
+			embed := func(fs []match.EmbedInput, template bool) [][]float32 {
 				start := time.Now()
-				em, err := e.Embed(ctx, fs)
+				var em []match.Embedding
+				var err error
+				if p, ok := e.(*match.PairEmbedder); ok && template {
+					em, err = p.EmbedTemplates(ctx, fs)
+				} else {
+					em, err = e.Embed(ctx, fs)
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -109,7 +130,7 @@ func TestEmbedderBakeoff(t *testing.T) {
 				}
 				return v
 			}
-			g := embed(gal)
+			g := embed(gal, true)
 			type row struct {
 				Embedder, Condition         string
 				Probes, Gallery             int
@@ -119,13 +140,13 @@ func TestEmbedderBakeoff(t *testing.T) {
 			}
 			var rows []row
 			for _, cond := range conds {
-				p := embed(probes[cond])
+				p := embed(probes[cond], false)
 				sim := make([][]float64, len(p))
 				var gen, imp []float64
 				for i := range p {
 					sim[i] = make([]float64, len(g))
 					for j := range g {
-						sim[i][j] = match.Cosine(p[i], g[j])
+						sim[i][j] = match.Similarity(p[i], g[j])
 						if probeID[i] == galID[j] {
 							gen = append(gen, sim[i][j])
 						} else {
@@ -208,7 +229,7 @@ func bakeoffSR(t *testing.T, set *Set) []bakeoffCondition {
 				for _, d := range strings.Split(dirs, ",") {
 					pix, err := readSR(srCachePath(d, m, scale, Input{Probe: im}, ""))
 					if err == nil {
-						c.faces = append(c.faces, match.EmbedInput{Planar: &faceimg.Planar{W: HR, H: HR, Pix: pix}})
+						c.faces = append(c.faces, match.EmbedInput{Planar: &faceimg.Planar{W: HR, H: HR, Pix: pix}, Scale: scale})
 						break
 					}
 				}

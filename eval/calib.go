@@ -22,8 +22,9 @@ type CalibrateOptions struct {
 	Methods func(Result) bool
 }
 
-// Histogram bins of the calibration: similarities 0.5..1 in steps of 0.01.
-const histLo, histStep, histBins = 0.5, 0.01, 50
+// Histogram bins of the calibration: similarities 0..1 in steps of 0.01
+// (face-api's pair similarities sit above 0.5, faceres' far lower).
+const histLo, histStep, histBins = 0.0, 0.01, 100
 
 // Calibrate turns the open-set scores of a report's rows into decision
 // calibrations (match.Calibration): per row, the identify threshold and
@@ -39,7 +40,11 @@ func Calibrate(rep *Report, o CalibrateOptions) (*match.Calibration, error) {
 	if sel == nil {
 		sel = func(r Result) bool { return r.Shots > 0 && strings.HasPrefix(r.Base, "sr-") }
 	}
-	c := &match.Calibration{Source: o.Source, Embedder: rep.Model}
+	model := rep.SRModel
+	if model == "" {
+		model = rep.Model
+	}
+	c := &match.Calibration{Source: o.Source, Embedder: model}
 	for _, r := range rep.Results {
 		if !sel(r) {
 			continue

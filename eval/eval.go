@@ -117,13 +117,16 @@ type Result struct {
 var openSetMargins = []float64{0, 0.005, 0.01, 0.015, 0.02, 0.03}
 
 const (
-	openSetLo, openSetHi, openSetStep = 0.80, 0.97, 0.0025
+	openSetLo, openSetHi, openSetStep = 0.30, 0.97, 0.0025
 	openSetFPIR                       = 0.01
 )
 
 // Report is what Evaluate measured.
 type Report struct {
-	Model      string   `json:"embedder"`
+	Model string `json:"embedder"`
+	// SRModel is the model that read the restored faces (Model, or the
+	// restored half of a match.PairEmbedder): the calibration's embedder.
+	SRModel    string   `json:"sr_embedder,omitempty"`
 	Gallery    int      `json:"gallery_images"`
 	Identities int      `json:"gallery_identities"`
 	Probes     int      `json:"probes"`

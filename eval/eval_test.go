@@ -207,8 +207,8 @@ func TestEvalAggregatesAndResumes(t *testing.T) {
 	// image of its identity, similarity 1) is identified at the configured
 	// thresholds whenever it leads by the margin; configured only at 8x.
 	for _, r := range rep.Results {
-		if len(r.OpenSet) != 69*len(openSetMargins) {
-			t.Errorf("x%d %s: %d open-set points, want %d", r.Scale, r.Method, len(r.OpenSet), 69*len(openSetMargins))
+		if n := int(math.Round((openSetHi-openSetLo)/openSetStep)) + 1; len(r.OpenSet) != n*len(openSetMargins) {
+			t.Errorf("x%d %s: %d open-set points, want %d", r.Scale, r.Method, len(r.OpenSet), n*len(openSetMargins))
 		}
 		if (r.Configured != nil) != (r.Scale == 8) {
 			t.Errorf("x%d %s: configured point %+v", r.Scale, r.Method, r.Configured)

@@ -19,12 +19,19 @@ type Job struct {
 	MethodSet
 	// ORTLibrary is the libonnxruntime path ("": search).
 	ORTLibrary string
-	// Adapters adds <method>+adapter rows where a scale has an SR adapter.
+	// SREmbedder is the embedder file (a name in Models or a path) that
+	// reads restored faces, paired with face_embedder.onnx for the HR row
+	// and the gallery as the daemon does (match.PairEmbedder); "": the one
+	// embedder reads everything.
+	SREmbedder string
+	// Adapters adds <method>+adapter rows where a scale has an SR adapter
+	// (not with SREmbedder).
 	Adapters bool
 	Scales   []int
 	// Thresholds are the configured decision thresholds of a scale (0: the
-	// photo thresholds, used for the HR row).
-	Thresholds func(scale int) match.Thresholds
+	// photo thresholds, used for the HR row) for faces read by the model
+	// reader; an error leaves the configured point out.
+	Thresholds func(scale int, reader string) (match.Thresholds, error)
 	Shots      Shots
 	ShotsOnly  bool
 	// Out is the results folder (cache.jsonl lives there); SRCache keeps
@@ -52,7 +59,22 @@ func (j Job) Run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	defer emb.Close()
-	if j.Adapters && len(j.Samplers) > 0 {
+	var reader match.FaceEmbedder = emb
+	if j.SREmbedder != "" {
+		sr, err := ms.OpenEmbedderFile(j.SREmbedder)
+		if err != nil {
+			return nil, err
+		}
+		defer sr.Close()
+		pair, err := match.NewPairEmbedder(emb, sr)
+		if err != nil {
+			return nil, err
+		}
+		reader = pair
+		if j.Adapters {
+			fmt.Fprintln(j.Progress, "srdgd eval: SR adapters are not applied with a second embedder for SR faces")
+		}
+	} else if j.Adapters && len(j.Samplers) > 0 {
 		if err := ms.OpenAdapters(emb, j.Scales); err != nil {
 			return nil, err
 		}
@@ -64,9 +86,9 @@ func (j Job) Run(ctx context.Context) (*Report, error) {
 	if srCache == "" {
 		srCache = filepath.Join(j.Out, "sr")
 	}
-	rep, err := Evaluate(ctx, Options{Set: j.Set, Scales: j.Scales, Methods: ms.Methods, Embedder: emb,
+	rep, err := Evaluate(ctx, Options{Set: j.Set, Scales: j.Scales, Methods: ms.Methods, Embedder: reader,
 		Cache: filepath.Join(j.Out, "cache.jsonl"), SRCache: srCache, Progress: j.Progress,
-		Thresholds: j.thresholds(), Shots: j.Shots, ShotsOnly: j.ShotsOnly})
+		Thresholds: j.thresholds(reader), Shots: j.Shots, ShotsOnly: j.ShotsOnly})
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (interrupted: rerun the same command to resume from %s)", err, filepath.Join(j.Out, "cache.jsonl"))
@@ -78,15 +100,26 @@ func (j Job) Run(ctx context.Context) (*Report, error) {
 }
 
 // thresholds judges photos (the HR row) with the photo thresholds and every
-// restored probe with the thresholds of its scale, as the daemon does.
-func (j Job) thresholds() func(int, string) (match.Thresholds, bool) {
+// restored probe with the thresholds of its scale, as the daemon does, each
+// for the model of e that reads it. A scale without a setting has no
+// configured point (said once on Progress).
+func (j Job) thresholds(e match.FaceEmbedder) func(int, string) (match.Thresholds, bool) {
 	if j.Thresholds == nil {
 		return nil
 	}
+	said := map[int]bool{}
 	return func(scale int, method string) (match.Thresholds, bool) {
 		if method == HRMethod {
-			return j.Thresholds(0), true
+			scale = 0
 		}
-		return j.Thresholds(scale), true
+		th, err := j.Thresholds(scale, match.ReaderModel(e, scale))
+		if err != nil {
+			if !said[scale] && j.Progress != nil {
+				fmt.Fprintf(j.Progress, "srdgd eval: no configured operating point at x%d: %v\n", scale, err)
+			}
+			said[scale] = true
+			return th, false
+		}
+		return th, true
 	}
 }

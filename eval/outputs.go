@@ -27,12 +27,25 @@ func LoadSetFrom(path, celeba, split string, limit int) (*Set, error) {
 // OpenEmbedder opens face_embedder.onnx (with face_landmarks68.onnx from
 // its folder) found by m.Models, on m's runtime and session options.
 func (m *MethodSet) OpenEmbedder() (*match.Embedder, error) {
-	path, err := m.Models.File(m.Models.DirKey, "", "face_embedder.onnx")
+	return m.OpenEmbedderFile("face_embedder.onnx")
+}
+
+// OpenEmbedderFile opens the embedder file name (found by m.Models; a path
+// when it has a folder) with face_landmarks68.onnx from m.Models.
+func (m *MethodSet) OpenEmbedderFile(name string) (*match.Embedder, error) {
+	path := name
+	if filepath.Base(name) == name {
+		var err error
+		if path, err = m.Models.File(m.Models.DirKey, "", name); err != nil {
+			return nil, err
+		}
+	}
+	lmk, err := m.Models.File(m.Models.DirKey, "", "face_landmarks68.onnx")
 	if err != nil {
 		return nil, err
 	}
 	return match.NewEmbedder(match.EmbedderOptions{Runtime: m.Runtime, Session: m.Session,
-		EmbedderPath: path, LandmarksPath: filepath.Join(filepath.Dir(path), "face_landmarks68.onnx")})
+		EmbedderPath: path, LandmarksPath: lmk})
 }
 
 // Outputs are what WriteAll writes: the results folder (WriteOutputs), with

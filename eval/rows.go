@@ -27,7 +27,7 @@ func (ev *evaluation) similarities(image string, desc []float32) ([]float64, err
 		if len(v) != len(desc) {
 			return nil, fmt.Errorf("probe %s: descriptor of %d values, gallery %d", image, len(desc), len(v))
 		}
-		out[g] = match.Cosine(desc, v)
+		out[g] = match.Similarity(desc, v)
 	}
 	return out, nil
 }

@@ -56,7 +56,7 @@ func Evaluate(ctx context.Context, o Options) (*Report, error) {
 	if ev.progress == nil {
 		ev.progress = io.Discard
 	}
-	ev.rep = &Report{Model: ev.model, Gallery: len(o.Set.Gallery), Probes: len(o.Set.Probes)}
+	ev.rep = &Report{Model: ev.model, SRModel: match.ReaderModel(o.Embedder, 8), Gallery: len(o.Set.Gallery), Probes: len(o.Set.Probes)}
 	if err := ev.openCache(); err != nil {
 		return nil, err
 	}
@@ -118,8 +118,20 @@ func (ev *evaluation) cached(r record) (record, bool) {
 	return c, ok
 }
 
-func (ev *evaluation) embed(ctx context.Context, pix []float32) ([]float32, error) {
-	e, err := ev.o.Embedder.Embed(ctx, []match.EmbedInput{{Planar: &faceimg.Planar{W: HR, H: HR, Pix: pix}}})
+// embed makes the descriptor of one face: a probe restored at scale (0: a
+// photo, the HR row) or, with template, a gallery photo (what enrolment
+// stores: both slots of a match.PairEmbedder).
+func (ev *evaluation) embed(ctx context.Context, pix []float32, scale int, template bool) ([]float32, error) {
+	in := []match.EmbedInput{{Planar: &faceimg.Planar{W: HR, H: HR, Pix: pix}, Scale: scale}}
+	var e []match.Embedding
+	var err error
+	if t, ok := ev.o.Embedder.(interface {
+		EmbedTemplates(context.Context, []match.EmbedInput) ([]match.Embedding, error)
+	}); ok && template {
+		e, err = t.EmbedTemplates(ctx, in)
+	} else {
+		e, err = ev.o.Embedder.Embed(ctx, in)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +156,7 @@ func (ev *evaluation) gallery(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("evaluate: gallery: %w", err)
 		}
-		if r.Embedding, err = ev.embed(ctx, face.Pix); err != nil {
+		if r.Embedding, err = ev.embed(ctx, face.Pix, 0, true); err != nil {
 			return fmt.Errorf("evaluate: gallery %s: %w", im.Path, err)
 		}
 		ev.gal[i] = r.Embedding
@@ -316,7 +328,12 @@ func (ev *evaluation) compute(ctx context.Context, r *record, meth Method, pd *p
 	if r.SSIM, err = SSIM(out, ref, 3, HR, HR, 1); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	if r.Embedding, err = ev.embed(ctx, out); err != nil {
+	// the HR row is a photo; every other method's output a restored face
+	read := pd.scale
+	if meth.Name == HRMethod {
+		read = 0
+	}
+	if r.Embedding, err = ev.embed(ctx, out, read, false); err != nil {
 		return fmt.Errorf("%s: embed: %w", what, err)
 	}
 	if meth.Adapt != nil {

@@ -70,14 +70,14 @@ func FitTemplateMap(gallery, sightings []Descriptor) (a, b float64, err error) {
 	for _, s := range sightings {
 		for _, g := range gallery {
 			if g.Identity != s.Identity {
-				photo = append(photo, match.Cosine(s.Vec, g.Vec))
+				photo = append(photo, match.Similarity(s.Vec, g.Vec))
 			}
 		}
 	}
 	for i, s := range sightings {
 		for _, t := range sightings[i+1:] {
 			if t.Identity != s.Identity {
-				tmpl = append(tmpl, match.Cosine(s.Vec, t.Vec))
+				tmpl = append(tmpl, match.Similarity(s.Vec, t.Vec))
 			}
 		}
 	}
@@ -220,7 +220,7 @@ func studyNegatives(o TemplateStudyOptions, ids []string) map[string][][]float32
 				if unknown && id == s.Identity {
 					continue
 				}
-				sc, _ := match.BestCosine(s.Vec, photosOf(o.Gallery, id))
+				sc, _ := match.BestSimilarity(s.Vec, photosOf(o.Gallery, id))
 				if sc > best {
 					best, second, who = sc, best, id
 				} else if sc > second {
@@ -264,9 +264,9 @@ func templateRow(name string, rule match.TemplateRule, o TemplateStudyOptions, i
 		probeID[p] = pr.Identity
 		sim[p] = make([]float64, len(ids))
 		for i, id := range ids {
-			hr, _ := match.BestCosine(pr.Vec, photos[id])
-			lr, _ := match.BestCosine(pr.Vec, tmpl[id])
-			ng, _ := match.BestCosine(pr.Vec, neg[id])
+			hr, _ := match.BestSimilarity(pr.Vec, photos[id])
+			lr, _ := match.BestSimilarity(pr.Vec, tmpl[id])
+			ng, _ := match.BestSimilarity(pr.Vec, neg[id])
 			sim[p][i] = rule.Score(hr, lr, ng)
 		}
 	}

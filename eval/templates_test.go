@@ -68,12 +68,12 @@ func TestFitTemplateMap(t *testing.T) {
 	for _, x := range s {
 		for _, y := range g {
 			if x.Identity != y.Identity {
-				photo = append(photo, match.Cosine(x.Vec, y.Vec))
+				photo = append(photo, match.Similarity(x.Vec, y.Vec))
 			}
 		}
 		for _, y := range s {
 			if x.Identity < y.Identity {
-				tmpl = append(tmpl, a*match.Cosine(x.Vec, y.Vec)+b)
+				tmpl = append(tmpl, a*match.Similarity(x.Vec, y.Vec)+b)
 			}
 		}
 	}

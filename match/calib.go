@@ -1,10 +1,12 @@
 package match
 
 import (
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math"
+	"strings"
 	"sync"
 )
 
@@ -74,19 +76,64 @@ type Histogram struct {
 	SD     float64 `json:"sd"`
 }
 
-//go:embed calib/fused.json
-var calibJSON []byte
+// The shipped calibrations, one file per embedder that reads SR faces:
+// fused.json for face-api, fused-<name>.json for the others.
+//
+//go:embed calib/fused*.json
+var calibFS embed.FS
 
-var loadCalibration = sync.OnceValues(func() (*Calibration, error) {
-	var c Calibration
-	if err := json.Unmarshal(calibJSON, &c); err != nil {
-		return nil, fmt.Errorf("calibration match/calib/fused.json: %w", err)
+var loadCalibrations = sync.OnceValues(func() ([]*Calibration, error) {
+	names, err := fs.Glob(calibFS, "calib/fused*.json")
+	if err != nil {
+		return nil, err
 	}
-	return &c, nil
+	var out []*Calibration
+	for _, n := range names {
+		b, err := calibFS.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		var c Calibration
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("calibration match/%s: %w", n, err)
+		}
+		if n == "calib/fused.json" {
+			out = append([]*Calibration{&c}, out...)
+		} else {
+			out = append(out, &c)
+		}
+	}
+	return out, nil
 })
 
-// DefaultCalibration is the calibration shipped in match/calib/fused.json.
-func DefaultCalibration() (*Calibration, error) { return loadCalibration() }
+// DefaultCalibration is the calibration shipped in match/calib/fused.json
+// (face-api's).
+func DefaultCalibration() (*Calibration, error) {
+	cs, err := loadCalibrations()
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("calibration: none shipped")
+	}
+	return cs[0], nil
+}
+
+// DefaultCalibrationFor is the shipped calibration measured with the model
+// (compared by name, ModelID before "@"), ok false when there is none.
+func DefaultCalibrationFor(model string) (*Calibration, bool, error) {
+	cs, err := loadCalibrations()
+	if err != nil {
+		return nil, false, err
+	}
+	name, _, _ := strings.Cut(model, "@")
+	for _, c := range cs {
+		if n, _, _ := strings.Cut(c.Embedder, "@"); n == name {
+			return c, true, nil
+		}
+	}
+	return nil, false, nil
+}
 
 // Entry returns the descriptor-fusion entry for a scale and a number of
 // shots: the one with the most shots not over shots (the fewest there are

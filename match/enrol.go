@@ -312,7 +312,7 @@ func (g *Gallery) embedEach(ctx context.Context, faces []EmbedInput) ([]embedRes
 	if len(faces) == 0 {
 		return out, nil
 	}
-	embs, err := g.emb.Embed(ctx, faces)
+	embs, err := embedTemplates(ctx, g.emb, faces)
 	if err == nil {
 		for i := range embs {
 			out[i].Embedding = embs[i]
@@ -323,7 +323,7 @@ func (g *Gallery) embedEach(ctx context.Context, faces []EmbedInput) ([]embedRes
 		return nil, ctx.Err()
 	}
 	for i := range faces {
-		e, err := g.emb.Embed(ctx, faces[i:i+1])
+		e, err := embedTemplates(ctx, g.emb, faces[i:i+1])
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

@@ -166,14 +166,14 @@ func (g *Gallery) SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchR
 	all := make([]Candidate, 0, len(g.index))
 	for pid, ix := range g.index {
 		c := Candidate{PersonID: pid, Name: ix.name, Watchlist: ix.watchlist, Similarity: math.Inf(-1)}
-		hr, at := BestCosine(e.Vector, ix.vecs)
+		hr, at := BestSimilarity(e.Vector, ix.vecs)
 		c.Similarity = hr
 		if at >= 0 {
 			c.ImageID = ix.images[at]
 		}
 		if rule.On() {
-			lr, _ := BestCosine(e.Vector, ix.lr)
-			neg, _ := BestCosine(e.Vector, ix.neg)
+			lr, _ := BestSimilarity(e.Vector, ix.lr)
+			neg, _ := BestSimilarity(e.Vector, ix.neg)
 			c.Similarity = rule.Score(hr, lr, neg)
 			c.Vetoed = c.Similarity == Vetoed && hr != Vetoed
 			c.Template = !c.Vetoed && c.Similarity > hr
@@ -286,7 +286,7 @@ func (g *Gallery) VerifyFace(ctx context.Context, name string, f EmbedInput) (*V
 	r := &VerifyResult{Person: name, Similarity: math.Inf(-1), Threshold: g.th.Verify}
 	r.Face, _ = f.box()
 	for i, v := range vecs {
-		if s := Cosine(embs[0].Vector, v); s > r.Similarity {
+		if s := Similarity(embs[0].Vector, v); s > r.Similarity {
 			r.Similarity, r.ImageID = s, imgs[i]
 		}
 	}

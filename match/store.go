@@ -1110,7 +1110,7 @@ func (g *Gallery) Reembed(ctx context.Context, e FaceEmbedder) (*ReembedReport, 
 				return fail(err)
 			}
 		}
-		embs, err := e.Embed(ctx, []EmbedInput{{Image: d.img, Box: box}})
+		embs, err := embedTemplates(ctx, e, []EmbedInput{{Image: d.img, Box: box}})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

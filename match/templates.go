@@ -84,11 +84,13 @@ func (g *Gallery) resolveRule(r TemplateRule) TemplateRule {
 	if !r.On() || r.A != 0 || r.B != 0 || g.emb == nil {
 		return r
 	}
-	m, ok := DefaultTemplateMap(g.emb.ModelID(), r.Scale)
+	// the map is of the model that reads restored faces
+	model := ReaderModel(g.emb, r.Scale)
+	m, ok := DefaultTemplateMap(model, r.Scale)
 	if !ok {
 		if _, warned := g.ruleWarned.LoadOrStore(r.Scale, true); !warned {
 			g.log.Warn("no measured template map for this embedder and scale: feedback templates and negatives are stored but not used in search",
-				"model", g.emb.ModelID(), "scale", r.Scale)
+				"model", model, "scale", r.Scale)
 		}
 		return TemplateRule{}
 	}
@@ -117,12 +119,12 @@ func (r TemplateRule) Score(hr, lr, neg float64) float64 {
 	return s
 }
 
-// BestCosine is the highest cosine similarity of e to vecs (-Inf for none)
-// and the index of the vector that gave it (-1 for none).
-func BestCosine(e []float32, vecs [][]float32) (float64, int) {
+// BestSimilarity is the highest Similarity of the probe e to vecs (-Inf for
+// none) and the index of the vector that gave it (-1 for none).
+func BestSimilarity(e []float32, vecs [][]float32) (float64, int) {
 	best, at := math.Inf(-1), -1
 	for i, v := range vecs {
-		if s := Cosine(e, v); s > best {
+		if s := Similarity(e, v); s > best {
 			best, at = s, i
 		}
 	}

@@ -38,7 +38,7 @@ func (g *Gallery) PersonSimilarity(e Embedding, personID int64) (float64, bool) 
 	}
 	best := math.Inf(-1)
 	for _, v := range ix.vecs {
-		best = max(best, Cosine(e.Vector, v))
+		best = max(best, Similarity(e.Vector, v))
 	}
 	return best, true
 }
@@ -74,6 +74,12 @@ type VisitOptions struct {
 	// Fallback thresholds decide and Confidence is the uncalibrated
 	// placeholder of FallbackLogistic; NewVisits logs which it is.
 	Calibration *Calibration
+	// Model is the model that reads the shots (ReaderModel of the
+	// gallery's embedder at Scale): without a Calibration, the shipped one
+	// measured with it is used (DefaultCalibrationFor); "" takes
+	// DefaultCalibration. A model without a shipped one is decided by the
+	// Fallback thresholds.
+	Model string
 	// Fallback are the thresholds used without a calibration entry
 	// (match.sr.x8 / x16 in the daemon's config); required then.
 	Fallback Thresholds
@@ -316,10 +322,19 @@ func NewVisits(o VisitOptions) (*Visits, error) {
 	v := &Visits{o: o, log: o.Logger.With("component", "visits"), calib: o.Calibration,
 		open: map[visitKey]*openVisit{}, ended: map[visitKey]time.Time{}, named: map[personKey]named{},
 		stats: VisitStats{Rejected: map[string]uint64{}}}
-	if v.calib == nil {
+	if v.calib == nil && o.Model == "" {
 		c, err := DefaultCalibration()
 		if err != nil {
 			return nil, err
+		}
+		v.calib = c
+	} else if v.calib == nil {
+		c, ok, err := DefaultCalibrationFor(o.Model)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			c = &Calibration{Source: "none shipped for " + o.Model}
 		}
 		v.calib = c
 	}

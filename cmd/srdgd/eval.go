@@ -20,11 +20,11 @@ import (
 
 // evalFlags are the command line of `srdgd eval`.
 type evalFlags struct {
-	setPath, celeba, split, cfgPath, out, dir, lib, calibrate, srCache string
-	limit, steps, threads, grid                                        int
-	seed                                                               uint64
-	guided, unguided, hrRef, limitSet, single, adapters                bool
-	shots                                                              eval.Shots
+	setPath, celeba, split, cfgPath, out, dir, lib, calibrate, srCache, srEmbedder string
+	limit, steps, threads, grid                                                    int
+	seed                                                                           uint64
+	guided, unguided, hrRef, limitSet, single, adapters                            bool
+	shots                                                                          eval.Shots
 
 	scaleList    []int
 	samplerNames []string
@@ -50,6 +50,7 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	fs.BoolVar(&f.hrRef, "hr", true, "add the HR face itself as a reference row (the recognition upper bound)")
 	fs.StringVar(&f.out, "out", "eval-results", "results folder (results.json, results.md, roc.png, cmc.png, cache.jsonl, sr/)")
 	fs.StringVar(&f.dir, "models", "", modelsHelp)
+	fs.StringVar(&f.srEmbedder, "sr-embedder", "face_embedder_faceres.onnx", "embedder file (in --models, or a path) that reads the restored faces, paired with face_embedder.onnx for photos as the daemon's match.sr_embedder_model; \"same\": face_embedder.onnx reads them too")
 	fs.StringVar(&f.lib, "ort-library", "", "libonnxruntime path (default: search)")
 	fs.IntVar(&f.threads, "threads", 0, "ORT intra-op threads (0 = default)")
 	fs.IntVar(&f.grid, "grid", 0, "also write grid_x<scale>.png: the first N probes, one row each: LR | every method | HR")
@@ -123,8 +124,11 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Samplers: f.samplerNames, Unguided: f.unguided, Guided: f.guided, HR: f.hrRef, Steps: f.steps, Seed: f.seed},
 		ORTLibrary: f.lib,
 		Adapters:   f.adapters, Scales: f.scaleList, Shots: f.shots, ShotsOnly: !f.single,
-		Thresholds: func(scale int) match.Thresholds { return app.MatchThresholds(cfg, scale) },
-		Out:        f.out, SRCache: f.srCache, Grid: f.grid, Progress: stderr,
+		SREmbedder: f.pairWith(),
+		Thresholds: func(scale int, reader string) (match.Thresholds, error) {
+			return app.MatchThresholds(cfg, scale, reader)
+		},
+		Out: f.out, SRCache: f.srCache, Grid: f.grid, Progress: stderr,
 		Calibrate: f.calibrate, CalibrationSource: f.calibrationSource(len(set.Probes), len(set.Gallery))}.Run(ctx)
 	if err != nil {
 		return fail(err)
@@ -136,6 +140,14 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // calibrationSource says where calibration entries of this run come from.
+// pairWith is the SR embedder of the job ("" for --sr-embedder same).
+func (f *evalFlags) pairWith() string {
+	if f.srEmbedder == config.SameEmbedder {
+		return ""
+	}
+	return f.srEmbedder
+}
+
 func (f *evalFlags) calibrationSource(probes, identities int) string {
 	data := "set " + filepath.Base(f.setPath)
 	if f.celeba != "" {

@@ -428,7 +428,11 @@ func gallerySearch(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout
 			return exitFailure
 		}
 		note = n
-		if r, err = env.Gallery.SearchFaceAt(ctx, match.EmbedInput{Planar: sr, Scale: c.scale}, c.k, app.MatchThresholds(env.Cfg, c.scale)); err != nil {
+		th, err := app.MatchThresholds(env.Cfg, c.scale, match.ReaderModel(env.Embedder, c.scale))
+		if err != nil {
+			return galleryFail(stderr, err)
+		}
+		if r, err = env.Gallery.SearchFaceAt(ctx, match.EmbedInput{Planar: sr, Scale: c.scale}, c.k, th); err != nil {
 			return galleryFail(stderr, err)
 		}
 	}

@@ -36,6 +36,8 @@ func TestGalleryLoadsSRAdapters(t *testing.T) {
 		cfg := config.Default()
 		cfg.Storage.ModelsDir, cfg.Storage.StateDir = models, t.TempDir()
 		cfg.Match.Encrypt, cfg.Match.SRAdapters = false, on
+		// the fixture adapter is for face-api's 128-d descriptors
+		cfg.Match.SREmbedderModel = config.SameEmbedder
 		cfg.SRDG.ORTLibrary = ""
 		return OpenGallery(context.Background(), cfg, true, nil, nil)
 	}

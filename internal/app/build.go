@@ -31,7 +31,7 @@ type builder struct {
 	*App
 	rt       *ort.Runtime
 	gallery  *match.Gallery // nil: no key file yet
-	embedder *match.Embedder
+	embedder match.GalleryEmbedder
 	history  *history.Store // nil: no key file yet
 	eng      *srdg.Engine
 	attrs    *srdg.AttrPredictor
@@ -260,7 +260,13 @@ func (b *builder) addMatch() error {
 	}
 	cfg, log := b.cfg, b.log
 	// every face here is super-resolved: the SR setting for the engine's scale
-	th := MatchThresholds(cfg, cfg.SRDG.Scale)
+	th, err := MatchThresholds(cfg, cfg.SRDG.Scale, b.srReader())
+	if err != nil && b.embedder != nil {
+		return err
+	} else if err != nil {
+		// no gallery: nobody is matched, the setting decides nothing
+		th = PhotoThresholds(cfg)
+	}
 	vfan, err := publish.NewVisitFanout(publish.VisitFanoutOptions{Logger: log})
 	if err != nil {
 		return err
@@ -283,6 +289,15 @@ func (b *builder) addMatch() error {
 	b.stats.match, b.stats.gallery = st, b.gallery
 	b.health.watch("match", 5*time.Minute, b.shots.Len, func() uint64 { return st.Stats().Shots })
 	return nil
+}
+
+// srReader is the model that reads the super-resolved faces (the gallery
+// embedder's match.ReaderModel); "" without a gallery.
+func (b *builder) srReader() string {
+	if b.embedder != nil {
+		return match.ReaderModel(b.embedder, b.cfg.SRDG.Scale)
+	}
+	return ""
 }
 
 // cameraOffsets are the cameras' threshold overrides (config
@@ -309,7 +324,7 @@ func (b *builder) newVisits(th match.Thresholds) (*match.Visits, error) {
 	if b.gallery != nil {
 		searcher = b.gallery
 	}
-	return match.NewVisits(match.VisitOptions{Searcher: searcher, Scale: cfg.SRDG.Scale, Fallback: th, Cameras: cameraOffsets(cfg), TopK: cfg.Match.TopK,
+	return match.NewVisits(match.VisitOptions{Searcher: searcher, Scale: cfg.SRDG.Scale, Fallback: th, Model: b.srReader(), Cameras: cameraOffsets(cfg), TopK: cfg.Match.TopK,
 		MaxShots: vc.MaxShots, MinInterval: vc.MinInterval, Cooldown: vc.Cooldown, Timeout: vc.Timeout, MaxOpen: vc.MaxOpen,
 		MinConfidenceChange: vc.MinConfidenceChange, Duplicate: vc.Duplicate, Logger: log,
 		Emit: func(v *face.Visit) {

@@ -54,7 +54,8 @@ func DemoClip(ctx context.Context, cfg *config.Config, w, h, fps int, log *slog.
 }
 
 // DemoGallery creates the demo's key and enrols the demo people the first
-// time (an existing gallery is left as it is).
+// time; an existing gallery keeps its people, and its photos without a
+// descriptor of the current embedders get one (as srdgd gallery reembed).
 func DemoGallery(ctx context.Context, cfg *config.Config, man *demoscene.Manifest, log *slog.Logger) error {
 	if _, err := os.Stat(cfg.Match.KeyFile); errors.Is(err, os.ErrNotExist) {
 		if err := match.GenerateKey(cfg.Match.KeyFile); err != nil {
@@ -67,7 +68,14 @@ func DemoGallery(ctx context.Context, cfg *config.Config, man *demoscene.Manifes
 	}
 	defer env.Close()
 	people, err := env.Gallery.List(ctx)
-	if err != nil || len(people) > 0 {
+	if err != nil {
+		return err
+	}
+	if len(people) > 0 {
+		rep, err := env.Gallery.Reembed(ctx, env.Embedder)
+		if err == nil && rep.Stale > 0 {
+			log.Info("demo: gallery re-embedded for the current embedders", "model", rep.Model, "photos", rep.Reembedded, "failed", len(rep.Failed))
+		}
 		return err
 	}
 	for _, p := range man.People {

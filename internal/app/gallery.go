@@ -62,7 +62,10 @@ type Gallery struct {
 	// RT, Detector and Embedder are nil unless opened with models.
 	RT       *ort.Runtime
 	Detector detect.Detector
-	Embedder *match.Embedder
+	// Embedder reads photos and super-resolved faces: a *match.Embedder,
+	// or a *match.PairEmbedder when match.sr_embedder_model names another
+	// model for SR faces.
+	Embedder match.GalleryEmbedder
 	Gallery  *match.Gallery
 	// AuditWarn, when set, hears of a change that could not be written to
 	// the audit log (galleryops.go).
@@ -108,12 +111,11 @@ func OpenGallery(ctx context.Context, cfg *config.Config, withModels bool, rt *o
 		if err != nil {
 			return fail(err)
 		}
-		emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, EmbedderPath: embPath, LandmarksPath: lmkPath, Log: log})
+		emb, err := e.openEmbedder(rt, embPath, lmkPath, log)
 		if err != nil {
 			return fail(err)
 		}
 		e.Embedder = emb
-		e.keep = append(e.keep, func() { emb.Close() })
 		if err := e.useAdapters(rt, log); err != nil {
 			return fail(err)
 		}
@@ -134,6 +136,34 @@ func OpenGallery(ctx context.Context, cfg *config.Config, withModels bool, rt *o
 	return e, nil
 }
 
+// openEmbedder loads match.embedder_model and, when match.sr_embedder_model
+// names another model, that one too, paired (both with the one landmarks
+// model).
+func (g *Gallery) openEmbedder(rt *ort.Runtime, embPath, lmkPath string, log *slog.Logger) (match.GalleryEmbedder, error) {
+	srPath, err := SREmbedderModel(g.Cfg)
+	if err != nil {
+		return nil, err
+	}
+	emb, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, EmbedderPath: embPath, LandmarksPath: lmkPath, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("match.embedder_model: %w", err)
+	}
+	g.keep = append(g.keep, func() { emb.Close() })
+	if srPath == "" {
+		return emb, nil
+	}
+	sr, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, EmbedderPath: srPath, LandmarksPath: lmkPath, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("match.sr_embedder_model: %w", err)
+	}
+	g.keep = append(g.keep, func() { sr.Close() })
+	pair, err := match.NewPairEmbedder(emb, sr)
+	if err != nil {
+		return nil, fmt.Errorf("match.sr_embedder_model: %w", err)
+	}
+	return pair, nil
+}
+
 // useAdapters loads the SR adapters of match.sr_adapters that are present
 // and makes the embedder use them (closed with the gallery).
 func (g *Gallery) useAdapters(rt *ort.Runtime, log *slog.Logger) error {
@@ -145,7 +175,7 @@ func (g *Gallery) useAdapters(rt *ort.Runtime, log *slog.Logger) error {
 		if err != nil {
 			continue // optional: a scale without one is matched as it is
 		}
-		a, err := match.OpenAdapterFor(rt, path, sc, SessionOptions(g.Cfg), g.Embedder)
+		a, err := match.OpenAdapterFor(rt, path, sc, SessionOptions(g.Cfg), match.SRReader(g.Embedder))
 		if err != nil {
 			return fmt.Errorf("match.sr_adapters: %w", err)
 		}

@@ -59,6 +59,37 @@ func EmbedderModel(cfg *config.Config) (string, error) {
 	return Models(cfg).File("match.embedder_model", cfg.Match.EmbedderModel, "face_embedder.onnx")
 }
 
+// SREmbedderModel is match.sr_embedder_model: the embedder file that reads
+// super-resolved faces, "" when match.embedder_model reads them too (the
+// value "same", or the same file).
+func SREmbedderModel(cfg *config.Config) (string, error) {
+	v := cfg.Match.SREmbedderModel
+	if v == config.SameEmbedder {
+		return "", nil
+	}
+	p, err := Models(cfg).File("match.sr_embedder_model", v, "face_embedder_faceres.onnx")
+	if err != nil {
+		var nf *locate.NotFoundError
+		if v == "" && errors.As(err, &nf) {
+			nf.Hint += ` (or set match.sr_embedder_model: same to read SR faces with match.embedder_model, and re-measure match.sr.x8 and x16 for it)`
+		}
+		return "", err
+	}
+	if photo, err := EmbedderModel(cfg); err == nil && sameFile(photo, p) {
+		return "", nil
+	}
+	return p, nil
+}
+
+func sameFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
+}
+
 // LandmarksName is the landmarks model the embedder needs, in its folder.
 const LandmarksName = "face_landmarks68.onnx"
 
@@ -84,16 +115,33 @@ func SessionOptions(cfg *config.Config) ort.SessionOptions {
 		TRTCacheDir: cfg.Paths().TRTCache, TRTFP16: c.TRTFP16}
 }
 
-// MatchThresholds are the configured identification settings for photos
-// (srScale 0) or for faces super-resolved at srScale (match.sr.x<scale>).
-func MatchThresholds(cfg *config.Config, srScale int) match.Thresholds {
-	th := match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}
-	if srScale != 0 {
-		th.Identify, th.Margin = cfg.Match.SRThresholds(srScale)
-		fb := cfg.Match.Feedback
-		th.Rule = match.TemplateRule{Templates: fb.Templates, Negatives: fb.Negatives, NegMargin: fb.NegativeMargin, Scale: srScale}
+// PhotoThresholds are the configured identification settings for photos.
+func PhotoThresholds(cfg *config.Config) match.Thresholds {
+	return match.Thresholds{Identify: cfg.Match.Threshold, Margin: cfg.Match.Margin, Verify: cfg.Match.VerifyThreshold}
+}
+
+// MatchThresholds are the identification settings for photos (srScale 0)
+// or for faces super-resolved at srScale: match.sr.x<scale>, or where that
+// is unset the setting measured for reader, the model that reads those
+// faces (match.ReaderModel); an error names the key to set when there is
+// none.
+func MatchThresholds(cfg *config.Config, srScale int, reader string) (match.Thresholds, error) {
+	th := PhotoThresholds(cfg)
+	if srScale == 0 {
+		return th, nil
 	}
-	return th
+	var set bool
+	th.Identify, th.Margin, set = cfg.Match.SRThresholds(srScale)
+	if !set {
+		d, ok := match.DefaultSRThresholds(reader, srScale)
+		if !ok {
+			return th, fmt.Errorf("match.sr.x%d: no measured setting for the embedder %s that reads super-resolved faces: set match.sr.x%d.threshold and margin (measure them with srdgd eval on validation faces, README \"Evaluation\")", srScale, reader, srScale)
+		}
+		th.Identify, th.Margin = d.Identify, d.Margin
+	}
+	fb := cfg.Match.Feedback
+	th.Rule = match.TemplateRule{Templates: fb.Templates, Negatives: fb.Negatives, NegMargin: fb.NegativeMargin, Scale: srScale}
+	return th, nil
 }
 
 // SRParams are the sampler settings of srdg.*. The schedule's sigma range
@@ -208,7 +256,7 @@ func PhotoDetector(cfg *config.Config, rt *ort.Runtime) (detect.Detector, error)
 
 // GalleryOptions are match.* without the models (OpenGallery adds them).
 func GalleryOptions(cfg *config.Config, log *slog.Logger) match.Options {
-	th := MatchThresholds(cfg, 0)
+	th := PhotoThresholds(cfg)
 	return match.Options{Path: cfg.Paths().Gallery, KeyFile: cfg.Match.KeyFile, Plaintext: !cfg.Match.Encrypt, Thresholds: &th, Log: log}
 }
 
@@ -311,6 +359,9 @@ func HWTestOptions(cfg *config.Config) hwtest.Options {
 	}
 	emb, embErr := EmbedderModel(cfg)
 	models = append(models, model(hwtest.KindEmbedder, "match.embedder_model", func() (string, error) { return emb, embErr }))
+	if sr, srErr := SREmbedderModel(cfg); sr != "" || srErr != nil {
+		models = append(models, model(hwtest.KindEmbedder, "match.sr_embedder_model", func() (string, error) { return sr, srErr }))
+	}
 	// the daemon loads the landmarks model from the embedder's folder
 	lmkKey := "storage.models_dir"
 	if cfg.Match.EmbedderModel != "" {
