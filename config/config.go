@@ -391,7 +391,9 @@ type Match struct {
 	// is better on photos (README, "Evaluation"). "same": embedder_model
 	// reads both. A gallery made before this key (or with another value)
 	// is re-embedded with `srdgd gallery reembed`.
-	// Default: "" (meaning <models_dir>/face_embedder_faceres.onnx).
+	// Default: "" (meaning <models_dir>/face_embedder_faceres.onnx when it
+	// is there, which `make models` builds and the Debian package leaves
+	// out; else "same").
 	SREmbedderModel string `yaml:"sr_embedder_model"`
 	// SRAdapters loads <models_dir>/sr_adapter_x8.onnx and
 	// sr_adapter_x16.onnx, when present, to map the descriptors of faces

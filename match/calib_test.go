@@ -65,3 +65,50 @@ func TestCalibrationEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestShippedCalibrationFor: each shipped calibration is found by its
+// embedder's name; FaceRes' (the default reader of SR faces) has one-shot
+// and fused entries at both scales on its own similarity scale, with a
+// confidence that grows from a weak search to a strong one.
+func TestShippedCalibrationFor(t *testing.T) {
+	for _, c := range []struct {
+		model  string
+		ok     bool
+		lo, hi float64 // the range of its settings
+		weak   [2]float64
+		strong [2]float64
+	}{
+		{"face-api face_recognition_model@1a0426853fc3247e+17f82ad1", true, 0.8, 0.97, [2]float64{0.85, 0}, [2]float64{0.97, 0.03}},
+		// a rebuilt file of the same net: found by name
+		{"human-models faceres@0000000000000000+17f82ad1", true, 0.3, 0.97, [2]float64{0.5, 0}, [2]float64{0.85, 0.05}},
+		{"some other net@1+2", false, 0, 0, [2]float64{}, [2]float64{}},
+	} {
+		t.Run(c.model, func(t *testing.T) {
+			cal, ok, err := DefaultCalibrationFor(c.model)
+			if err != nil || ok != c.ok {
+				t.Fatalf("ok %v err %v, want ok %v", ok, err, c.ok)
+			}
+			if !ok {
+				return
+			}
+			name, _, _ := strings.Cut(c.model, "@")
+			if !strings.HasPrefix(cal.Embedder, name+"@") || !strings.Contains(cal.Source, "CelebA") {
+				t.Errorf("embedder %q source %q", cal.Embedder, cal.Source)
+			}
+			for _, scale := range []int{8, 16} {
+				for _, shots := range []int{1, 4} {
+					e, err := cal.Entry(scale, shots)
+					if err != nil || e.Shots != shots {
+						t.Fatalf("x%d %d shots: %+v %v", scale, shots, e, err)
+					}
+					if e.Identify < c.lo || e.Identify > c.hi || e.Margin < 0 || e.Margin > 0.03 || e.Probes < 100 {
+						t.Errorf("x%d %s: setting %v / %v from %d probes", scale, e.Method, e.Identify, e.Margin, e.Probes)
+					}
+					if lo, hi := e.Logistic.P(c.weak[0], c.weak[1]), e.Logistic.P(c.strong[0], c.strong[1]); !(lo < hi) {
+						t.Errorf("x%d %s: P weak %v, P strong %v: want increasing (%+v)", scale, e.Method, lo, hi, e.Logistic)
+					}
+				}
+			}
+		})
+	}
+}

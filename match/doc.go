@@ -20,6 +20,13 @@
 // "srdgd.name@<sha256 prefix of the embedder file>+<sha256 prefix of the
 // landmark file>", and only descriptors of the same id are compared.
 //
+// PairEmbedder joins two: face-api reads photos and HSE FaceRes the faces SR
+// restored (on CelebA each is the better one there). Its gallery templates
+// hold both models' descriptors, each unit-length; a probe fills the slot of
+// the model that read it, so Similarity (the dot product) is that model's
+// cosine, and the thresholds measured for that model apply
+// (DefaultSRThresholds, the calibration of that model, DefaultCalibrationFor).
+//
 // # Gallery
 //
 // Gallery keeps people (name, watchlist flag, forced attributes), their

@@ -42,8 +42,12 @@ func DefaultSRThresholds(model string, scale int) (th Thresholds, ok bool) {
 	return th, ok
 }
 
-// FaceRes' settings for restored faces (see srDefaults).
+// FaceRes' settings for restored faces (see srDefaults), chosen on CelebA
+// val (shares identities with train and test): x8 the highest DIR at FPIR
+// <= 1 % on 600 probes (margin 0 did best); x16 nobody is identified at 1 %
+// on 600 shots of 150 probes, so it is the lowest threshold at margin 0.02
+// that keeps FPIR <= 1 % (match/calib/fused-faceres.json, one shot).
 const (
 	faceresX8, faceresX8Margin   = 0.664, 0.0
-	faceresX16, faceresX16Margin = 0.70, 0.02
+	faceresX16, faceresX16Margin = 0.645, 0.02
 )

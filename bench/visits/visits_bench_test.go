@@ -154,7 +154,8 @@ func passerSprite(dir, img string) (*image.NRGBA, error) {
 // applySet applies SRDGD_BENCH_VISITS_SET overrides to the config: keys
 // max_shots, min_interval, cooldown, min_confidence_change, duplicate
 // (match.visit.*), x8_threshold, x8_margin (match.sr.x8), track_timeout
-// (detect), sampler and policy (srdg.sampler, srdg.attributes.policy).
+// (detect), sampler and policy (srdg.sampler, srdg.attributes.policy),
+// sr_embedder (match.sr_embedder_model, e.g. "same").
 func applySet(cfg *config.Config, set string) error {
 	for kv := range strings.SplitSeq(set, ",") {
 		if kv = strings.TrimSpace(kv); kv == "" {
@@ -189,6 +190,8 @@ func applySet(cfg *config.Config, set string) error {
 			cfg.SRDG.Sampler = v
 		case "policy":
 			cfg.SRDG.Attributes.Policy = v
+		case "sr_embedder":
+			cfg.Match.SREmbedderModel = v
 		default:
 			return fmt.Errorf("override %q: unknown key", k)
 		}

@@ -49,7 +49,7 @@ var gallerySubs = []gallerySub{
 	{"feedback HIT_ID confirm NAME|reject [NAME]|not_enrolled",
 		"an operator's verdict on a hit in the history: confirm NAME (a template of NAME), reject [NAME] (a negative), not_enrolled", 2, 3, false, true},
 	{"check [--json]", "integrity check (SQLite, decryption, descriptors); exit 1 when a problem is found", 0, 0, true, false},
-	{"reembed", "recompute the descriptors of photos that have none of the configured embedder's model (after match.embedder_model changed); it takes no argument", 0, 0, false, true},
+	{"reembed", "recompute the descriptors of photos that have none of the configured embedders' model (after match.embedder_model or match.sr_embedder_model changed); it takes no argument", 0, 0, false, true},
 }
 
 // name is the subcommand's name (the synopsis' first word).

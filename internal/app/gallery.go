@@ -150,6 +150,10 @@ func (g *Gallery) openEmbedder(rt *ort.Runtime, embPath, lmkPath string, log *sl
 	}
 	g.keep = append(g.keep, func() { emb.Close() })
 	if srPath == "" {
+		if g.Cfg.Match.SREmbedderModel == "" && log != nil {
+			log.Info("super-resolved faces are read by match.embedder_model: no "+SREmbedderName+" in the models folder (make models builds it; it reads SR faces better, README \"Evaluation\")",
+				"model", emb.ModelID())
+		}
 		return emb, nil
 	}
 	sr, err := match.NewEmbedder(match.EmbedderOptions{Runtime: rt, EmbedderPath: srPath, LandmarksPath: lmkPath, Log: log})

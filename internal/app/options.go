@@ -59,20 +59,26 @@ func EmbedderModel(cfg *config.Config) (string, error) {
 	return Models(cfg).File("match.embedder_model", cfg.Match.EmbedderModel, "face_embedder.onnx")
 }
 
+// SREmbedderName is the default of match.sr_embedder_model, in the models
+// folder.
+const SREmbedderName = "face_embedder_faceres.onnx"
+
 // SREmbedderModel is match.sr_embedder_model: the embedder file that reads
 // super-resolved faces, "" when match.embedder_model reads them too (the
-// value "same", or the same file).
+// value "same", the same file, or by default when the models folder has no
+// SREmbedderName: `make models` builds it, the Debian package leaves it
+// out).
 func SREmbedderModel(cfg *config.Config) (string, error) {
 	v := cfg.Match.SREmbedderModel
 	if v == config.SameEmbedder {
 		return "", nil
 	}
-	p, err := Models(cfg).File("match.sr_embedder_model", v, "face_embedder_faceres.onnx")
+	p, err := Models(cfg).File("match.sr_embedder_model", v, SREmbedderName)
+	var nf *locate.NotFoundError
+	if v == "" && errors.As(err, &nf) {
+		return "", nil
+	}
 	if err != nil {
-		var nf *locate.NotFoundError
-		if v == "" && errors.As(err, &nf) {
-			nf.Hint += ` (or set match.sr_embedder_model: same to read SR faces with match.embedder_model, and re-measure match.sr.x8 and x16 for it)`
-		}
 		return "", err
 	}
 	if photo, err := EmbedderModel(cfg); err == nil && sameFile(photo, p) {
