@@ -64,23 +64,18 @@ func Calibrate(rep *Report, o CalibrateOptions) (*match.Calibration, error) {
 	return c, nil
 }
 
+// GallerySizes are the smaller galleries Calibrate measures besides the
+// full one (those below the full gallery's size), each from
+// GalleryTrials random galleries per probe.
+var GallerySizes = []int{8, 16, 32, 64, 128}
+
+// GalleryTrials is the number of random galleries per probe and size.
+const GalleryTrials = 20
+
 func calibrateRow(r Result) (match.CalibrationEntry, error) {
 	e := match.CalibrationEntry{Scale: r.Scale, Shots: max(r.Shots, 1), Samples: max(r.Samples, 1), Fusion: r.Fusion,
-		Method: r.Method, Probes: r.Probes, Prior: 0.5}
-	pt, how := r.OpenSetBest, "highest DIR at FPIR <= 1 %"
-	if pt == nil {
-		how = "nobody identified at FPIR <= 1 %: lowest threshold at margin 0.02 with FPIR <= 1 %"
-		for i := range r.OpenSet {
-			p := &r.OpenSet[i]
-			if p.Margin == 0.02 && p.FPIR <= openSetFPIR && (pt == nil || p.Threshold < pt.Threshold) {
-				pt = p
-			}
-		}
-	}
-	if pt == nil { // the grid's strictest point: the last (highest threshold, margin)
-		how = "no grid setting keeps FPIR <= 1 %: the strictest one"
-		pt = &r.OpenSet[len(r.OpenSet)-1]
-	}
+		Method: r.Method, Probes: r.Probes, Prior: 0.5, Gallery: r.Scores.Identities()}
+	pt, how := chooseSetting(r.OpenSet, r.OpenSetBest)
 	e.Identify, e.Margin, e.Chosen, e.DIR, e.Wrong, e.FPIR = pt.Threshold, pt.Margin, how, pt.DIR, pt.Wrong, pt.FPIR
 	x, y, gen, imp := searches(r.Scores)
 	e.Genuine, e.Impostor = histogram(gen), histogram(imp)
@@ -89,7 +84,49 @@ func calibrateRow(r Result) (match.CalibrationEntry, error) {
 	if e.Logistic, err = fitLogistic(x, y); err != nil {
 		return e, err
 	}
+	for _, n := range GallerySizes {
+		if n >= e.Gallery {
+			break
+		}
+		sub, err := r.Scores.Subsample(n, GalleryTrials, subsampleSeed(r.Scale))
+		if err != nil {
+			return e, err
+		}
+		pts, best := openSetGrid(sub)
+		pt, how := chooseSetting(pts, best)
+		g := match.GallerySetting{Gallery: n, Trials: GalleryTrials, Identify: pt.Threshold, Margin: pt.Margin, Chosen: how,
+			DIR: pt.DIR, Wrong: pt.Wrong, FPIR: pt.FPIR}
+		x, y, _, _ := searches(sub)
+		if g.Logistic, err = fitLogistic(x, y); err != nil {
+			return e, fmt.Errorf("gallery of %d: %w", n, err)
+		}
+		e.Galleries = append(e.Galleries, g)
+	}
 	return e, nil
+}
+
+// chooseSetting picks the calibrated point of an open-set grid: the best
+// one (highest DIR at FPIR <= 1 %); when nobody is identified there, the
+// lowest threshold at margin 0.02 that keeps FPIR <= 1 % (at any margin
+// when none at 0.02 does); when none does, the strictest point. how says
+// which.
+func chooseSetting(pts []OpenSetPoint, best *OpenSetPoint) (pt *OpenSetPoint, how string) {
+	if best != nil {
+		return best, "highest DIR at FPIR <= 1 %"
+	}
+	for _, m02 := range []bool{true, false} {
+		for i := range pts {
+			p := &pts[i]
+			if (!m02 || p.Margin == 0.02) && p.FPIR <= openSetFPIR && (pt == nil || p.Threshold < pt.Threshold) {
+				pt = p
+			}
+		}
+		if pt != nil {
+			return pt, "nobody identified at FPIR <= 1 %: lowest threshold with FPIR <= 1 % (at margin 0.02 where one is)"
+		}
+	}
+	// the grid's strictest point: the last (highest threshold, margin)
+	return &pts[len(pts)-1], "no grid setting keeps FPIR <= 1 %: the strictest one"
 }
 
 // searches lists every search of the open-set scores (known and unknown)

@@ -25,6 +25,11 @@ type Options struct {
 	// open-set rates at for a method at a scale (Result.Configured);
 	// nil or false: not reported.
 	Thresholds func(scale int, method string) (match.Thresholds, bool)
+	// Calibration returns the visit calibration entry for a scale and a
+	// number of fused shots (match.Calibration.Entry), to report the rates
+	// of multi-shot rows on smaller galleries at its per-size settings
+	// (Result.BySize); nil or false: those rates are not reported.
+	Calibration func(scale, shots int) (match.CalibrationEntry, bool)
 	// Shots, when enabled, adds multi-shot rows (see Shots and
 	// Evaluate) for every method but HRMethod.
 	Shots Shots
@@ -110,11 +115,27 @@ type Result struct {
 	// pair similarities (for Calibrate).
 	Scores            *OpenSetScores `json:"-"`
 	genuine, impostor []float64
+	// BySize: multi-shot rows on random smaller galleries (GallerySizes
+	// below the gallery's identities) and on the full one.
+	BySize []SizePoint `json:"by_gallery_size,omitempty"`
+}
+
+// SizePoint is open-set identification on random galleries of Gallery
+// identities (OpenSetScores.Subsample, GalleryTrials per probe; the full
+// gallery itself when Gallery is its size): the grid's best point there
+// and the rates at the calibration's setting for that size (Calibrated,
+// Options.Calibration; nil without one). On the split the calibration was
+// measured on, Best is its setting; on another split Calibrated is the
+// honest figure.
+type SizePoint struct {
+	Gallery    int           `json:"gallery"`
+	Best       *OpenSetPoint `json:"best,omitempty"`
+	Calibrated *OpenSetPoint `json:"calibrated,omitempty"`
 }
 
 // Open-set grid: thresholds from openSetLo to openSetHi in openSetStep, each
 // with every margin of openSetMargins; the best point keeps FPIR <= openSetFPIR.
-var openSetMargins = []float64{0, 0.005, 0.01, 0.015, 0.02, 0.03}
+var openSetMargins = []float64{0, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1}
 
 const (
 	openSetLo, openSetHi, openSetStep = 0.30, 0.97, 0.0025

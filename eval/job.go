@@ -88,7 +88,7 @@ func (j Job) Run(ctx context.Context) (*Report, error) {
 	}
 	rep, err := Evaluate(ctx, Options{Set: j.Set, Scales: j.Scales, Methods: ms.Methods, Embedder: reader,
 		Cache: filepath.Join(j.Out, "cache.jsonl"), SRCache: srCache, Progress: j.Progress,
-		Thresholds: j.thresholds(reader), Shots: j.Shots, ShotsOnly: j.ShotsOnly})
+		Thresholds: j.thresholds(reader), Calibration: shippedCalibration(reader), Shots: j.Shots, ShotsOnly: j.ShotsOnly})
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (interrupted: rerun the same command to resume from %s)", err, filepath.Join(j.Out, "cache.jsonl"))
@@ -121,5 +121,19 @@ func (j Job) thresholds(e match.FaceEmbedder) func(int, string) (match.Threshold
 			return th, false
 		}
 		return th, true
+	}
+}
+
+// shippedCalibration is the visit calibration the daemon would use for the
+// faces e reads at a scale (match.DefaultCalibrationFor its reader model),
+// for the multi-shot rows' rates by gallery size.
+func shippedCalibration(e match.FaceEmbedder) func(scale, shots int) (match.CalibrationEntry, bool) {
+	return func(scale, shots int) (match.CalibrationEntry, bool) {
+		c, ok, err := match.DefaultCalibrationFor(match.ReaderModel(e, scale))
+		if err != nil || !ok {
+			return match.CalibrationEntry{}, false
+		}
+		en, err := c.Entry(scale, shots)
+		return en, err == nil && en.Shots == shots
 	}
 }

@@ -3,6 +3,7 @@ package eval
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sort"
 )
@@ -312,6 +313,10 @@ func OpenSet(sim [][]float64, probeID, galleryID []string, threshold, margin flo
 type OpenSetScores struct {
 	known, unknown []top2
 	correct        []bool
+	// best: per probe, the best score of each gallery identity; own: the
+	// number of the probe's identity (for Subsample)
+	best [][]float64
+	own  []int
 }
 
 type top2 struct{ top, second float64 }
@@ -332,9 +337,11 @@ func NewOpenSetScores(sim [][]float64, probeID, galleryID []string) (*OpenSetSco
 	if len(idx) < 2 {
 		return nil, fmt.Errorf("open set: %d gallery identities, want at least 2", len(idx))
 	}
-	sc := &OpenSetScores{known: make([]top2, len(sim)), unknown: make([]top2, len(sim)), correct: make([]bool, len(sim))}
-	best := make([]float64, len(idx))
+	sc := &OpenSetScores{known: make([]top2, len(sim)), unknown: make([]top2, len(sim)), correct: make([]bool, len(sim)),
+		best: make([][]float64, len(sim)), own: make([]int, len(sim))}
 	for p, row := range sim {
+		best := make([]float64, len(idx))
+		sc.best[p] = best
 		t, err := probeBest(row, probeID[p], idx, col, best)
 		if err != nil {
 			return nil, fmt.Errorf("open set: probe %d: %w", p, err)
@@ -343,8 +350,59 @@ func NewOpenSetScores(sim [][]float64, probeID, galleryID []string) (*OpenSetSco
 		sc.known[p], who = topTwo(best, -1)
 		sc.correct[p] = who == t
 		sc.unknown[p], _ = topTwo(best, t)
+		sc.own[p] = t
 	}
 	return sc, nil
+}
+
+// Identities is the number of gallery identities the scores were made with.
+func (sc *OpenSetScores) Identities() int { return len(sc.best[0]) }
+
+// Subsample is the open-set scores of smaller galleries: random galleries
+// of n identities (2 <= n < Identities()), trials per probe. Each trial
+// draws n-1 identities other than the probe's; the probe is searched as a
+// known person among its own identity and those (DIR, Wrong) and as an
+// unknown one among those and one more other identity (FPIR), so every
+// search has n candidates. The draws depend only on seed, so reruns agree.
+// A smaller gallery holds fewer impostors to outscore a threshold: its
+// decisions can be held to a lower bar at the same FPIR
+// (match.CalibrationEntry.Galleries).
+func (sc *OpenSetScores) Subsample(n, trials int, seed uint64) (*OpenSetScores, error) {
+	ids := sc.Identities()
+	if n < 2 || n >= ids || trials < 1 {
+		return nil, fmt.Errorf("open set: subsample %d of %d identities, %d trials: want 2 <= n < identities and trials >= 1", n, ids, trials)
+	}
+	m := len(sc.known) * trials
+	out := &OpenSetScores{known: make([]top2, 0, m), unknown: make([]top2, 0, m), correct: make([]bool, 0, m)}
+	rng := rand.New(rand.NewPCG(seed, uint64(n)))
+	perm := make([]int, ids)
+	pick := make([]float64, 0, n)
+	for p, best := range sc.best {
+		own := sc.own[p]
+		for range trials {
+			// a partial Fisher-Yates shuffle of the identities: the first
+			// n others drawn (skipping the probe's own)
+			for i := range perm {
+				perm[i] = i
+			}
+			pick = pick[:0]
+			for i := 0; len(pick) < n; i++ {
+				j := i + rng.IntN(ids-i)
+				perm[i], perm[j] = perm[j], perm[i]
+				if perm[i] != own {
+					pick = append(pick, best[perm[i]])
+				}
+			}
+			// known: own + the first n-1 others; unknown: all n others
+			known := append(pick[:n-1:n-1], best[own])
+			t, who := topTwo(known, -1)
+			out.known = append(out.known, t)
+			out.correct = append(out.correct, who == n-1)
+			u, _ := topTwo(pick[:n], -1)
+			out.unknown = append(out.unknown, u)
+		}
+	}
+	return out, nil
 }
 
 // At returns the rates at a threshold and margin.

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -284,5 +285,73 @@ func TestOpenSet(t *testing.T) {
 	}
 	if _, err := OpenSet([][]float64{{0.9}}, []string{"A"}, []string{"A"}, 0.8, 0); err == nil {
 		t.Error("one gallery identity: no error")
+	}
+}
+
+// TestOpenSetSubsample: random smaller galleries drawn from one score
+// matrix. With every other identity in the gallery the unknown searches
+// are the full gallery's; fewer impostors make the top impostor score
+// lower (so a smaller gallery tolerates a lower bar); a probe whose own
+// score beats every other stays right in every gallery.
+func TestOpenSetSubsample(t *testing.T) {
+	const ids, probes = 40, 30
+	rng := rand.New(rand.NewPCG(3, 4))
+	var gal, pid []string
+	for i := range ids {
+		gal = append(gal, fmt.Sprint("id", i))
+	}
+	sim := make([][]float64, probes)
+	for p := range sim {
+		pid = append(pid, gal[p%ids])
+		sim[p] = make([]float64, ids)
+		for g := range sim[p] {
+			sim[p][g] = rng.Float64() * 0.8
+		}
+		if p%2 == 0 {
+			sim[p][p%ids] = 0.95 // above every impostor
+		}
+	}
+	sc, err := NewOpenSetScores(sim, pid, gal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][2]int{{1, 5}, {ids, 5}, {8, 0}} {
+		if _, err := sc.Subsample(bad[0], bad[1], 1); err == nil {
+			t.Errorf("subsample %d, %d trials: no error", bad[0], bad[1])
+		}
+	}
+	full, err := sc.Subsample(ids-1, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.known) != 3*probes || len(full.unknown) != 3*probes {
+		t.Fatalf("%d known and %d unknown searches, want %d", len(full.known), len(full.unknown), 3*probes)
+	}
+	for i, u := range full.unknown {
+		if u != sc.unknown[i/3] {
+			t.Fatalf("search %d: unknown top two %+v with every other identity, want the full gallery's %+v", i, u, sc.unknown[i/3])
+		}
+	}
+	meanTop := func(n int) float64 {
+		s, err := sc.Subsample(n, 20, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		for i, u := range s.unknown {
+			sum += u.top
+			if p := i / 20; p%2 == 0 && !s.correct[i] {
+				t.Errorf("gallery of %d: probe %d (own score above all) not ranked first", n, p)
+			}
+		}
+		return sum / float64(len(s.unknown))
+	}
+	if m4, m32 := meanTop(4), meanTop(32); m4 >= m32 {
+		t.Errorf("mean top impostor %.3f with 4 identities, %.3f with 32: want lower with fewer", m4, m32)
+	}
+	a, _ := sc.Subsample(8, 5, 7)
+	b, _ := sc.Subsample(8, 5, 7)
+	if fmt.Sprint(a.known) != fmt.Sprint(b.known) {
+		t.Error("same seed, different draws")
 	}
 }

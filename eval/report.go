@@ -96,5 +96,31 @@ func Markdown(rep *Report) string {
 		}
 		b.WriteString("\n")
 	}
+	sizes := false
+	for _, r := range rep.Results {
+		for _, sp := range r.BySize {
+			if !sizes {
+				sizes = true
+				b.WriteString("\n## Open set by gallery size\n\n" +
+					"Multi-shot rows searched against random galleries of N identities (each probe " +
+					"20 times as a known person among its identity and N-1 others, and as an unknown " +
+					"one among N others; the last row of a method is the full gallery): the best " +
+					"threshold and margin at FPIR <= 1 % on this split, and the rates at the shipped " +
+					"visit calibration's setting for N (what the daemon decides with; measured on " +
+					"CelebA val). Rates in percent.\n\n" +
+					"| scale | method | N | best thr / margin | DIR | wrong | FPIR | calibrated thr / margin | DIR | wrong | FPIR |\n" +
+					"|---|---|---|---|---|---|---|---|---|---|---|\n")
+			}
+			fmt.Fprintf(&b, "| %dx | %s | %d | ", r.Scale, r.Method, sp.Gallery)
+			for _, p := range []*OpenSetPoint{sp.Best, sp.Calibrated} {
+				if p == nil {
+					b.WriteString("- | - | - | - | ")
+					continue
+				}
+				fmt.Fprintf(&b, "%.4f / %.3f | %.1f | %.1f | %.1f | ", p.Threshold, p.Margin, 100*p.DIR, 100*p.Wrong, 100*p.FPIR)
+			}
+			b.WriteString("\n")
+		}
+	}
 	return b.String()
 }

@@ -182,7 +182,55 @@ func (ev *evaluation) appendRow(scale int, ri rowInfo, sc scored) error {
 		return fmt.Errorf("evaluate: %s x%d: %w", ri.name, scale, err)
 	}
 	res.Base, res.Shots, res.Samples, res.Fusion = ri.base, ri.shots, ri.samples, ri.fusion
+	if ri.shots > 0 {
+		if err := res.bySize(ev.o.Calibration); err != nil {
+			return fmt.Errorf("evaluate: %s x%d: %w", ri.name, scale, err)
+		}
+	}
 	ev.rep.Results = append(ev.rep.Results, *res)
+	return nil
+}
+
+// subsampleSeed seeds the random galleries of a scale: the same in the
+// report and in Calibrate, so a calibration's setting is the report's best
+// point on the split it was measured on.
+func subsampleSeed(scale int) uint64 { return uint64(scale) }
+
+// bySize fills BySize: the open-set grid on random galleries of each of
+// GallerySizes below the gallery's identities, then on the full gallery,
+// with the rates at the calibrated setting for each size.
+func (res *Result) bySize(calib func(scale, shots int) (match.CalibrationEntry, bool)) error {
+	var entry *match.CalibrationEntry
+	if calib != nil {
+		if e, ok := calib(res.Scale, res.Shots); ok && e.Fusion == res.Fusion {
+			entry = &e
+		}
+	}
+	full := res.Scores.Identities()
+	var sizes []int
+	for _, n := range GallerySizes {
+		if n < full {
+			sizes = append(sizes, n)
+		}
+	}
+	for _, n := range append(sizes, full) {
+		sc, best := res.Scores, res.OpenSetBest
+		if n < full {
+			sub, err := res.Scores.Subsample(n, GalleryTrials, subsampleSeed(res.Scale))
+			if err != nil {
+				return err
+			}
+			sc = sub
+			_, best = openSetGrid(sub)
+		}
+		sp := SizePoint{Gallery: n, Best: best}
+		if entry != nil {
+			g := entry.ForGallery(n)
+			pt := sc.At(g.Identify, g.Margin)
+			sp.Calibrated = &pt
+		}
+		res.BySize = append(res.BySize, sp)
+	}
 	return nil
 }
 
@@ -234,18 +282,7 @@ func (res *Result) openSet(sim [][]float64, probeID, galID []string, th func(int
 		return err
 	}
 	res.Scores = sc
-	n := int(math.Round((openSetHi-openSetLo)/openSetStep)) + 1
-	for i := 0; i < n; i++ {
-		t := math.Round((openSetLo+float64(i)*openSetStep)*1e4) / 1e4
-		for _, m := range openSetMargins {
-			pt := sc.At(t, m)
-			res.OpenSet = append(res.OpenSet, pt)
-			if pt.FPIR <= openSetFPIR && pt.DIR > 0 && (res.OpenSetBest == nil || pt.DIR > res.OpenSetBest.DIR) {
-				b := pt
-				res.OpenSetBest = &b
-			}
-		}
-	}
+	res.OpenSet, res.OpenSetBest = openSetGrid(sc)
 	if th == nil {
 		return nil
 	}
@@ -254,4 +291,23 @@ func (res *Result) openSet(sim [][]float64, probeID, galID []string, th func(int
 		res.Configured = &pt
 	}
 	return nil
+}
+
+// openSetGrid measures every threshold and margin of the open-set grid and
+// returns the points and the best one: the highest DIR at FPIR <= 1 % (nil
+// when no point identifies anyone there).
+func openSetGrid(sc *OpenSetScores) (pts []OpenSetPoint, best *OpenSetPoint) {
+	n := int(math.Round((openSetHi-openSetLo)/openSetStep)) + 1
+	for i := 0; i < n; i++ {
+		t := math.Round((openSetLo+float64(i)*openSetStep)*1e4) / 1e4
+		for _, m := range openSetMargins {
+			pt := sc.At(t, m)
+			pts = append(pts, pt)
+			if pt.FPIR <= openSetFPIR && pt.DIR > 0 && (best == nil || pt.DIR > best.DIR) {
+				b := pt
+				best = &b
+			}
+		}
+	}
+	return pts, best
 }

@@ -145,6 +145,14 @@ func TestEvalShots(t *testing.T) {
 		if p := e.Logistic.P(0.9, 0.02); math.IsNaN(p) {
 			t.Errorf("%s: logistic %+v", e.Method, e.Logistic)
 		}
+		if e.Gallery < 2 {
+			t.Errorf("%s: gallery of %d identities recorded", e.Method, e.Gallery)
+		}
+		for _, g := range e.Galleries {
+			if g.Gallery >= e.Gallery || g.Trials != GalleryTrials {
+				t.Errorf("%s: setting for %d of %d identities, %d trials", e.Method, g.Gallery, e.Gallery, g.Trials)
+			}
+		}
 	}
 	if _, err := Calibrate(rep, CalibrateOptions{}); err == nil { // no "sr-" rows here
 		t.Error("calibration without SR rows succeeded")

@@ -52,6 +52,44 @@ type CalibrationEntry struct {
 	Impostor     Histogram `json:"top1_impostor"`
 	PairGenuine  Histogram `json:"pair_genuine"`
 	PairImpostor Histogram `json:"pair_impostor"`
+	// Gallery is the number of gallery identities the entry was measured
+	// with (0 in files from before it was recorded); Galleries are the
+	// settings measured on random smaller galleries of the same searches
+	// (eval's OpenSetScores.Subsample), smallest first.
+	Gallery   int              `json:"gallery,omitempty"`
+	Galleries []GallerySetting `json:"galleries,omitempty"`
+}
+
+// GallerySetting is the decision setting for galleries of up to Gallery
+// identities: fewer enrolled people are fewer impostors to outscore a bar,
+// so the same FPIR allows a lower threshold and a smaller margin, and the
+// probability that the top candidate is the person is higher at the same
+// similarity.
+type GallerySetting struct {
+	Gallery  int      `json:"gallery"`
+	Trials   int      `json:"trials"`
+	Identify float64  `json:"identify"`
+	Margin   float64  `json:"margin"`
+	Chosen   string   `json:"chosen"`
+	DIR      float64  `json:"dir"`
+	Wrong    float64  `json:"wrong"`
+	FPIR     float64  `json:"fpir"`
+	Logistic Logistic `json:"logistic"`
+}
+
+// ForGallery is the setting for a gallery of n identities: the one
+// measured on the smallest gallery of at least n (a larger gallery's
+// setting is the stricter one), else the entry's own (measured on its full
+// gallery; a gallery larger than that is decided by it too, which
+// README "Evaluation" warns about).
+func (e CalibrationEntry) ForGallery(n int) GallerySetting {
+	for _, g := range e.Galleries {
+		if n > 0 && n <= g.Gallery && (e.Gallery == 0 || g.Gallery < e.Gallery) {
+			return g
+		}
+	}
+	return GallerySetting{Gallery: e.Gallery, Identify: e.Identify, Margin: e.Margin, Chosen: e.Chosen,
+		DIR: e.DIR, Wrong: e.Wrong, FPIR: e.FPIR, Logistic: e.Logistic}
 }
 
 // Logistic is P = 1 / (1 + exp(-(Bias + Top*top + Margin*margin))).

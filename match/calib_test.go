@@ -112,3 +112,22 @@ func TestShippedCalibrationFor(t *testing.T) {
 		})
 	}
 }
+
+func TestCalibrationForGallery(t *testing.T) {
+	e := CalibrationEntry{Gallery: 200, Identify: 0.7, Margin: 0.02,
+		Galleries: []GallerySetting{{Gallery: 8, Identify: 0.5}, {Gallery: 32, Identify: 0.6}}}
+	old := CalibrationEntry{Identify: 0.8} // a file without gallery sizes
+	for _, c := range []struct {
+		e    CalibrationEntry
+		n    int
+		want float64
+	}{
+		{e, 1, 0.5}, {e, 8, 0.5}, {e, 9, 0.6}, {e, 32, 0.6}, {e, 33, 0.7}, {e, 200, 0.7}, {e, 5000, 0.7},
+		{e, 0, 0.7}, // unknown size: the full gallery's
+		{old, 8, 0.8},
+	} {
+		if got := c.e.ForGallery(c.n).Identify; got != c.want {
+			t.Errorf("gallery %d: identify %v, want %v", c.n, got, c.want)
+		}
+	}
+}

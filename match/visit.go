@@ -14,15 +14,31 @@ import (
 )
 
 // VisitSearcher is what the visit aggregator needs of the gallery: a 1:N
-// search of a descriptor at given thresholds, and one person's similarity
-// (for each shot's similarity to the visit's top candidate). *Gallery
+// search of a descriptor at given thresholds, one person's similarity
+// (for each shot's similarity to the visit's top candidate) and the number
+// of searchable people (the calibrated setting depends on it). *Gallery
 // implements it.
 type VisitSearcher interface {
 	SearchEmbeddingAt(e Embedding, k int, th Thresholds) (*SearchResult, error)
 	PersonSimilarity(e Embedding, personID int64) (float64, bool)
+	Searchable() int
 }
 
 var _ VisitSearcher = (*Gallery)(nil)
+
+// Searchable is the number of people with at least one descriptor of the
+// gallery's embedder: the candidates a search can rank.
+func (g *Gallery) Searchable() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	n := 0
+	for _, ix := range g.index {
+		if len(ix.vecs) > 0 {
+			n++
+		}
+	}
+	return n
+}
 
 // PersonSimilarity is the best cosine between e and the person's gallery
 // descriptors; ok is false when the person has none (or the model differs).
@@ -81,8 +97,15 @@ type VisitOptions struct {
 	// Fallback thresholds.
 	Model string
 	// Fallback are the thresholds used without a calibration entry
-	// (match.sr.x8 / x16 in the daemon's config); required then.
+	// (match.sr.x8 / x16 in the daemon's config); required then. Their
+	// Verify and Rule apply to every decision.
 	Fallback Thresholds
+	// Floor makes Fallback's threshold and margin a floor under the
+	// calibrated ones (the daemon sets it when match.sr.x<scale> is set in
+	// the config): a calibration may then raise the bar, never lower it.
+	// Without it the calibrated setting for the gallery's size decides
+	// (an entry without per-size settings is always floored).
+	Floor bool
 	// TopK candidates are kept per decision (default 5).
 	TopK int
 	// MaxShots (K) is the most shots a visit fuses (default 8); a better
@@ -590,7 +613,11 @@ func (vs *Visits) decide(ov *openVisit) face.Decision {
 		weights = append(weights, max(s.quality, 0.01))
 	}
 	d.Shots = len(descs)
-	th, lg := vs.setting(len(descs))
+	people := 0
+	if vs.o.Searcher != nil {
+		people = vs.o.Searcher.Searchable()
+	}
+	th, lg := vs.setting(len(descs), people)
 	th, off, scope := vs.o.Cameras.For(ov.v.Camera, th)
 	override, overrideName := scope, ""
 	if scope != "" {
@@ -693,18 +720,22 @@ func explainedBy(d face.Decision, th Thresholds, override, name string) face.Dec
 }
 
 // setting is the threshold, margin and confidence map for a decision fused
-// from n shots.
-func (vs *Visits) setting(n int) (Thresholds, Logistic) {
+// from n shots against a gallery of people searchable people.
+func (vs *Visits) setting(n, people int) (Thresholds, Logistic) {
 	if vs.hasCalib {
 		if e, err := vs.calib.Entry(vs.o.Scale, max(n, 1)); err == nil {
-			// The calibration may raise the bar, never lower it below the
-			// configured match.sr.x<scale>: the shipped fused entries come
-			// from 100-150 val probes, and the x8 4-shot one (0.80 / 0.015)
-			// let 3.8 % of unknown test probes through (bench/RESULTS.md,
-			// "Multi-shot"), against 0.7 % at the configured 0.94 / 0.02.
-			th := Thresholds{Identify: max(e.Identify, vs.o.Fallback.Identify), Margin: max(e.Margin, vs.o.Fallback.Margin),
-				Verify: vs.o.Fallback.Verify, Rule: vs.o.Fallback.Rule}
-			lg := e.Logistic
+			g := e.ForGallery(people)
+			th := Thresholds{Identify: g.Identify, Margin: g.Margin, Verify: vs.o.Fallback.Verify, Rule: vs.o.Fallback.Rule}
+			if vs.o.Floor || len(e.Galleries) == 0 {
+				// the installer's match.sr.x<scale>, or an entry measured
+				// without smaller galleries (face-api's fused.json, from
+				// 100-150 val probes: its x8 4-shot 0.80 / 0.015 let 3.8 %
+				// of unknown test probes through, bench/RESULTS.md
+				// "Multi-shot"): the calibration may raise the bar, never
+				// lower it
+				th.Identify, th.Margin = max(th.Identify, vs.o.Fallback.Identify), max(th.Margin, vs.o.Fallback.Margin)
+			}
+			lg := g.Logistic
 			if lg.Top <= 0 {
 				// a fit whose probability falls as similarity rises (too few
 				// genuine searches to fit): not a probability to show

@@ -526,13 +526,63 @@ func TestVisitsCalibrationByModel(t *testing.T) {
 			if got := vs.calib.Embedder; !strings.HasPrefix(got, c.want) || (c.want == "") != (got == "") {
 				t.Errorf("calibration of %q, want %q", got, c.want)
 			}
-			th, _ := vs.setting(1)
+			th, _ := vs.setting(1, 200)
 			if c.want == "" {
 				if th != fb || !strings.Contains(logs.String(), "no fused calibration") {
 					t.Errorf("setting %+v, log %s: want the fallback, said", th, logs.String())
 				}
 			} else if th.Identify < fb.Identify || !strings.Contains(logs.String(), "visit decisions calibrated") {
 				t.Errorf("setting %+v, log %s", th, logs.String())
+			}
+		})
+	}
+}
+
+// TestVisitsCalibratedByGallerySize: a calibration entry with settings
+// for smaller galleries decides with the one measured on the smallest
+// gallery at least as large as the searchable people; Floor (match.sr set
+// in the config) keeps the fallback as the lowest bar.
+func TestVisitsCalibratedByGallerySize(t *testing.T) {
+	fx := newVisitFixture(t)
+	if n := fx.g.Searchable(); n != len(fx.people) {
+		t.Fatalf("searchable %d, want %d", n, len(fx.people))
+	}
+	small := Logistic{Bias: -20, Top: 40}
+	cal := &Calibration{Source: "test", Entries: []CalibrationEntry{{Scale: 8, Shots: 1, Gallery: 200, Identify: 0.99, Margin: 0.02,
+		Logistic: Logistic{Bias: -90, Top: 100},
+		Galleries: []GallerySetting{{Gallery: 2, Identify: 0.98}, {Gallery: 4, Identify: 0.5, Margin: 0.01, Logistic: small}, {Gallery: 8, Identify: 0.97}}}}}
+	fb := Thresholds{Identify: 0.93, Margin: 0.02, Verify: 0.93}
+	for _, c := range []struct {
+		name          string
+		floor         bool
+		wantThreshold float64
+		wantMargin    float64
+	}{
+		{"size 4", false, 0.5, 0.01},
+		{"floored", true, 0.93, 0.02},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var rec recorder
+			clk := &clock{t: t0}
+			vs, err := NewVisits(VisitOptions{Searcher: fx.g, Emit: rec.Emit, Calibration: cal, Fallback: fb, Floor: c.floor, Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := fx.person(0)
+			fx.run(t, vs, clk, []step{
+				{cam: "door", track: 1, who: a, photo: 0, q: 0.5},
+				{cam: "door", track: 1, end: true, at: time.Second},
+			})
+			ev := rec.all()
+			if len(ev) == 0 {
+				t.Fatal("no events")
+			}
+			d := ev[len(ev)-1].Decision
+			if d.Threshold != c.wantThreshold || d.MinMargin != c.wantMargin {
+				t.Errorf("threshold %v margin %v, want %v / %v", d.Threshold, d.MinMargin, c.wantThreshold, c.wantMargin)
+			}
+			if want := small.P(d.Similarity, d.Margin); d.Confidence != want && !c.floor {
+				t.Errorf("confidence %v, want the 4-person logistic's %v", d.Confidence, want)
 			}
 		})
 	}

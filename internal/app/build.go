@@ -324,7 +324,10 @@ func (b *builder) newVisits(th match.Thresholds) (*match.Visits, error) {
 	if b.gallery != nil {
 		searcher = b.gallery
 	}
-	return match.NewVisits(match.VisitOptions{Searcher: searcher, Scale: cfg.SRDG.Scale, Fallback: th, Model: b.srReader(), Cameras: cameraOffsets(cfg), TopK: cfg.Match.TopK,
+	// match.sr.x<scale> set by the installer is a floor under the
+	// calibrated per-gallery-size setting; unset, the calibration decides
+	_, _, floor := cfg.Match.SRThresholds(cfg.SRDG.Scale)
+	return match.NewVisits(match.VisitOptions{Searcher: searcher, Scale: cfg.SRDG.Scale, Fallback: th, Floor: floor, Model: b.srReader(), Cameras: cameraOffsets(cfg), TopK: cfg.Match.TopK,
 		MaxShots: vc.MaxShots, MinInterval: vc.MinInterval, Cooldown: vc.Cooldown, Timeout: vc.Timeout, MaxOpen: vc.MaxOpen,
 		MinConfidenceChange: vc.MinConfidenceChange, Duplicate: vc.Duplicate, Logger: log,
 		Emit: func(v *face.Visit) {
