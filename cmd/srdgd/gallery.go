@@ -322,7 +322,7 @@ func galleryCheck(ctx context.Context, g *match.Gallery, asJSON bool, stdout, st
 		code = exitFailure
 	}
 	if asJSON {
-		return writeJSONCode(stdout, checkOut(rep), code)
+		return writeJSONCode(stdout, app.NewCheckDoc(rep), code)
 	}
 	fmt.Fprintf(stdout, "%d people, %d photos, %d descriptors\n", rep.People, rep.Images, rep.Embeddings)
 	for _, p := range rep.Problems {
@@ -348,7 +348,7 @@ func galleryVerify(ctx context.Context, g *match.Gallery, c *galleryArgs, stdout
 		code = exitFailure // the answer is no (README "Exit codes")
 	}
 	if c.json {
-		return writeJSONCode(stdout, verifyOut(r), code)
+		return writeJSONCode(stdout, app.NewVerifyDoc(r), code)
 	}
 	verdict, cmp := "match", ">="
 	if !r.Match {
@@ -382,10 +382,10 @@ func galleryTransfer(ctx context.Context, env *app.Gallery, sub, target string, 
 		return exitOK
 	}
 	if asJSON {
-		return writeJSON(stdout, importOut(imp))
+		return writeJSON(stdout, app.NewImportDoc(imp))
 	}
 	fmt.Fprintf(stdout, "imported %d people (%d new), %d photos from %s\n", imp.People, imp.Created, imp.Images, target)
-	for _, p := range importOut(imp).Rejected {
+	for _, p := range app.NewImportDoc(imp).Rejected {
 		fmt.Fprintf(stdout, "rejected %s: %s\n", p.Source, p.Error)
 	}
 	return exitOK
@@ -441,7 +441,7 @@ func gallerySearch(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout
 		code = exitFailure // nobody identified (README "Exit codes")
 	}
 	if c.json {
-		return writeJSONCode(stdout, searchOut(r, c.scale, note, c.embeddings), code)
+		return writeJSONCode(stdout, app.NewSearchDoc(r, c.scale, note, c.embeddings), code)
 	}
 	if note != "" {
 		fmt.Fprintln(stdout, note)
