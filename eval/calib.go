@@ -271,10 +271,16 @@ func MergeCalibration(old, c *match.Calibration) (*match.Calibration, error) {
 	key := func(e match.CalibrationEntry) string {
 		return fmt.Sprintf("%d|%d|%d|%s", e.Scale, e.Shots, e.Samples, e.Fusion)
 	}
-	out := &match.Calibration{Source: old.Source, Embedder: c.Embedder}
-	if !strings.Contains(old.Source, c.Source) {
-		out.Source = strings.TrimPrefix(old.Source+"; "+c.Source, "; ")
+	// the source is "; "-separated runs, each "<what>: <data>": a run of
+	// the same what (srdgd eval x8) replaces the old one
+	var parts []string
+	what, _, _ := strings.Cut(c.Source, ":")
+	for _, p := range strings.Split(old.Source, "; ") {
+		if w, _, _ := strings.Cut(p, ":"); p != "" && w != what {
+			parts = append(parts, p)
+		}
 	}
+	out := &match.Calibration{Source: strings.Join(append(parts, c.Source), "; "), Embedder: c.Embedder}
 	repl := map[string]bool{}
 	for _, e := range c.Entries {
 		repl[key(e)] = true

@@ -135,7 +135,7 @@ type SizePoint struct {
 
 // Open-set grid: thresholds from openSetLo to openSetHi in openSetStep, each
 // with every margin of openSetMargins; the best point keeps FPIR <= openSetFPIR.
-var openSetMargins = []float64{0, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1}
+var openSetMargins = []float64{0, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2}
 
 const (
 	openSetLo, openSetHi, openSetStep = 0.30, 0.97, 0.0025

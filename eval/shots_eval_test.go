@@ -201,6 +201,11 @@ func TestMergeCalibration(t *testing.T) {
 	if fmt.Sprint(s) != "[x8/1//0.4 x8/4/descriptor/0.3 x16/1//0.1]" || got.Source != "run x16; run x8" {
 		t.Errorf("merged %v, source %q", s, got.Source)
 	}
+	// a rerun of one scale replaces that scale's part of the source
+	old.Source, c.Source = "eval x8: 100 probes; eval x16: 150 probes", "eval x8: 300 probes"
+	if got, err = MergeCalibration(old, c); err != nil || got.Source != "eval x16: 150 probes; eval x8: 300 probes" {
+		t.Errorf("source %q, err %v", got.Source, err)
+	}
 	c.Embedder = "other"
 	if _, err := MergeCalibration(old, c); err == nil {
 		t.Error("calibrations of two embedders merged")

@@ -101,8 +101,14 @@ func TestShippedCalibrationFor(t *testing.T) {
 					if err != nil || e.Shots != shots {
 						t.Fatalf("x%d %d shots: %+v %v", scale, shots, e, err)
 					}
-					if e.Identify < c.lo || e.Identify > c.hi || e.Margin < 0 || e.Margin > 0.03 || e.Probes < 100 {
+					if e.Identify < c.lo || e.Identify > c.hi || e.Margin < 0 || e.Margin > 0.2 || e.Probes < 100 {
 						t.Errorf("x%d %s: setting %v / %v from %d probes", scale, e.Method, e.Identify, e.Margin, e.Probes)
+					}
+					for i, g := range e.Galleries {
+						if g.Gallery >= e.Gallery || (i > 0 && g.Gallery <= e.Galleries[i-1].Gallery) ||
+							g.Identify < c.lo || g.Identify > c.hi || g.Margin < 0 || g.Margin > 0.2 || g.Logistic.Top <= 0 {
+							t.Errorf("x%d %s: gallery setting %d %+v (full gallery %d)", scale, e.Method, i, g, e.Gallery)
+						}
 					}
 					if lo, hi := e.Logistic.P(c.weak[0], c.weak[1]), e.Logistic.P(c.strong[0], c.strong[1]); !(lo < hi) {
 						t.Errorf("x%d %s: P weak %v, P strong %v: want increasing (%+v)", scale, e.Method, lo, hi, e.Logistic)
