@@ -301,13 +301,24 @@ func openSetGrid(sc *OpenSetScores) (pts []OpenSetPoint, best *OpenSetPoint) {
 	for i := 0; i < n; i++ {
 		t := math.Round((openSetLo+float64(i)*openSetStep)*1e4) / 1e4
 		for _, m := range openSetMargins {
-			pt := sc.At(t, m)
-			pts = append(pts, pt)
-			if pt.FPIR <= openSetFPIR && pt.DIR > 0 && (best == nil || pt.DIR > best.DIR) {
-				b := pt
-				best = &b
-			}
+			pts = append(pts, sc.At(t, m))
 		}
 	}
-	return pts, best
+	return pts, bestAt(pts, openSetFPIR)
+}
+
+// bestAt is the point with the highest DIR whose FPIR is at most fpir (the
+// first of equals, in grid order); nil when none identifies anyone.
+func bestAt(pts []OpenSetPoint, fpir float64) *OpenSetPoint {
+	var best *OpenSetPoint
+	for i := range pts {
+		if p := &pts[i]; p.FPIR <= fpir && p.DIR > 0 && (best == nil || p.DIR > best.DIR) {
+			best = p
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	b := *best
+	return &b
 }

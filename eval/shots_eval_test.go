@@ -139,7 +139,7 @@ func TestEvalShots(t *testing.T) {
 			}
 		}
 		if n != 2*e.Probes || e.Identify < openSetLo || e.Identify > openSetHi || e.Chosen == "" ||
-			(e.FPIR > openSetFPIR) != strings.HasPrefix(e.Chosen, "no grid setting") || e.Prior != 0.5 {
+			(e.FPIR > CalibrationFPIR) != strings.HasPrefix(e.Chosen, "no grid setting") || e.Prior != 0.5 {
 			t.Errorf("%s: %d searches for %d probes, setting %v / %v FPIR %v", e.Method, n, e.Probes, e.Identify, e.Margin, e.FPIR)
 		}
 		if p := e.Logistic.P(0.9, 0.02); math.IsNaN(p) {
