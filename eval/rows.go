@@ -84,20 +84,67 @@ func (ev *evaluation) shotRowsOf(scale int, meth Method, shots [][]record, nk, n
 	if singleFused != "" {
 		rows[singleFused] = &scored{}
 	}
+	partial := PartialShotRows(meth.Name, nk, nm)
+	for _, name := range partial {
+		rows[name] = &scored{}
+	}
 	for p, draws := range shots {
 		if err := ev.shotRows(p, draws, nm, rows, single, singleFused, fused, score); err != nil {
 			return fmt.Errorf("evaluate: %s x%d: %w", meth.Name, scale, err)
 		}
+		if err := ev.partialRows(p, draws, rows, partial); err != nil {
+			return fmt.Errorf("evaluate: %s x%d: %w", meth.Name, scale, err)
+		}
 	}
-	for _, ri := range []rowInfo{
-		{single, meth.Name, 1, 1, ""}, {singleFused, meth.Name, 1, nm, "descriptor"},
-		{fused, meth.Name, nk, nm, "descriptor"}, {score, meth.Name, nk, nm, "score"},
-	} {
+	infos := []rowInfo{{single, meth.Name, 1, 1, ""}, {singleFused, meth.Name, 1, nm, "descriptor"}}
+	for j, name := range partial {
+		infos = append(infos, rowInfo{name, meth.Name, j + 2, 1, "descriptor"})
+	}
+	infos = append(infos, rowInfo{fused, meth.Name, nk, nm, "descriptor"}, rowInfo{score, meth.Name, nk, nm, "score"})
+	for _, ri := range infos {
 		if ri.name == "" {
 			continue
 		}
 		if err := ev.appendRow(scale, ri, *rows[ri.name]); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// PartialShotRows are the rows of fewer fused shots than K, without
+// samples: "-shots2" to "-shots(K-1)", each the fused descriptor of every
+// run of that many consecutive shots of a probe (K-j+1 decisions per
+// probe). A visit decides from however many shots it has so far: the
+// calibration needs each count (match.Calibration.Entry).
+func PartialShotRows(method string, k, m int) []string {
+	if m > 1 {
+		return nil
+	}
+	var out []string
+	for j := 2; j < k; j++ {
+		out = append(out, fmt.Sprintf("%s-shots%d", method, j))
+	}
+	return out
+}
+
+// partialRows adds one probe's runs of consecutive shots to the
+// PartialShotRows (draws: one sample per shot).
+func (ev *evaluation) partialRows(p int, draws []record, rows map[string]*scored, partial []string) error {
+	id := ev.o.Set.Probes[p].Identity
+	for j, name := range partial {
+		n := j + 2
+		for a := 0; a+n <= len(draws); a++ {
+			run := draws[a : a+n]
+			descs := make([][]float32, n)
+			for i, r := range run {
+				descs[i] = r.Embedding
+			}
+			f, err := ev.fusedSimilarities(run[0].Image, descs)
+			if err != nil {
+				return err
+			}
+			rows[name].add(meanOf(run, func(r record) float64 { return r.PSNR }), meanOf(run, func(r record) float64 { return r.SSIM }), f, id)
 		}
 	}
 	return nil

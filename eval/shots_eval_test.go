@@ -53,6 +53,7 @@ func TestEvalShots(t *testing.T) {
 		"hr":                             {nP, 0, 0, "", ""},
 		"lr-bicubic":                     {nP, 0, 0, "", ""},
 		"lr-bicubic-shots1":              {3 * nP, 1, 1, "", "lr-bicubic"},
+		"lr-bicubic-shots2":              {2 * nP, 2, 1, "descriptor", "lr-bicubic"}, // 2 runs of 2 of the 3 shots
 		"lr-bicubic-shots3":              {nP, 3, 1, "descriptor", "lr-bicubic"},
 		"lr-bicubic-shots3-score":        {nP, 3, 1, "score", "lr-bicubic"},
 		"lr-noisy":                       {nP, 0, 0, "", ""},
