@@ -87,14 +87,7 @@ func Markdown(rep *Report) string {
 		} else {
 			fmt.Fprintf(&b, "| %dx | %s | - | - | ", r.Scale, r.Method)
 		}
-		for _, p := range []*OpenSetPoint{r.OpenSetBest, r.Configured} {
-			if p == nil {
-				b.WriteString("- | - | - | - | ")
-				continue
-			}
-			fmt.Fprintf(&b, "%.4f / %.3f | %.1f | %.1f | %.1f | ", p.Threshold, p.Margin, 100*p.DIR, 100*p.Wrong, 100*p.FPIR)
-		}
-		b.WriteString("\n")
+		writePoints(&b, r.OpenSetBest, r.Configured)
 	}
 	sizes := false
 	for _, r := range rep.Results {
@@ -112,15 +105,21 @@ func Markdown(rep *Report) string {
 					"|---|---|---|---|---|---|---|---|---|---|---|\n")
 			}
 			fmt.Fprintf(&b, "| %dx | %s | %d | ", r.Scale, r.Method, sp.Gallery)
-			for _, p := range []*OpenSetPoint{sp.Best, sp.Calibrated} {
-				if p == nil {
-					b.WriteString("- | - | - | - | ")
-					continue
-				}
-				fmt.Fprintf(&b, "%.4f / %.3f | %.1f | %.1f | %.1f | ", p.Threshold, p.Margin, 100*p.DIR, 100*p.Wrong, 100*p.FPIR)
-			}
-			b.WriteString("\n")
+			writePoints(&b, sp.Best, sp.Calibrated)
 		}
 	}
 	return b.String()
+}
+
+// writePoints ends a table row with each open-set point's setting and
+// rates in percent ("-" for a missing one).
+func writePoints(b *strings.Builder, pts ...*OpenSetPoint) {
+	for _, p := range pts {
+		if p == nil {
+			b.WriteString("- | - | - | - | ")
+			continue
+		}
+		fmt.Fprintf(b, "%.4f / %.3f | %.1f | %.1f | %.1f | ", p.Threshold, p.Margin, 100*p.DIR, 100*p.Wrong, 100*p.FPIR)
+	}
+	b.WriteString("\n")
 }
