@@ -87,11 +87,10 @@ func calibrateRow(r Result) (match.CalibrationEntry, error) {
 		if n >= e.Gallery {
 			break
 		}
-		sub, err := r.Scores.Subsample(n, GalleryTrials, subsampleSeed(r.Scale))
+		sub, pts, err := r.subGallery(n)
 		if err != nil {
 			return e, err
 		}
-		pts, _ := openSetGrid(sub)
 		pt, how := chooseSetting(pts)
 		g := match.GallerySetting{Gallery: n, Trials: GalleryTrials, Identify: pt.Threshold, Margin: pt.Margin, Chosen: how,
 			DIR: pt.DIR, Wrong: pt.Wrong, FPIR: pt.FPIR}

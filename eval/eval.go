@@ -118,6 +118,33 @@ type Result struct {
 	// BySize: multi-shot rows on random smaller galleries (GallerySizes
 	// below the gallery's identities) and on the full one.
 	BySize []SizePoint `json:"by_gallery_size,omitempty"`
+	// subs are the smaller galleries' scores and grids behind BySize,
+	// for Calibrate
+	subs []subGrid
+}
+
+// subGrid is the open-set scores of random galleries of n identities and
+// their grid.
+type subGrid struct {
+	n      int
+	scores *OpenSetScores
+	pts    []OpenSetPoint
+}
+
+// subGallery returns the scores and grid of random galleries of n
+// identities: the ones the report measured, else measured now.
+func (res *Result) subGallery(n int) (*OpenSetScores, []OpenSetPoint, error) {
+	for _, s := range res.subs {
+		if s.n == n {
+			return s.scores, s.pts, nil
+		}
+	}
+	sub, err := res.Scores.Subsample(n, GalleryTrials, subsampleSeed(res.Scale))
+	if err != nil {
+		return nil, nil, err
+	}
+	pts, _ := openSetGrid(sub)
+	return sub, pts, nil
 }
 
 // SizePoint is open-set identification on random galleries of Gallery

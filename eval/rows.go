@@ -267,8 +267,10 @@ func (res *Result) bySize(calib func(scale, shots int) (match.CalibrationEntry, 
 			if err != nil {
 				return err
 			}
+			var pts []OpenSetPoint
+			pts, best = openSetGrid(sub)
 			sc = sub
-			_, best = openSetGrid(sub)
+			res.subs = append(res.subs, subGrid{n: n, scores: sub, pts: pts})
 		}
 		sp := SizePoint{Gallery: n, Best: best}
 		if entry != nil {
