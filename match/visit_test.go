@@ -560,7 +560,7 @@ func TestVisitsCalibratedByGallerySize(t *testing.T) {
 	}
 	small := Logistic{Bias: -20, Top: 40}
 	cal := &Calibration{Source: "test", Entries: []CalibrationEntry{{Scale: 8, Shots: 1, Gallery: 200, Identify: 0.99, Margin: 0.02,
-		Logistic: Logistic{Bias: -90, Top: 100},
+		Logistic:  Logistic{Bias: -90, Top: 100},
 		Galleries: []GallerySetting{{Gallery: 2, Identify: 0.98}, {Gallery: 4, Identify: 0.5, Margin: 0.01, Logistic: small}, {Gallery: 8, Identify: 0.97}}}}}
 	fb := Thresholds{Identify: 0.93, Margin: 0.02, Verify: 0.93}
 	for _, c := range []struct {

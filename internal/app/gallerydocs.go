@@ -31,7 +31,7 @@ type SearchDoc struct {
 	Reason     string            `json:"reason,omitempty"`
 	Detail     string            `json:"detail,omitempty"`
 	Candidates []match.Candidate `json:"candidates"`
-	Thresholds ThresholdsDoc    `json:"thresholds"`
+	Thresholds ThresholdsDoc     `json:"thresholds"`
 	Model      string            `json:"model"`
 	Face       [4]int            `json:"face"`
 	// Scale and SR describe the super-resolution run of --scale.
@@ -91,9 +91,9 @@ type RejectedDoc struct {
 
 // ImportDoc is `gallery import --json`.
 type ImportDoc struct {
-	People   int            `json:"people"`
-	Created  int            `json:"created"`
-	Photos   int            `json:"photos"`
+	People   int           `json:"people"`
+	Created  int           `json:"created"`
+	Photos   int           `json:"photos"`
 	Rejected []RejectedDoc `json:"rejected"`
 }
 
