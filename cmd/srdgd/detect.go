@@ -12,19 +12,7 @@ import (
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/cliflag"
 	"github.com/srdgd/srdgd/internal/faceimg"
-	"github.com/srdgd/srdgd/srdg"
 )
-
-type roiFlag []detect.NormRect
-
-func (r *roiFlag) String() string { return fmt.Sprint(*r) }
-func (r *roiFlag) Set(v string) error {
-	n, err := detect.ParseNormRect(v)
-	if err == nil {
-		*r = append(*r, n)
-	}
-	return err
-}
 
 // detectArgs are the flags of `srdgd detect`.
 type detectArgs struct {
@@ -65,8 +53,11 @@ func parseDetectArgs(args []string, stderr io.Writer) (*detectArgs, int) {
 	})
 	fs.StringVar(&a.attrModel, "attr-model", "", "LR attribute model (default: lr_attrs_x<scale>.onnx in --models, if present; 'none' = off)")
 	fs.Float64Var(&a.abstain, "abstain", 0.8, "confidence a predicted label needs, else abstain")
-	var rois roiFlag
-	fs.Var(&rois, "roi", "search only x0,y0,x1,y1 (normalised 0..1); repeat for several")
+	fs.Func("roi", "search only x0,y0,x1,y1 (normalised 0..1); repeat for several", func(v string) error {
+		n, err := detect.ParseNormRect(v)
+		a.search.ROIs = append(a.search.ROIs, n)
+		return err // a bad rectangle ends the parse, so the one appended is never used
+	})
 	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -84,7 +75,6 @@ func parseDetectArgs(args []string, stderr io.Writer) (*detectArgs, int) {
 		return nil, exitUsage
 	}
 	a.det, a.lr = det.V, 128/scale.V
-	a.search.ROIs = rois
 	return a, exitOK
 }
 
@@ -122,42 +112,5 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(err)
 	}
-	if a.asJSON {
-		return writeJSON(stdout, rep)
-	}
-	printDetect(stdout, rep)
-	return exitOK
-}
-
-func printDetect(w io.Writer, out *app.PhotoReport) {
-	fmt.Fprintf(w, "%s: %dx%d, %s, %d faces in %.1f ms (%d windows)\n", out.Image, out.Width, out.Height,
-		out.Detector, len(out.Faces), out.ElapsedMS, out.Windows)
-	for i, f := range out.Faces {
-		fmt.Fprintf(w, "face %d: box %.1f,%.1f,%.1f,%.1f (%.0f px) score %.3f sharpness %.2f frontal %.2f value %.3f gate %s",
-			i+1, f.Box[0], f.Box[1], f.Box[2], f.Box[3], f.FacePx, f.Score, f.Quality.Sharpness, f.Quality.Frontal, f.Quality.Value, f.Gate)
-		if f.Upscaled {
-			fmt.Fprint(w, " (probe upscaled)")
-		}
-		fmt.Fprintln(w)
-		if f.Landmarks != nil {
-			var parts []string
-			for _, n := range app.LandmarkNames {
-				p := f.Landmarks[n]
-				parts = append(parts, fmt.Sprintf("%s %.1f,%.1f", n, p[0], p[1]))
-			}
-			fmt.Fprintf(w, "  landmarks: %s\n", strings.Join(parts, "; "))
-		}
-		if f.Attributes != nil {
-			var parts []string
-			for _, n := range []string{"male", "glasses", "no_beard"} {
-				if p, ok := f.Attributes[n]; ok {
-					parts = append(parts, fmt.Sprintf("%s=%s (p=%.2f)", n, srdg.LabelString(f.Labels[n]), p))
-				}
-			}
-			fmt.Fprintf(w, "  attributes: %s\n", strings.Join(parts, " "))
-		}
-		if f.LR != "" {
-			fmt.Fprintf(w, "  probe: %s  preview: %s\n", f.LR, f.Preview)
-		}
-	}
+	return answer(stdout, rep, a.asJSON, exitOK)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/match"
@@ -54,18 +53,11 @@ func galleryWatchlist(ctx context.Context, env *app.Gallery, args []string, stdo
 // "gallery.override", as from the API).
 func galleryThreshold(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout, stderr io.Writer) int {
 	const usage = "usage: srdgd gallery threshold NAME --offset X [--margin-offset Y] | srdgd gallery threshold NAME off"
-	given := !math.IsNaN(c.offset) || !math.IsNaN(c.marginOffset)
 	var o *match.Offset
 	switch {
-	case len(c.pos) == 2 && c.pos[1] == "off" && !given:
-	case len(c.pos) == 1 && given:
-		o = &match.Offset{}
-		if !math.IsNaN(c.offset) {
-			o.Threshold = c.offset
-		}
-		if !math.IsNaN(c.marginOffset) {
-			o.Margin = c.marginOffset
-		}
+	case len(c.pos) == 2 && c.pos[1] == "off" && !c.offsetGiven:
+	case len(c.pos) == 1 && c.offsetGiven:
+		o = &match.Offset{Threshold: c.offset, Margin: c.marginOffset}
 		if err := o.Check(); err != nil {
 			fmt.Fprintf(stderr, "srdgd gallery threshold: %v\n%s\n", err, usage)
 			return exitUsage

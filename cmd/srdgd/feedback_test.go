@@ -93,6 +93,9 @@ func TestGalleryFeedbackCommands(t *testing.T) {
 		{[]string{"threshold", "alice"}, exitUsage, "give --offset"},
 		{[]string{"threshold", "alice", "off", "--offset", "0.1"}, exitUsage, "give --offset"},
 		{[]string{"threshold", "nobody", "--offset", "0.01"}, exitFailure, "nobody"},
+		// a given offset is an override even when it is NaN (refused) or zero
+		{[]string{"threshold", "alice", "--offset", "NaN"}, exitUsage, "threshold_offset"},
+		{[]string{"threshold", "bob", "--margin-offset", "0"}, exitOK, "threshold override of bob: threshold_offset +0.000 margin_offset +0.000"},
 		{[]string{"threshold", "bob", "off"}, exitOK, "threshold override of bob: off"},
 	} {
 		code, out, errs := g(c.args...)

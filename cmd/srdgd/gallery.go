@@ -7,12 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strings"
 
 	"github.com/srdgd/srdgd/config"
-	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/cliflag"
 	"github.com/srdgd/srdgd/internal/faceimg"
@@ -108,13 +106,12 @@ func cmdGallery(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		printConfigError(stderr, err)
 		return exitConfig
 	}
-	if sub == "keygen" {
-		return galleryKeygen(cfg, sargs, stdout, stderr)
-	}
 	// each subcommand's flags and arguments are checked before the gallery opens
 	c, code := parseGalleryArgs(sub, sargs, cfg, stderr)
 	if c == nil {
 		return code
+	} else if sub == "keygen" {
+		return galleryKeygen(cfg, stdout, stderr)
 	}
 	withModels := spec.models
 	env, err := app.OpenGallery(ctx, cfg, withModels, nil, nil)
@@ -173,8 +170,9 @@ type galleryArgs struct {
 	k          int
 	sampler    string
 	save       string
-	// offset, marginOffset: threshold's flags (NaN: not given)
+	// offset, marginOffset: threshold's flags; offsetGiven: either was given
 	offset, marginOffset float64
+	offsetGiven          bool
 	// searchable: the embedder loaded, so list can count searchable photos
 	searchable bool
 }
@@ -185,14 +183,13 @@ func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.W
 	c := &galleryArgs{}
 	spec, _ := findGallerySub(sub)
 	fs := cliflag.NewFlagSet("gallery "+sub, stderr)
-	fs.Usage = func() { fmt.Fprintf(stderr, "usage: %s\n", spec.usage()); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprintf(stderr, "usage: %s\n  %s\n", spec.usage(), spec.help); fs.PrintDefaults() }
 	switch sub {
 	case "add":
 		fs.StringVar(&c.name, "name", "", "the person's name (required)")
 	case "threshold":
-		c.offset, c.marginOffset = math.NaN(), math.NaN()
-		fs.Float64Var(&c.offset, "offset", math.NaN(), "added to the identification threshold, in [-0.3, 0.3]")
-		fs.Float64Var(&c.marginOffset, "margin-offset", math.NaN(), "added to the margin, in [-0.3, 0.3]")
+		fs.Float64Var(&c.offset, "offset", 0, "added to the identification threshold, in [-0.3, 0.3]")
+		fs.Float64Var(&c.marginOffset, "margin-offset", 0, "added to the margin, in [-0.3, 0.3]")
 	case "search":
 		sc := &cliflag.Scale{Allowed: scales}
 		fs.Var(sc, "scale", "degrade the photo to an LR probe for this upscaling factor (8: 16x16, 16: 8x8) and super-resolve it first")
@@ -214,6 +211,7 @@ func parseGalleryArgs(sub string, args []string, cfg *config.Config, stderr io.W
 		return nil, exitUsage
 	}
 	c.pos = pos
+	fs.Visit(func(f *flag.Flag) { c.offsetGiven = c.offsetGiven || strings.HasSuffix(f.Name, "offset") })
 	switch {
 	case sub == "add" && c.name == "":
 		fmt.Fprintf(stderr, "srdgd gallery add: --name is required\nusage: %s\n", spec.usage())
@@ -237,26 +235,7 @@ func galleryList(ctx context.Context, g *match.Gallery, asJSON, searchable bool,
 	if err != nil {
 		return galleryFail(stderr, err)
 	}
-	if asJSON {
-		out := make([]face.Person, 0, len(people))
-		for _, p := range people {
-			out = append(out, app.PersonDoc(p, searchable))
-		}
-		return writeJSON(stdout, out)
-	}
-	for _, p := range people {
-		sr := "?"
-		if searchable {
-			sr = fmt.Sprint(p.Searchable)
-		}
-		over := ""
-		if !p.Offset.IsZero() {
-			over = fmt.Sprintf("  threshold %+.3f margin %+.3f", p.Offset.Threshold, p.Offset.Margin)
-		}
-		fmt.Fprintf(stdout, "%-24s photos %d  searchable %s  watchlist %v%s\n", p.Name, p.Images, sr, p.Watchlist, over)
-	}
-	fmt.Fprintf(stdout, "%d people\n", len(people))
-	return exitOK
+	return answer(stdout, app.NewPeopleDoc(people, searchable), asJSON, exitOK)
 }
 
 func galleryFail(stderr io.Writer, err error) int {
@@ -264,23 +243,9 @@ func galleryFail(stderr io.Writer, err error) int {
 	return exitFailure
 }
 
-// galleryKeygen writes the key file: --help or a stray argument must not
-// create a key.
-func galleryKeygen(cfg *config.Config, args []string, stdout, stderr io.Writer) int {
-	kfs := cliflag.NewFlagSet("gallery keygen", stderr)
-	kfs.Usage = func() {
-		fmt.Fprint(stderr, "usage: srdgd gallery [--config FILE] keygen\n\ncreates the gallery key file named by match.key_file; an existing key is never overwritten\n")
-	}
-	if err := kfs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if kfs.NArg() > 0 {
-		fmt.Fprintf(stderr, "srdgd gallery keygen: unexpected argument %q (keygen takes none; the key file is match.key_file)\n", kfs.Arg(0))
-		return exitUsage
-	}
+// galleryKeygen writes the key file (its arguments were checked: --help
+// or a stray argument must not create a key).
+func galleryKeygen(cfg *config.Config, stdout, stderr io.Writer) int {
 	if err := match.GenerateKey(cfg.Match.KeyFile); err != nil {
 		return galleryFail(stderr, err)
 	}
@@ -321,17 +286,7 @@ func galleryCheck(ctx context.Context, g *match.Gallery, asJSON bool, stdout, st
 	if !rep.OK() {
 		code = exitFailure
 	}
-	if asJSON {
-		return writeJSONCode(stdout, app.NewCheckDoc(rep), code)
-	}
-	fmt.Fprintf(stdout, "%d people, %d photos, %d descriptors\n", rep.People, rep.Images, rep.Embeddings)
-	for _, p := range rep.Problems {
-		fmt.Fprintln(stdout, "problem:", p)
-	}
-	if rep.OK() {
-		fmt.Fprintln(stdout, "ok")
-	}
-	return code
+	return answer(stdout, app.NewCheckDoc(rep), asJSON, code)
 }
 
 func galleryVerify(ctx context.Context, g *match.Gallery, c *galleryArgs, stdout, stderr io.Writer) int {
@@ -347,15 +302,7 @@ func galleryVerify(ctx context.Context, g *match.Gallery, c *galleryArgs, stdout
 	if !r.Match {
 		code = exitFailure // the answer is no (README "Exit codes")
 	}
-	if c.json {
-		return writeJSONCode(stdout, app.NewVerifyDoc(r), code)
-	}
-	verdict, cmp := "match", ">="
-	if !r.Match {
-		verdict, cmp = "no match", "<"
-	}
-	fmt.Fprintf(stdout, "%s: %s (similarity %.4f %s verify threshold %.4f)\n", verdict, r.Person, r.Similarity, cmp, r.Threshold)
-	return code
+	return answer(stdout, app.NewVerifyDoc(r), c.json, code)
 }
 
 func galleryTransfer(ctx context.Context, env *app.Gallery, sub, target string, asJSON bool, stdout, stderr io.Writer) int {
@@ -370,8 +317,7 @@ func galleryTransfer(ctx context.Context, env *app.Gallery, sub, target string, 
 		imp, err = env.Import(ctx, target)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "srdgd gallery:", err)
-		return exitFailure
+		return galleryFail(stderr, err)
 	}
 	if exp != nil {
 		fmt.Fprintln(stderr, "warning:", match.ExportWarning)
@@ -381,14 +327,7 @@ func galleryTransfer(ctx context.Context, env *app.Gallery, sub, target string, 
 		fmt.Fprintf(stdout, "exported %d people, %d photos to %s\n", exp.People, exp.Images, target)
 		return exitOK
 	}
-	if asJSON {
-		return writeJSON(stdout, app.NewImportDoc(imp))
-	}
-	fmt.Fprintf(stdout, "imported %d people (%d new), %d photos from %s\n", imp.People, imp.Created, imp.Images, target)
-	for _, p := range app.NewImportDoc(imp).Rejected {
-		fmt.Fprintf(stdout, "rejected %s: %s\n", p.Source, p.Error)
-	}
-	return exitOK
+	return answer(stdout, app.NewImportDoc(imp, target), asJSON, exitOK)
 }
 
 // galleryReembed gives every photo without a descriptor of the configured
@@ -440,27 +379,16 @@ func gallerySearch(ctx context.Context, env *app.Gallery, c *galleryArgs, stdout
 	if r.Match == nil {
 		code = exitFailure // nobody identified (README "Exit codes")
 	}
-	if c.json {
-		return writeJSONCode(stdout, app.NewSearchDoc(r, c.scale, note, c.embeddings), code)
-	}
-	if note != "" {
-		fmt.Fprintln(stdout, note)
-	}
-	if r.Match != nil {
-		fmt.Fprintf(stdout, "match: %s (similarity %.4f)\n", r.Match.Name, r.Match.Similarity)
-	} else {
-		fmt.Fprintf(stdout, "unknown: %s\n", r.Detail)
-	}
-	for i, cd := range r.Candidates {
-		fmt.Fprintf(stdout, "%2d. %-24s %.4f\n", i+1, cd.Name, cd.Similarity)
-	}
-	return code
+	return answer(stdout, app.NewSearchDoc(r, c.scale, note, c.embeddings), c.json, code)
 }
 
-// writeJSONCode writes v and returns code (the answer's exit status), or
-// exitFailure when v cannot be written.
-func writeJSONCode(w io.Writer, v any, code int) int {
-	if writeJSON(w, v) != exitOK {
+// answer prints doc (an internal/app document) as JSON or as text and
+// returns code (the answer's exit status), or exitFailure when the JSON
+// cannot be written.
+func answer(w io.Writer, doc interface{ WriteText(io.Writer) }, asJSON bool, code int) int {
+	if !asJSON {
+		doc.WriteText(w)
+	} else if writeJSON(w, doc) != exitOK {
 		return exitFailure
 	}
 	return code

@@ -95,11 +95,13 @@ type ImportDoc struct {
 	Created  int           `json:"created"`
 	Photos   int           `json:"photos"`
 	Rejected []RejectedDoc `json:"rejected"`
+	// From is the export imported (the text form names it).
+	From string `json:"-"`
 }
 
-// NewImportDoc documents an import.
-func NewImportDoc(r *match.ImportReport) ImportDoc {
-	out := ImportDoc{People: r.People, Created: r.Created, Photos: r.Images, Rejected: []RejectedDoc{}}
+// NewImportDoc documents an import from the export from.
+func NewImportDoc(r *match.ImportReport, from string) ImportDoc {
+	out := ImportDoc{People: r.People, Created: r.Created, Photos: r.Images, Rejected: []RejectedDoc{}, From: from}
 	for _, p := range r.Photos {
 		msg := ""
 		if p.Err != nil {
