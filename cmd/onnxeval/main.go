@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,44 +49,14 @@ func run() error {
 		return err
 	}
 	defer rt.Close()
-	inInfo, outInfo, md, err := rt.ReadInfo(*model)
-	if err != nil {
-		return err
-	}
 	if *meta {
-		for _, i := range inInfo {
-			fmt.Println("input ", i.String())
-		}
-		for _, o := range outInfo {
-			fmt.Println("output", o.String())
-		}
-		for k, v := range md {
-			fmt.Printf("%s = %s\n", k, v)
-		}
-		return nil
+		return printMeta(rt, *model)
 	}
 	slot := ort.Slot{Name: "model"}
-	var inVals []ort.Value
-	for _, p := range ins {
-		name, file, ok := strings.Cut(p, "=")
-		if !ok {
-			return fmt.Errorf("--in %q: want NAME=FILE", p)
-		}
-		a, err := npy.ReadFile(file)
-		if err != nil {
-			return err
-		}
-		shape := make([]int64, len(a.Shape))
-		for i, d := range a.Shape {
-			shape[i] = int64(d)
-		}
-		t, err := ort.NewTensor(a.Float32(), shape...)
-		if err != nil {
-			return fmt.Errorf("input %s: %w", name, err)
-		}
-		defer t.Destroy()
-		slot.Inputs = append(slot.Inputs, name)
-		inVals = append(inVals, t)
+	inVals, err := loadInputs(&slot, ins)
+	defer destroy(inVals)
+	if err != nil {
+		return err
 	}
 	var files []string
 	for _, p := range outs {
@@ -102,15 +73,71 @@ func run() error {
 	}
 	defer s.Close()
 	outVals := make([]ort.Value, len(files)) // nil: ORT allocates
-	if err := s.Run(context.Background(), inVals, outVals); err != nil {
+	err = s.Run(context.Background(), inVals, outVals)
+	defer destroy(outVals)
+	if err != nil {
 		return err
 	}
-	for i, v := range outVals {
-		t, ok := v.(interface {
-			GetData() []float32
-		})
+	if err := writeOutputs(slot.Outputs, files, outVals); err != nil {
+		return err
+	}
+	if *repeat > 0 {
+		return timeRuns(s, inVals, len(files), *repeat)
+	}
+	return nil
+}
+
+// printMeta prints the model's inputs, outputs and metadata.
+func printMeta(rt *ort.Runtime, model string) error {
+	inInfo, outInfo, md, err := rt.ReadInfo(model)
+	if err != nil {
+		return err
+	}
+	for _, i := range inInfo {
+		fmt.Println("input ", i.String())
+	}
+	for _, o := range outInfo {
+		fmt.Println("output", o.String())
+	}
+	for k, v := range md {
+		fmt.Printf("%s = %s\n", k, v)
+	}
+	return nil
+}
+
+// loadInputs reads each NAME=FILE.npy into a tensor and names it in slot;
+// the tensors made so far are returned with an error too (to destroy).
+func loadInputs(slot *ort.Slot, ins []string) ([]ort.Value, error) {
+	var vals []ort.Value
+	for _, p := range ins {
+		name, file, ok := strings.Cut(p, "=")
 		if !ok {
-			return fmt.Errorf("output %s is not a float32 tensor", slot.Outputs[i])
+			return vals, fmt.Errorf("--in %q: want NAME=FILE", p)
+		}
+		a, err := npy.ReadFile(file)
+		if err != nil {
+			return vals, err
+		}
+		shape := make([]int64, len(a.Shape))
+		for i, d := range a.Shape {
+			shape[i] = int64(d)
+		}
+		t, err := ort.NewTensor(a.Float32(), shape...)
+		if err != nil {
+			return vals, fmt.Errorf("input %s: %w", name, err)
+		}
+		slot.Inputs = append(slot.Inputs, name)
+		vals = append(vals, t)
+	}
+	return vals, nil
+}
+
+// writeOutputs writes each float32 output to its .npy file.
+func writeOutputs(names, files []string, vals []ort.Value) error {
+	for i, v := range vals {
+		t, ok := v.(interface{ GetData() []float32 })
+		if !ok {
+			return fmt.Errorf("output %s is not a float32 tensor", names[i])
 		}
 		shape := v.GetShape()
 		dims := make([]int, len(shape))
@@ -120,32 +147,35 @@ func run() error {
 		if err := npy.WriteFile(files[i], dims, t.GetData()); err != nil {
 			return err
 		}
-		defer v.Destroy()
-	}
-	if *repeat > 0 {
-		var times []time.Duration
-		for i := 0; i < *repeat; i++ {
-			for _, v := range outVals {
-				v.Destroy()
-			}
-			outVals = make([]ort.Value, len(files))
-			t0 := time.Now()
-			if err := s.Run(context.Background(), inVals, outVals); err != nil {
-				return err
-			}
-			times = append(times, time.Since(t0))
-		}
-		// simple median
-		for i := range times {
-			for j := i + 1; j < len(times); j++ {
-				if times[j] < times[i] {
-					times[i], times[j] = times[j], times[i]
-				}
-			}
-		}
-		fmt.Printf("median %.2f ms over %d runs (min %.2f, max %.2f)\n",
-			float64(times[len(times)/2].Microseconds())/1000, len(times),
-			float64(times[0].Microseconds())/1000, float64(times[len(times)-1].Microseconds())/1000)
 	}
 	return nil
+}
+
+// timeRuns runs the session n more times and prints the median latency;
+// each run's outputs are destroyed before the next.
+func timeRuns(s *ort.Session, in []ort.Value, outputs, n int) error {
+	times := make([]time.Duration, 0, n)
+	for range n {
+		out := make([]ort.Value, outputs)
+		t0 := time.Now()
+		err := s.Run(context.Background(), in, out)
+		times = append(times, time.Since(t0))
+		destroy(out)
+		if err != nil {
+			return err
+		}
+	}
+	slices.Sort(times)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	fmt.Printf("median %.2f ms over %d runs (min %.2f, max %.2f)\n", ms(times[n/2]), n, ms(times[0]), ms(times[n-1]))
+	return nil
+}
+
+// destroy frees the tensors that were made (nil ones are skipped).
+func destroy(vals []ort.Value) {
+	for _, v := range vals {
+		if v != nil {
+			v.Destroy()
+		}
+	}
 }
