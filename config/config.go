@@ -463,6 +463,12 @@ type Visit struct {
 	// track (spread over time) and the most shots a visit fuses (a better
 	// shot replaces the worst kept one). Each costs one SR run. Default: 4.
 	MaxShots int `yaml:"max_shots"`
+	// Samples, in [1, 8], is M: posterior SR samples per shot (other
+	// noise, in the same SR batch), their descriptors fused into the
+	// shot's. Each costs one SR run, so M = 2 halves the shots the SR stage
+	// keeps up with. The visit's decision uses the calibration measured
+	// for one sample per shot. Default: 1 (README "Visits").
+	Samples int `yaml:"samples"`
 	// MinInterval, >= 0, is the least frame time between two probes of a
 	// track that are not clearly better shots, and between two fused shots
 	// (a closer one replaces the other when better). Default: 1s.
@@ -760,7 +766,7 @@ func Default() *Config {
 			Margin:          0.02,
 			TopK:            5,
 			VerifyThreshold: 0.9309,
-			Visit: Visit{MaxShots: 4, MinInterval: time.Second, Cooldown: 2 * time.Minute, Timeout: time.Minute,
+			Visit: Visit{MaxShots: 4, Samples: 1, MinInterval: time.Second, Cooldown: 2 * time.Minute, Timeout: time.Minute,
 				MaxOpen: 64, MinConfidenceChange: 0.1, Duplicate: 0.995},
 			Feedback: Feedback{Templates: true, Negatives: false, NegativeMargin: 0},
 		},

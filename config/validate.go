@@ -269,6 +269,7 @@ func (v checker) match(m *Match) {
 	}
 	vi := m.Visit
 	v.intRange("match.visit.max_shots", int64(vi.MaxShots), 1, 64)
+	v.intRange("match.visit.samples", int64(vi.Samples), 1, 8) // srdg.MaxSamples
 	if vi.MinInterval < 0 {
 		v.report("match.visit.min_interval", vi.MinInterval.String(), vi.MinInterval.String()+" is out of range (allowed: >= 0)")
 	}

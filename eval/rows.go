@@ -92,13 +92,13 @@ func (ev *evaluation) shotRowsOf(scale int, meth Method, shots [][]record, nk, n
 		if err := ev.shotRows(p, draws, nm, rows, single, singleFused, fused, score); err != nil {
 			return fmt.Errorf("evaluate: %s x%d: %w", meth.Name, scale, err)
 		}
-		if err := ev.partialRows(p, draws, rows, partial); err != nil {
+		if err := ev.partialRows(p, draws, nm, rows, partial); err != nil {
 			return fmt.Errorf("evaluate: %s x%d: %w", meth.Name, scale, err)
 		}
 	}
 	infos := []rowInfo{{single, meth.Name, 1, 1, ""}, {singleFused, meth.Name, 1, nm, "descriptor"}}
 	for j, name := range partial {
-		infos = append(infos, rowInfo{name, meth.Name, j + 2, 1, "descriptor"})
+		infos = append(infos, rowInfo{name, meth.Name, j + 2, nm, "descriptor"})
 	}
 	infos = append(infos, rowInfo{fused, meth.Name, nk, nm, "descriptor"}, rowInfo{score, meth.Name, nk, nm, "score"})
 	for _, ri := range infos {
@@ -112,29 +112,32 @@ func (ev *evaluation) shotRowsOf(scale int, meth Method, shots [][]record, nk, n
 	return nil
 }
 
-// PartialShotRows are the rows of fewer fused shots than K, without
-// samples: "-shots2" to "-shots(K-1)", each the fused descriptor of every
-// run of that many consecutive shots of a probe (K-j+1 decisions per
-// probe). A visit decides from however many shots it has so far: the
-// calibration needs each count (match.Calibration.Entry).
+// PartialShotRows are the rows of fewer fused shots than K: "-shots2" to
+// "-shots(K-1)" (with m samples "-shotsJ-samplesM", every sample of each
+// shot fused), each the fused descriptor of every run of that many
+// consecutive shots of a probe (K-j+1 decisions per probe). A visit
+// decides from however many shots it has so far: the calibration needs
+// each count (match.Calibration.Entry); and J shots of M samples cost the
+// SR runs of J*M shots, which the rows of one run compare.
 func PartialShotRows(method string, k, m int) []string {
-	if m > 1 {
-		return nil
-	}
 	var out []string
 	for j := 2; j < k; j++ {
-		out = append(out, fmt.Sprintf("%s-shots%d", method, j))
+		name := fmt.Sprintf("%s-shots%d", method, j)
+		if m > 1 {
+			name += fmt.Sprintf("-samples%d", m)
+		}
+		out = append(out, name)
 	}
 	return out
 }
 
 // partialRows adds one probe's runs of consecutive shots to the
-// PartialShotRows (draws: one sample per shot).
-func (ev *evaluation) partialRows(p int, draws []record, rows map[string]*scored, partial []string) error {
+// PartialShotRows (draws: shot major, nm samples per shot).
+func (ev *evaluation) partialRows(p int, draws []record, nm int, rows map[string]*scored, partial []string) error {
 	id := ev.o.Set.Probes[p].Identity
 	for j, name := range partial {
-		n := j + 2
-		for a := 0; a+n <= len(draws); a++ {
+		n := (j + 2) * nm
+		for a := 0; a+n <= len(draws); a += nm {
 			run := draws[a : a+n]
 			descs := make([][]float32, n)
 			for i, r := range run {

@@ -59,6 +59,7 @@ func TestEvalShots(t *testing.T) {
 		"lr-noisy":                       {nP, 0, 0, "", ""},
 		"lr-noisy-shots1":                {3 * nP, 1, 1, "", "lr-noisy"},
 		"lr-noisy-shots1-samples2":       {3 * nP, 1, 2, "descriptor", "lr-noisy"},
+		"lr-noisy-shots2-samples2":       {2 * nP, 2, 2, "descriptor", "lr-noisy"}, // 2 runs of 2 shots, their 4 samples fused
 		"lr-noisy-shots3-samples2":       {nP, 3, 2, "descriptor", "lr-noisy"},
 		"lr-noisy-shots3-samples2-score": {nP, 3, 2, "score", "lr-noisy"},
 	}
@@ -129,7 +130,7 @@ func TestEvalShots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Entries) != 4 || c.Embedder != rep.Model {
+	if len(c.Entries) != 5 || c.Embedder != rep.Model { // shots1, shots1-samples2, shots2-samples2, shots3-samples2 and its score row
 		t.Fatalf("%d entries, embedder %q", len(c.Entries), c.Embedder)
 	}
 	for _, e := range c.Entries {

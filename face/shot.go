@@ -18,6 +18,10 @@ type Shot struct {
 	Probe *Probe
 	// SR is the super-resolved face, HR x HR planar RGB in [0, 1].
 	SR *faceimg.Planar
+	// Samples are more posterior SR samples of the same probe (other noise,
+	// match.visit.samples > 1), the same size as SR; the match stage fuses
+	// their descriptors with SR's into the shot's one. Hits keep SR only.
+	Samples []*faceimg.Planar
 	// Labels are the guidance labels the sampler used, per guidance
 	// attribute in the guidance model's order (-1: abstained).
 	Labels []int

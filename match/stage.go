@@ -159,9 +159,11 @@ func (s *Stage) identify(ctx context.Context, shots []*face.Shot) bool {
 	return true
 }
 
-// embed computes the descriptors of the shots in one embedder call. When
-// that call fails, each shot is tried alone, so that one bad face does not
-// cost the others their decision.
+// embed computes the descriptors of the shots in one embedder call, a
+// shot's posterior samples (face.Shot.Samples) fused with its SR into its
+// descriptor (Fuse, equal weights). When that call fails, each shot is
+// tried alone, so that one bad face does not cost the others their
+// decision.
 func (s *Stage) embed(ctx context.Context, shots []*face.Shot) []observation {
 	now := time.Now()
 	obs := make([]observation, len(shots))
@@ -172,31 +174,52 @@ func (s *Stage) embed(ctx context.Context, shots []*face.Shot) []observation {
 	if s.o.Gallery == nil {
 		return obs
 	}
-	faces := make([]EmbedInput, len(shots))
-	for i, sh := range shots {
-		faces[i] = EmbedInput{Planar: sh.SR, Scale: sh.Run.Scale}
-	}
-	s.batches.Add(1)
-	embs, err := s.o.Gallery.EmbedFaces(ctx, faces)
-	if err == nil {
-		for i := range obs {
-			obs[i].emb = &embs[i]
+	if err := s.embedShots(ctx, obs); err == nil || len(obs) == 1 {
+		if err != nil {
+			obs[0].err = err
 		}
-		return obs
-	}
-	if len(faces) == 1 {
-		obs[0].err = err
 		return obs
 	}
 	for i := range obs {
-		s.batches.Add(1)
-		if e, err := s.o.Gallery.EmbedFaces(ctx, faces[i:i+1]); err != nil {
+		if err := s.embedShots(ctx, obs[i:i+1]); err != nil {
 			obs[i].err = err
-		} else {
-			obs[i].emb = &e[0]
 		}
 	}
 	return obs
+}
+
+// embedShots embeds the faces of obs (each shot's SR and samples) in one
+// call and sets each observation's descriptor.
+func (s *Stage) embedShots(ctx context.Context, obs []observation) error {
+	var faces []EmbedInput
+	for _, o := range obs {
+		faces = append(faces, EmbedInput{Planar: o.shot.SR, Scale: o.shot.Run.Scale})
+		for _, p := range o.shot.Samples {
+			faces = append(faces, EmbedInput{Planar: p, Scale: o.shot.Run.Scale})
+		}
+	}
+	s.batches.Add(1)
+	embs, err := s.o.Gallery.EmbedFaces(ctx, faces)
+	if err != nil {
+		return err
+	}
+	at := 0
+	for i, o := range obs {
+		n := 1 + len(o.shot.Samples)
+		e := embs[at]
+		if n > 1 {
+			vecs := make([][]float32, n)
+			for k := range n {
+				vecs[k] = embs[at+k].Vector
+			}
+			if e.Vector, err = Fuse(vecs, nil); err != nil {
+				return err
+			}
+		}
+		obs[i].emb = &e
+		at += n
+	}
+	return nil
 }
 
 // decide searches the gallery for one observation, logs the outcome and

@@ -36,20 +36,17 @@ func srShot(t *testing.T, name string, track uint64) *face.Shot {
 	}
 }
 
-// TestStageDecidesEveryShot: one SR batch of a known face, a stranger and a
-// shot the embedder cannot take is embedded together; the bad shot fails
-// alone and the other two are decided; Run stops when its context ends.
-func TestStageDecidesEveryShot(t *testing.T) {
-	emb := testEmbedder(t)
-	fx := newFixture(t, 2, 3)
+// stageGallery is an encrypted gallery (closed at cleanup) with fx's people
+// enrolled, their SR faces found in the aligned box.
+func stageGallery(t *testing.T, emb *Embedder, fx galleryFixture, th Thresholds) *Gallery {
+	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
-	th := Thresholds{Identify: 0.93, Margin: 0.02, Verify: 0.93}
 	g, err := Open(ctx, Options{Path: filepath.Join(dir, "gallery.db"), KeyFile: newKey(t, dir), Embedder: emb, Finder: FixedBox(celebaBox), Thresholds: &th})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.Close()
+	t.Cleanup(func() { g.Close() })
 	for _, p := range fx.people {
 		var photos []Photo
 		for _, n := range fx.enrol[p] {
@@ -59,6 +56,18 @@ func TestStageDecidesEveryShot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return g
+}
+
+// TestStageDecidesEveryShot: one SR batch of a known face, a stranger and a
+// shot the embedder cannot take is embedded together; the bad shot fails
+// alone and the other two are decided; Run stops when its context ends.
+func TestStageDecidesEveryShot(t *testing.T) {
+	emb := testEmbedder(t)
+	fx := newFixture(t, 2, 3)
+	ctx := context.Background()
+	th := Thresholds{Identify: 0.93, Margin: 0.02, Verify: 0.93}
+	g := stageGallery(t, emb, fx, th)
 	bad := &face.Shot{Probe: &face.Probe{Camera: "door", TrackID: 3}, SR: &faceimg.Planar{W: 4, H: 4, Pix: make([]float32, 5)}}
 	in, out := queue.New[[]*face.Shot](4), queue.New[*face.Hit](8)
 	models := map[string]string{"embedder": emb.ModelID()}
@@ -179,3 +188,54 @@ func TestNewHitMargin(t *testing.T) {
 }
 
 func closeTo(a, b float64) bool { return a-b < 1e-12 && b-a < 1e-12 }
+
+// TestStageFusesSamples: a shot's posterior samples (face.Shot.Samples) are
+// embedded in the same call as the other shots and fused with its SR into
+// its one descriptor (Fuse); a shot whose sample the embedder cannot take
+// fails alone.
+func TestStageFusesSamples(t *testing.T) {
+	emb := testEmbedder(t)
+	fx := newFixture(t, 2, 3)
+	ctx := context.Background()
+	g := stageGallery(t, emb, fx, Thresholds{Identify: 0.93, Margin: 0.02, Verify: 0.93})
+	st, err := NewStage(StageOptions{In: queue.New[[]*face.Shot](1), Out: hitQueue{queue.New[*face.Hit](1)}, Gallery: g, TopK: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := fx.probe[fx.people[0]], fx.enrol[fx.people[0]][0]
+	fused := srShot(t, a, 1)
+	fused.Samples = []*faceimg.Planar{srShot(t, b, 1).SR}
+	plain := srShot(t, fx.strangers[0], 2)
+	broken := srShot(t, a, 3)
+	broken.Samples = []*faceimg.Planar{{W: 4, H: 4, Pix: make([]float32, 5)}}
+	obs := st.embed(ctx, []*face.Shot{fused, plain, broken})
+
+	single, err := g.EmbedFaces(ctx, []EmbedInput{{Planar: fused.SR, Scale: 8}, {Planar: fused.Samples[0], Scale: 8}, {Planar: plain.SR, Scale: 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Fuse([][]float32{single[0].Vector, single[1].Vector}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := func(x, y []float32) bool {
+		if len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if d := x[i] - y[i]; d > 1e-5 || d < -1e-5 {
+				return false
+			}
+		}
+		return true
+	}
+	if obs[0].err != nil || !near(obs[0].emb.Vector, want) || near(obs[0].emb.Vector, single[0].Vector) {
+		t.Errorf("shot with a sample: err %v, descriptor not the fused one", obs[0].err)
+	}
+	if obs[1].err != nil || !near(obs[1].emb.Vector, single[2].Vector) {
+		t.Errorf("shot without samples: err %v, descriptor not its SR's", obs[1].err)
+	}
+	if obs[2].err == nil || obs[2].emb != nil {
+		t.Errorf("shot with a broken sample: err %v", obs[2].err)
+	}
+}

@@ -2,7 +2,6 @@ package match
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,23 +15,9 @@ import (
 func TestStageFeedsVisits(t *testing.T) {
 	emb := testEmbedder(t)
 	fx := newFixture(t, 2, 3)
-	dir := t.TempDir()
 	ctx := context.Background()
 	th := Thresholds{Identify: 0.93, Margin: 0.02, Verify: 0.93}
-	g, err := Open(ctx, Options{Path: filepath.Join(dir, "gallery.db"), KeyFile: newKey(t, dir), Embedder: emb, Finder: FixedBox(celebaBox), Thresholds: &th})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	for _, p := range fx.people {
-		var photos []Photo
-		for _, n := range fx.enrol[p] {
-			photos = append(photos, Photo{Source: n, Data: readCeleba(t, n)})
-		}
-		if _, err := g.Add(ctx, p, photos); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := stageGallery(t, emb, fx, th)
 	rec := recorder{notify: make(chan struct{}, 1)}
 	vs, err := NewVisits(VisitOptions{Searcher: g, Emit: rec.Emit, Calibration: &Calibration{}, Fallback: th})
 	if err != nil {

@@ -38,10 +38,17 @@ type StageOptions struct {
 	Params Params
 	// MaxBatch is how many waiting probes are super-resolved together.
 	MaxBatch int
+	// Samples, in [1, MaxSamples], is how many posterior SR samples each
+	// probe gets (in the same batch, other noise): the first is the shot's
+	// SR, the rest its Samples. 0 means 1.
+	Samples int
 	// Seed: 0 draws a random seed per batch (reported with each face).
 	Seed   uint64
 	Logger *slog.Logger
 }
+
+// MaxSamples bounds StageOptions.Samples (config match.visit.samples).
+const MaxSamples = 8
 
 // StageStats are the stage's counters since it started.
 type StageStats struct {
@@ -82,6 +89,12 @@ func NewStage(o StageOptions) (*Stage, error) {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 4
+	}
+	if o.Samples == 0 {
+		o.Samples = 1
+	}
+	if o.Samples < 1 || o.Samples > MaxSamples {
+		return nil, fmt.Errorf("srdg stage: %d samples per probe (want 1 to %d)", o.Samples, MaxSamples)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -194,15 +207,20 @@ func (s *Stage) process(ctx context.Context, batch []*face.Probe) error {
 			return err
 		}
 	}
-	faces := make([]Input, len(batch))
+	// each probe's M samples stand together in the batch: faces[i*M+k]
+	m := s.o.Samples
+	faces := make([]Input, 0, len(batch)*m)
 	sources := make([]string, len(batch))
 	for i, p := range batch {
 		var pr []float64
 		if probs != nil {
 			pr = probs[i]
 		}
-		faces[i] = Input{LR: lrs[i]}
-		faces[i].Labels, sources[i] = s.labelsFor(p, pr)
+		in := Input{LR: lrs[i]}
+		in.Labels, sources[i] = s.labelsFor(p, pr)
+		for range m {
+			faces = append(faces, in)
+		}
 	}
 	seed := s.o.Seed
 	if seed == 0 {
@@ -219,7 +237,10 @@ func (s *Stage) process(ctx context.Context, batch []*face.Probe) error {
 		if probs != nil {
 			pr = probs[i]
 		}
-		shots[i] = s.shot(p, res[i], pr, sources[i], seed)
+		shots[i] = s.shot(p, res[i*m], pr, sources[i], seed)
+		for _, r := range res[i*m+1 : (i+1)*m] {
+			shots[i].Samples = append(shots[i].Samples, &faceimg.Planar{W: shots[i].SR.W, H: shots[i].SR.H, Pix: r.SR})
+		}
 	}
 	s.faces.Add(uint64(len(shots)))
 	if old, dropped := s.o.Out.PushEvict(shots); dropped {

@@ -245,3 +245,62 @@ func TestStageReportsWeightUsed(t *testing.T) {
 		})
 	}
 }
+
+// TestStageSamples: with Samples M each probe's shot carries M-1 more SR
+// samples of the same size, all different (other noise in the same
+// batch), the shot's SR the first; out-of-range M is refused.
+func TestStageSamples(t *testing.T) {
+	e := fixtureEngine(t)
+	lr := &faceimg.Planar{W: 1, H: 1, Pix: []float32{0.4, 0.5, 0.6}}
+	for _, c := range []struct {
+		samples, want int // want: Samples per shot; -1: refused
+	}{{0, 0}, {1, 0}, {3, 2}, {MaxSamples + 1, -1}, {-1, -1}} {
+		in, out := queue.New[*face.Probe](4), queue.New[[]*face.Shot](4)
+		st, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Policy: "off", Params: Params{Sampler: "ode"}, MaxBatch: 2, Samples: c.samples, Seed: 9})
+		if c.want < 0 {
+			if err == nil {
+				t.Errorf("samples %d accepted", c.samples)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Push(&face.Probe{Camera: "door", TrackID: 1, LR: lr})
+		in.Push(&face.Probe{Camera: "door", TrackID: 2, LR: lr})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- st.Run(ctx) }()
+		var shots []*face.Shot
+		for len(shots) < 2 {
+			b, err := out.Pop(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shots = append(shots, b...)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		seen := map[string]bool{}
+		for _, sh := range shots {
+			if len(sh.Samples) != c.want {
+				t.Errorf("samples %d: track %d has %d more samples, want %d", c.samples, sh.Probe.TrackID, len(sh.Samples), c.want)
+			}
+			for _, p := range append([]*faceimg.Planar{sh.SR}, sh.Samples...) {
+				if len(p.Pix) != len(sh.SR.Pix) || p.W != sh.SR.W {
+					t.Fatalf("samples %d: a sample of %dx%d (%d values), SR %dx%d", c.samples, p.W, p.H, len(p.Pix), sh.SR.W, sh.SR.H)
+				}
+				k := fmt.Sprint(p.Pix[:8])
+				if seen[k] {
+					t.Errorf("samples %d: two SR samples are the same (same noise)", c.samples)
+				}
+				seen[k] = true
+			}
+		}
+		if s := st.Stats(); s.Faces != 2 {
+			t.Errorf("samples %d: %d faces counted, want 2 (the probes, not the samples)", c.samples, s.Faces)
+		}
+	}
+}

@@ -16,7 +16,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
 
-	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/internal/rtspserver"
 	"github.com/srdgd/srdgd/internal/testutil"
 	"github.com/srdgd/srdgd/match"
@@ -53,58 +52,15 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if err := match.GenerateKey(cfg.Match.KeyFile); err != nil {
 		t.Fatal(err)
 	}
-	cfg.SRDG.Sampler, cfg.SRDG.Steps, cfg.SRDG.BatchSize = "ode", 4, 1
-	cfg.SRDG.Attributes.Policy = "off"
-	cfg.Daemon.ShutdownTimeout = 20 * time.Second
-	cam := config.DefaultCamera()
-	cam.Name, cam.URL, cam.Transport = "plaza", srv.URL("plaza"), "tcp"
-	cfg.Cameras = []config.Camera{cam}
-	var logs syncBuffer
-	events := newLogEvents()
-	log := slog.New(&hookHandler{inner: slog.NewTextHandler(&logs, nil), hook: events.record})
-	dctx, dcancel := context.WithCancel(ctx)
-	defer dcancel()
-	exited := make(chan struct{})
-	exitCode := -1
-	go func() {
-		defer close(exited)
-		exitCode = runDaemonWith(dctx, cfg, log, nil)
-	}()
-	// also on a failure: the daemon returns within its shutdown timeout
-	defer func() { dcancel(); <-exited }()
-	defer func() {
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", logs.String())
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-events.httpAddr:
-	case <-exited:
-		t.Fatalf("daemon exited with %d before serving", exitCode)
-	case <-ctx.Done():
-		t.Fatal("the http api never listened")
-	}
-	base := "http://" + addr
-	// The page lays the grid out once: a camera whose first key frame has not
-	// arrived yet stays "no live view" until a reload, so wait for it first.
-	waitCameraLive(ctx, t, base, "plaza")
+	d := startPageDaemon(ctx, t, cfg, srv, nil)
+	defer d.close()
+	base, events := d.base, d.events
 
 	// The browser.
 	bctx, stopBrowser := testutil.Browser(ctx, t, chromium, testutil.BrowserOptions{Width: 1280, Height: 1000, WebRTC: true})
 	defer stopBrowser()
 	console := testutil.WatchConsole(bctx)
-	// pollIn waits until expr is true in the tab of tctx.
-	pollIn := func(tctx context.Context, what, expr string, timeout time.Duration) {
-		t.Helper()
-		pctx, cancel := context.WithTimeout(tctx, timeout)
-		defer cancel()
-		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-			text, _ := chromedp.Run(tctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s (after %v): %v\npage text:\n%s", what, time.Since(t0).Round(time.Millisecond), err, text)
-		}
-		t.Logf("%s after %v", what, time.Since(t0).Round(time.Millisecond))
-	}
+	pollIn := pagePoller(t, t0)
 	poll := func(what, expr string, timeout time.Duration) { t.Helper(); pollIn(bctx, what, expr, timeout) }
 
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/#live")); err != nil {
@@ -253,21 +209,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 
 	// Stop: the browser first (it ends its WHEP session), then the daemon.
 	stopBrowser()
-	dcancel()
-	select {
-	case <-exited:
-		if exitCode != exitOK {
-			t.Errorf("daemon exit %d after a clean stop, want %d", exitCode, exitOK)
-		}
-	case <-time.After(cfg.Daemon.ShutdownTimeout + 10*time.Second):
-		t.Fatal("the daemon did not stop")
-	}
-	out := logs.String()
+	out := d.stop()
 	if !strings.Contains(out, "msg=stopped") {
 		t.Error("no stop log")
-	}
-	if strings.Contains(out, "level=ERROR") {
-		t.Error("the daemon logged an error")
 	}
 	stopStream()
 	t.Logf("%d faces super-resolved, whole test %v", events.faces(), time.Since(t0).Round(time.Millisecond))

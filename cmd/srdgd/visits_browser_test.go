@@ -16,7 +16,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
 
-	"github.com/srdgd/srdgd/config"
 	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/app"
 	"github.com/srdgd/srdgd/internal/rtspserver"
@@ -49,56 +48,14 @@ func TestBrowserVisitsAndLiveBoxes(t *testing.T) {
 	if err := app.DemoGallery(ctx, cfg, man, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
-	cfg.SRDG.Sampler, cfg.SRDG.Steps, cfg.SRDG.BatchSize = "ode", 4, 1
-	cfg.SRDG.Attributes.Policy = "off"
-	cfg.Daemon.ShutdownTimeout = 20 * time.Second
-	cam := config.DefaultCamera()
-	cam.Name, cam.URL, cam.Transport = "plaza", srv.URL("plaza"), "tcp"
-	cfg.Cameras = []config.Camera{cam}
-	var logs syncBuffer
-	events := newLogEvents()
 	var visits visitLog
-	log := slog.New(&hookHandler{inner: slog.NewTextHandler(&logs, nil), hook: func(r slog.Record) { events.record(r); visits.record(r) }})
-	dctx, dcancel := context.WithCancel(ctx)
-	defer dcancel()
-	exited := make(chan struct{})
-	exitCode := -1
-	go func() {
-		defer close(exited)
-		exitCode = runDaemonWith(dctx, cfg, log, nil)
-	}()
-	defer func() { dcancel(); <-exited }()
-	defer func() {
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", logs.String())
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-events.httpAddr:
-	case <-exited:
-		t.Fatalf("daemon exited with %d before serving", exitCode)
-	case <-ctx.Done():
-		t.Fatal("the http api never listened")
-	}
-	base := "http://" + addr
-	waitCameraLive(ctx, t, base, "plaza")
+	d := startPageDaemon(ctx, t, cfg, srv, visits.record)
+	defer d.close()
+	base := d.base
 
 	bctx, stopBrowser := testutil.Browser(ctx, t, chromium, testutil.BrowserOptions{Width: 1280, Height: 1000, WebRTC: true})
 	defer stopBrowser()
-	// pollIn waits until expr is true (chromedp.Poll's own default stops
-	// at 30 s: the timeout is passed on).
-	pollIn := func(tctx context.Context, what, expr string, timeout time.Duration) {
-		t.Helper()
-		pctx, cancel := context.WithTimeout(tctx, timeout)
-		defer cancel()
-		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond),
-			chromedp.WithPollingTimeout(timeout))); err != nil {
-			text, _ := chromedp.Run(tctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s (after %v): %v\npage text:\n%s", what, time.Since(t0).Round(time.Millisecond), err, text)
-		}
-		t.Logf("%s after %v", what, time.Since(t0).Round(time.Millisecond))
-	}
+	pollIn := pagePoller(t, t0)
 
 	// The Visits view first, in the browser's first tab, before most visits
 	// exist (a slow start, -race, may see some already); the ids it shows
@@ -256,19 +213,7 @@ func TestBrowserVisitsAndLiveBoxes(t *testing.T) {
 	}
 
 	stopBrowser()
-	dcancel()
-	select {
-	case <-exited:
-		if exitCode != exitOK {
-			t.Errorf("daemon exit %d after a clean stop, want %d", exitCode, exitOK)
-		}
-	case <-time.After(cfg.Daemon.ShutdownTimeout + 10*time.Second):
-		t.Fatal("the daemon did not stop")
-	}
-	out := logs.String()
-	if strings.Contains(out, "level=ERROR") {
-		t.Error("the daemon logged an error")
-	}
+	d.stop()
 	// every visit event the daemon logged reached the history, the end
 	// events of the stop included: each visit at its last revision, ended
 	ho, err := app.HistoryOptions(cfg, slog.New(slog.DiscardHandler))
@@ -296,7 +241,7 @@ func TestBrowserVisitsAndLiveBoxes(t *testing.T) {
 			t.Errorf("visit %s in the history at rev %d, state %s; logged up to rev %d, and the stop ends every visit", id, v.Rev, v.State, rev)
 		}
 	}
-	t.Logf("%d visits logged and stored, %d faces super-resolved, whole test %v", len(logged), events.faces(), time.Since(t0).Round(time.Millisecond))
+	t.Logf("%d visits logged and stored, %d faces super-resolved, whole test %v", len(logged), d.events.faces(), time.Since(t0).Round(time.Millisecond))
 	stopStream()
 }
 

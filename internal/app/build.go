@@ -229,7 +229,7 @@ func (b *builder) addSR() error {
 	b.shots = queue.New[[]*face.Shot](16)
 	st, err := srdg.NewStage(srdg.StageOptions{In: b.probes, Out: b.shots, Engine: eng, Attr: b.attrs,
 		Policy: cfg.SRDG.Attributes.Policy, AbstainThreshold: cfg.SRDG.Attributes.AbstainThreshold, Forced: ForcedLabels(cfg),
-		Params: p, MaxBatch: cfg.SRDG.BatchSize, Seed: uint64(cfg.SRDG.Seed), Logger: b.log})
+		Params: p, MaxBatch: cfg.SRDG.BatchSize, Samples: cfg.Match.Visit.Samples, Seed: uint64(cfg.SRDG.Seed), Logger: b.log})
 	if err != nil {
 		return err
 	}
