@@ -285,6 +285,12 @@ type Track struct {
 	// MinAppearance, in (0, 1]: the least colour similarity for linking a
 	// detection that does not overlap the track's predicted box. Default: 0.6.
 	MinAppearance float64 `yaml:"min_appearance"`
+	// Hints: in every analysed frame BlazeFace also looks at each live
+	// track's predicted box (a window of 3 face heights centred on it,
+	// before the budgeted search of the whole frame), so a tracked face is
+	// detected in most frames rather than when the rotation comes round to
+	// it. Haar ignores it. Default: true.
+	Hints bool `yaml:"hints"`
 }
 
 // Quality gates for the best shot of a track.
@@ -742,7 +748,7 @@ func Default() *Config {
 			FrameBudget:  150 * time.Millisecond,
 			TrackTimeout: 6 * time.Second,
 			IOUThreshold: 0.3,
-			Track:        Track{MaxSpeed: 10, SpeedUncertainty: 2, Appearance: true, MinAppearance: 0.6},
+			Track:        Track{MaxSpeed: 10, SpeedUncertainty: 2, Appearance: true, MinAppearance: 0.6, Hints: true},
 			Quality:      Quality{MinSharpness: 0.22, MinFrontalness: 0.3, MinFacePx: 8},
 			QueueSize:    4,
 		},

@@ -42,6 +42,11 @@ type PipelineOptions struct {
 	// never). A track coasts for up to Tracker.Timeout, but a prediction
 	// seconds old is not where the face is.
 	CoastBoxes time.Duration
+	// NoTrackHints stops handing the detector each live track's predicted
+	// box (Image.Hints). By default BlazeFace looks there in every analysed
+	// frame, so a tracked face's detections are dense although the time
+	// budget lets the full search cover the frame only every few frames.
+	NoTrackHints bool
 	// WarnInterval aggregates recurring warnings (default 10 s).
 	WarnInterval time.Duration
 	// Logger gets component=detect. Default: discard.
@@ -55,7 +60,9 @@ type Stats struct {
 	// Faces detected, windows run and skipped by the time budget, frames whose
 	// budget ran out.
 	Faces, Windows, WindowsSkipped, OverBudget uint64
-	TracksStarted, TracksEnded                 uint64
+	// HintWindows: of Windows, those centred on tracks' predictions.
+	HintWindows                uint64
+	TracksStarted, TracksEnded uint64
 	// Probes emitted; ProbesDropped by the full output queue; TrackEnds the
 	// track-end notices sent (TrackEnds option).
 	Probes, ProbesDropped, TrackEnds uint64
@@ -176,6 +183,11 @@ func (p *Pipeline) process(ctx context.Context, f *face.Frame) error {
 	}
 	c.last = t
 	img := &Image{Width: f.Width, Height: f.Height, Pix: f.Pix, Source: f.Camera}
+	if !p.o.NoTrackHints {
+		for _, tr := range c.tracker.Live() {
+			img.Hints = append(img.Hints, tr.Predict(t))
+		}
+	}
 	start := time.Now()
 	res, err := p.o.Detector.Detect(ctx, img)
 	el := time.Since(start)
@@ -183,6 +195,7 @@ func (p *Pipeline) process(ctx context.Context, f *face.Frame) error {
 		s.Frames++
 		s.DetectTime += el
 		s.Windows += uint64(res.Tiles)
+		s.HintWindows += uint64(res.Hinted)
 		s.WindowsSkipped += uint64(res.Skipped)
 		if res.OverBudget {
 			s.OverBudget++

@@ -34,6 +34,11 @@ type Image struct {
 	// Source names the stream (the camera) for detectors that keep per-stream
 	// state, such as the tile rotation when a time budget cuts a frame short.
 	Source string
+	// Hints are boxes where faces are expected in this frame (the tracker's
+	// predictions of its live tracks). BlazeFace looks at each through a
+	// window centred on it before its budgeted rotation, so a tracked face
+	// is searched for in every analysed frame; Haar ignores them.
+	Hints []Rect
 }
 
 func (im *Image) check() error {
@@ -194,6 +199,8 @@ type Result struct {
 	// Tiles is how many detector windows ran; Skipped how many the time budget
 	// left out (they run first on the next frame of the same Source).
 	Tiles, Skipped int
+	// Hinted is how many of Tiles were centred on Image.Hints.
+	Hinted int
 	// OverBudget is true when the time budget cut the search short.
 	OverBudget bool
 }
@@ -292,6 +299,16 @@ func (s *Search) regions(w, h int) []image.Rectangle {
 		}
 	}
 	return out
+}
+
+// inRegion is whether point c of a w x h frame lies in a search region.
+func (s *Search) inRegion(c Point, w, h int) bool {
+	for _, r := range s.regions(w, h) {
+		if c.X >= float64(r.Min.X) && c.X < float64(r.Max.X) && c.Y >= float64(r.Min.Y) && c.Y < float64(r.Max.Y) {
+			return true
+		}
+	}
+	return false
 }
 
 func joinProbs(p []string) string { return strings.Join(p, "; ") }

@@ -26,6 +26,8 @@ func TestApplySet(t *testing.T) {
 		{"sampler=ode,policy=off,track_timeout=4s", "", func(c *config.Config) bool {
 			return c.SRDG.Sampler == "ode" && c.SRDG.Attributes.Policy == "off" && c.Detect.TrackTimeout == 4*time.Second
 		}},
+		{"hints=false,samples=2", "", func(c *config.Config) bool { return !c.Detect.Track.Hints && c.Match.Visit.Samples == 2 }},
+		{"hints=maybe", "invalid syntax", nil},
 		{"max_shots", "want key=value", nil},
 		{"max_shots=two", "invalid syntax", nil},
 		{"min_interval=1", "missing unit", nil},

@@ -152,10 +152,11 @@ func passerSprite(dir, img string) (*image.NRGBA, error) {
 }
 
 // applySet applies SRDGD_BENCH_VISITS_SET overrides to the config: keys
-// max_shots, min_interval, cooldown, min_confidence_change, duplicate
-// (match.visit.*), x8_threshold, x8_margin (match.sr.x8), track_timeout
-// (detect), sampler and policy (srdg.sampler, srdg.attributes.policy),
-// sr_embedder (match.sr_embedder_model, e.g. "same").
+// max_shots, samples, min_interval, cooldown, min_confidence_change,
+// duplicate (match.visit.*), x8_threshold, x8_margin (match.sr.x8),
+// track_timeout and hints (detect, detect.track.hints), sampler and policy
+// (srdg.sampler, srdg.attributes.policy), sr_embedder
+// (match.sr_embedder_model, e.g. "same").
 func applySet(cfg *config.Config, set string) error {
 	for kv := range strings.SplitSeq(set, ",") {
 		if kv = strings.TrimSpace(kv); kv == "" {
@@ -172,6 +173,10 @@ func applySet(cfg *config.Config, set string) error {
 		switch vi := &cfg.Match.Visit; k {
 		case "max_shots":
 			err = integer(&vi.MaxShots)
+		case "samples":
+			err = integer(&vi.Samples)
+		case "hints":
+			cfg.Detect.Track.Hints, err = strconv.ParseBool(v)
 		case "min_interval":
 			err = dur(&vi.MinInterval)
 		case "cooldown":

@@ -149,7 +149,7 @@ func (b *builder) addDetect() error {
 		frames := cam.SubscribeFrames(2)
 		tr, gate, probe := DetectTuning(cfg, cc, lr)
 		dp, err := detect.NewPipeline(detect.PipelineOptions{In: frames, Out: b.probes, Detector: det, FPS: cc.DetectFPS,
-			Tracker: tr, Gate: gate, Probe: probe, TrackEnds: true, OnTracks: b.publishTracks, Logger: b.log.With("camera", cc.Name)})
+			Tracker: tr, Gate: gate, Probe: probe, NoTrackHints: !cfg.Detect.Track.Hints, TrackEnds: true, OnTracks: b.publishTracks, Logger: b.log.With("camera", cc.Name)})
 		if err != nil {
 			return fmt.Errorf("camera %q: %w", cc.Name, err)
 		}
