@@ -182,28 +182,9 @@ func (p *Pipeline) process(ctx context.Context, f *face.Frame) error {
 		return nil
 	}
 	c.last = t
-	img := &Image{Width: f.Width, Height: f.Height, Pix: f.Pix, Source: f.Camera}
-	if !p.o.NoTrackHints {
-		for _, tr := range c.tracker.Live() {
-			img.Hints = append(img.Hints, tr.Predict(t))
-		}
-	}
-	start := time.Now()
-	res, err := p.o.Detector.Detect(ctx, img)
-	el := time.Since(start)
-	p.count(func(s *Stats) {
-		s.Frames++
-		s.DetectTime += el
-		s.Windows += uint64(res.Tiles)
-		s.HintWindows += uint64(res.Hinted)
-		s.WindowsSkipped += uint64(res.Skipped)
-		if res.OverBudget {
-			s.OverBudget++
-		}
-	})
+	img, res, err := p.detect(ctx, c, f, t)
 	if err != nil {
-		p.count(func(s *Stats) { s.Errors++ })
-		return fmt.Errorf("camera %q frame %d: detect: %w", f.Camera, f.Seq, err)
+		return err
 	}
 	var descs [][]float32
 	if !p.o.Tracker.NoAppearance {
@@ -273,6 +254,37 @@ func (p *Pipeline) process(ctx context.Context, f *face.Frame) error {
 	p.stats.Gate = sumGates(p.cams)
 	p.mu.Unlock()
 	return firstErr
+}
+
+// detect runs the detector on frame f (at time t), with the camera's live
+// tracks' predicted boxes as hints unless NoTrackHints, and counts it.
+func (p *Pipeline) detect(ctx context.Context, c *camState, f *face.Frame, t time.Time) (*Image, Result, error) {
+	img := &Image{Width: f.Width, Height: f.Height, Pix: f.Pix, Source: f.Camera}
+	if !p.o.NoTrackHints {
+		for _, tr := range c.tracker.Live() {
+			img.Hints = append(img.Hints, tr.Predict(t))
+		}
+	}
+	start := time.Now()
+	res, err := p.o.Detector.Detect(ctx, img)
+	el := time.Since(start)
+	p.count(func(s *Stats) {
+		s.Frames++
+		s.DetectTime += el
+		s.Windows += uint64(res.Tiles)
+		s.HintWindows += uint64(res.Hinted)
+		s.WindowsSkipped += uint64(res.Skipped)
+		if res.OverBudget {
+			s.OverBudget++
+		}
+		if err != nil {
+			s.Errors++
+		}
+	})
+	if err != nil {
+		return nil, res, fmt.Errorf("camera %q frame %d: detect: %w", f.Camera, f.Seq, err)
+	}
+	return img, res, nil
 }
 
 // trackBoxes are the tracker's boxes for frame f at time t: the box of
