@@ -266,6 +266,13 @@ type Detect struct {
 	// QueueSize is the number of face tracks buffered towards SR, >= 1; the
 	// oldest is dropped when full. Default: 4.
 	QueueSize int `yaml:"queue_size"`
+	// QueuePolicy is how that queue shares SR among the tracks when faces
+	// arrive faster than SR keeps up: fair (each track's probes in order;
+	// SR takes next the track that has had the fewest shots, and a full
+	// queue drops from the track with the most waiting, so every person in
+	// view gets shots) or fifo (oldest first, the oldest dropped).
+	// Default: fair.
+	QueuePolicy string `yaml:"queue_policy"`
 }
 
 // Track tunes the tracker's association beyond box overlap.
@@ -751,6 +758,7 @@ func Default() *Config {
 			Track:        Track{MaxSpeed: 10, SpeedUncertainty: 2, Appearance: true, MinAppearance: 0.6, Hints: true},
 			Quality:      Quality{MinSharpness: 0.22, MinFrontalness: 0.3, MinFacePx: 8},
 			QueueSize:    4,
+			QueuePolicy:  "fair",
 		},
 		SRDG: SRDG{
 			Scale:          8,

@@ -219,6 +219,7 @@ func (v checker) detect(d *Detect) {
 	v.floatRange("detect.quality.min_frontalness", d.Quality.MinFrontalness, 0, 1, false, false)
 	v.intRange("detect.quality.min_face_px", int64(d.Quality.MinFacePx), 1, 4096)
 	v.intRange("detect.queue_size", int64(d.QueueSize), 1, 1024)
+	v.enum("detect.queue_policy", d.QueuePolicy, []string{"fair", "fifo"})
 }
 
 func (v checker) srdg(s *SRDG) {

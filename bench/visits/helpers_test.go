@@ -26,7 +26,9 @@ func TestApplySet(t *testing.T) {
 		{"sampler=ode,policy=off,track_timeout=4s", "", func(c *config.Config) bool {
 			return c.SRDG.Sampler == "ode" && c.SRDG.Attributes.Policy == "off" && c.Detect.TrackTimeout == 4*time.Second
 		}},
-		{"hints=false,samples=2", "", func(c *config.Config) bool { return !c.Detect.Track.Hints && c.Match.Visit.Samples == 2 }},
+		{"hints=false,samples=2,queue=fifo", "", func(c *config.Config) bool {
+			return !c.Detect.Track.Hints && c.Match.Visit.Samples == 2 && c.Detect.QueuePolicy == "fifo"
+		}},
 		{"hints=maybe", "invalid syntax", nil},
 		{"max_shots", "want key=value", nil},
 		{"max_shots=two", "invalid syntax", nil},

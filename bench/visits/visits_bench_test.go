@@ -154,7 +154,8 @@ func passerSprite(dir, img string) (*image.NRGBA, error) {
 // applySet applies SRDGD_BENCH_VISITS_SET overrides to the config: keys
 // max_shots, samples, min_interval, cooldown, min_confidence_change,
 // duplicate (match.visit.*), x8_threshold, x8_margin (match.sr.x8),
-// track_timeout and hints (detect, detect.track.hints), sampler and policy
+// track_timeout, hints and queue (detect, detect.track.hints,
+// detect.queue_policy), sampler and policy
 // (srdg.sampler, srdg.attributes.policy), sr_embedder
 // (match.sr_embedder_model, e.g. "same").
 func applySet(cfg *config.Config, set string) error {
@@ -177,6 +178,8 @@ func applySet(cfg *config.Config, set string) error {
 			err = integer(&vi.Samples)
 		case "hints":
 			cfg.Detect.Track.Hints, err = strconv.ParseBool(v)
+		case "queue":
+			cfg.Detect.QueuePolicy = v
 		case "min_interval":
 			err = dur(&vi.MinInterval)
 		case "cooldown":

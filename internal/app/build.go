@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,6 +140,9 @@ func (b *builder) addDetect() error {
 	cfg := b.cfg
 	_, lr := b.eng.Sizes()
 	b.probes = queue.New[*face.Probe](max(cfg.Detect.QueueSize, 1))
+	if cfg.Detect.QueuePolicy != "fifo" {
+		b.probes.Fair(probeShare)
+	}
 	for _, cam := range b.cameras {
 		cc := CameraConfig(cfg, cam.Name())
 		det, err := NewDetector(cfg, cc, b.rt)
@@ -528,4 +532,11 @@ func (b *builder) addHTTP() error {
 	}
 	b.Add("http", hs.Run)
 	return nil
+}
+
+// probeShare is a probe's share of the SR queue (detect.queue_policy fair):
+// its camera's track; a track-end notice is pinned (never dropped while a
+// probe waits, and it resets the track's count).
+func probeShare(p *face.Probe) (string, bool) {
+	return p.Camera + "\x00" + strconv.FormatUint(p.TrackID, 10), p.Ended
 }

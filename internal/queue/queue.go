@@ -23,6 +23,11 @@ type Queue[T any] struct {
 	dropped uint64
 	closed  bool
 
+	// fairKey, when set (Fair), names an item's share and whether it is
+	// pinned; served counts the items taken per share.
+	fairKey func(T) (string, bool)
+	served  map[string]int
+
 	// notify has room for one wake-up. Push and Close put a token in without
 	// blocking; a Pop that finds items left after taking one passes the token on,
 	// so every waiting reader is eventually woken.
@@ -60,11 +65,7 @@ func (q *Queue[T]) PushEvict(v T) (evicted T, dropped bool) {
 		return v, true
 	}
 	if q.n == len(q.buf) {
-		var zero T
-		evicted = q.buf[q.head]
-		q.buf[q.head] = zero // release the reference for the garbage collector
-		q.head = (q.head + 1) % len(q.buf)
-		q.n--
+		evicted = q.remove(q.victim())
 		q.dropped++
 		dropped = true
 	}
@@ -82,17 +83,104 @@ func (q *Queue[T]) wake() {
 	}
 }
 
-// take removes the oldest item. The caller holds q.mu.
+// Fair makes the queue share itself among keys, for a consumer slower than
+// its producers (SR behind the detector: key = camera and track). Items of
+// one key keep their order. Pop takes, of the oldest item of each key, a
+// pinned one first (in age order), else the one whose key has had the
+// fewest items taken, the oldest on a tie; a full queue drops the oldest
+// unpinned item of the key with the most items waiting (on a tie the key
+// served most, then the oldest), so that one key cannot crowd out the
+// others. Taking a pinned item forgets its key's count (for probes: the
+// track-end notice). Set it before the queue is used.
+func (q *Queue[T]) Fair(key func(T) (k string, pinned bool)) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.fairKey, q.served = key, map[string]int{}
+}
+
+// at is the i-th oldest item. The caller holds q.mu.
+func (q *Queue[T]) at(i int) T { return q.buf[(q.head+i)%len(q.buf)] }
+
+// take removes the item Pop hands out next. The caller holds q.mu.
 func (q *Queue[T]) take() T {
+	if q.fairKey == nil {
+		return q.remove(0)
+	}
+	best, bestServed := -1, 0
+	seen := map[string]bool{}
+	for i := 0; i < q.n; i++ {
+		k, pinned := q.fairKey(q.at(i))
+		if seen[k] {
+			continue // a key's oldest item only: its order holds
+		}
+		seen[k] = true
+		if pinned {
+			best = i
+			break
+		}
+		if best < 0 || q.served[k] < bestServed {
+			best, bestServed = i, q.served[k]
+		}
+	}
+	v := q.remove(best)
+	k, pinned := q.fairKey(v)
+	if pinned {
+		delete(q.served, k)
+	} else {
+		if len(q.served) > 4*len(q.buf)+1024 { // keys that never got a pinned item
+			clear(q.served)
+		}
+		q.served[k]++
+	}
+	return v
+}
+
+// victim is the index of the item a full queue drops. The caller holds q.mu.
+func (q *Queue[T]) victim() int {
+	if q.fairKey == nil {
+		return 0
+	}
+	waiting := map[string]int{}
+	oldest := map[string]int{}
+	var order []string
+	for i := 0; i < q.n; i++ {
+		k, pinned := q.fairKey(q.at(i))
+		if pinned {
+			continue
+		}
+		if _, ok := oldest[k]; !ok {
+			oldest[k] = i
+			order = append(order, k)
+		}
+		waiting[k]++
+	}
+	if len(order) == 0 {
+		return 0 // only pinned items: the oldest goes
+	}
+	v := order[0]
+	for _, k := range order[1:] {
+		if waiting[k] > waiting[v] || (waiting[k] == waiting[v] && q.served[k] > q.served[v]) {
+			v = k
+		}
+	}
+	return oldest[v]
+}
+
+// remove takes the i-th oldest item out, closing the gap. The caller holds
+// q.mu.
+func (q *Queue[T]) remove(i int) T {
 	var zero T
-	v := q.buf[q.head]
-	q.buf[q.head] = zero
+	v := q.at(i)
+	for j := i; j > 0; j-- { // shift the older ones up by one
+		q.buf[(q.head+j)%len(q.buf)] = q.buf[(q.head+j-1)%len(q.buf)]
+	}
+	q.buf[q.head] = zero // release the reference for the garbage collector
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
 	return v
 }
 
-// TryPop removes and returns the oldest item without waiting. ok is false when
+// TryPop removes and returns the oldest item (see Fair) without waiting. ok is false when
 // the queue is empty; err is ErrClosed when it is also closed.
 func (q *Queue[T]) TryPop() (v T, ok bool, err error) {
 	q.mu.Lock()
@@ -106,7 +194,8 @@ func (q *Queue[T]) TryPop() (v T, ok bool, err error) {
 	return v, false, nil
 }
 
-// Pop removes and returns the oldest item, waiting until one is available. It
+// Pop removes and returns the oldest item (see Fair), waiting until one is
+// available. It
 // returns ctx.Err() when ctx ends first, and ErrClosed once the queue is closed
 // and every item pushed before Close has been taken.
 func (q *Queue[T]) Pop(ctx context.Context) (T, error) {

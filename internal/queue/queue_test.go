@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 )
@@ -215,5 +216,71 @@ func TestPushEvictReturnsTheDiscardedItem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFair: a Fair queue keeps each key's order, serves the key served
+// least, drops from the key with most waiting and never drops a pinned item
+// while an unpinned one waits ("a1": key a; "a!": pinned).
+func TestFair(t *testing.T) {
+	key := func(s string) (string, bool) { return s[:1], s[1:] == "!" }
+	for _, c := range []struct {
+		name    string
+		cap     int
+		push    []string
+		want    []string // popped, in order
+		dropped []string
+	}{
+		{"least served key first, order within a key", 8, []string{"a1", "a2", "a3", "b1"}, []string{"a1", "b1", "a2", "a3"}, nil},
+		{"full: the key with most waiting loses its oldest", 3, []string{"a1", "a2", "a3", "b1"}, []string{"a2", "b1", "a3"}, []string{"a1"}},
+		{"a pinned item stays behind its key, then goes first", 8, []string{"a1", "a!", "b1", "b2"}, []string{"a1", "a!", "b1", "b2"}, nil},
+		{"pinned never dropped while unpinned wait", 2, []string{"a1", "a!", "b1"}, []string{"a!", "b1"}, []string{"a1"}},
+		{"only pinned: the oldest goes", 1, []string{"a!", "b!"}, []string{"b!"}, []string{"a!"}},
+	} {
+		q := New[string](c.cap)
+		q.Fair(key)
+		var dropped []string
+		for _, s := range c.push {
+			if old, d := q.PushEvict(s); d {
+				dropped = append(dropped, old)
+			}
+		}
+		if c.want == nil {
+			continue
+		}
+		var got []string
+		for {
+			v, ok, _ := q.TryPop()
+			if !ok {
+				break
+			}
+			got = append(got, v)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) || fmt.Sprint(dropped) != fmt.Sprint(c.dropped) {
+			t.Errorf("%s: popped %v dropped %v, want %v and %v", c.name, got, dropped, c.want, c.dropped)
+		}
+	}
+	// served counts decide ties on waiting, and a pinned item resets its key
+	q := New[string](2)
+	q.Fair(key)
+	q.Push("a1")
+	q.Pop(context.Background()) // a served once
+	q.Push("a2")
+	q.Push("b1")
+	if old, d := q.PushEvict("c1"); !d || old != "a2" {
+		t.Errorf("tie on waiting: dropped %q, want a2 (a was served more)", old)
+	}
+	q2 := New[string](4)
+	q2.Fair(key)
+	for _, s := range []string{"a1", "a2", "a!"} {
+		q2.Push(s)
+	}
+	for range 3 {
+		q2.Pop(context.Background())
+	}
+	q2.Push("b1")
+	q2.Push("a3") // a's count was forgotten with a!: a3 and b1 tie, b1 is older
+	if v, _, _ := q2.TryPop(); v != "b1" {
+		t.Errorf("after a pinned item: popped %q first, want b1", v)
 	}
 }
