@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/demoscene"
+	"github.com/srdgd/srdgd/internal/queue"
 )
 
 // wholeFaces are the scene's faces of frame k wholly inside the frame, as
@@ -151,9 +153,7 @@ func TestHintsDensity(t *testing.T) {
 				img := ImageFromGo(rgba)
 				img.Source = "demo"
 				if a.hints {
-					for _, tr := range a.tk.Live() {
-						img.Hints = append(img.Hints, tr.Predict(now))
-					}
+					img.Hints = a.tk.Predictions(now)
 				}
 				start := time.Now()
 				res, err := a.b.Detect(context.Background(), img)
@@ -208,6 +208,66 @@ func TestHintsDensity(t *testing.T) {
 				100*float64(a.whole)/float64(inView), a.whole, inView, a.unmatched,
 				float64(tracks)/float64(max(len(a.tracksOf), 1)), tracks, len(a.tracksOf), switches, a.maxGap,
 				float64(a.windows)/crossingFrames, float64(a.hinted)/crossingFrames, float64(a.elapsed.Milliseconds())/crossingFrames)
+		}
+	}
+}
+
+// hintSpy is the real detector, recording the hints of each call.
+type hintSpy struct {
+	Detector
+	hints [][]Rect
+}
+
+func (s *hintSpy) Detect(ctx context.Context, img *Image) (Result, error) {
+	s.hints = append(s.hints, append([]Rect(nil), img.Hints...))
+	return s.Detector.Detect(ctx, img)
+}
+
+// TestPipelineHandsTrackHints: the pipeline gives the detector each live
+// track's predicted box (none before the first detection, one per track
+// after it, none once the track ended), counts the hint windows, and gives
+// none with NoTrackHints.
+func TestPipelineHandsTrackHints(t *testing.T) {
+	name := celebaNames(t, 3500, 1)[0]
+	src := loadCeleba(t, name)
+	for _, off := range []bool{false, true} {
+		spy := &hintSpy{Detector: newBlazeFace(t, BlazeFaceOptions{Search: Search{MinFacePx: 14, MaxFacePx: 96}})}
+		in, out := queue.New[*face.Frame](32), queue.New[*face.Probe](32)
+		p, err := NewPipeline(PipelineOptions{In: in, Out: out, Detector: spy, FPS: -1, NoTrackHints: off,
+			Tracker: TrackerOptions{Timeout: 2 * time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Unix(5000, 0)
+		for i := range 4 {
+			img := background(320, 180, 31)
+			pasteFace(t, img, src, 100+6*float64(i), 90, 30*BlazeFaceCalibration.BoxSide)
+			in.Push(frameOf(img, "door", uint64(i+1), t0.Add(time.Duration(i)*250*time.Millisecond)))
+		}
+		in.Push(frameOf(background(320, 180, 31), "door", 5, t0.Add(5*time.Second)))
+		in.Close()
+		if err := p.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var counts []int
+		for _, h := range spy.hints {
+			counts = append(counts, len(h))
+		}
+		want := "[0 1 1 1 0]"
+		if off {
+			want = "[0 0 0 0 0]"
+		}
+		if fmt.Sprint(counts) != want {
+			t.Errorf("NoTrackHints %v: hints per frame %v, want %s", off, counts, want)
+		}
+		if !off {
+			// the hint is the track's prediction: near the face of the frame before
+			if h := spy.hints[2][0]; h.Centre().X < 100 || h.Centre().X > 130 {
+				t.Errorf("hint %+v: not where the face was", h)
+			}
+			if st := p.Stats(); st.HintWindows != 3 {
+				t.Errorf("%d hint windows counted, want 3", st.HintWindows)
+			}
 		}
 	}
 }

@@ -261,9 +261,7 @@ func (p *Pipeline) process(ctx context.Context, f *face.Frame) error {
 func (p *Pipeline) detect(ctx context.Context, c *camState, f *face.Frame, t time.Time) (*Image, Result, error) {
 	img := &Image{Width: f.Width, Height: f.Height, Pix: f.Pix, Source: f.Camera}
 	if !p.o.NoTrackHints {
-		for _, tr := range c.tracker.Live() {
-			img.Hints = append(img.Hints, tr.Predict(t))
-		}
+		img.Hints = c.tracker.Predictions(t)
 	}
 	start := time.Now()
 	res, err := p.o.Detector.Detect(ctx, img)

@@ -320,6 +320,19 @@ func (tk *Tracker) observe(tr *Track, now time.Time, f Detection, d []float32) {
 // Active is the number of live tracks.
 func (tk *Tracker) Active() int { return len(tk.tracks) }
 
+// Predictions are the boxes the live tracks predict at time t (frame
+// time), leaving out those the next update at t ends (unseen for longer
+// than Timeout): where the detector should look (Image.Hints).
+func (tk *Tracker) Predictions(t time.Time) []Rect {
+	var out []Rect
+	for _, tr := range tk.tracks {
+		if t.Sub(tr.Last) <= tk.o.Timeout {
+			out = append(out, tr.Predict(t))
+		}
+	}
+	return out
+}
+
 // Live returns copies of the tracks alive after the last update, in the
 // order they started: those seen in that frame (Last is its time) and those
 // coasting (not seen then, not ended yet).
