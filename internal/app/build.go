@@ -140,7 +140,7 @@ func (b *builder) addDetect() error {
 	cfg := b.cfg
 	_, lr := b.eng.Sizes()
 	b.probes = queue.New[*face.Probe](max(cfg.Detect.QueueSize, 1))
-	if cfg.Detect.QueuePolicy != "fifo" {
+	if cfg.Detect.QueuePolicy == "fair" {
 		b.probes.Fair(probeShare)
 	}
 	for _, cam := range b.cameras {
