@@ -43,9 +43,11 @@ type PipelineOptions struct {
 	// seconds old is not where the face is.
 	CoastBoxes time.Duration
 	// NoTrackHints stops handing the detector each live track's predicted
-	// box (Image.Hints). By default BlazeFace looks there in every analysed
+	// box (Image.Hints). Unset, BlazeFace looks there in every analysed
 	// frame, so a tracked face's detections are dense although the time
 	// budget lets the full search cover the frame only every few frames.
+	// The daemon sets it from detect.track.hints (off by default: dense
+	// detections did not name more people where SR is the limit).
 	NoTrackHints bool
 	// WarnInterval aggregates recurring warnings (default 10 s).
 	WarnInterval time.Duration
