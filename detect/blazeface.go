@@ -561,13 +561,20 @@ func (b *BlazeFace) hintWindows(img *Image) []window {
 		if !(px > 0) || px > 4*b.o.MaxFacePx || !b.o.Search.inRegion(c, img.Width, img.Height) {
 			continue
 		}
-		side := max(8, int(math.Ceil(b.o.HintScale*px)))
-		x, y := int(math.Round(c.X-float64(side)/2)), int(math.Round(c.Y-float64(side)/2))
-		out = append(out, window{src: -1, r: rectXYWH(x, y, side, side),
-			frame:   Rect{X0: float64(x), Y0: float64(y), X1: float64(x + side), Y1: float64(y + side)},
-			minFace: math.Max(px/2, b.o.MinFacePx*0.7), maxFace: math.Min(px*2, b.o.MaxFacePx*1.5)})
+		out = append(out, centredWindow(c, b.o.HintScale*px, math.Max(px/2, b.o.MinFacePx*0.7), math.Min(px*2, b.o.MaxFacePx*1.5)))
 	}
 	return out
+}
+
+// centredWindow is a square window cut from the frame around c, side
+// frame pixels (at least 8), reporting faces of minFace to maxFace px: the
+// refinement's look at a face and a hint's look at a track's prediction.
+func centredWindow(c Point, side, minFace, maxFace float64) window {
+	n := max(8, int(math.Ceil(side)))
+	x, y := int(math.Round(c.X-float64(n)/2)), int(math.Round(c.Y-float64(n)/2))
+	return window{src: -1, r: rectXYWH(x, y, n, n),
+		frame:   Rect{X0: float64(x), Y0: float64(y), X1: float64(x + n), Y1: float64(y + n)},
+		minFace: minFace, maxFace: maxFace}
 }
 
 // run fills the input with the windows, runs the network once and decodes
@@ -624,12 +631,7 @@ func (b *BlazeFace) refine(ctx context.Context, img *Image, faces []Detection) e
 		chunk := faces[start:min(len(faces), start+per)]
 		wins := make([]window, 0, 2*len(chunk))
 		for _, f := range chunk {
-			side := max(8, int(math.Ceil(b.o.RefineScale*f.Px())))
-			c := f.Box.Centre()
-			x, y := int(math.Round(c.X-float64(side)/2)), int(math.Round(c.Y-float64(side)/2))
-			w := window{src: -1, r: rectXYWH(x, y, side, side),
-				frame:   Rect{X0: float64(x), Y0: float64(y), X1: float64(x + side), Y1: float64(y + side)},
-				minFace: f.Px() / 2, maxFace: f.Px() * 2}
+			w := centredWindow(f.Box.Centre(), b.o.RefineScale*f.Px(), f.Px()/2, f.Px()*2)
 			wins = append(wins, w)
 			w.mirror = true
 			wins = append(wins, w)
