@@ -374,6 +374,15 @@ type SRDG struct {
 	InterThreads int `yaml:"inter_threads"`
 	// BatchSize is the most faces super-resolved together, in [1, 64]. Default: 4.
 	BatchSize int `yaml:"batch_size"`
+	// DirectSide is the crop side in frame pixels (the SR framing square,
+	// about 1.25 x the face box height) from which a face is not
+	// super-resolved but read as it is: the square bicubic-upscaled from the
+	// frame's own pixels, decided by its own calibration. 0 super-resolves
+	// every face; else at least 19. On CelebA test faces the SR embedder
+	// reads a 25 px square directly better than SR x8 restores it from the
+	// 16x16 probe it would be shrunk to (bench/RESULTS.md "Direct path"),
+	// at the cost of an embedding instead of an SR run. Default: 24.
+	DirectSide int `yaml:"direct_side"`
 	// LatencyBudget is how long a face may wait for a batch to fill.
 	// Must be > 0. Default: 2s.
 	LatencyBudget time.Duration `yaml:"latency_budget"`
@@ -776,6 +785,7 @@ func Default() *Config {
 			Providers:      []string{"tensorrt", "cuda", "cpu"},
 			TRTFP16:        true,
 			BatchSize:      4,
+			DirectSide:     24,
 			LatencyBudget:  2 * time.Second,
 		},
 		Match: Match{

@@ -250,6 +250,11 @@ func (v checker) srdg(s *SRDG) {
 	v.intRange("srdg.intra_threads", int64(s.IntraThreads), 0, 1024)
 	v.intRange("srdg.inter_threads", int64(s.InterThreads), 0, 1024)
 	v.intRange("srdg.batch_size", int64(s.BatchSize), 1, 64)
+	if s.DirectSide != 0 && s.DirectSide < MinDirectSide {
+		v.report("srdg.direct_side", strconv.Itoa(s.DirectSide), fmt.Sprintf("%d is neither 0 (off) nor at least %d (smaller squares have no direct calibration)", s.DirectSide, MinDirectSide))
+	} else {
+		v.intRange("srdg.direct_side", int64(s.DirectSide), 0, 8192)
+	}
 	v.positive("srdg.latency_budget", s.LatencyBudget)
 }
 
@@ -561,3 +566,8 @@ func sortedKeys(m map[string]int) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// MinDirectSide is the smallest srdg.direct_side other than 0: the
+// smallest square the direct path has a scale for (srdg.MinDirectSide,
+// which config does not import; TestMinDirectSide ties them).
+const MinDirectSide = 19

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/match"
 )
 
@@ -18,7 +19,8 @@ type CalibrateOptions struct {
 	// Source describes the run (data, probes, sampler) in the file.
 	Source string
 	// Methods selects the rows to calibrate (default: every SR row of a
-	// multi-shot run, i.e. with Base starting "sr-").
+	// multi-shot run, i.e. with Base starting "sr-", and the LR rows at
+	// the direct path's scales, which the daemon reads without SR).
 	Methods func(Result) bool
 }
 
@@ -37,7 +39,9 @@ const histLo, histStep, histBins = 0.0, 0.01, 100
 func Calibrate(rep *Report, o CalibrateOptions) (*match.Calibration, error) {
 	sel := o.Methods
 	if sel == nil {
-		sel = func(r Result) bool { return r.Shots > 0 && strings.HasPrefix(r.Base, "sr-") }
+		sel = func(r Result) bool {
+			return r.Shots > 0 && (strings.HasPrefix(r.Base, "sr-") || (face.IsDirectScale(r.Scale) && r.Base == LRBicubic().Name))
+		}
 	}
 	model := rep.SRModel
 	if model == "" {
@@ -58,7 +62,7 @@ func Calibrate(rep *Report, o CalibrateOptions) (*match.Calibration, error) {
 		c.Entries = append(c.Entries, e)
 	}
 	if len(c.Entries) == 0 {
-		return nil, fmt.Errorf("no rows to calibrate (run with --shots K > 1 and an SR sampler)")
+		return nil, fmt.Errorf("no rows to calibrate (run with --shots K > 1 and an SR sampler, or at a direct scale)")
 	}
 	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/celeba"
 	"github.com/srdgd/srdgd/internal/faceimg"
 	"github.com/srdgd/srdgd/internal/resample"
@@ -198,11 +199,22 @@ func (s *Set) LoadFace(im Image) (*faceimg.Planar, error) {
 	return &faceimg.Planar{W: HR, H: HR, Pix: pix}, nil
 }
 
-// MakeLR makes the LR probe of a 128x128 face at scale 8 (16x16) or 16
-// (8x8): antialiased bilinear, kept as float (SRDG.md section 2).
+// CheckScale accepts the scales the evaluation makes probes at: 8 and 16,
+// which the SR models restore, and the direct path's (face.DirectScale: 2
+// to 6, 64 to 21 px squares), which only the LR rows read.
+func CheckScale(scale int) error {
+	if scale == 8 || scale == 16 || face.IsDirectScale(scale) {
+		return nil
+	}
+	return fmt.Errorf("scale %d: want 8 or 16 (SR) or %d to %d (direct path, LR rows only)", scale, face.MinDirectScale, face.MaxDirectScale)
+}
+
+// MakeLR makes the LR probe of a 128x128 face at scale 8 (16x16), 16
+// (8x8) or a direct scale (128/scale px, CheckScale): antialiased bilinear,
+// kept as float (SRDG.md section 2).
 func MakeLR(hr *faceimg.Planar, scale int) ([]float32, int, error) {
-	if scale != 8 && scale != 16 {
-		return nil, 0, fmt.Errorf("scale %d: want 8 or 16", scale)
+	if err := CheckScale(scale); err != nil {
+		return nil, 0, err
 	}
 	n := hr.W / scale
 	lr, err := resample.Resize(hr.Pix, 3, hr.H, hr.W, n, n, resample.Bilinear)

@@ -96,12 +96,12 @@ func (s Shots) Tag() string {
 // Draw names shot k's posterior sample m (Input.Draw).
 func Draw(k, m int) string { return fmt.Sprintf("shot%d.sample%d", k, m) }
 
-// Make returns the K shots of an HR face (3 x n x n each) at scale 8 or 16,
+// Make returns the K shots of an HR face (3 x n x n each) at scale (CheckScale),
 // and the HR face as each shot saw it (moved and scaled: what a restored
 // shot is compared with); key (the probe's path) seeds them.
 func (s Shots) Make(ctx context.Context, hr *faceimg.Planar, scale int, key string) (shots [][]float32, seen [][]float32, n int, err error) {
-	if scale != 8 && scale != 16 {
-		return nil, nil, 0, fmt.Errorf("scale %d: want 8 or 16", scale)
+	if err := CheckScale(scale); err != nil {
+		return nil, nil, 0, err
 	}
 	n = hr.W / scale
 	out := make([][]float32, s.K)

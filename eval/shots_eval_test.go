@@ -159,6 +159,26 @@ func TestEvalShots(t *testing.T) {
 	if _, err := Calibrate(rep, CalibrateOptions{}); err == nil { // no "sr-" rows here
 		t.Error("calibration without SR rows succeeded")
 	}
+	// at a direct scale the default calibrates the bicubic rows (what the
+	// daemon reads there), and nothing else
+	direct := *rep
+	direct.Results = nil
+	for _, r := range rep.Results {
+		r.Scale = 4
+		direct.Results = append(direct.Results, r)
+	}
+	c, err = Calibrate(&direct, CalibrateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range c.Entries {
+		if e.Scale != 4 || !strings.HasPrefix(e.Method, "lr-bicubic-shots") {
+			t.Errorf("direct scale: entry %s at x%d", e.Method, e.Scale)
+		}
+	}
+	if len(c.Entries) == 0 {
+		t.Error("direct scale: no entries")
+	}
 }
 
 // TestFitLogistic recovers known coefficients from samples drawn from them.

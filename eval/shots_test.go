@@ -69,8 +69,14 @@ func TestShotsMake(t *testing.T) {
 	if pn, pm := psnrOf(t, ns[0], plain), psnrOf(t, moved[0], plain); pm >= pn {
 		t.Errorf("PSNR to the still probe: noise only %.2f dB, moved %.2f dB", pn, pm)
 	}
-	if _, _, _, err := s.Make(ctx, hr, 4, "p.png"); err == nil {
-		t.Error("scale 4 accepted")
+	for _, bad := range []int{1, 7, 12, 32} {
+		if _, _, _, err := s.Make(ctx, hr, bad, "p.png"); err == nil {
+			t.Errorf("scale %d accepted", bad)
+		}
+	}
+	// a direct scale (LR rows only): 128/4 = 32 px shots
+	if sh, _, n, err := s.Make(ctx, hr, 4, "p.png"); err != nil || n != 32 || len(sh[0]) != 3*32*32 {
+		t.Errorf("scale 4: %d px, %v", n, err)
 	}
 }
 

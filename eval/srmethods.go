@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/srdgd/srdgd/face"
 	"github.com/srdgd/srdgd/internal/locate"
 	"github.com/srdgd/srdgd/internal/ort"
 	"github.com/srdgd/srdgd/match"
@@ -52,7 +53,9 @@ func (m *MethodSet) Methods(scale int) ([]Method, error) {
 	if m.HR {
 		ms = append([]Method{HRReference(m.Set)}, ms...)
 	}
-	if len(m.Samplers) == 0 || (!m.Guided && !m.Unguided) {
+	if len(m.Samplers) == 0 || (!m.Guided && !m.Unguided) || face.IsDirectScale(scale) {
+		// a direct scale has no SR model: the daemon reads those faces
+		// as they are (srdg.direct_side), i.e. the LR row
 		return ms, nil
 	}
 	key := m.Models.DirKey

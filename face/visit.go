@@ -89,6 +89,9 @@ type ShotRef struct {
 	// similarity to the visit's top candidate.
 	Quality    float64 `json:"quality"`
 	Similarity float64 `json:"similarity"`
+	// Direct is true for a face read without SR (srdg.direct_side: the
+	// framing square bicubic-upscaled from the frame).
+	Direct bool `json:"direct,omitempty"`
 }
 
 // TrackBoxes are the live tracks of one analysed frame at frame time: what

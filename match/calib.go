@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"sync"
+
+	"github.com/srdgd/srdgd/face"
 )
 
 // Calibration is what `srdgd eval --calibrate` measured for decisions on
@@ -214,4 +216,24 @@ func Confidence(scale, shots int, top, margin float64) (float64, error) {
 		return 0, err
 	}
 	return e.Logistic.P(top, margin), nil
+}
+
+// DirectThresholds are the one-shot settings of the shipped calibration
+// measured with model (DefaultCalibrationFor) for direct faces
+// (face.DirectScale), by scale, with base's Verify and Rule: what the match
+// stage decides a single direct face by (StageOptions.Direct). The setting
+// is the one of the entry's full gallery (the strictest). Empty when
+// nothing was calibrated for model at those scales.
+func DirectThresholds(model string, base Thresholds) (map[int]Thresholds, error) {
+	out := map[int]Thresholds{}
+	c, ok, err := DefaultCalibrationFor(model)
+	if err != nil || !ok {
+		return out, err
+	}
+	for sc := face.MinDirectScale; sc <= face.MaxDirectScale; sc++ {
+		if e, err := c.Entry(sc, 1); err == nil {
+			out[sc] = Thresholds{Identify: e.Identify, Margin: e.Margin, Verify: base.Verify, Rule: base.Rule}
+		}
+	}
+	return out, nil
 }

@@ -37,6 +37,10 @@ type StageOptions struct {
 	// Thresholds decide on super-resolved faces (lower than for photos:
 	// Config's match.sr.x<scale>).
 	Thresholds Thresholds
+	// Direct are the thresholds for faces the SR stage passed on without
+	// SR (face.DirectSampler), by their scale (face.DirectScale); a direct
+	// face at a scale without an entry is decided by Thresholds.
+	Direct map[int]Thresholds
 	// Cameras are the per-camera threshold overrides (config
 	// cameras[].threshold_offset, margin_offset).
 	Cameras CameraOffsets
@@ -84,6 +88,11 @@ func NewStage(o StageOptions) (*Stage, error) {
 	}
 	if err := o.Thresholds.Check(); err != nil {
 		return nil, fmt.Errorf("match stage: %w", err)
+	}
+	for sc, th := range o.Direct {
+		if err := th.Check(); err != nil || !face.IsDirectScale(sc) {
+			return nil, fmt.Errorf("match stage: direct thresholds at scale %d: %v (scales %d to %d)", sc, err, face.MinDirectScale, face.MaxDirectScale)
+		}
 	}
 	if o.TopK <= 0 {
 		o.TopK = 5
@@ -232,7 +241,7 @@ func (s *Stage) decide(ctx context.Context, o observation) {
 	case s.o.Gallery == nil:
 		reason = face.ReasonNoGallery
 	case err == nil:
-		th, _, scope := s.o.Cameras.For(o.shot.Probe.Camera, s.o.Thresholds)
+		th, _, scope := s.o.Cameras.For(o.shot.Probe.Camera, s.thresholds(o.shot))
 		r, err = s.o.Gallery.SearchEmbeddingAt(*o.emb, s.o.TopK, th)
 		if err == nil && r.Override == "" && scope != "" {
 			r.Override, r.OverrideName = scope, o.shot.Probe.Camera
@@ -246,7 +255,7 @@ func (s *Stage) decide(ctx context.Context, o observation) {
 		r, reason = nil, face.ReasonSearchFailed
 	}
 	now := time.Now()
-	h := NewHit(sh, r, reason, s.o.Thresholds, s.o.Models, now)
+	h := NewHit(sh, r, reason, s.thresholds(sh), s.o.Models, now)
 	s.noteLatency(sh.Elapsed, now.Sub(o.start))
 	if h.Match.Known {
 		s.known.Add(1)
@@ -268,6 +277,17 @@ func (s *Stage) decide(ctx context.Context, o observation) {
 			s.log.Warn("shot not added to its visit", "hit", h.ID, "err", err)
 		}
 	}
+}
+
+// thresholds are the ones that decide a shot: Direct's for a direct face
+// at a scale it has, else Thresholds.
+func (s *Stage) thresholds(sh *face.Shot) Thresholds {
+	if sh.Run.Sampler == face.DirectSampler {
+		if th, ok := s.o.Direct[sh.Run.Scale]; ok {
+			return th
+		}
+	}
+	return s.o.Thresholds
 }
 
 // logAttrs describe a shot in the "face" log line (never the face itself).

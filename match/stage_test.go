@@ -239,3 +239,36 @@ func TestStageFusesSamples(t *testing.T) {
 		t.Errorf("shot with a broken sample: err %v", obs[2].err)
 	}
 }
+
+// TestStageDirectThresholds: a direct face is decided by the direct
+// setting of its scale, an SR face or a direct scale without one by the SR
+// thresholds; a bad direct setting is refused.
+func TestStageDirectThresholds(t *testing.T) {
+	sr := Thresholds{Identify: 0.664, Verify: 0.6}
+	d3 := Thresholds{Identify: 0.68, Margin: 0.05, Verify: 0.6}
+	opts := func(direct map[int]Thresholds) StageOptions {
+		return StageOptions{In: queue.New[[]*face.Shot](1), Out: hitQueue{queue.New[*face.Hit](1)}, Thresholds: sr, Direct: direct}
+	}
+	st, err := NewStage(opts(map[int]Thresholds{3: d3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		run  face.SR
+		want Thresholds
+	}{
+		{face.SR{Sampler: "fast", Scale: 8}, sr},
+		{face.SR{Sampler: face.DirectSampler, Scale: 3}, d3},
+		{face.SR{Sampler: face.DirectSampler, Scale: 4}, sr},
+		{face.SR{Sampler: "fast", Scale: 3}, sr},
+	} {
+		if got := st.thresholds(&face.Shot{Run: c.run}); got != c.want {
+			t.Errorf("%+v: %+v, want %+v", c.run, got, c.want)
+		}
+	}
+	for _, bad := range []map[int]Thresholds{{8: d3}, {3: {Identify: 2}}} {
+		if _, err := NewStage(opts(bad)); err == nil {
+			t.Errorf("direct %v accepted", bad)
+		}
+	}
+}

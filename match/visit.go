@@ -284,6 +284,7 @@ type visitKey struct {
 type keptShot struct {
 	ref     face.ShotRef
 	emb     *Embedding
+	scale   int // Hit.SR.Scale: the SR scale, or a direct scale
 	quality float64
 	attrs   []face.Attribute
 	jpeg    []byte
@@ -363,8 +364,14 @@ func NewVisits(o VisitOptions) (*Visits, error) {
 	}
 	if e, err := v.calib.Entry(o.Scale, 1); err == nil {
 		v.hasCalib = true
+		var direct []int // direct faces at other scales are decided by Fallback
+		for sc := face.MinDirectScale; sc <= face.MaxDirectScale; sc++ {
+			if _, err := v.calib.Entry(sc, 1); err == nil {
+				direct = append(direct, sc)
+			}
+		}
 		v.log.Info("visit decisions calibrated", "scale", o.Scale, "source", v.calib.Source,
-			"identify_1shot", e.Identify, "margin_1shot", e.Margin)
+			"identify_1shot", e.Identify, "margin_1shot", e.Margin, "direct_scales", direct)
 	} else {
 		if err := o.Fallback.Check(); err != nil || o.Fallback == (Thresholds{}) {
 			return nil, fmt.Errorf("match: visits: no calibration entry for x%d and no fallback thresholds: %v", o.Scale, err)
@@ -499,8 +506,13 @@ func (vs *Visits) Add(s VisitShot) error {
 	if jpeg == nil {
 		jpeg = h.SRJPEG
 	}
-	ks := keptShot{ref: face.ShotRef{HitID: h.ID, FrameTime: h.FrameTime, FacePx: h.FacePx, Quality: s.Quality},
-		emb: s.Embedding, quality: s.Quality, attrs: h.Attributes, jpeg: jpeg}
+	direct := h.SR.Sampler == face.DirectSampler && face.IsDirectScale(h.SR.Scale)
+	scale := vs.o.Scale
+	if direct {
+		scale = h.SR.Scale
+	}
+	ks := keptShot{ref: face.ShotRef{HitID: h.ID, FrameTime: h.FrameTime, FacePx: h.FacePx, Quality: s.Quality, Direct: direct},
+		emb: s.Embedding, scale: scale, quality: s.Quality, attrs: h.Attributes, jpeg: jpeg}
 	if !vs.keep(ov, ks) {
 		return nil
 	}
@@ -597,15 +609,28 @@ func better(a, b keptShot) bool {
 	return a.quality > b.quality
 }
 
-// decide fuses the kept shots' descriptors and searches the gallery.
+// decide fuses the kept shots' descriptors and searches the gallery. When
+// the visit has direct faces (srdg.direct_side) only they are fused (one
+// read as it is carries more than SR shots of the same person from 16x16,
+// bench/RESULTS.md "Direct path"), and decided by the calibration of the
+// smallest scale among them: the largest square's, the strictest setting
+// (larger faces score higher against impostors too, face.DirectScale).
 func (vs *Visits) decide(ov *openVisit) face.Decision {
 	d := face.Decision{Fusion: FusionDescriptor, TopK: []face.Candidate{}}
 	var descs [][]float32
 	var weights []float64
 	model := ""
+	direct := slices.ContainsFunc(ov.shots, func(s keptShot) bool { return s.emb != nil && s.ref.Direct })
+	scale := vs.o.Scale
+	if direct {
+		scale = face.MaxDirectScale
+	}
 	for _, s := range ov.shots {
-		if s.emb == nil || (model != "" && s.emb.Model != model) {
+		if s.emb == nil || (model != "" && s.emb.Model != model) || s.ref.Direct != direct {
 			continue
+		}
+		if direct {
+			scale = min(scale, s.scale)
 		}
 		model = s.emb.Model
 		descs = append(descs, s.emb.Vector)
@@ -617,7 +642,7 @@ func (vs *Visits) decide(ov *openVisit) face.Decision {
 	if vs.o.Searcher != nil {
 		people = vs.o.Searcher.Searchable()
 	}
-	th, lg := vs.setting(len(descs), people)
+	th, lg := vs.setting(scale, len(descs), people)
 	th, off, scope := vs.o.Cameras.For(ov.v.Camera, th)
 	override, overrideName := scope, ""
 	if scope != "" {
@@ -720,13 +745,15 @@ func explainedBy(d face.Decision, th Thresholds, override, name string) face.Dec
 }
 
 // setting is the threshold, margin and confidence map for a decision fused
-// from n shots against a gallery of people searchable people.
-func (vs *Visits) setting(n, people int) (Thresholds, Logistic) {
+// from n shots at scale (Scale, or a direct one) against a gallery of
+// people searchable people.
+func (vs *Visits) setting(scale, n, people int) (Thresholds, Logistic) {
 	if vs.hasCalib {
-		if e, err := vs.calib.Entry(vs.o.Scale, max(n, 1)); err == nil {
+		if e, err := vs.calib.Entry(scale, max(n, 1)); err == nil {
 			g := e.ForGallery(people)
 			th := Thresholds{Identify: g.Identify, Margin: g.Margin, Verify: vs.o.Fallback.Verify, Rule: vs.o.Fallback.Rule}
-			if vs.o.Floor || len(e.Galleries) == 0 {
+			// Fallback is match.sr.x<Scale>: it floors SR decisions only
+			if scale == vs.o.Scale && (vs.o.Floor || len(e.Galleries) == 0) {
 				// the installer's match.sr.x<scale>, or an entry measured
 				// without smaller galleries (face-api's fused.json, from
 				// 100-150 val probes: its x8 4-shot 0.80 / 0.015 let 3.8 %

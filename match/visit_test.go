@@ -120,6 +120,8 @@ type step struct {
 	at    time.Duration
 	end   bool
 	tick  time.Duration // advance the clock by this and Tick
+	// direct > 0: a face read without SR at this direct scale
+	direct int
 }
 
 func (fx *visitFixture) run(t *testing.T, vs *Visits, clk *clock, steps []step) {
@@ -136,6 +138,9 @@ func (fx *visitFixture) run(t *testing.T, vs *Visits, clk *clock, steps []step) 
 			ft := t0.Add(s.at)
 			h := &face.Hit{ID: fmt.Sprintf("hit-%02d", i), Camera: s.cam, TrackID: s.track, FrameTime: ft, FacePx: 20,
 				SRJPEG: []byte{byte(i)}}
+			if s.direct > 0 {
+				h.SR = face.SR{Sampler: face.DirectSampler, Scale: s.direct}
+			}
 			if err := vs.Add(VisitShot{Hit: h, Quality: s.q, Embedding: &e}); err != nil {
 				t.Fatal(err)
 			}
@@ -526,7 +531,7 @@ func TestVisitsCalibrationByModel(t *testing.T) {
 			if got := vs.calib.Embedder; !strings.HasPrefix(got, c.want) || (c.want == "") != (got == "") {
 				t.Errorf("calibration of %q, want %q", got, c.want)
 			}
-			th, _ := vs.setting(1, 200)
+			th, _ := vs.setting(8, 1, 200)
 			if c.want == "" {
 				if th != fb || !strings.Contains(logs.String(), "no fused calibration") {
 					t.Errorf("setting %+v, log %s: want the fallback, said", th, logs.String())
@@ -594,6 +599,72 @@ func TestVisitsCalibratedByGallerySize(t *testing.T) {
 			}
 			if want := small.P(d.Similarity, d.Margin); d.Confidence != want && !c.floor {
 				t.Errorf("confidence %v, want the 4-person logistic's %v", d.Confidence, want)
+			}
+		})
+	}
+}
+
+// TestVisitsDirect: a visit with direct faces (read without SR) fuses only
+// those and is decided by the calibration of the smallest direct scale
+// among them (the largest square); a direct scale without an entry falls
+// back to the match thresholds; SR shots are still listed.
+func TestVisitsDirect(t *testing.T) {
+	fx := newVisitFixture(t)
+	a := fx.person(0)
+	cal := &Calibration{Source: "test", Entries: []CalibrationEntry{
+		{Scale: 3, Shots: 1, Identify: 0.5, Margin: 0.01},
+		{Scale: 5, Shots: 1, Identify: 0.6, Margin: 0.01},
+		{Scale: 5, Shots: 2, Identify: 0.55, Margin: 0.01},
+		{Scale: 8, Shots: 1, Identify: 0.999, Margin: 0.02},
+	}}
+	fb := Thresholds{Identify: 0.7, Margin: 0.03, Verify: 0.93}
+	for _, c := range []struct {
+		name          string
+		steps         []step
+		wantShots     int
+		wantThreshold float64
+		wantDirect    []bool
+		wantKnown     bool
+	}{
+		{"SR then direct", []step{{who: "stranger 0", q: 0.9}, {who: a, photo: 1, q: 0.5, at: time.Second, direct: 5}},
+			1, 0.6, []bool{false, true}, true},
+		{"two scales", []step{{who: a, q: 0.5, direct: 5}, {who: a, photo: 1, q: 0.5, at: time.Second, direct: 3}},
+			2, 0.5, []bool{true, true}, true},
+		{"two at one scale", []step{{who: a, q: 0.5, direct: 5}, {who: a, photo: 1, q: 0.5, at: time.Second, direct: 5}},
+			2, 0.55, []bool{true, true}, true},
+		{"no entry", []step{{who: a, q: 0.5, direct: 6}}, 1, 0.7, []bool{true}, true},
+		{"SR only", []step{{who: a, q: 0.5}}, 1, 0.999, []bool{false}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var rec recorder
+			clk := &clock{t: t0}
+			vs, err := NewVisits(VisitOptions{Searcher: fx.g, Emit: rec.Emit, Calibration: cal, Fallback: fb, Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			steps := slices.Clone(c.steps)
+			for i := range steps {
+				steps[i].cam, steps[i].track = "door", 1
+			}
+			fx.run(t, vs, clk, append(steps, step{cam: "door", track: 1, end: true, at: 5 * time.Second}))
+			ev := rec.all()
+			if len(ev) == 0 {
+				t.Fatal("no events")
+			}
+			end := ev[len(ev)-1]
+			d := end.Decision
+			if d.Shots != c.wantShots || d.Threshold != c.wantThreshold || d.Known != c.wantKnown {
+				t.Errorf("fused %d shots at threshold %v, known %v (%s); want %d at %v, known %v", d.Shots, d.Threshold, d.Known, d.Name, c.wantShots, c.wantThreshold, c.wantKnown)
+			}
+			if d.Known && d.Name != a {
+				t.Errorf("named %q, want %q", d.Name, a)
+			}
+			var direct []bool
+			for _, s := range end.Shots {
+				direct = append(direct, s.Direct)
+			}
+			if !slices.Equal(direct, c.wantDirect) {
+				t.Errorf("shots direct %v, want %v", direct, c.wantDirect)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -42,6 +43,15 @@ type StageOptions struct {
 	// probe gets (in the same batch, other noise): the first is the shot's
 	// SR, the rest its Samples. 0 means 1.
 	Samples int
+	// DirectSide, when > 0, is the framing square side (frame pixels, at
+	// least 128/(face.MaxDirectScale+1)) from which a probe is not
+	// super-resolved: its shot's face is the probe's Preview (the square
+	// bicubic-upscaled from the frame's own pixels), Run.Sampler
+	// face.DirectSampler and Run.Scale face.DirectScale(side). Shrinking
+	// such a square to the score model's LR size throws away what SR
+	// cannot give back (config srdg.direct_side; bench/RESULTS.md "Direct
+	// path"). 0: every probe is super-resolved.
+	DirectSide float64
 	// Seed: 0 draws a random seed per batch (reported with each face).
 	Seed   uint64
 	Logger *slog.Logger
@@ -52,8 +62,9 @@ const MaxSamples = 8
 
 // StageStats are the stage's counters since it started.
 type StageStats struct {
-	// Batches and Faces super-resolved; Failed faces whose batch failed.
-	Batches, Faces, Failed uint64
+	// Batches and Faces super-resolved; Failed faces whose batch failed;
+	// Direct faces passed on without SR (StageOptions.DirectSide).
+	Batches, Faces, Failed, Direct uint64
 	// ShotsDropped counts shots the full output queue dropped; TrackEnds
 	// the track-end notices passed on.
 	ShotsDropped, TrackEnds uint64
@@ -65,6 +76,7 @@ type StageStats struct {
 type Stage struct {
 	o                      StageOptions
 	batches, faces, failed atomic.Uint64
+	direct                 atomic.Uint64
 	dropped, notices       atomic.Uint64
 }
 
@@ -102,12 +114,30 @@ func NewStage(o StageOptions) (*Stage, error) {
 	if _, _, err := o.Params.Resolve(); err != nil {
 		return nil, err
 	}
+	if min := MinDirectSide(); o.DirectSide != 0 && (math.IsNaN(o.DirectSide) || o.DirectSide < min) {
+		return nil, fmt.Errorf("srdg stage: direct side %v px: want 0 (off) or at least %v (a smaller square has no direct calibration)", o.DirectSide, min)
+	}
 	return &Stage{o: o}, nil
 }
 
+// MinDirectSide is the smallest StageOptions.DirectSide: the smallest
+// square face.DirectScale gives a scale (19 px).
+func MinDirectSide() float64 { return math.Ceil(128 / float64(face.MaxDirectScale+1)) }
+
 // Stats returns the counters; safe to call while Run runs.
 func (s *Stage) Stats() StageStats {
-	return StageStats{Batches: s.batches.Load(), Faces: s.faces.Load(), Failed: s.failed.Load(), ShotsDropped: s.dropped.Load(), TrackEnds: s.notices.Load()}
+	return StageStats{Batches: s.batches.Load(), Faces: s.faces.Load(), Failed: s.failed.Load(), Direct: s.direct.Load(),
+		ShotsDropped: s.dropped.Load(), TrackEnds: s.notices.Load()}
+}
+
+// isDirect is true for a probe the direct path takes (its preview must
+// have the SR output's size: detect.Options.PreviewSize 128).
+func (s *Stage) isDirect(p *face.Probe) bool {
+	if s.o.DirectSide <= 0 || p.Preview == nil || p.Framing.Side < s.o.DirectSide || face.DirectScale(p.Framing.Side) == 0 {
+		return false
+	}
+	hr, _ := s.o.Engine.Sizes()
+	return p.Preview.W == hr && p.Preview.H == hr && len(p.Preview.Pix) == 3*hr*hr
 }
 
 // labelsFor picks a face's guidance labels and their source.
@@ -200,6 +230,7 @@ func (s *Stage) process(ctx context.Context, batch []*face.Probe) error {
 		}
 		lrs[i] = p.LR.Pix
 	}
+	// the attributes are predicted from every LR probe, direct or not
 	var probs [][]float64
 	if s.o.Attr != nil && s.o.Policy == "predict" {
 		var err error
@@ -207,17 +238,45 @@ func (s *Stage) process(ctx context.Context, batch []*face.Probe) error {
 			return err
 		}
 	}
-	// each probe's M samples stand together in the batch: faces[i*M+k]
-	m := s.o.Samples
-	faces := make([]Input, 0, len(batch)*m)
-	sources := make([]string, len(batch))
-	for i, p := range batch {
-		var pr []float64
-		if probs != nil {
-			pr = probs[i]
+	probsOf := func(i int) []float64 {
+		if probs == nil {
+			return nil
 		}
+		return probs[i]
+	}
+	shots := make([]*face.Shot, len(batch))
+	var sr []int // the probes to super-resolve, by index in batch
+	for i, p := range batch {
+		if s.isDirect(p) {
+			shots[i] = s.directShot(p, probsOf(i))
+		} else {
+			sr = append(sr, i)
+		}
+	}
+	if len(sr) > 0 {
+		if err := s.superResolve(ctx, batch, sr, lrs, probsOf, shots); err != nil {
+			return err
+		}
+	}
+	if n := len(batch) - len(sr); n > 0 {
+		s.direct.Add(uint64(n))
+	}
+	if old, dropped := s.o.Out.PushEvict(shots); dropped {
+		s.dropped.Add(uint64(len(old)))
+	}
+	return nil
+}
+
+// superResolve runs SR on the probes batch[i] for i in idx, M samples each,
+// and sets shots[i].
+func (s *Stage) superResolve(ctx context.Context, batch []*face.Probe, idx []int, lrs [][]float32, probsOf func(int) []float64, shots []*face.Shot) error {
+	// each probe's M samples stand together in the batch: faces[j*M+k]
+	m := s.o.Samples
+	faces := make([]Input, 0, len(idx)*m)
+	sources := make([]string, len(idx))
+	for j, i := range idx {
 		in := Input{LR: lrs[i]}
-		in.Labels, sources[i] = s.labelsFor(p, pr)
+		in.Labels, sources[j] = s.labelsFor(batch[i], probsOf(i))
 		for range m {
 			faces = append(faces, in)
 		}
@@ -231,22 +290,24 @@ func (s *Stage) process(ctx context.Context, batch []*face.Probe) error {
 		return err
 	}
 	s.batches.Add(1)
-	shots := make([]*face.Shot, len(batch))
-	for i, p := range batch {
-		var pr []float64
-		if probs != nil {
-			pr = probs[i]
+	for j, i := range idx {
+		sh := s.shot(batch[i], res[j*m], probsOf(i), sources[j], seed)
+		for _, r := range res[j*m+1 : (j+1)*m] {
+			sh.Samples = append(sh.Samples, &faceimg.Planar{W: sh.SR.W, H: sh.SR.H, Pix: r.SR})
 		}
-		shots[i] = s.shot(p, res[i*m], pr, sources[i], seed)
-		for _, r := range res[i*m+1 : (i+1)*m] {
-			shots[i].Samples = append(shots[i].Samples, &faceimg.Planar{W: shots[i].SR.W, H: shots[i].SR.H, Pix: r.SR})
-		}
+		shots[i] = sh
 	}
-	s.faces.Add(uint64(len(shots)))
-	if old, dropped := s.o.Out.PushEvict(shots); dropped {
-		s.dropped.Add(uint64(len(old)))
-	}
+	s.faces.Add(uint64(len(idx)))
 	return nil
+}
+
+// directShot is the shot of a probe the direct path takes: its preview as
+// the face, no SR run, no guidance.
+func (s *Stage) directShot(p *face.Probe, probs []float64) *face.Shot {
+	sh := &face.Shot{Probe: p, SR: p.Preview, LabelSource: face.LabelsNone,
+		Run: face.SR{Sampler: face.DirectSampler, Scale: face.DirectScale(p.Framing.Side), LRSize: int(math.Round(p.Framing.Side)), Upscale: p.Upscaled}}
+	sh.Attributes = s.attributes(nil, false, "", probs)
+	return sh
 }
 
 // shot describes one super-resolved probe as the match stage and the hit
@@ -259,10 +320,18 @@ func (s *Stage) shot(p *face.Probe, r Result, probs []float64, source string, se
 	sh := &face.Shot{Probe: p, SR: &faceimg.Planar{W: hr, H: hr, Pix: r.SR}, Labels: r.Labels, LabelSource: source, Elapsed: r.Elapsed,
 		Run: face.SR{Sampler: r.Sampler, Steps: r.Steps, Evals: r.ScoreEvals + r.GuidanceEvals, Scale: hr / lr, LRSize: p.LRSize,
 			Seed: seed, Millis: float64(r.Elapsed.Microseconds()) / 1000, Guided: r.Guided, Weight: r.Weight, Upscale: p.Upscaled}}
+	sh.Attributes = s.attributes(r.Labels, r.Guided, source, probs)
+	return sh
+}
+
+// attributes are a shot's attributes: the label where it guided SR, the
+// predictor's probability where it ran.
+func (s *Stage) attributes(labels []int, guided bool, source string, probs []float64) []face.Attribute {
+	var out []face.Attribute
 	for i, name := range s.o.Engine.Attributes() {
 		a := face.Attribute{Name: name, Source: face.LabelsNone}
-		if i < len(r.Labels) && r.Labels[i] >= 0 && r.Guided {
-			l := r.Labels[i]
+		if i < len(labels) && labels[i] >= 0 && guided {
+			l := labels[i]
 			a.Label = &l
 			a.Source = source
 		}
@@ -270,7 +339,7 @@ func (s *Stage) shot(p *face.Probe, r Result, probs []float64, source string, se
 			pr := probs[i]
 			a.Probability = &pr
 		}
-		sh.Attributes = append(sh.Attributes, a)
+		out = append(out, a)
 	}
-	return sh
+	return out
 }

@@ -3,6 +3,7 @@ package srdg
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -302,5 +303,88 @@ func TestStageSamples(t *testing.T) {
 		if s := st.Stats(); s.Faces != 2 {
 			t.Errorf("samples %d: %d faces counted, want 2 (the probes, not the samples)", c.samples, s.Faces)
 		}
+	}
+}
+
+// TestStageDirect: probes whose framing square reaches DirectSide skip SR
+// (their preview is the shot's face, scale floor(128/side)); the others,
+// and a preview of another size than the SR output, are super-resolved;
+// sides the direct path has no scale for are refused as the option.
+func TestStageDirect(t *testing.T) {
+	e := fixtureEngine(t)
+	lr := &faceimg.Planar{W: 1, H: 1, Pix: []float32{0.4, 0.5, 0.6}}
+	preview := func(n int) *faceimg.Planar {
+		p := &faceimg.Planar{W: n, H: n, Pix: make([]float32, 3*n*n)}
+		for i := range p.Pix {
+			p.Pix[i] = 0.25
+		}
+		return p
+	}
+	for _, side := range []float64{10, 18, math.NaN(), -1} {
+		if _, err := NewStage(StageOptions{In: queue.New[*face.Probe](1), Out: queue.New[[]*face.Shot](1), Engine: e, Policy: "off",
+			Params: Params{Sampler: "ode"}, DirectSide: side}); err == nil {
+			t.Errorf("direct side %v accepted", side)
+		}
+	}
+	cases := []struct {
+		side      float64
+		preview   *faceimg.Planar
+		wantScale int // 0: super-resolved
+	}{
+		{0, preview(fixHW), 0},
+		{20, preview(fixHW), 0},
+		{24, preview(fixHW), 5},
+		{33, preview(fixHW), 3},
+		{42.7, preview(fixHW), 2},
+		{300, preview(fixHW), 2},
+		{40, preview(fixHW + 1), 0},
+		{40, nil, 0},
+	}
+	in, out := queue.New[*face.Probe](len(cases)), queue.New[[]*face.Shot](len(cases))
+	st, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Policy: "off", Params: Params{Sampler: "ode"}, MaxBatch: 3, DirectSide: 24, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		in.Push(&face.Probe{Camera: "door", TrackID: uint64(i), LR: lr, Preview: c.preview, Framing: face.Framing{Side: c.side}})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	got := map[uint64]*face.Shot{}
+	var order []uint64
+	for len(got) < len(cases) {
+		b, err := out.Pop(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sh := range b {
+			got[sh.Probe.TrackID] = sh
+			order = append(order, sh.Probe.TrackID)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if !slices.IsSorted(order) {
+		t.Errorf("shots out of the probes' order: %v", order)
+	}
+	direct := 0
+	for i, c := range cases {
+		sh := got[uint64(i)]
+		if c.wantScale == 0 {
+			if sh.Run.Sampler != "ode" || sh.Run.Scale != fixHW || sh.SR == c.preview {
+				t.Errorf("side %v: sampler %q scale %d, want super-resolved", c.side, sh.Run.Sampler, sh.Run.Scale)
+			}
+			continue
+		}
+		direct++
+		if sh.Run.Sampler != face.DirectSampler || sh.Run.Scale != c.wantScale || sh.SR != c.preview || sh.Run.Evals != 0 || sh.Run.Guided {
+			t.Errorf("side %v: sampler %q scale %d evals %d, want direct at scale %d with the preview", c.side, sh.Run.Sampler, sh.Run.Scale, sh.Run.Evals, c.wantScale)
+		}
+	}
+	if s := st.Stats(); s.Direct != uint64(direct) || s.Faces != uint64(len(cases)-direct) {
+		t.Errorf("stats: %d direct, %d super-resolved; want %d and %d", s.Direct, s.Faces, direct, len(cases)-direct)
 	}
 }

@@ -156,7 +156,7 @@ func passerSprite(dir, img string) (*image.NRGBA, error) {
 // duplicate (match.visit.*), x8_threshold, x8_margin (match.sr.x8),
 // track_timeout, hints and queue (detect, detect.track.hints,
 // detect.queue_policy), sampler and policy
-// (srdg.sampler, srdg.attributes.policy), sr_embedder
+// (srdg.sampler, srdg.attributes.policy), direct_side (srdg), sr_embedder
 // (match.sr_embedder_model, e.g. "same").
 func applySet(cfg *config.Config, set string) error {
 	for kv := range strings.SplitSeq(set, ",") {
@@ -198,6 +198,8 @@ func applySet(cfg *config.Config, set string) error {
 			cfg.SRDG.Sampler = v
 		case "policy":
 			cfg.SRDG.Attributes.Policy = v
+		case "direct_side":
+			err = integer(&cfg.SRDG.DirectSide)
 		case "sr_embedder":
 			cfg.Match.SREmbedderModel = v
 		default:

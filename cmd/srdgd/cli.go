@@ -146,3 +146,7 @@ func printConfigError(w io.Writer, err error) {
 
 // scales are the upscaling factors the models exist for (--scale).
 var scales = []int{8, 16}
+
+// evalScales are those and the direct path's (face.DirectScale), at which
+// `srdgd eval` makes LR rows only.
+var evalScales = []int{2, 3, 4, 5, 6, 8, 16}

@@ -39,8 +39,8 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, bool) {
 	split := cliflag.NewEnum(fs, "split", "test", "with --celeba: the probes' split (val: choose thresholds without the test images)", "test", "val")
 	defer func() { f.split = split.V }()
 	fs.StringVar(&f.cfgPath, "config", "", "config file whose match thresholds are reported as the \"configured\" operating point (default: $SRDGD_CONFIG, /etc/srdgd/srdgd.yaml, else the defaults)")
-	sc := &cliflag.Scales{V: []int{8}, Allowed: scales}
-	fs.Var(sc, "scale", "scales, comma-separated: 8 (16x16 probes), 16 (8x8) (default 8)")
+	sc := &cliflag.Scales{V: []int{8}, Allowed: evalScales}
+	fs.Var(sc, "scale", "scales, comma-separated: 8 (16x16 probes), 16 (8x8) (default 8); 2 to 6 (64 to 21 px) for the direct path's LR rows (srdg.direct_side)")
 	samplers := cliflag.NewEnumList(fs, "sampler", []string{"fast"}, "SR samplers, empty: LR only", srdg.SamplerNames()...)
 	fs.IntVar(&f.steps, "steps", 0, "predictor steps (0 = sampler default)")
 	fs.Uint64Var(&f.seed, "seed", 1, "noise seed (each probe's noise is derived from it and the probe's path)")
@@ -153,6 +153,10 @@ func (f *evalFlags) calibrationSource(probes, identities int) string {
 	if f.celeba != "" {
 		data = "CelebA aligned " + f.split + " (shares identities with train)"
 	}
+	sampler := strings.Join(f.samplerNames, ",")
+	if sampler == "" {
+		sampler = "none (LR rows)"
+	}
 	return fmt.Sprintf("srdgd eval x%s: %s, %d probes, %d gallery identities, sampler %s, shots %d (%s), samples %d",
-		(&cliflag.Scales{V: f.scaleList}).String(), data, probes, identities, strings.Join(f.samplerNames, ","), f.shots.K, f.shots.WithDefaults().Tag(), f.shots.Samples)
+		(&cliflag.Scales{V: f.scaleList}).String(), data, probes, identities, sampler, f.shots.K, f.shots.WithDefaults().Tag(), f.shots.Samples)
 }

@@ -233,7 +233,8 @@ func (b *builder) addSR() error {
 	b.shots = queue.New[[]*face.Shot](16)
 	st, err := srdg.NewStage(srdg.StageOptions{In: b.probes, Out: b.shots, Engine: eng, Attr: b.attrs,
 		Policy: cfg.SRDG.Attributes.Policy, AbstainThreshold: cfg.SRDG.Attributes.AbstainThreshold, Forced: ForcedLabels(cfg),
-		Params: p, MaxBatch: cfg.SRDG.BatchSize, Samples: cfg.Match.Visit.Samples, Seed: uint64(cfg.SRDG.Seed), Logger: b.log})
+		Params: p, MaxBatch: cfg.SRDG.BatchSize, Samples: cfg.Match.Visit.Samples, DirectSide: float64(cfg.SRDG.DirectSide),
+		Seed: uint64(cfg.SRDG.Seed), Logger: b.log})
 	if err != nil {
 		return err
 	}
@@ -263,7 +264,7 @@ func (b *builder) addMatch() error {
 		return nil
 	}
 	cfg, log := b.cfg, b.log
-	// every face here is super-resolved: the SR setting for the engine's scale
+	// the SR setting for the engine's scale (direct faces: below)
 	th, err := MatchThresholds(cfg, cfg.SRDG.Scale, b.srReader())
 	if err != nil && b.embedder != nil {
 		return err
@@ -284,8 +285,14 @@ func (b *builder) addMatch() error {
 	// those end events too, until Close
 	b.Add("visits", func(ctx context.Context) error { defer vfan.Close(); return vs.Run(ctx) })
 	b.Add("publish-visits", vfan.Run)
+	// faces the SR stage reads directly (srdg.direct_side): the shipped
+	// one-shot settings for their scales
+	direct, err := match.DirectThresholds(b.srReader(), th)
+	if err != nil {
+		return err
+	}
 	st, err := match.NewStage(match.StageOptions{In: b.shots, Out: fan, Gallery: b.gallery, TopK: cfg.Match.TopK,
-		Thresholds: th, Cameras: cameraOffsets(cfg), Models: b.models, Visits: vs, Logger: log})
+		Thresholds: th, Direct: direct, Cameras: cameraOffsets(cfg), Models: b.models, Visits: vs, Logger: log})
 	if err != nil {
 		return err
 	}

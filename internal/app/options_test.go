@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/srdgd/srdgd/config"
+	"github.com/srdgd/srdgd/srdg"
 )
 
 // ICE binds where HTTP listens unless publish.webrtc.ice_addresses says
@@ -96,5 +97,13 @@ func TestDemoBrokerAddr(t *testing.T) {
 				ln.Close()
 			}
 		})
+	}
+}
+
+// TestMinDirectSide: config's bound on srdg.direct_side is the SR stage's
+// (config imports no stage, so it keeps its own copy).
+func TestMinDirectSide(t *testing.T) {
+	if got, want := float64(config.MinDirectSide), srdg.MinDirectSide(); got != want {
+		t.Errorf("config.MinDirectSide %v, srdg.MinDirectSide() %v", got, want)
 	}
 }

@@ -87,7 +87,7 @@ func (c *collector) snapshot(ctx context.Context, full bool) Stats {
 // latencies cover the time since the previous call.
 func (c *collector) mqttStats() mqtt.Stats {
 	s := c.snapshot(context.Background(), true)
-	st := mqtt.Stats{SRRuns: s.Match.Shots, Hits: s.Match.Shots, Known: s.Match.Known, Provider: s.Provider,
+	st := mqtt.Stats{SRRuns: s.SR.Faces, Direct: s.SR.Direct, Hits: s.Match.Shots, Known: s.Match.Known, Provider: s.Provider,
 		Gallery: s.Gallery, Dropped: map[string]uint64{}}
 	st.Unknowns = st.Hits - st.Known
 	for _, cs := range s.Cameras {

@@ -112,10 +112,12 @@ type Options struct {
 // through Options.Stats. Counters are totals since start.
 type Stats struct {
 	// Frames decoded, faces detected, tracks started, SR runs done.
-	Frames   uint64 `json:"frames"`
-	Faces    uint64 `json:"faces"`
-	Tracks   uint64 `json:"tracks"`
-	SRRuns   uint64 `json:"sr_runs"`
+	Frames uint64 `json:"frames"`
+	Faces  uint64 `json:"faces"`
+	Tracks uint64 `json:"tracks"`
+	SRRuns uint64 `json:"sr_runs"`
+	// Direct counts the faces read without SR (srdg.direct_side).
+	Direct   uint64 `json:"direct_faces"`
 	Hits     uint64 `json:"hits"`
 	Known    uint64 `json:"known"`
 	Unknowns uint64 `json:"unknowns"`
