@@ -27,9 +27,9 @@ const (
 // DirectScale is the scale of a direct face whose framing square has the
 // side (frame pixels): floor(128/side), within [MinDirectScale,
 // MaxDirectScale]; 0 for a side under 128/(MaxDirectScale+1) px, which
-// the direct path does not take, or not a number.
+// the direct path does not take, or not a finite number.
 func DirectScale(side float64) int {
-	if math.IsNaN(side) || side <= 0 {
+	if math.IsNaN(side) || math.IsInf(side, 0) || side <= 0 {
 		return 0
 	}
 	s := math.Floor(128 / side)

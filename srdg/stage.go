@@ -200,12 +200,12 @@ func (s *Stage) Run(ctx context.Context) error {
 			}
 			batch = append(batch, q)
 		}
-		if err := s.process(ctx, batch); err != nil {
+		if failed, err := s.process(ctx, batch); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			s.failed.Add(uint64(len(batch)))
-			log.Warn("super-resolution failed", "faces", len(batch), "err", err)
+			s.failed.Add(uint64(failed))
+			log.Warn("super-resolution failed", "faces", failed, "err", err)
 		}
 		if notice != nil {
 			s.passOn(notice)
@@ -222,20 +222,22 @@ func (s *Stage) passOn(p *face.Probe) {
 	s.notices.Add(1)
 }
 
-func (s *Stage) process(ctx context.Context, batch []*face.Probe) error {
+// process makes the shots of a batch and pushes them; on an error it
+// returns how many faces got no shot (a failed SR run costs its faces, not
+// the direct ones beside them).
+func (s *Stage) process(ctx context.Context, batch []*face.Probe) (failed int, err error) {
 	lrs := make([][]float32, len(batch))
 	for i, p := range batch {
 		if p.LR == nil {
-			return fmt.Errorf("camera %q track %d: probe without LR image", p.Camera, p.TrackID)
+			return len(batch), fmt.Errorf("camera %q track %d: probe without LR image", p.Camera, p.TrackID)
 		}
 		lrs[i] = p.LR.Pix
 	}
 	// the attributes are predicted from every LR probe, direct or not
 	var probs [][]float64
 	if s.o.Attr != nil && s.o.Policy == "predict" {
-		var err error
 		if probs, err = s.o.Attr.Predict(ctx, lrs); err != nil {
-			return err
+			return len(batch), err
 		}
 	}
 	probsOf := func(i int) []float64 {
@@ -254,17 +256,20 @@ func (s *Stage) process(ctx context.Context, batch []*face.Probe) error {
 		}
 	}
 	if len(sr) > 0 {
-		if err := s.superResolve(ctx, batch, sr, lrs, probsOf, shots); err != nil {
-			return err
+		if err = s.superResolve(ctx, batch, sr, lrs, probsOf, shots); err != nil {
+			failed = len(sr)
+			shots = slices.DeleteFunc(shots, func(sh *face.Shot) bool { return sh == nil })
 		}
 	}
 	if n := len(batch) - len(sr); n > 0 {
 		s.direct.Add(uint64(n))
 	}
-	if old, dropped := s.o.Out.PushEvict(shots); dropped {
-		s.dropped.Add(uint64(len(old)))
+	if len(shots) > 0 {
+		if old, dropped := s.o.Out.PushEvict(shots); dropped {
+			s.dropped.Add(uint64(len(old)))
+		}
 	}
-	return nil
+	return failed, err
 }
 
 // superResolve runs SR on the probes batch[i] for i in idx, M samples each,

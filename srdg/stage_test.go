@@ -388,3 +388,35 @@ func TestStageDirect(t *testing.T) {
 		t.Errorf("stats: %d direct, %d super-resolved; want %d and %d", s.Direct, s.Faces, direct, len(cases)-direct)
 	}
 }
+
+// TestStageDirectSurvivesFailedSR: when a batch's SR run fails, the direct
+// faces beside it still get their shots; only the SR faces count as failed.
+func TestStageDirectSurvivesFailedSR(t *testing.T) {
+	e := fixtureEngine(t)
+	good := &faceimg.Planar{W: 1, H: 1, Pix: []float32{0.4, 0.5, 0.6}}
+	bad := &faceimg.Planar{W: 2, H: 2, Pix: make([]float32, 12)} // not the score model's LR size
+	pre := &faceimg.Planar{W: fixHW, H: fixHW, Pix: make([]float32, 3*fixHW*fixHW)}
+	in, out := queue.New[*face.Probe](4), queue.New[[]*face.Shot](4)
+	st, err := NewStage(StageOptions{In: in, Out: out, Engine: e, Policy: "off", Params: Params{Sampler: "ode"}, MaxBatch: 2, DirectSide: 24, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// both waiting before Run starts: one batch
+	in.Push(&face.Probe{Camera: "door", TrackID: 1, LR: bad, Framing: face.Framing{Side: 20}})
+	in.Push(&face.Probe{Camera: "door", TrackID: 2, LR: good, Preview: pre, Framing: face.Framing{Side: 30}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	b, err := out.Pop(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	if len(b) != 1 || b[0].Probe.TrackID != 2 || b[0].Run.Sampler != face.DirectSampler {
+		t.Fatalf("batch %v: want only the direct shot of track 2", b)
+	}
+	if s := st.Stats(); s.Failed != 1 || s.Direct != 1 || s.Faces != 0 {
+		t.Errorf("stats %+v: want 1 failed, 1 direct, 0 super-resolved", s)
+	}
+}
