@@ -348,9 +348,7 @@ func TestStageDirect(t *testing.T) {
 	for i, c := range cases {
 		in.Push(&face.Probe{Camera: "door", TrackID: uint64(i), LR: lr, Preview: c.preview, Framing: face.Framing{Side: c.side}})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
+	ctx, stop := startStage(t, st)
 	got := map[uint64]*face.Shot{}
 	var order []uint64
 	for len(got) < len(cases) {
@@ -363,10 +361,7 @@ func TestStageDirect(t *testing.T) {
 			order = append(order, sh.Probe.TrackID)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run: %v", err)
-	}
+	stop()
 	if !slices.IsSorted(order) {
 		t.Errorf("shots out of the probes' order: %v", order)
 	}
@@ -404,19 +399,31 @@ func TestStageDirectSurvivesFailedSR(t *testing.T) {
 	// both waiting before Run starts: one batch
 	in.Push(&face.Probe{Camera: "door", TrackID: 1, LR: bad, Framing: face.Framing{Side: 20}})
 	in.Push(&face.Probe{Camera: "door", TrackID: 2, LR: good, Preview: pre, Framing: face.Framing{Side: 30}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
+	ctx, stop := startStage(t, st)
 	b, err := out.Pop(ctx)
+	stop()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	<-done
 	if len(b) != 1 || b[0].Probe.TrackID != 2 || b[0].Run.Sampler != face.DirectSampler {
 		t.Fatalf("batch %v: want only the direct shot of track 2", b)
 	}
 	if s := st.Stats(); s.Failed != 1 || s.Direct != 1 || s.Faces != 0 {
 		t.Errorf("stats %+v: want 1 failed, 1 direct, 0 super-resolved", s)
+	}
+}
+
+// startStage runs st until the returned stop is called; stop waits for Run
+// to return and fails the test when it returned an error.
+func startStage(t *testing.T, st *Stage) (context.Context, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	return ctx, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	}
 }
