@@ -310,7 +310,7 @@ func (s *Stage) superResolve(ctx context.Context, batch []*face.Probe, idx []int
 // the face, no SR run, no guidance.
 func (s *Stage) directShot(p *face.Probe, probs []float64) *face.Shot {
 	sh := &face.Shot{Probe: p, SR: p.Preview, LabelSource: face.LabelsNone,
-		Run: face.SR{Sampler: face.DirectSampler, Scale: face.DirectScale(p.Framing.Side), LRSize: int(math.Round(p.Framing.Side)), Upscale: p.Upscaled}}
+		Run: face.SR{Sampler: face.DirectSampler, Scale: face.DirectScale(p.Framing.Side), LRSize: p.LRSize, Upscale: p.Upscaled}}
 	sh.Attributes = s.attributes(nil, false, "", probs)
 	return sh
 }

@@ -29,13 +29,17 @@ type pageDaemon struct {
 
 // startPageDaemon runs the daemon with cfg on srv's "plaza", SR made cheap
 // for a small shared CPU (ode rather than fast, as at 4 steps fast leaves
-// the face under visible noise; batch 1; no guidance); hook, when set, sees
+// the face under visible noise; batch 1; no guidance; every face through
+// SR, srdg.direct_side 0); hook, when set, sees
 // every log record too. It returns once the API listens and the camera's
 // live view can play (the page lays its grid out once). close must run
 // before a goroutine-leak check.
 func startPageDaemon(ctx context.Context, t *testing.T, cfg *config.Config, srv *rtspserver.Server, hook func(slog.Record)) *pageDaemon {
 	t.Helper()
 	cfg.SRDG.Sampler, cfg.SRDG.Steps, cfg.SRDG.BatchSize = "ode", 4, 1
+	// the page's SR path: the scene's 30-50 px crops would otherwise be
+	// read directly (srdg.direct_side), with no SR run to show
+	cfg.SRDG.DirectSide = 0
 	cfg.SRDG.Attributes.Policy = "off"
 	cfg.Daemon.ShutdownTimeout = 20 * time.Second
 	cam := config.DefaultCamera()

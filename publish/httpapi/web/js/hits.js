@@ -86,18 +86,24 @@ function closestFigure(hit) {
   return fig;
 }
 
+// srFacts describes the SR run, or says that the face was read without
+// one (srdg.direct_side: its crop is large enough to read as it is).
+function srFacts(sr) {
+  if (sr.sampler === "direct") return `none: the crop read directly (scale ${sr.scale})`;
+  return `${sr.sampler}, ${sr.steps} steps, ${sr.ms.toFixed(0)} ms, x${sr.scale}${sr.guided ? `, guided w=${+sr.guidance_weight.toFixed(2)}` : ""}`;
+}
+
 function card(hit) {
   const m = hit.match || {};
   const imgs = h("div", { className: "images" },
     figure(hit.images.lr, `LR ${hit.sr.lr_size}px`, "lr"),
-    figure(hit.images.sr, "SR"),
+    figure(hit.images.sr, hit.sr.sampler === "direct" ? "read directly" : "SR"),
     figure(hit.images.preview, "bicubic"),
     closestFigure(hit));
   const facts = h("table", {},
     h("tr", {}, h("th", {}, "time"), h("td", { colSpan: 3 }, fmtTime(hit.time))),
     h("tr", {}, h("th", {}, "camera"), h("td", { colSpan: 3 }, `${hit.camera}, track ${hit.track_id}, ${hit.face_px}px face`)),
-    h("tr", {}, h("th", {}, "SR"), h("td", { colSpan: 3 },
-      `${hit.sr.sampler}, ${hit.sr.steps} steps, ${hit.sr.ms.toFixed(0)} ms, x${hit.sr.scale}${hit.sr.guided ? `, guided w=${+hit.sr.guidance_weight.toFixed(2)}` : ""}`)),
+    h("tr", {}, h("th", {}, "SR"), h("td", { colSpan: 3 }, srFacts(hit.sr))),
     ...attrRows(hit.attributes),
     h("tr", {}, h("th", {}, "match"), h("td", { colSpan: 3, className: "match" }, explanation(m))),
     ...(m.top_k || []).map((c, i) => h("tr", { className: "dim" }, h("td", {}, `#${i + 1}`), h("td", { colSpan: 3 }, `${c.name} ${pct(c.similarity)}`))));
