@@ -48,6 +48,7 @@ func TestPagesKeepUpInBrowser(t *testing.T) {
 	cand := makeHit(t, t0.Add(time.Minute), "yard", 1, false, "")
 	cand.Match.TopK = []face.Candidate{{PersonID: 2, Name: "Bob", Similarity: 0.5}, {PersonID: 1, Name: "Ada Lovelace", Similarity: 0.45}}
 	other := makeHit(t, t0.Add(2*time.Minute), "door", 2, false, "")
+	other.SR = face.SR{Sampler: face.DirectSampler, Scale: 3, LRSize: 16} // read without SR (srdg.direct_side)
 	for _, h := range []*face.Hit{named, cand, other} {
 		if err := store.Publish(context.Background(), h); err != nil {
 			t.Fatal(err)
@@ -73,6 +74,8 @@ func TestPagesKeepUpInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#login-form button")),
 	))
 	poll("the three hits, newest first", fmt.Sprintf(`%s === %q`, ids, other.ID+","+cand.ID+","+named.ID))
+	poll("a face read without SR says so", fmt.Sprintf(`(c => c && c.textContent.includes("none: the crop read directly (scale 3)") && c.textContent.includes("read directly")
+		&& !c.textContent.includes("0 steps"))(document.querySelector('#timeline .hit[data-id="%s"]'))`, other.ID))
 	// suggestions: the configured cameras, the enrolled people
 	wantOpts := `["door","yard"]`
 	if people {
