@@ -230,10 +230,21 @@ func DirectThresholds(model string, base Thresholds) (map[int]Thresholds, error)
 	if err != nil || !ok {
 		return out, err
 	}
-	for sc := face.MinDirectScale; sc <= face.MaxDirectScale; sc++ {
-		if e, err := c.Entry(sc, 1); err == nil {
-			out[sc] = Thresholds{Identify: e.Identify, Margin: e.Margin, Verify: base.Verify, Rule: base.Rule}
-		}
+	for _, sc := range c.DirectScales() {
+		e, _ := c.Entry(sc, 1)
+		out[sc] = Thresholds{Identify: e.Identify, Margin: e.Margin, Verify: base.Verify, Rule: base.Rule}
 	}
 	return out, nil
+}
+
+// DirectScales are the direct scales (face.DirectScale) the calibration
+// has an entry for.
+func (c *Calibration) DirectScales() []int {
+	var out []int
+	for sc := face.MinDirectScale; sc <= face.MaxDirectScale; sc++ {
+		if _, err := c.Entry(sc, 1); err == nil {
+			out = append(out, sc)
+		}
+	}
+	return out
 }

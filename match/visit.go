@@ -364,14 +364,9 @@ func NewVisits(o VisitOptions) (*Visits, error) {
 	}
 	if e, err := v.calib.Entry(o.Scale, 1); err == nil {
 		v.hasCalib = true
-		var direct []int // direct faces at other scales are decided by Fallback
-		for sc := face.MinDirectScale; sc <= face.MaxDirectScale; sc++ {
-			if _, err := v.calib.Entry(sc, 1); err == nil {
-				direct = append(direct, sc)
-			}
-		}
+		// direct faces at scales without an entry are decided by Fallback
 		v.log.Info("visit decisions calibrated", "scale", o.Scale, "source", v.calib.Source,
-			"identify_1shot", e.Identify, "margin_1shot", e.Margin, "direct_scales", direct)
+			"identify_1shot", e.Identify, "margin_1shot", e.Margin, "direct_scales", v.calib.DirectScales())
 	} else {
 		if err := o.Fallback.Check(); err != nil || o.Fallback == (Thresholds{}) {
 			return nil, fmt.Errorf("match: visits: no calibration entry for x%d and no fallback thresholds: %v", o.Scale, err)
